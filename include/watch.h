@@ -1,0 +1,168 @@
+/* libwatch: exact dependents on Python namespaces.
+ *
+ * An optimizer creates one *dependent* per piece of optimized code and
+ * registers the assumptions that code makes: "builtins.len is this object",
+ * "mod.DEBUG is False", "nothing in this dict changes".  When CPython is about
+ * to break an assumption, the dependent is invalidated: watch_dep_valid()
+ * turns false before the mutation completes, and the dependent's callback is
+ * called.  The cost of a mutation is proportional to the dependents of the
+ * key that changed, never to the number of dependents in the process.
+ *
+ * Every function must be called with the GIL held, in an interpreter where
+ * watch_init() succeeded.  State is per interpreter.
+ */
+#ifndef WATCH_H
+#define WATCH_H
+
+#include <Python.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if PY_VERSION_HEX < 0x030C0000
+#error "libwatch needs CPython 3.12 or newer (dict watchers)"
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define WATCH_EXTERN __attribute__((visibility("default")))
+#else
+#define WATCH_EXTERN
+#endif
+
+/* Errors are negative; watch_strerror() and watch_err_name() describe them.
+ * WATCH_EPYTHON is the one code that leaves a Python exception set. */
+#define WATCH_ERRNO_MAP(XX)                                                   \
+  XX(EINVAL, -1, "invalid argument")                                          \
+  XX(ENOMEM, -2, "out of memory")                                             \
+  XX(ENOINIT, -3, "libwatch is not initialized in this interpreter")          \
+  XX(EBUSY, -4, "no free watcher id in this interpreter")                     \
+  XX(ESTALE, -5, "the namespace no longer holds the assumed value")           \
+  XX(EUNSTABLE, -6, "the key changes too often to be depended on")            \
+  XX(EINVALIDATED, -7, "the dependent has already been invalidated")          \
+  XX(EPYTHON, -8, "a Python exception is set")
+
+typedef enum {
+#define XX(code, value, _) WATCH_##code = (value),
+  WATCH_ERRNO_MAP(XX)
+#undef XX
+} watch_errno_t;
+
+WATCH_EXTERN const char *watch_strerror(int err);
+WATCH_EXTERN const char *watch_err_name(int err);
+
+/* Why a dependent was invalidated. */
+typedef enum {
+  WATCH_EVENT_ADDED = 1,   /* a key was added */
+  WATCH_EVENT_MODIFIED,    /* a key was bound to another object */
+  WATCH_EVENT_DELETED,     /* a key was removed */
+  WATCH_EVENT_CLEARED,     /* the whole dict was cleared */
+  WATCH_EVENT_CLONED,      /* the dict was refilled from another in one step */
+  WATCH_EVENT_DEALLOCATED, /* the namespace is being destroyed */
+  WATCH_EVENT_UNSTABLE,    /* the key changed too often; stop depending on it */
+  WATCH_EVENT_MANUAL,      /* watch_dep_invalidate() */
+  WATCH_EVENT_FINALIZED    /* libwatch shut down in this interpreter */
+} watch_event_kind_t;
+
+/* What an invalidation callback is told.  The pointers are borrowed and only
+ * valid during the callback.  key is NULL for whole-namespace events. */
+typedef struct {
+  watch_event_kind_t kind;
+  PyObject *ns;
+  PyObject *key;
+} watch_event_t;
+
+WATCH_EXTERN const char *watch_event_name(watch_event_kind_t kind);
+
+typedef struct watch_dep_s watch_dep_t;
+
+/* Called once, when the dependent is invalidated.  It runs inside CPython's
+ * dict watcher, before the mutation completes: it must not run Python code
+ * and must not modify any dict.  It may release any dependent, its own
+ * included.  A negative return is counted in watch_counters_t.callback_errors. */
+typedef int (*watch_cb)(watch_dep_t *dep, const watch_event_t *event);
+
+/* Per-interpreter setup.  watch_init() takes one dict watcher id, the only one
+ * libwatch uses in this interpreter; it nests, and the matching last
+ * watch_fini() invalidates every dependent (WATCH_EVENT_FINALIZED), unwatches
+ * everything and frees the interpreter's state.  Interpreter finalization does
+ * the same if watch_fini() was never called.  Dependents stay allocated until
+ * released, so releasing them after finalization is still correct. */
+WATCH_EXTERN int watch_init(void);
+WATCH_EXTERN void watch_fini(void);
+
+/* A dependent starts valid, with no dependencies.  cb may be NULL. */
+WATCH_EXTERN int watch_dep_new(watch_dep_t **dep, watch_cb cb, void *data);
+WATCH_EXTERN void *watch_dep_data(const watch_dep_t *dep);
+
+/* Unlinks the dependent from everything it depends on and frees it, in
+ * O(its dependencies).  Allowed at any time, including from any callback. */
+WATCH_EXTERN void watch_dep_release(watch_dep_t *dep);
+
+/* Invalidates the dependent now (WATCH_EVENT_MANUAL). */
+WATCH_EXTERN int watch_dep_invalidate(watch_dep_t *dep);
+
+/* The validity flag is the first member of every dependent, so that this
+ * check, which optimized code runs on its fast path, is one load. */
+typedef struct {
+  int valid;
+} watch_dep_head_t;
+
+static inline int
+watch_dep_valid(const watch_dep_t *dep)
+{
+  return ((const watch_dep_head_t *)dep)->valid;
+}
+
+/* The dependent assumes dict[key] is assumed, an identity; assumed == NULL
+ * assumes that the key is absent.  Fails with WATCH_ESTALE if the dict does
+ * not hold that now (validate at install), and with WATCH_EUNSTABLE if the
+ * key has changed more often than the unstable limit.  Any key CPython
+ * accepts works; keys other than exact str and int are matched
+ * conservatively, so that no Python code ever runs inside the watcher. */
+WATCH_EXTERN int watch_dep_on_key(watch_dep_t *dep, PyObject *dict,
+                                  PyObject *key, PyObject *assumed);
+
+/* The dependent assumes that LOAD_GLOBAL of name, with these globals and
+ * builtins (a function's __globals__ and __builtins__), gives assumed (NULL:
+ * NameError).  A name found in builtins also depends on its absence from
+ * globals, so shadowing it there invalidates; so does deleting a name that
+ * globals held. */
+WATCH_EXTERN int watch_dep_on_global(watch_dep_t *dep, PyObject *globals,
+                                     PyObject *builtins, PyObject *name,
+                                     PyObject *assumed);
+
+/* The dependent assumes that nothing in the dict changes. */
+WATCH_EXTERN int watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict);
+
+/* The dict's version, which changes on every modification (PEP 509): an O(1)
+ * pull check for callers who prefer it.  Versions are unique within the
+ * interpreter and never reused.  Asking for a version tracks the dict until
+ * it is deallocated. */
+WATCH_EXTERN int watch_version(PyObject *dict, uint64_t *version);
+
+/* A key modified more than limit times while tracked becomes unstable: its
+ * dependents are invalidated with WATCH_EVENT_UNSTABLE and registrations on
+ * it fail with WATCH_EUNSTABLE.  The default is 8; 0 means never. */
+#define WATCH_DEFAULT_UNSTABLE_LIMIT 8
+WATCH_EXTERN int watch_set_unstable_limit(unsigned limit);
+
+typedef struct {
+  uint64_t events;          /* watcher events seen */
+  uint64_t misses;          /* events that invalidated nothing */
+  uint64_t invalidations;   /* dependents invalidated */
+  uint64_t dependents;      /* live dependents */
+  uint64_t edges;           /* live dependency edges */
+  uint64_t namespaces;      /* namespaces watched */
+  uint64_t keys;            /* keys tracked */
+  uint64_t bytes;           /* bytes allocated by libwatch */
+  uint64_t callback_errors; /* callbacks that returned a negative code */
+} watch_counters_t;
+
+WATCH_EXTERN int watch_counters(watch_counters_t *counters);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WATCH_H */
