@@ -1,0 +1,216 @@
+/* Dicts as namespaces: module globals, builtins, any dict.
+ *
+ * One dict watcher id per interpreter serves every watched dict.  Its
+ * callback runs before CPython changes the dict; it only looks records up,
+ * flips validity flags and queues callbacks.  A store to a key nobody depends
+ * on costs a version bump and two hash probes.
+ */
+#include "internal.h"
+
+static watch_event_kind_t
+event_kind(PyDict_WatchEvent event)
+{
+  switch (event) {
+  case PyDict_EVENT_ADDED: return WATCH_EVENT_ADDED;
+  case PyDict_EVENT_MODIFIED: return WATCH_EVENT_MODIFIED;
+  case PyDict_EVENT_DELETED: return WATCH_EVENT_DELETED;
+  case PyDict_EVENT_CLONED: return WATCH_EVENT_CLONED;
+  case PyDict_EVENT_CLEARED: return WATCH_EVENT_CLEARED;
+  default: return WATCH_EVENT_DEALLOCATED;
+  }
+}
+
+static int
+dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
+           PyObject *new_value)
+{
+  (void)new_value;
+  struct state *st = state_current();
+  if (st == NULL)
+    return 0;
+  st->counters.events++;
+  struct ns *ns = ns_find(st, dict);
+  if (ns == NULL) {
+    /* A dict watched under this id before libwatch owned it. */
+    st->counters.misses++;
+    return 0;
+  }
+  ns->version = ++st->clock;
+  uint64_t invalidations = st->counters.invalidations;
+  st->in_watcher++;
+  switch (event) {
+  case PyDict_EVENT_ADDED:
+  case PyDict_EVENT_MODIFIED:
+  case PyDict_EVENT_DELETED:
+    ns_key_changed(st, ns, key, event_kind(event));
+    break;
+  case PyDict_EVENT_CLEARED:
+  case PyDict_EVENT_CLONED:
+    ns_all_changed(st, ns, event_kind(event));
+    ns_maybe_free(st, ns);
+    break;
+  default:
+    ns_destroyed(st, ns);
+    break;
+  }
+  if (st->counters.invalidations == invalidations)
+    st->counters.misses++;
+  deliver(st);
+  st->in_watcher--;
+  return 0;
+}
+
+int
+dict_watch_start(struct state *st)
+{
+  st->dict_watcher = PyDict_AddWatcher(dict_event);
+  if (st->dict_watcher < 0) {
+    PyErr_Clear();
+    return WATCH_EBUSY;
+  }
+  return 0;
+}
+
+void
+dict_watch_stop(struct state *st)
+{
+  if (st->dict_watcher >= 0 && PyDict_ClearWatcher(st->dict_watcher) < 0)
+    PyErr_Clear();
+  st->dict_watcher = -1;
+}
+
+void
+dict_unwatch(struct state *st, PyObject *dict)
+{
+  if (PyDict_Unwatch(st->dict_watcher, dict) < 0)
+    PyErr_Clear();
+}
+
+/* ---- registration -------------------------------------------------------- */
+
+static struct state *
+dep_ready(watch_dep_t *dep, int *rc)
+{
+  if (dep == NULL) {
+    *rc = WATCH_EINVAL;
+    return NULL;
+  }
+  if (!dep->head.valid) {
+    *rc = WATCH_EINVALIDATED;
+    return NULL;
+  }
+  struct state *st = state_ready();
+  if (st == NULL || dep->state != st) {
+    *rc = WATCH_ENOINIT;
+    return NULL;
+  }
+  return st;
+}
+
+/* Reads dict[key] for validation.  This is the one place a registration may
+ * run Python code (a key's __hash__ or __eq__), so it comes before anything
+ * is linked, and it re-checks that the dependent is still valid afterwards. */
+static int
+read_assumption(watch_dep_t *dep, PyObject *dict, PyObject *key,
+                PyObject **value, Py_hash_t *hash)
+{
+  *hash = PyObject_Hash(key);
+  if (*hash == -1)
+    return WATCH_EPYTHON;
+  *value = PyDict_GetItemWithError(dict, key);
+  if (*value == NULL && PyErr_Occurred())
+    return WATCH_EPYTHON;
+  return dep->head.valid ? 0 : WATCH_EINVALIDATED;
+}
+
+static int
+link_key(struct state *st, watch_dep_t *dep, PyObject *dict, PyObject *key,
+         Py_hash_t hash)
+{
+  struct ns *ns = ns_get(st, dict);
+  if (ns == NULL)
+    return WATCH_ENOMEM;
+  return dep_link(st, dep, ns, key, hash);
+}
+
+int
+watch_dep_on_key(watch_dep_t *dep, PyObject *dict, PyObject *key,
+                 PyObject *assumed)
+{
+  int rc = 0;
+  struct state *st = dep_ready(dep, &rc);
+  if (st == NULL)
+    return rc;
+  if (dict == NULL || !PyDict_Check(dict) || key == NULL)
+    return WATCH_EINVAL;
+  PyObject *current;
+  Py_hash_t hash;
+  rc = read_assumption(dep, dict, key, &current, &hash);
+  if (rc < 0)
+    return rc;
+  if (current != assumed)
+    return WATCH_ESTALE;
+  return link_key(st, dep, dict, key, hash);
+}
+
+int
+watch_dep_on_global(watch_dep_t *dep, PyObject *globals, PyObject *builtins,
+                    PyObject *name, PyObject *assumed)
+{
+  int rc = 0;
+  struct state *st = dep_ready(dep, &rc);
+  if (st == NULL)
+    return rc;
+  if (globals == NULL || !PyDict_Check(globals) || builtins == NULL
+      || !PyDict_Check(builtins) || name == NULL)
+    return WATCH_EINVAL;
+  PyObject *global, *builtin = NULL;
+  Py_hash_t hash;
+  rc = read_assumption(dep, globals, name, &global, &hash);
+  if (rc == 0 && global == NULL)
+    rc = read_assumption(dep, builtins, name, &builtin, &hash);
+  if (rc < 0)
+    return rc;
+  if ((global ? global : builtin) != assumed)
+    return WATCH_ESTALE;
+  /* The globals edge covers both cases: a global that changes or goes away,
+   * and a builtin that a new global would shadow. */
+  struct edge *mark = dep->edges;
+  rc = link_key(st, dep, globals, name, hash);
+  if (rc == 0 && global == NULL)
+    rc = link_key(st, dep, builtins, name, hash);
+  if (rc < 0)
+    dep_unlink_since(st, dep, mark);
+  return rc;
+}
+
+int
+watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict)
+{
+  int rc = 0;
+  struct state *st = dep_ready(dep, &rc);
+  if (st == NULL)
+    return rc;
+  if (dict == NULL || !PyDict_Check(dict))
+    return WATCH_EINVAL;
+  struct ns *ns = ns_get(st, dict);
+  if (ns == NULL)
+    return WATCH_ENOMEM;
+  return dep_link_whole(st, dep, ns);
+}
+
+int
+watch_version(PyObject *dict, uint64_t *version)
+{
+  struct state *st = state_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  if (dict == NULL || !PyDict_Check(dict) || version == NULL)
+    return WATCH_EINVAL;
+  struct ns *ns = ns_get(st, dict);
+  if (ns == NULL)
+    return WATCH_ENOMEM;
+  ns->pinned = 1;
+  *version = ns->version;
+  return 0;
+}

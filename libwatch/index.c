@@ -1,0 +1,485 @@
+/* The dependency index: namespaces, their keys, and the edges that tie
+ * dependents to them.  Nothing here knows what kind of object a namespace is;
+ * the watchers translate CPython's events into the ns_* calls below. */
+#include "internal.h"
+
+/* ---- keys ---------------------------------------------------------------- */
+
+/* Exact str and int keys hash and compare in C, with no Python code, so the
+ * watcher can match them precisely.  Any other key is matched
+ * conservatively. */
+int
+key_is_exact(PyObject *key)
+{
+  return PyUnicode_CheckExact(key) || PyLong_CheckExact(key);
+}
+
+static int
+exact_keys_equal(PyObject *a, PyObject *b)
+{
+  if (a == b)
+    return 1;
+  if (Py_TYPE(a) != Py_TYPE(b))
+    return 0;
+  if (PyUnicode_CheckExact(a))
+    return PyUnicode_Compare(a, b) == 0;
+  return PyObject_RichCompareBool(a, b, Py_EQ) == 1;
+}
+
+static struct keyrec *
+keyrec_find(struct ns *ns, PyObject *key, uintptr_t hash)
+{
+  for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
+    struct keyrec *kr = (struct keyrec *)n;
+    if (n->hash != hash)
+      continue;
+    if (kr->key == key || (kr->exact && key_is_exact(key)
+                           && exact_keys_equal(kr->key, key)))
+      return kr;
+  }
+  return NULL;
+}
+
+static struct keyrec *
+keyrec_get(struct state *st, struct ns *ns, PyObject *key, uintptr_t hash)
+{
+  struct keyrec *kr = keyrec_find(ns, key, hash);
+  if (kr != NULL)
+    return kr;
+  kr = state_alloc(st, sizeof(*kr));
+  if (kr == NULL)
+    return NULL;
+  size_t table_before = table_bytes(&ns->keys);
+  kr->node.hash = hash;
+  if (table_insert(&ns->keys, &kr->node) < 0) {
+    state_free(st, kr, sizeof(*kr));
+    return NULL;
+  }
+  st->counters.bytes += table_bytes(&ns->keys) - table_before;
+  kr->key = Py_NewRef(key);
+  kr->exact = key_is_exact(key);
+  kr->ns = ns;
+  st->counters.keys++;
+  return kr;
+}
+
+static void
+keyrec_drop(struct state *st, struct keyrec *kr)
+{
+  st->counters.keys--;
+  if (st->in_watcher && !kr->exact) {
+    kr->node.next = (table_node_t *)st->graveyard;
+    st->graveyard = kr;
+    return;
+  }
+  Py_DECREF(kr->key);
+  state_free(st, kr, sizeof(*kr));
+}
+
+/* A key nobody depends on is forgotten, unless its count matters. */
+static void
+keyrec_maybe_free(struct state *st, struct keyrec *kr)
+{
+  struct ns *ns = kr->ns;
+  if (kr->edges || kr->changes || kr == &ns->whole || ns->dispatching)
+    return;
+  table_remove(&ns->keys, &kr->node);
+  keyrec_drop(st, kr);
+}
+
+void
+graveyard_drain(struct state *st)
+{
+  while (st->graveyard != NULL && !st->in_watcher) {
+    struct keyrec *kr = st->graveyard;
+    st->graveyard = (struct keyrec *)kr->node.next;
+    Py_DECREF(kr->key);
+    state_free(st, kr, sizeof(*kr));
+  }
+}
+
+/* ---- namespaces ---------------------------------------------------------- */
+
+struct ns *
+ns_find(struct state *st, PyObject *obj)
+{
+  uintptr_t hash = table_hash_pointer(obj);
+  for (table_node_t *n = table_chain(&st->namespaces, hash); n; n = n->next) {
+    if (((struct ns *)n)->obj == obj)
+      return (struct ns *)n;
+  }
+  return NULL;
+}
+
+struct ns *
+ns_get(struct state *st, PyObject *obj)
+{
+  struct ns *ns = ns_find(st, obj);
+  if (ns != NULL)
+    return ns;
+  ns = state_alloc(st, sizeof(*ns));
+  if (ns == NULL)
+    return NULL;
+  size_t table_before = table_bytes(&st->namespaces);
+  ns->node.hash = table_hash_pointer(obj);
+  if (table_insert(&st->namespaces, &ns->node) < 0) {
+    state_free(st, ns, sizeof(*ns));
+    return NULL;
+  }
+  st->counters.bytes += table_bytes(&st->namespaces) - table_before;
+  if (PyDict_Watch(st->dict_watcher, obj) < 0) {
+    PyErr_Clear();
+    table_remove(&st->namespaces, &ns->node);
+    state_free(st, ns, sizeof(*ns));
+    return NULL;
+  }
+  ns->obj = obj;
+  ns->version = ++st->clock;
+  ns->whole.ns = ns;
+  st->counters.namespaces++;
+  return ns;
+}
+
+static void
+ns_release(struct state *st, struct ns *ns, int unwatch)
+{
+  for (size_t i = 0; ns->keys.count && i <= ns->keys.mask; i++) {
+    while (ns->keys.buckets[i] != NULL) {
+      struct keyrec *kr = (struct keyrec *)ns->keys.buckets[i];
+      table_remove(&ns->keys, &kr->node);
+      keyrec_drop(st, kr);
+    }
+  }
+  st->counters.bytes -= table_bytes(&ns->keys);
+  table_release(&ns->keys);
+  table_remove(&st->namespaces, &ns->node);
+  if (unwatch)
+    dict_unwatch(st, ns->obj);
+  st->counters.namespaces--;
+  state_free(st, ns, sizeof(*ns));
+}
+
+void
+ns_maybe_free(struct state *st, struct ns *ns)
+{
+  if (ns->edges == 0 && !ns->pinned && !ns->dispatching)
+    ns_release(st, ns, 1);
+}
+
+/* Only called once every edge is gone: namespaces hold no dependents then. */
+void
+ns_free_all(struct state *st)
+{
+  for (size_t i = 0; st->namespaces.count && i <= st->namespaces.mask; i++)
+    while (st->namespaces.buckets[i] != NULL)
+      ns_release(st, (struct ns *)st->namespaces.buckets[i], 1);
+  st->counters.bytes -= table_bytes(&st->namespaces);
+  table_release(&st->namespaces);
+}
+
+/* ---- edges --------------------------------------------------------------- */
+
+static int
+edge_new(struct state *st, watch_dep_t *dep, struct keyrec *kr)
+{
+  struct edge *e = state_alloc(st, sizeof(*e));
+  if (e == NULL)
+    return WATCH_ENOMEM;
+  e->dep = dep;
+  e->keyrec = kr;
+  e->next = kr->edges;
+  if (kr->edges)
+    kr->edges->pprev = &e->next;
+  e->pprev = &kr->edges;
+  kr->edges = e;
+  e->dep_next = dep->edges;
+  dep->edges = e;
+  kr->ns->edges++;
+  st->counters.edges++;
+  return 0;
+}
+
+static void
+edge_free(struct state *st, struct edge *e)
+{
+  struct keyrec *kr = e->keyrec;
+  struct ns *ns = kr->ns;
+  *e->pprev = e->next;
+  if (e->next)
+    e->next->pprev = e->pprev;
+  ns->edges--;
+  st->counters.edges--;
+  state_free(st, e, sizeof(*e));
+  keyrec_maybe_free(st, kr);
+  ns_maybe_free(st, ns);
+}
+
+int
+dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
+         Py_hash_t hash)
+{
+  struct keyrec *kr = keyrec_get(st, ns, key, table_hash_mix((uintptr_t)hash));
+  if (kr == NULL) {
+    ns_maybe_free(st, ns);
+    return WATCH_ENOMEM;
+  }
+  if (kr->unstable)
+    return WATCH_EUNSTABLE;
+  int rc = edge_new(st, dep, kr);
+  if (rc < 0) {
+    keyrec_maybe_free(st, kr);
+    ns_maybe_free(st, ns);
+  }
+  return rc;
+}
+
+int
+dep_link_whole(struct state *st, watch_dep_t *dep, struct ns *ns)
+{
+  int rc = edge_new(st, dep, &ns->whole);
+  if (rc < 0)
+    ns_maybe_free(st, ns);
+  return rc;
+}
+
+/* Undoes the edges added after mark, so that a registration that fails
+ * halfway leaves the dependent as it found it. */
+void
+dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark)
+{
+  while (dep->edges != mark) {
+    struct edge *e = dep->edges;
+    dep->edges = e->dep_next;
+    edge_free(st, e);
+  }
+}
+
+static void
+dep_unlink_all(struct state *st, watch_dep_t *dep)
+{
+  dep_unlink_since(st, dep, NULL);
+}
+
+/* ---- invalidation -------------------------------------------------------- */
+
+/* Phase one, safe inside a watcher: flip the flag, drop the edges, queue the
+ * callback.  Nothing here runs Python code. */
+void
+dep_invalidate(struct state *st, watch_dep_t *dep, watch_event_kind_t kind,
+               PyObject *ns, PyObject *key)
+{
+  if (!dep->head.valid)
+    return;
+  dep->head.valid = 0;
+  dep->event.kind = kind;
+  dep->event.ns = ns;
+  dep->event.key = key;
+  dep_unlink_all(st, dep);
+  dep->pending_next = NULL;
+  dep->pending_pprev = st->pending_tail;
+  *st->pending_tail = dep;
+  st->pending_tail = &dep->pending_next;
+  st->counters.invalidations++;
+}
+
+static void
+keyrec_invalidate(struct state *st, struct keyrec *kr, watch_event_kind_t kind,
+                  PyObject *key)
+{
+  /* Invalidating a dependent unlinks all its edges, this one included, so
+   * the list head advances until it is empty. */
+  while (kr->edges != NULL)
+    dep_invalidate(st, kr->edges->dep, kind, kr->ns->obj, key);
+}
+
+static void
+keyrec_changed(struct state *st, struct keyrec *kr, watch_event_kind_t kind,
+               PyObject *key)
+{
+  if (st->unstable_limit) {
+    kr->ns->pinned = 1;
+    if (++kr->changes > st->unstable_limit && !kr->unstable) {
+      kr->unstable = 1;
+      kind = WATCH_EVENT_UNSTABLE;
+    }
+  }
+  keyrec_invalidate(st, kr, kind, key);
+}
+
+static uintptr_t
+exact_key_hash(PyObject *key)
+{
+  /* str caches its hash; int hashes in C.  Neither fails nor runs Python. */
+  if (PyUnicode_CheckExact(key)) {
+    Py_hash_t h = ((PyASCIIObject *)key)->hash;
+    if (h != -1)
+      return table_hash_mix((uintptr_t)h);
+  }
+  return table_hash_mix((uintptr_t)PyObject_Hash(key));
+}
+
+void
+ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
+               watch_event_kind_t kind)
+{
+  ns->dispatching = 1;
+  keyrec_invalidate(st, &ns->whole, kind, key);
+  if (key_is_exact(key)) {
+    uintptr_t hash = exact_key_hash(key);
+    for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
+      struct keyrec *kr = (struct keyrec *)n;
+      /* A key of another type may still compare equal through its own
+       * __eq__, which must not run here: count it as a match. */
+      if (n->hash == hash
+          && (!kr->exact || exact_keys_equal(kr->key, key)))
+        keyrec_changed(st, kr, kind, key);
+    }
+  } else {
+    /* Its hash and equality are Python code: it may be any key. */
+    for (size_t i = 0; ns->keys.count && i <= ns->keys.mask; i++)
+      for (table_node_t *n = ns->keys.buckets[i]; n; n = n->next)
+        keyrec_changed(st, (struct keyrec *)n, kind, key);
+  }
+  ns->dispatching = 0;
+  ns_maybe_free(st, ns);
+}
+
+void
+ns_all_changed(struct state *st, struct ns *ns, watch_event_kind_t kind)
+{
+  ns->dispatching = 1;
+  keyrec_invalidate(st, &ns->whole, kind, NULL);
+  for (size_t i = 0; ns->keys.count && i <= ns->keys.mask; i++)
+    for (table_node_t *n = ns->keys.buckets[i]; n; n = n->next)
+      keyrec_invalidate(st, (struct keyrec *)n, kind, NULL);
+  ns->dispatching = 0;
+}
+
+void
+ns_destroyed(struct state *st, struct ns *ns)
+{
+  ns_all_changed(st, ns, WATCH_EVENT_DEALLOCATED);
+  ns_release(st, ns, 0);
+}
+
+/* ---- delivery ------------------------------------------------------------ */
+
+static void
+pending_remove(struct state *st, watch_dep_t *dep)
+{
+  *dep->pending_pprev = dep->pending_next;
+  if (dep->pending_next)
+    dep->pending_next->pending_pprev = dep->pending_pprev;
+  else
+    st->pending_tail = dep->pending_pprev;
+  dep->pending_pprev = NULL;
+}
+
+/* Phase two: run the callbacks of invalidated dependents, oldest first.  A
+ * callback may release dependents or invalidate more; those join the queue
+ * and this loop, never a nested one, delivers them. */
+void
+deliver(struct state *st)
+{
+  if (st->delivering || st->pending == NULL)
+    return;
+  st->delivering = 1;
+  PyObject *exc = PyErr_GetRaisedException();
+  watch_dep_t *dep;
+  while ((dep = st->pending) != NULL) {
+    pending_remove(st, dep);
+    if (dep->cb != NULL && dep->cb(dep, &dep->event) < 0)
+      st->counters.callback_errors++;
+  }
+  PyErr_SetRaisedException(exc);
+  st->delivering = 0;
+}
+
+/* ---- dependents ---------------------------------------------------------- */
+
+int
+watch_dep_new(watch_dep_t **out, watch_cb cb, void *data)
+{
+  struct state *st = state_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  if (out == NULL)
+    return WATCH_EINVAL;
+  watch_dep_t *dep = state_alloc(st, sizeof(*dep));
+  if (dep == NULL)
+    return WATCH_ENOMEM;
+  dep->head.valid = 1;
+  dep->cb = cb;
+  dep->data = data;
+  dep->state = st;
+  dep->next = st->deps;
+  if (st->deps)
+    st->deps->pprev = &dep->next;
+  dep->pprev = &st->deps;
+  st->deps = dep;
+  st->counters.dependents++;
+  *out = dep;
+  return 0;
+}
+
+void *
+watch_dep_data(const watch_dep_t *dep)
+{
+  return dep ? dep->data : NULL;
+}
+
+void
+watch_dep_release(watch_dep_t *dep)
+{
+  if (dep == NULL)
+    return;
+  struct state *st = dep->state;
+  if (st == NULL) {  /* finalized: the state no longer knows it */
+    free(dep);
+    return;
+  }
+  dep_unlink_all(st, dep);
+  if (dep->pending_pprev != NULL)
+    pending_remove(st, dep);
+  *dep->pprev = dep->next;
+  if (dep->next)
+    dep->next->pprev = dep->pprev;
+  st->counters.dependents--;
+  state_free(st, dep, sizeof(*dep));
+  graveyard_drain(st);
+}
+
+int
+watch_dep_invalidate(watch_dep_t *dep)
+{
+  if (dep == NULL)
+    return WATCH_EINVAL;
+  if (dep->state == NULL || !dep->head.valid)
+    return 0;
+  dep_invalidate(dep->state, dep, WATCH_EVENT_MANUAL, NULL, NULL);
+  deliver(dep->state);
+  return 0;
+}
+
+/* Invalidates and detaches every dependent: they stay allocated, because
+ * their owners still hold them, until watch_dep_release().  Dependents that
+ * the FINALIZED callbacks create are detached without a callback. */
+void
+deps_finalize(struct state *st)
+{
+  for (watch_dep_t *dep = st->deps; dep; dep = dep->next)
+    dep_invalidate(st, dep, WATCH_EVENT_FINALIZED, NULL, NULL);
+  deliver(st);
+  while (st->deps != NULL) {
+    watch_dep_t *dep = st->deps;
+    st->deps = dep->next;
+    dep->head.valid = 0;
+    dep_unlink_all(st, dep);
+    dep->pending_pprev = NULL;
+    dep->state = NULL;
+    st->counters.bytes -= sizeof(*dep);
+    st->counters.dependents--;
+  }
+  st->pending = NULL;
+  st->pending_tail = &st->pending;
+}

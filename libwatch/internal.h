@@ -1,0 +1,123 @@
+/* libwatch's private structures.
+ *
+ * The index has three levels, all reached by pointer or hash probes:
+ *
+ *   state (one per interpreter)
+ *     namespaces: table of ns, by the address of the watched object
+ *       ns.keys: table of keyrec, by the hash of the key
+ *         keyrec.edges: the dependents of that one key
+ *       ns.whole: the dependents of the namespace as a whole
+ *
+ * An edge links one dependent to one keyrec.  It sits on two intrusive lists,
+ * the keyrec's (doubly linked, so that unlinking is O(1)) and the
+ * dependent's, so that a dependent is unlinked from everything in
+ * O(its edges), and a key change touches only that key's edges.
+ */
+#ifndef WATCH_INTERNAL_H
+#define WATCH_INTERNAL_H
+
+#include "watch.h"
+#include "table.h"
+
+#include <stdint.h>
+
+struct state;
+struct ns;
+
+struct edge {
+  struct edge *next;     /* in keyrec->edges */
+  struct edge **pprev;   /* whatever points at this edge in that list */
+  struct edge *dep_next; /* in dep->edges */
+  struct keyrec *keyrec;
+  watch_dep_t *dep;
+};
+
+struct keyrec {
+  table_node_t node;    /* in ns->keys, by hash of key */
+  PyObject *key;        /* strong reference; NULL for ns->whole */
+  struct edge *edges;
+  struct ns *ns;
+  uint32_t changes;     /* modifications seen while tracked */
+  unsigned unstable : 1;
+  unsigned exact : 1;   /* exact str or int: comparable without Python */
+};
+
+struct ns {
+  table_node_t node;    /* in state->namespaces, by address of obj */
+  PyObject *obj;        /* borrowed: the watcher reports its deallocation */
+  uint64_t version;
+  size_t edges;         /* edges on this namespace, ns->whole included */
+  table_t keys;
+  struct keyrec whole;
+  /* Keeps the namespace watched with no edges: a version was asked for, or
+   * a key carries a modification count that the unstable rule needs. */
+  unsigned pinned : 1;
+  /* Set while an event walks this namespace's records, which must then not
+   * be freed under the walk. */
+  unsigned dispatching : 1;
+};
+
+struct watch_dep_s {
+  watch_dep_head_t head;   /* first: watch_dep_valid() reads it */
+  watch_cb cb;
+  void *data;
+  struct state *state;     /* NULL once libwatch finalized */
+  struct edge *edges;
+  watch_dep_t *next;       /* in state->deps */
+  watch_dep_t **pprev;
+  watch_dep_t *pending_next; /* in state->pending while queued */
+  watch_dep_t **pending_pprev;
+  watch_event_t event;     /* why it was invalidated */
+};
+
+struct state {
+  PyInterpreterState *interp;
+  int64_t interp_id;
+  int init_count;          /* watch_init() nesting; 0: not initialized */
+  int dict_watcher;
+  uint64_t clock;          /* source of namespace versions */
+  unsigned unstable_limit;
+  unsigned in_watcher;     /* depth of watcher callbacks running */
+  int delivering;
+  table_t namespaces;
+  watch_dep_t *deps;       /* every live dependent */
+  watch_dep_t *pending;    /* invalidated, callback not yet called */
+  watch_dep_t **pending_tail;
+  /* Keyrecs whose key is not an exact str or int: dropping that reference
+   * may run Python code (__del__), so inside a watcher it waits here. */
+  struct keyrec *graveyard;
+  watch_counters_t counters;
+};
+
+/* state.c */
+struct state *state_current(void);
+struct state *state_ready(void);   /* NULL unless watch_init() succeeded */
+void *state_alloc(struct state *st, size_t size);
+void state_free(struct state *st, void *p, size_t size);
+
+/* index.c */
+struct ns *ns_find(struct state *st, PyObject *obj);
+struct ns *ns_get(struct state *st, PyObject *obj);
+void ns_maybe_free(struct state *st, struct ns *ns);
+void ns_free_all(struct state *st);
+void ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
+                    watch_event_kind_t kind);
+void ns_all_changed(struct state *st, struct ns *ns, watch_event_kind_t kind);
+void ns_destroyed(struct state *st, struct ns *ns);
+int key_is_exact(PyObject *key);
+int dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
+             Py_hash_t hash);
+int dep_link_whole(struct state *st, watch_dep_t *dep, struct ns *ns);
+void dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark);
+void dep_invalidate(struct state *st, watch_dep_t *dep, watch_event_kind_t kind,
+                    PyObject *ns, PyObject *key);
+void deliver(struct state *st);
+void graveyard_drain(struct state *st);
+void deps_finalize(struct state *st);
+
+/* dict.c */
+int dict_watch_start(struct state *st);
+void dict_watch_stop(struct state *st);
+void dict_unwatch(struct state *st, PyObject *dict);
+
+#endif /* WATCH_INTERNAL_H */

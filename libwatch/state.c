@@ -1,0 +1,185 @@
+/* Per-interpreter state.
+ *
+ * The state lives in a capsule in the interpreter's dict, so that each
+ * subinterpreter has its own and interpreter teardown frees it.  Watcher
+ * callbacks receive no user data, and a dict lookup per event would cost more
+ * than the whole miss path, so each thread caches the last state it used,
+ * keyed by the interpreter's address and id: ids are never reused, which
+ * keeps a cache entry from matching a later interpreter at the same address.
+ * The state struct itself lives until its interpreter is torn down, so a
+ * cached pointer stays valid across watch_fini() and watch_init().
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define STATE_CAPSULE "libwatch.state"
+
+static _Thread_local struct {
+  PyInterpreterState *interp;
+  int64_t interp_id;
+  struct state *state;
+} cache;
+
+static void state_reset(struct state *st);
+
+static void
+state_capsule_destroy(PyObject *capsule)
+{
+  struct state *st = PyCapsule_GetPointer(capsule, STATE_CAPSULE);
+  if (st == NULL) {
+    PyErr_Clear();
+    return;
+  }
+  /* CPython clears the interpreter dict before it clears its watchers, and
+   * dicts keep changing after this point: stop listening first. */
+  if (st->init_count > 0)
+    state_reset(st);
+  if (cache.state == st)
+    cache.state = NULL, cache.interp = NULL;
+  free(st);
+}
+
+static struct state *
+state_lookup(PyInterpreterState *interp, int create)
+{
+  PyObject *dict = PyInterpreterState_GetDict(interp);
+  if (dict == NULL)
+    return NULL;
+  PyObject *capsule = PyDict_GetItemString(dict, STATE_CAPSULE);
+  if (capsule != NULL)
+    return PyCapsule_GetPointer(capsule, STATE_CAPSULE);
+  if (!create)
+    return NULL;
+  struct state *st = calloc(1, sizeof(*st));
+  if (st == NULL)
+    return NULL;
+  st->interp = interp;
+  st->interp_id = PyInterpreterState_GetID(interp);
+  st->dict_watcher = -1;
+  capsule = PyCapsule_New(st, STATE_CAPSULE, state_capsule_destroy);
+  if (capsule == NULL) {
+    free(st);
+    return NULL;
+  }
+  int rc = PyDict_SetItemString(dict, STATE_CAPSULE, capsule);
+  Py_DECREF(capsule);  /* on failure this frees st through the destructor */
+  return rc < 0 ? NULL : st;
+}
+
+static struct state *
+state_find(int create)
+{
+  PyInterpreterState *interp = PyInterpreterState_Get();
+  int64_t id = PyInterpreterState_GetID(interp);
+  if (cache.state != NULL && cache.interp == interp && cache.interp_id == id)
+    return cache.state;
+  struct state *st = state_lookup(interp, create);
+  if (st != NULL) {
+    cache.interp = interp;
+    cache.interp_id = id;
+    cache.state = st;
+  }
+  return st;
+}
+
+struct state *
+state_current(void)
+{
+  return state_find(0);
+}
+
+struct state *
+state_ready(void)
+{
+  struct state *st = state_find(0);
+  if (st == NULL || st->init_count == 0)
+    return NULL;
+  graveyard_drain(st);
+  return st;
+}
+
+void *
+state_alloc(struct state *st, size_t size)
+{
+  void *p = calloc(1, size);
+  if (p != NULL)
+    st->counters.bytes += size;
+  return p;
+}
+
+void
+state_free(struct state *st, void *p, size_t size)
+{
+  if (p == NULL)
+    return;
+  st->counters.bytes -= size;
+  free(p);
+}
+
+/* Back to "not initialized": every dependent invalidated and detached,
+ * every namespace unwatched, the watcher id returned. */
+static void
+state_reset(struct state *st)
+{
+  deps_finalize(st);
+  ns_free_all(st);
+  graveyard_drain(st);
+  dict_watch_stop(st);
+  st->init_count = 0;
+}
+
+int
+watch_init(void)
+{
+  struct state *st = state_find(1);
+  if (st == NULL) {
+    PyErr_Clear();
+    return WATCH_ENOMEM;
+  }
+  if (st->init_count > 0) {
+    st->init_count++;
+    return 0;
+  }
+  memset(&st->counters, 0, sizeof(st->counters));
+  st->unstable_limit = WATCH_DEFAULT_UNSTABLE_LIMIT;
+  st->pending_tail = &st->pending;
+  int rc = dict_watch_start(st);
+  if (rc < 0)
+    return rc;
+  st->init_count = 1;
+  return 0;
+}
+
+void
+watch_fini(void)
+{
+  struct state *st = state_ready();
+  if (st == NULL || --st->init_count > 0)
+    return;
+  st->init_count = 1;  /* the reset still needs a working libwatch */
+  state_reset(st);
+}
+
+int
+watch_set_unstable_limit(unsigned limit)
+{
+  struct state *st = state_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  st->unstable_limit = limit;
+  return 0;
+}
+
+int
+watch_counters(watch_counters_t *counters)
+{
+  struct state *st = state_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  if (counters == NULL)
+    return WATCH_EINVAL;
+  *counters = st->counters;
+  return 0;
+}
