@@ -25,7 +25,7 @@ dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
            PyObject *new_value)
 {
   (void)new_value;
-  struct state *st = state_current();
+  struct state *st = state_of_watcher();
   if (st == NULL)
     return 0;
   st->counters.events++;
@@ -36,6 +36,12 @@ dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
     return 0;
   }
   ns->version = ++st->clock;
+  int key_event = event == PyDict_EVENT_ADDED || event == PyDict_EVENT_MODIFIED
+                  || event == PyDict_EVENT_DELETED;
+  if (key_event && ns_key_idle(ns, key)) {
+    st->counters.misses++;
+    return 0;
+  }
   uint64_t invalidations = st->counters.invalidations;
   st->in_watcher++;
   switch (event) {

@@ -5,15 +5,6 @@
 
 /* ---- keys ---------------------------------------------------------------- */
 
-/* Exact str and int keys hash and compare in C, with no Python code, so the
- * watcher can match them precisely.  Any other key is matched
- * conservatively. */
-int
-key_is_exact(PyObject *key)
-{
-  return PyUnicode_CheckExact(key) || PyLong_CheckExact(key);
-}
-
 static int
 exact_keys_equal(PyObject *a, PyObject *b)
 {
@@ -99,17 +90,6 @@ graveyard_drain(struct state *st)
 }
 
 /* ---- namespaces ---------------------------------------------------------- */
-
-struct ns *
-ns_find(struct state *st, PyObject *obj)
-{
-  uintptr_t hash = table_hash_pointer(obj);
-  for (table_node_t *n = table_chain(&st->namespaces, hash); n; n = n->next) {
-    if (((struct ns *)n)->obj == obj)
-      return (struct ns *)n;
-  }
-  return NULL;
-}
 
 struct ns *
 ns_get(struct state *st, PyObject *obj)
@@ -304,18 +284,6 @@ keyrec_changed(struct state *st, struct keyrec *kr, watch_event_kind_t kind,
     }
   }
   keyrec_invalidate(st, kr, kind, key);
-}
-
-static uintptr_t
-exact_key_hash(PyObject *key)
-{
-  /* str caches its hash; int hashes in C.  Neither fails nor runs Python. */
-  if (PyUnicode_CheckExact(key)) {
-    Py_hash_t h = ((PyASCIIObject *)key)->hash;
-    if (h != -1)
-      return table_hash_mix((uintptr_t)h);
-  }
-  return table_hash_mix((uintptr_t)PyObject_Hash(key));
 }
 
 void

@@ -71,8 +71,6 @@ struct watch_dep_s {
 };
 
 struct state {
-  PyInterpreterState *interp;
-  int64_t interp_id;
   int init_count;          /* watch_init() nesting; 0: not initialized */
   int dict_watcher;
   uint64_t clock;          /* source of namespace versions */
@@ -90,13 +88,12 @@ struct state {
 };
 
 /* state.c */
-struct state *state_current(void);
+struct state *state_of_watcher(void);
 struct state *state_ready(void);   /* NULL unless watch_init() succeeded */
 void *state_alloc(struct state *st, size_t size);
 void state_free(struct state *st, void *p, size_t size);
 
 /* index.c */
-struct ns *ns_find(struct state *st, PyObject *obj);
 struct ns *ns_get(struct state *st, PyObject *obj);
 void ns_maybe_free(struct state *st, struct ns *ns);
 void ns_free_all(struct state *st);
@@ -104,7 +101,6 @@ void ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
                     watch_event_kind_t kind);
 void ns_all_changed(struct state *st, struct ns *ns, watch_event_kind_t kind);
 void ns_destroyed(struct state *st, struct ns *ns);
-int key_is_exact(PyObject *key);
 int dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
              Py_hash_t hash);
 int dep_link_whole(struct state *st, watch_dep_t *dep, struct ns *ns);
@@ -114,6 +110,55 @@ void dep_invalidate(struct state *st, watch_dep_t *dep, watch_event_kind_t kind,
 void deliver(struct state *st);
 void graveyard_drain(struct state *st);
 void deps_finalize(struct state *st);
+
+/* Exact str and int keys hash and compare in C, with no Python code, so the
+ * watcher can match them precisely.  Any other key is matched
+ * conservatively. */
+static inline int
+key_is_exact(PyObject *key)
+{
+  return PyUnicode_CheckExact(key) || PyLong_CheckExact(key);
+}
+
+static inline uintptr_t
+exact_key_hash(PyObject *key)
+{
+  /* str caches its hash; int hashes in C.  Neither fails nor runs Python. */
+  if (PyUnicode_CheckExact(key)) {
+    Py_hash_t h = ((PyASCIIObject *)key)->hash;
+    if (h != -1)
+      return table_hash_mix((uintptr_t)h);
+  }
+  return table_hash_mix((uintptr_t)PyObject_Hash(key));
+}
+
+/* The lookups on every watcher event: inline, since a store to a key
+ * nobody depends on should cost no more than them. */
+static inline struct ns *
+ns_find(struct state *st, PyObject *obj)
+{
+  uintptr_t hash = table_hash_pointer(obj);
+  for (table_node_t *n = table_chain(&st->namespaces, hash); n; n = n->next) {
+    if (((struct ns *)n)->obj == obj)
+      return (struct ns *)n;
+  }
+  return NULL;
+}
+
+/* True when no dependent can be affected by a change of key; false may
+ * still turn out to be a miss after the precise match. */
+static inline int
+ns_key_idle(const struct ns *ns, PyObject *key)
+{
+  if (ns->whole.edges != NULL || !key_is_exact(key))
+    return 0;
+  uintptr_t hash = exact_key_hash(key);
+  for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
+    if (n->hash == hash)
+      return 0;
+  }
+  return 1;
+}
 
 /* dict.c */
 int dict_watch_start(struct state *st);

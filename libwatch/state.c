@@ -4,23 +4,36 @@
  * subinterpreter has its own and interpreter teardown frees it.  Watcher
  * callbacks receive no user data, and a dict lookup per event would cost more
  * than the whole miss path, so each thread caches the last state it used,
- * keyed by the interpreter's address and id: ids are never reused, which
- * keeps a cache entry from matching a later interpreter at the same address.
- * The state struct itself lives until its interpreter is torn down, so a
- * cached pointer stays valid across watch_fini() and watch_init().
+ * keyed by its interpreter's address.  A later interpreter can reuse that
+ * address, so the entry also records the epoch it was made in: the epoch
+ * moves whenever any state is freed, which sends every thread back to the
+ * capsule once.  The state struct itself lives until its interpreter is torn
+ * down, so a cached pointer stays valid across watch_fini() and watch_init().
  */
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define STATE_CAPSULE "libwatch.state"
 
-static _Thread_local struct {
+/* Initial-exec: one load from the thread pointer, not a __tls_get_addr call
+ * on every watcher event.  The block is small enough for the static TLS that
+ * glibc keeps for libraries loaded later. */
+static _Thread_local __attribute__((tls_model("initial-exec"))) struct {
   PyInterpreterState *interp;
-  int64_t interp_id;
+  uint64_t epoch;
   struct state *state;
 } cache;
+
+static _Atomic uint64_t epoch = 1;
+
+/* Most processes initialize libwatch in one interpreter only.  While that
+ * holds, a watcher callback can only be running in that interpreter, and
+ * finds its state here without asking CPython which interpreter runs. */
+static _Atomic(struct state *) sole_state;
+static _Atomic int initialized_states;
 
 static void state_reset(struct state *st);
 
@@ -36,8 +49,7 @@ state_capsule_destroy(PyObject *capsule)
    * dicts keep changing after this point: stop listening first. */
   if (st->init_count > 0)
     state_reset(st);
-  if (cache.state == st)
-    cache.state = NULL, cache.interp = NULL;
+  atomic_fetch_add_explicit(&epoch, 1, memory_order_relaxed);
   free(st);
 }
 
@@ -55,8 +67,6 @@ state_lookup(PyInterpreterState *interp, int create)
   struct state *st = calloc(1, sizeof(*st));
   if (st == NULL)
     return NULL;
-  st->interp = interp;
-  st->interp_id = PyInterpreterState_GetID(interp);
   st->dict_watcher = -1;
   capsule = PyCapsule_New(st, STATE_CAPSULE, state_capsule_destroy);
   if (capsule == NULL) {
@@ -72,22 +82,33 @@ static struct state *
 state_find(int create)
 {
   PyInterpreterState *interp = PyInterpreterState_Get();
-  int64_t id = PyInterpreterState_GetID(interp);
-  if (cache.state != NULL && cache.interp == interp && cache.interp_id == id)
+  uint64_t now = atomic_load_explicit(&epoch, memory_order_relaxed);
+  if (cache.interp == interp && cache.epoch == now)
     return cache.state;
   struct state *st = state_lookup(interp, create);
   if (st != NULL) {
     cache.interp = interp;
-    cache.interp_id = id;
+    cache.epoch = now;
     cache.state = st;
   }
   return st;
 }
 
 struct state *
-state_current(void)
+state_of_watcher(void)
 {
-  return state_find(0);
+  struct state *st = atomic_load_explicit(&sole_state, memory_order_acquire);
+  return st ? st : state_find(0);
+}
+
+/* Called before the state's watchers are added and after they are gone, so
+ * that no callback ever sees a sole state that is not its own. */
+static void
+count_initialized(struct state *st, int delta)
+{
+  int n = atomic_fetch_add(&initialized_states, delta) + delta;
+  atomic_store_explicit(&sole_state, n == 1 && delta > 0 ? st : NULL,
+                        memory_order_release);
 }
 
 struct state *
@@ -128,6 +149,7 @@ state_reset(struct state *st)
   graveyard_drain(st);
   dict_watch_stop(st);
   st->init_count = 0;
+  count_initialized(st, -1);
 }
 
 int
@@ -145,9 +167,12 @@ watch_init(void)
   memset(&st->counters, 0, sizeof(st->counters));
   st->unstable_limit = WATCH_DEFAULT_UNSTABLE_LIMIT;
   st->pending_tail = &st->pending;
+  count_initialized(st, 1);
   int rc = dict_watch_start(st);
-  if (rc < 0)
+  if (rc < 0) {
+    count_initialized(st, -1);
     return rc;
+  }
   st->init_count = 1;
   return 0;
 }
