@@ -20,28 +20,12 @@ event_kind(PyDict_WatchEvent event)
   }
 }
 
-static int
-dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
-           PyObject *new_value)
+/* Everything but the miss path: out of line, so that the miss path does not
+ * pay for its registers. */
+static __attribute__((noinline)) void
+dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
+                    PyObject *key)
 {
-  (void)new_value;
-  struct state *st = state_of_watcher();
-  if (st == NULL)
-    return 0;
-  st->counters.events++;
-  struct ns *ns = ns_find(st, dict);
-  if (ns == NULL) {
-    /* A dict watched under this id before libwatch owned it. */
-    st->counters.misses++;
-    return 0;
-  }
-  ns->version = ++st->clock;
-  int key_event = event == PyDict_EVENT_ADDED || event == PyDict_EVENT_MODIFIED
-                  || event == PyDict_EVENT_DELETED;
-  if (key_event && ns_key_idle(ns, key)) {
-    st->counters.misses++;
-    return 0;
-  }
   uint64_t invalidations = st->counters.invalidations;
   st->in_watcher++;
   switch (event) {
@@ -63,6 +47,30 @@ dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
     st->counters.misses++;
   deliver(st);
   st->in_watcher--;
+}
+
+static int
+dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
+           PyObject *new_value)
+{
+  (void)new_value;
+  struct state *st = state_of_watcher();
+  if (st == NULL)
+    return 0;
+  st->counters.events++;
+  struct ns *ns = ns_find(st, dict);
+  if (ns == NULL) {
+    /* A dict watched under this id before libwatch owned it. */
+    st->counters.misses++;
+    return 0;
+  }
+  ns->version = ++st->clock;
+  int key_event = event == PyDict_EVENT_ADDED || event == PyDict_EVENT_MODIFIED
+                  || event == PyDict_EVENT_DELETED;
+  if (key_event && ns_key_idle(ns, key))
+    st->counters.misses++;
+  else
+    dict_event_dispatch(st, ns, event, key);
   return 0;
 }
 

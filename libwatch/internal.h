@@ -19,6 +19,7 @@
 #include "watch.h"
 #include "table.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct state;
@@ -88,7 +89,20 @@ struct state {
 };
 
 /* state.c */
-struct state *state_of_watcher(void);
+struct state *state_of_this_interpreter(void);
+
+/* Most processes initialize libwatch in one interpreter only.  While that
+ * holds, a watcher callback can only be running in that interpreter, and
+ * finds its state here without asking CPython which interpreter runs. */
+extern _Atomic(struct state *) sole_state;
+
+static inline struct state *
+state_of_watcher(void)
+{
+  struct state *st = atomic_load_explicit(&sole_state, memory_order_acquire);
+  return st ? st : state_of_this_interpreter();
+}
+
 struct state *state_ready(void);   /* NULL unless watch_init() succeeded */
 void *state_alloc(struct state *st, size_t size);
 void state_free(struct state *st, void *p, size_t size);

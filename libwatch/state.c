@@ -29,10 +29,7 @@ static _Thread_local __attribute__((tls_model("initial-exec"))) struct {
 
 static _Atomic uint64_t epoch = 1;
 
-/* Most processes initialize libwatch in one interpreter only.  While that
- * holds, a watcher callback can only be running in that interpreter, and
- * finds its state here without asking CPython which interpreter runs. */
-static _Atomic(struct state *) sole_state;
+_Atomic(struct state *) sole_state;
 static _Atomic int initialized_states;
 
 static void state_reset(struct state *st);
@@ -95,10 +92,9 @@ state_find(int create)
 }
 
 struct state *
-state_of_watcher(void)
+state_of_this_interpreter(void)
 {
-  struct state *st = atomic_load_explicit(&sole_state, memory_order_acquire);
-  return st ? st : state_find(0);
+  return state_find(0);
 }
 
 /* Called before the state's watchers are added and after they are gone, so
