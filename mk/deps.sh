@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Makes sure the build and test tools are present: cc, make, pkg-config, the
+# pkg-config modules check and libuv, and lcov.  Installs what is missing
+# with apt-get when it can (root on Debian); otherwise names the Debian
+# packages to install and fails.  Prints nothing when all is present.
+set -euo pipefail
+
+me=mk/deps.sh
+
+# Debian package for each missing piece.
+missing() {
+  local pkgs=()
+  command -v cc >/dev/null || pkgs+=(gcc)
+  command -v make >/dev/null || pkgs+=(make)
+  command -v lcov >/dev/null || pkgs+=(lcov)
+  if command -v pkg-config >/dev/null; then
+    pkg-config --exists check || pkgs+=(check)
+    pkg-config --exists libuv || pkgs+=(libuv1-dev)
+  else
+    # The modules cannot be asked for without it: assume they are missing
+    # too (installing a present package is a no-op).
+    pkgs+=(pkg-config check libuv1-dev)
+  fi
+  echo "${pkgs[*]}"
+}
+
+need=$(missing)
+[[ -n "$need" ]] || exit 0
+
+if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
+  echo "$me: missing Debian packages: $need" >&2
+  echo "$me: install them (as root: apt-get install $need) and retry" >&2
+  exit 1
+fi
+
+echo "$me: installing missing packages: $need"
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck disable=SC2086 # $need is a list of package names
+if ! { apt-get update -q && apt-get install -y -q $need; } </dev/null; then
+  echo "$me: apt-get failed to install: $need" >&2
+  exit 1
+fi
+
+still=$(missing)
+if [[ -n "$still" ]]; then
+  echo "$me: still missing after apt-get install: $still" >&2
+  exit 1
+fi

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# `make test`: for every interpreter mk/pythons.sh finds, builds everything
+# for it and runs every suite, each under a header; then prints a table and,
+# as the very last line,
+#   N passed, N failed
+# summed over all suites and interpreters.  Exits 1 if anything failed or
+# nothing passed.
+#
+# How each suite counts:
+#   build          a failed build is 1 failed (make -k: what can be built
+#                  still is, and runs; a program that could not is 1 failed);
+#   tests/test_*   the numbers on its last line of stdout, "N passed, N
+#                  failed".  Without that line (a crash, a timeout) it is 1
+#                  failed, and so is a non-zero exit that reported none;
+#   examples/*     1 passed if it exits 0, else 1 failed;
+#   installcheck   `make installcheck`, likewise.
+#
+# Environment: MAKE (set by the Makefile), PYTHON (only that interpreter),
+# TEST_TIMEOUT (seconds per program, default 600).
+set -uo pipefail # no -e: a failing suite is counted, not fatal
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+read -r -a make_cmd <<<"${MAKE:-make}"
+timeout_s=${TEST_TIMEOUT:-600}
+
+passed=0
+failed=0
+table=()
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+# record PYVER SUITE PASSED FAILED
+record() {
+  passed=$((passed + $3))
+  failed=$((failed + $4))
+  table+=("$(printf '  %-5s %-32s %5d passed %5d failed' "$1" "$2" "$3" "$4")")
+  printf -- '---- %s %s: %d passed, %d failed\n\n' "$1" "$2" "$3" "$4"
+}
+
+header() {
+  printf '==== Python %s (%s): %s ====\n' "$1" "$2" "$3"
+}
+
+# run PROGRAM: runs it with a time limit, stdout shown and kept in $out,
+# stderr shown; sets $status.
+run() {
+  {
+    timeout --kill-after=10 "$timeout_s" "./$1" </dev/null | tee "$out"
+    status=${PIPESTATUS[0]}
+  } 2>&1
+  if ((status == 124 || status == 137)); then
+    echo "($1: killed after ${timeout_s}s)"
+  elif ((status > 128)); then
+    echo "($1: killed by signal $((status - 128)))"
+  fi
+}
+
+# up_to_date PROGRAM: after a failed build, whether PROGRAM was built anew
+# rather than left over from an earlier build (make -q: nothing to do).
+up_to_date() {
+  if ((built)) ||
+    "${make_cmd[@]}" -q PYTHON="$py" "$1" >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "($1: not built, see the build above)"
+  return 1
+}
+
+shopt -s nullglob
+tests=(tests/test_*.c)
+examples=(examples/*.c)
+if ((${#tests[@]} + ${#examples[@]} == 0)); then
+  echo "mk/run-tests.sh: no tests/test_*.c and no examples/*.c: nothing to run"
+  echo "0 passed, 0 failed"
+  exit 1
+fi
+
+if ! pythons=$(bash mk/pythons.sh); then
+  echo "0 passed, 0 failed"
+  exit 1
+fi
+
+for py in $pythons; do
+  read -r ver _ < <("$py" mk/pyinfo.py)
+  build=build/$ver
+
+  header "$ver" "$py" "build"
+  built=1
+  if ! "${make_cmd[@]}" -k --no-print-directory PYTHON="$py" programs; then
+    record "$ver" build 0 1
+    built=0
+  fi
+  echo
+
+  for src in "${tests[@]}"; do
+    prog=$build/${src%.c}
+    header "$ver" "$py" "$prog"
+    if ! up_to_date "$prog"; then
+      record "$ver" "$prog" 0 1
+      continue
+    fi
+    run "$prog"
+    summary=$(tail -n 1 "$out" | tr -d '\r')
+    if [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+      p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+      if ((status != 0 && f == 0)); then
+        echo "($prog: exit status $status, but it reported no failure)"
+        f=1
+      fi
+      record "$ver" "$prog" "$p" "$f"
+    else
+      echo "($prog: exit status $status, and no final 'N passed, N failed' line)"
+      record "$ver" "$prog" 0 1
+    fi
+  done
+
+  for src in "${examples[@]}"; do
+    prog=$build/${src%.c}
+    header "$ver" "$py" "$prog"
+    if ! up_to_date "$prog"; then
+      record "$ver" "$prog" 0 1
+      continue
+    fi
+    run "$prog"
+    if ((status == 0)); then
+      record "$ver" "$prog" 1 0
+    else
+      echo "($prog: exit status $status)"
+      record "$ver" "$prog" 0 1
+    fi
+  done
+
+  header "$ver" "$py" installcheck
+  if "${make_cmd[@]}" --no-print-directory PYTHON="$py" installcheck; then
+    record "$ver" installcheck 1 0
+  else
+    record "$ver" installcheck 0 1
+  fi
+done
+
+echo "==== Summary ===="
+printf '%s\n' "${table[@]}"
+echo "$passed passed, $failed failed"
+((failed == 0 && passed > 0))
