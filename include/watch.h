@@ -9,7 +9,8 @@
  * key that changed, never to the number of dependents in the process.
  *
  * Every function must be called with the GIL held, in an interpreter where
- * watch_init() succeeded.  State is per interpreter.
+ * watch_init() succeeded; the others return WATCH_ENOINIT.  The exception is
+ * watch_dep_release(), which is always allowed.  State is per interpreter.
  */
 #ifndef WATCH_H
 #define WATCH_H
@@ -66,7 +67,8 @@ typedef enum {
 } watch_event_kind_t;
 
 /* What an invalidation callback is told.  The pointers are borrowed and only
- * valid during the callback.  key is NULL for whole-namespace events. */
+ * valid during the callback.  key is NULL for whole-namespace events; ns and
+ * key are both NULL for MANUAL and FINALIZED. */
 typedef struct {
   watch_event_kind_t kind;
   PyObject *ns;
@@ -77,10 +79,13 @@ WATCH_EXTERN const char *watch_event_name(watch_event_kind_t kind);
 
 typedef struct watch_dep_s watch_dep_t;
 
-/* Called once, when the dependent is invalidated.  It runs inside CPython's
- * dict watcher, before the mutation completes: it must not run Python code
- * and must not modify any dict.  It may release any dependent, its own
- * included.  A negative return is counted in watch_counters_t.callback_errors. */
+/* Called once, when the dependent is invalidated.  For a namespace event it
+ * runs inside CPython's dict watcher, before the mutation completes: it must
+ * not run Python code and must not modify any dict.  For MANUAL and
+ * FINALIZED it runs in the caller of watch_dep_invalidate() or watch_fini().
+ * It may release any dependent, its own included; a released dependent that
+ * was also waiting for its callback is not called.  A negative return is
+ * counted in watch_counters_t.callback_errors. */
 typedef int (*watch_cb)(watch_dep_t *dep, const watch_event_t *event);
 
 /* Per-interpreter setup.  watch_init() takes one dict watcher id, the only one
@@ -97,10 +102,12 @@ WATCH_EXTERN int watch_dep_new(watch_dep_t **dep, watch_cb cb, void *data);
 WATCH_EXTERN void *watch_dep_data(const watch_dep_t *dep);
 
 /* Unlinks the dependent from everything it depends on and frees it, in
- * O(its dependencies).  Allowed at any time, including from any callback. */
+ * O(its dependencies).  Allowed at any time, including from any callback
+ * and after finalization; NULL is ignored. */
 WATCH_EXTERN void watch_dep_release(watch_dep_t *dep);
 
-/* Invalidates the dependent now (WATCH_EVENT_MANUAL). */
+/* Invalidates the dependent now (WATCH_EVENT_MANUAL); does nothing if it is
+ * already invalid. */
 WATCH_EXTERN int watch_dep_invalidate(watch_dep_t *dep);
 
 /* The validity flag is the first member of every dependent, so that this
@@ -120,7 +127,8 @@ watch_dep_valid(const watch_dep_t *dep)
  * not hold that now (validate at install), and with WATCH_EUNSTABLE if the
  * key has changed more often than the unstable limit.  Any key CPython
  * accepts works; keys other than exact str and int are matched
- * conservatively, so that no Python code ever runs inside the watcher. */
+ * conservatively, so that no Python code ever runs inside the watcher.
+ * A registration that fails leaves the dependent as it was. */
 WATCH_EXTERN int watch_dep_on_key(watch_dep_t *dep, PyObject *dict,
                                   PyObject *key, PyObject *assumed);
 
@@ -142,9 +150,14 @@ WATCH_EXTERN int watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict);
  * it is deallocated. */
 WATCH_EXTERN int watch_version(PyObject *dict, uint64_t *version);
 
-/* A key modified more than limit times while tracked becomes unstable: its
- * dependents are invalidated with WATCH_EVENT_UNSTABLE and registrations on
- * it fail with WATCH_EUNSTABLE.  The default is 8; 0 means never. */
+/* A key added, modified or deleted more than limit times becomes unstable:
+ * its dependents are invalidated with WATCH_EVENT_UNSTABLE and registrations
+ * on it fail with WATCH_EUNSTABLE.  Counting starts when the key is first
+ * depended on and goes on after its dependents are gone; that count keeps the
+ * dict watched until it is deallocated.  Writes that only may be this key
+ * (conservative matches) invalidate but do not count, and neither do
+ * whole-dict events.  The default is 8; 0 means never.  The last watch_fini()
+ * resets the limit and the counters. */
 #define WATCH_DEFAULT_UNSTABLE_LIMIT 8
 WATCH_EXTERN int watch_set_unstable_limit(unsigned limit);
 

@@ -37,39 +37,48 @@ dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
   case PyDict_EVENT_CLEARED:
   case PyDict_EVENT_CLONED:
     ns_all_changed(st, ns, event_kind(event));
-    ns_maybe_free(st, ns);
     break;
   default:
     ns_destroyed(st, ns);
     break;
   }
-  if (st->counters.invalidations == invalidations)
-    st->counters.misses++;
+  if (st->counters.invalidations != invalidations)
+    st->hits++;
   deliver(st);
   st->in_watcher--;
+}
+
+/* CPython 3.13 reports MODIFIED for storing the identical object into a
+ * split (instance) dict; nothing changes, so nothing is invalidated.  The
+ * check reads the dict, which is safe here for an exact key only. */
+static int
+identical_store(PyObject *dict, PyObject *key, PyObject *new_value)
+{
+  if (((PyDictObject *)dict)->ma_values == NULL || !key_is_exact(key))
+    return 0;
+  PyObject *current = PyDict_GetItemWithError(dict, key);
+  if (current == NULL)
+    PyErr_Clear();
+  return current == new_value;
 }
 
 static int
 dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
            PyObject *new_value)
 {
-  (void)new_value;
   struct state *st = state_of_watcher();
   if (st == NULL)
     return 0;
   st->counters.events++;
   struct ns *ns = ns_find(st, dict);
-  if (ns == NULL) {
-    /* A dict watched under this id before libwatch owned it. */
-    st->counters.misses++;
+  /* ns == NULL: a dict watched under this id before libwatch owned it. */
+  if (ns == NULL
+      || (event == PyDict_EVENT_MODIFIED && identical_store(dict, key, new_value)))
     return 0;
-  }
   ns->version = ++st->clock;
   int key_event = event == PyDict_EVENT_ADDED || event == PyDict_EVENT_MODIFIED
                   || event == PyDict_EVENT_DELETED;
-  if (key_event && ns_key_idle(ns, key))
-    st->counters.misses++;
-  else
+  if (!key_event || !ns_key_idle(ns, key))
     dict_event_dispatch(st, ns, event, key);
   return 0;
 }

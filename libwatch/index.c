@@ -31,6 +31,18 @@ keyrec_find(struct ns *ns, PyObject *key, uintptr_t hash)
   return NULL;
 }
 
+/* Removes a node and gives the bucket array back once the table is empty:
+ * an unwatched state holds no memory. */
+static void
+table_drop(struct state *st, table_t *t, table_node_t *node)
+{
+  table_remove(t, node);
+  if (t->count == 0) {
+    st->counters.bytes -= table_bytes(t);
+    table_release(t);
+  }
+}
+
 static struct keyrec *
 keyrec_get(struct state *st, struct ns *ns, PyObject *key, uintptr_t hash)
 {
@@ -58,13 +70,24 @@ static void
 keyrec_drop(struct state *st, struct keyrec *kr)
 {
   st->counters.keys--;
-  if (st->in_watcher && !kr->exact) {
-    kr->node.next = (table_node_t *)st->graveyard;
-    st->graveyard = kr;
-    return;
-  }
   Py_DECREF(kr->key);
   state_free(st, kr, sizeof(*kr));
+}
+
+/* Inside a watcher callback libwatch frees nothing.  CPython is in the
+ * middle of a mutation, the event may be walking these very records,
+ * dropping a key that is not an exact str or int can run its __del__, and
+ * on 3.12 a dict cannot be unwatched from its own callback (CPython writes
+ * the watch bits back after it).  Records that fall out of use there are
+ * queued and collected at the next call into libwatch. */
+static void
+collect_later(struct state *st, struct ns *ns)
+{
+  if (!ns->collect_queued) {
+    ns->collect_queued = 1;
+    ns->collect_next = st->collect;
+    st->collect = ns;
+  }
 }
 
 /* A key nobody depends on is forgotten, unless its count matters. */
@@ -72,21 +95,19 @@ static void
 keyrec_maybe_free(struct state *st, struct keyrec *kr)
 {
   struct ns *ns = kr->ns;
-  if (kr->edges || kr->changes || kr == &ns->whole || ns->dispatching)
+  if (kr->edges || kr->changes || kr == &ns->whole)
     return;
-  table_remove(&ns->keys, &kr->node);
-  keyrec_drop(st, kr);
-}
-
-void
-graveyard_drain(struct state *st)
-{
-  while (st->graveyard != NULL && !st->in_watcher) {
-    struct keyrec *kr = st->graveyard;
-    st->graveyard = (struct keyrec *)kr->node.next;
-    Py_DECREF(kr->key);
-    state_free(st, kr, sizeof(*kr));
+  if (st->in_watcher || kr->unused_queued) {
+    if (!kr->unused_queued) {
+      kr->unused_queued = 1;
+      kr->unused_next = ns->unused;
+      ns->unused = kr;
+    }
+    collect_later(st, ns);
+    return;
   }
+  table_drop(st, &ns->keys, &kr->node);
+  keyrec_drop(st, kr);
 }
 
 /* ---- namespaces ---------------------------------------------------------- */
@@ -109,7 +130,7 @@ ns_get(struct state *st, PyObject *obj)
   st->counters.bytes += table_bytes(&st->namespaces) - table_before;
   if (PyDict_Watch(st->dict_watcher, obj) < 0) {
     PyErr_Clear();
-    table_remove(&st->namespaces, &ns->node);
+    table_drop(st, &st->namespaces, &ns->node);
     state_free(st, ns, sizeof(*ns));
     return NULL;
   }
@@ -120,8 +141,10 @@ ns_get(struct state *st, PyObject *obj)
   return ns;
 }
 
+/* Frees the namespace and all its key records; a namespace whose object
+ * died has already left the table and needs no unwatching. */
 static void
-ns_release(struct state *st, struct ns *ns, int unwatch)
+ns_release(struct state *st, struct ns *ns)
 {
   for (size_t i = 0; ns->keys.count && i <= ns->keys.mask; i++) {
     while (ns->keys.buckets[i] != NULL) {
@@ -132,9 +155,10 @@ ns_release(struct state *st, struct ns *ns, int unwatch)
   }
   st->counters.bytes -= table_bytes(&ns->keys);
   table_release(&ns->keys);
-  table_remove(&st->namespaces, &ns->node);
-  if (unwatch)
+  if (ns->obj != NULL) {
+    table_drop(st, &st->namespaces, &ns->node);
     dict_unwatch(st, ns->obj);
+  }
   st->counters.namespaces--;
   state_free(st, ns, sizeof(*ns));
 }
@@ -142,19 +166,41 @@ ns_release(struct state *st, struct ns *ns, int unwatch)
 void
 ns_maybe_free(struct state *st, struct ns *ns)
 {
-  if (ns->edges == 0 && !ns->pinned && !ns->dispatching)
-    ns_release(st, ns, 1);
+  if (ns->obj != NULL && (ns->edges || ns->pinned))
+    return;
+  if (st->in_watcher || ns->collect_queued)
+    collect_later(st, ns);
+  else
+    ns_release(st, ns);
+}
+
+void
+index_collect(struct state *st)
+{
+  if (st->in_watcher)
+    return;
+  struct ns *ns;
+  while ((ns = st->collect) != NULL) {
+    st->collect = ns->collect_next;
+    ns->collect_queued = 0;
+    struct keyrec *kr;
+    while ((kr = ns->unused) != NULL) {
+      ns->unused = kr->unused_next;
+      kr->unused_queued = 0;
+      keyrec_maybe_free(st, kr);
+    }
+    ns_maybe_free(st, ns);
+  }
 }
 
 /* Only called once every edge is gone: namespaces hold no dependents then. */
 void
 ns_free_all(struct state *st)
 {
+  index_collect(st);
   for (size_t i = 0; st->namespaces.count && i <= st->namespaces.mask; i++)
-    while (st->namespaces.buckets[i] != NULL)
-      ns_release(st, (struct ns *)st->namespaces.buckets[i], 1);
-  st->counters.bytes -= table_bytes(&st->namespaces);
-  table_release(&st->namespaces);
+    while (st->namespaces.count && st->namespaces.buckets[i] != NULL)
+      ns_release(st, (struct ns *)st->namespaces.buckets[i]);
 }
 
 /* ---- edges --------------------------------------------------------------- */
@@ -272,6 +318,7 @@ keyrec_invalidate(struct state *st, struct keyrec *kr, watch_event_kind_t kind,
     dep_invalidate(st, kr->edges->dep, kind, kr->ns->obj, key);
 }
 
+/* A write that certainly hit this key: it counts toward instability. */
 static void
 keyrec_changed(struct state *st, struct keyrec *kr, watch_event_kind_t kind,
                PyObject *key)
@@ -286,48 +333,59 @@ keyrec_changed(struct state *st, struct keyrec *kr, watch_event_kind_t kind,
   keyrec_invalidate(st, kr, kind, key);
 }
 
+/* Called inside the watcher, so no record is freed under these walks. */
 void
 ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
                watch_event_kind_t kind)
 {
-  ns->dispatching = 1;
   keyrec_invalidate(st, &ns->whole, kind, key);
   if (key_is_exact(key)) {
     uintptr_t hash = exact_key_hash(key);
     for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
       struct keyrec *kr = (struct keyrec *)n;
-      /* A key of another type may still compare equal through its own
-       * __eq__, which must not run here: count it as a match. */
-      if (n->hash == hash
-          && (!kr->exact || exact_keys_equal(kr->key, key)))
+      if (n->hash != hash)
+        continue;
+      if (kr->exact && exact_keys_equal(kr->key, key))
         keyrec_changed(st, kr, kind, key);
+      else if (!kr->exact)
+        /* It may compare equal through its own __eq__, which must not
+         * run here: invalidate, but do not count a write it may not be. */
+        keyrec_invalidate(st, kr, kind, key);
     }
   } else {
     /* Its hash and equality are Python code: it may be any key. */
-    for (size_t i = 0; ns->keys.count && i <= ns->keys.mask; i++)
-      for (table_node_t *n = ns->keys.buckets[i]; n; n = n->next)
-        keyrec_changed(st, (struct keyrec *)n, kind, key);
+    for (size_t i = 0; ns->keys.count && i <= ns->keys.mask; i++) {
+      for (table_node_t *n = ns->keys.buckets[i]; n; n = n->next) {
+        struct keyrec *kr = (struct keyrec *)n;
+        if (kr->key == key)
+          keyrec_changed(st, kr, kind, key);
+        else
+          keyrec_invalidate(st, kr, kind, key);
+      }
+    }
   }
-  ns->dispatching = 0;
   ns_maybe_free(st, ns);
 }
 
 void
 ns_all_changed(struct state *st, struct ns *ns, watch_event_kind_t kind)
 {
-  ns->dispatching = 1;
   keyrec_invalidate(st, &ns->whole, kind, NULL);
   for (size_t i = 0; ns->keys.count && i <= ns->keys.mask; i++)
     for (table_node_t *n = ns->keys.buckets[i]; n; n = n->next)
       keyrec_invalidate(st, (struct keyrec *)n, kind, NULL);
-  ns->dispatching = 0;
+  ns_maybe_free(st, ns);
 }
 
+/* The object is going away: its address may be reused at once, so the
+ * record leaves the table now and is freed at the next collection. */
 void
 ns_destroyed(struct state *st, struct ns *ns)
 {
+  table_drop(st, &st->namespaces, &ns->node);
   ns_all_changed(st, ns, WATCH_EVENT_DEALLOCATED);
-  ns_release(st, ns, 0);
+  ns->obj = NULL;
+  ns_maybe_free(st, ns);
 }
 
 /* ---- delivery ------------------------------------------------------------ */
@@ -414,7 +472,7 @@ watch_dep_release(watch_dep_t *dep)
     dep->next->pprev = dep->pprev;
   st->counters.dependents--;
   state_free(st, dep, sizeof(*dep));
-  graveyard_drain(st);
+  index_collect(st);
 }
 
 int

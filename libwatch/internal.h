@@ -38,24 +38,27 @@ struct keyrec {
   PyObject *key;        /* strong reference; NULL for ns->whole */
   struct edge *edges;
   struct ns *ns;
+  struct keyrec *unused_next; /* in ns->unused, see collect_later() */
   uint32_t changes;     /* modifications seen while tracked */
   unsigned unstable : 1;
   unsigned exact : 1;   /* exact str or int: comparable without Python */
+  unsigned unused_queued : 1;
 };
 
 struct ns {
   table_node_t node;    /* in state->namespaces, by address of obj */
-  PyObject *obj;        /* borrowed: the watcher reports its deallocation */
+  /* Borrowed: the watcher reports its deallocation, and then it is NULL. */
+  PyObject *obj;
   uint64_t version;
   size_t edges;         /* edges on this namespace, ns->whole included */
   table_t keys;
   struct keyrec whole;
+  struct keyrec *unused; /* records to collect, see collect_later() */
+  struct ns *collect_next; /* in state->collect */
   /* Keeps the namespace watched with no edges: a version was asked for, or
    * a key carries a modification count that the unstable rule needs. */
   unsigned pinned : 1;
-  /* Set while an event walks this namespace's records, which must then not
-   * be freed under the walk. */
-  unsigned dispatching : 1;
+  unsigned collect_queued : 1;
 };
 
 struct watch_dep_s {
@@ -82,10 +85,9 @@ struct state {
   watch_dep_t *deps;       /* every live dependent */
   watch_dep_t *pending;    /* invalidated, callback not yet called */
   watch_dep_t **pending_tail;
-  /* Keyrecs whose key is not an exact str or int: dropping that reference
-   * may run Python code (__del__), so inside a watcher it waits here. */
-  struct keyrec *graveyard;
-  watch_counters_t counters;
+  struct ns *collect;      /* namespaces with records to collect */
+  uint64_t hits;           /* events that invalidated something */
+  watch_counters_t counters; /* misses is derived: events - hits */
 };
 
 /* state.c */
@@ -122,7 +124,7 @@ void dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark);
 void dep_invalidate(struct state *st, watch_dep_t *dep, watch_event_kind_t kind,
                     PyObject *ns, PyObject *key);
 void deliver(struct state *st);
-void graveyard_drain(struct state *st);
+void index_collect(struct state *st);
 void deps_finalize(struct state *st);
 
 /* Exact str and int keys hash and compare in C, with no Python code, so the

@@ -113,7 +113,7 @@ state_ready(void)
   struct state *st = state_find(0);
   if (st == NULL || st->init_count == 0)
     return NULL;
-  graveyard_drain(st);
+  index_collect(st);
   return st;
 }
 
@@ -142,7 +142,6 @@ state_reset(struct state *st)
 {
   deps_finalize(st);
   ns_free_all(st);
-  graveyard_drain(st);
   dict_watch_stop(st);
   st->init_count = 0;
   count_initialized(st, -1);
@@ -161,6 +160,7 @@ watch_init(void)
     return 0;
   }
   memset(&st->counters, 0, sizeof(st->counters));
+  st->hits = 0;
   st->unstable_limit = WATCH_DEFAULT_UNSTABLE_LIMIT;
   st->pending_tail = &st->pending;
   count_initialized(st, 1);
@@ -202,5 +202,6 @@ watch_counters(watch_counters_t *counters)
   if (counters == NULL)
     return WATCH_EINVAL;
   *counters = st->counters;
+  counters->misses = st->counters.events - st->hits;
   return 0;
 }
