@@ -63,7 +63,11 @@ typedef enum {
   WATCH_EVENT_DEALLOCATED, /* the namespace is being destroyed */
   WATCH_EVENT_UNSTABLE,    /* the key changed too often; stop depending on it */
   WATCH_EVENT_MANUAL,      /* watch_dep_invalidate() */
-  WATCH_EVENT_FINALIZED    /* libwatch shut down in this interpreter */
+  WATCH_EVENT_FINALIZED,   /* libwatch shut down in this interpreter */
+  WATCH_EVENT_CODE,        /* a function's __code__ is being replaced */
+  WATCH_EVENT_DEFAULTS,    /* a function's __defaults__ is being replaced */
+  WATCH_EVENT_KWDEFAULTS,  /* a function's __kwdefaults__ is being replaced */
+  WATCH_EVENT_TYPE         /* a class was modified in a way that has no name */
 } watch_event_kind_t;
 
 /* What an invalidation callback is told.  The pointers are borrowed and only
@@ -143,6 +147,30 @@ WATCH_EXTERN int watch_dep_on_global(watch_dep_t *dep, PyObject *globals,
 
 /* The dependent assumes that nothing in the dict changes. */
 WATCH_EXTERN int watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict);
+
+/* The dependent assumes that obj.name is assumed (NULL: AttributeError),
+ * where obj is a module or a class.
+ * - A module: a key dependency on the module's __dict__.
+ * - A class: the MRO lookup that method calls and instance attribute access
+ *   use (_PyType_Lookup): the value in the first class of obj.__mro__ whose
+ *   __dict__ holds name; a metaclass is not searched.  It is invalidated by any
+ *   change that can alter that result: a write or delete of name in the
+ *   __dict__ of any class of the MRO up to the one that defines it (raw
+ *   writes to a class dict included), and __bases__ assignment to any class
+ *   of the MRO.  It is precise per name, except for a class whose bases are
+ *   all builtin types other than object (class E(Exception)): any change to
+ *   such a class invalidates all its dependents (WATCH_EVENT_TYPE).  Static
+ *   builtin types (int, str, object...) are immutable and cost nothing.
+ * name must be an exact str.  Fails like watch_dep_on_key(), and with
+ * WATCH_EUNSTABLE for a class that can no longer be watched reliably. */
+WATCH_EXTERN int watch_dep_on_attr(watch_dep_t *dep, PyObject *obj,
+                                   PyObject *name, PyObject *assumed);
+
+/* The dependent assumes that the function's __code__, __defaults__ and
+ * __kwdefaults__ stay as they are and that the function lives.  The first
+ * function dependency of an interpreter installs libwatch's function
+ * watcher. */
+WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
 
 /* The dict's version, which changes on every modification (PEP 509): an O(1)
  * pull check for callers who prefer it.  Versions are unique within the

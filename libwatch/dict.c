@@ -20,34 +20,6 @@ event_kind(PyDict_WatchEvent event)
   }
 }
 
-/* Everything but the miss path: out of line, so that the miss path does not
- * pay for its registers. */
-static __attribute__((noinline)) void
-dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
-                    PyObject *key)
-{
-  uint64_t invalidations = st->counters.invalidations;
-  st->in_watcher++;
-  switch (event) {
-  case PyDict_EVENT_ADDED:
-  case PyDict_EVENT_MODIFIED:
-  case PyDict_EVENT_DELETED:
-    ns_key_changed(st, ns, key, event_kind(event));
-    break;
-  case PyDict_EVENT_CLEARED:
-  case PyDict_EVENT_CLONED:
-    ns_all_changed(st, ns, event_kind(event));
-    break;
-  default:
-    ns_destroyed(st, ns);
-    break;
-  }
-  if (st->counters.invalidations != invalidations)
-    st->hits++;
-  deliver(st);
-  st->in_watcher--;
-}
-
 /* CPython 3.13 reports MODIFIED for storing the identical object into a
  * split (instance) dict; nothing changes, so nothing is invalidated.  The
  * check reads the dict, which is safe here for an exact key only. */
@@ -60,6 +32,17 @@ identical_store(PyObject *dict, PyObject *key, PyObject *new_value)
   if (current == NULL)
     PyErr_Clear();
   return current == new_value;
+}
+
+/* Everything but the miss path: out of line, so that the miss path does not
+ * pay for its registers. */
+static __attribute__((noinline)) void
+dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
+                    PyObject *key)
+{
+  int whole = event == PyDict_EVENT_CLEARED || event == PyDict_EVENT_CLONED
+              || event == PyDict_EVENT_DEALLOCATED;
+  ns_event(st, ns, event_kind(event), whole ? NULL : key);
 }
 
 static int
@@ -102,16 +85,28 @@ dict_watch_stop(struct state *st)
   st->dict_watcher = -1;
 }
 
-void
+static int
+dict_watch(struct state *st, PyObject *dict)
+{
+  if (PyDict_Watch(st->dict_watcher, dict) < 0) {
+    PyErr_Clear();
+    return WATCH_EINVAL;
+  }
+  return 0;
+}
+
+static void
 dict_unwatch(struct state *st, PyObject *dict)
 {
   if (PyDict_Unwatch(st->dict_watcher, dict) < 0)
     PyErr_Clear();
 }
 
+const struct ns_kind dict_kind = {dict_watch, dict_unwatch};
+
 /* ---- registration -------------------------------------------------------- */
 
-static struct state *
+struct state *
 dep_ready(watch_dep_t *dep, int *rc)
 {
   if (dep == NULL) {
@@ -150,10 +145,27 @@ static int
 link_key(struct state *st, watch_dep_t *dep, PyObject *dict, PyObject *key,
          Py_hash_t hash)
 {
-  struct ns *ns = ns_get(st, dict);
-  if (ns == NULL)
-    return WATCH_ENOMEM;
-  return dep_link(st, dep, ns, key, hash);
+  struct ns *ns;
+  int rc = ns_get(st, dict, &dict_kind, &ns);
+  return rc < 0 ? rc : dep_link(st, dep, ns, key, hash);
+}
+
+/* watch_dep_on_key() once the dependent is known to be ready; module
+ * attributes (type.c) come here too. */
+int
+dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
+                PyObject *key, PyObject *assumed)
+{
+  if (dict == NULL || !PyDict_Check(dict) || key == NULL)
+    return WATCH_EINVAL;
+  PyObject *current;
+  Py_hash_t hash;
+  int rc = read_assumption(dep, dict, key, &current, &hash);
+  if (rc < 0)
+    return rc;
+  if (current != assumed)
+    return WATCH_ESTALE;
+  return link_key(st, dep, dict, key, hash);
 }
 
 int
@@ -162,18 +174,7 @@ watch_dep_on_key(watch_dep_t *dep, PyObject *dict, PyObject *key,
 {
   int rc = 0;
   struct state *st = dep_ready(dep, &rc);
-  if (st == NULL)
-    return rc;
-  if (dict == NULL || !PyDict_Check(dict) || key == NULL)
-    return WATCH_EINVAL;
-  PyObject *current;
-  Py_hash_t hash;
-  rc = read_assumption(dep, dict, key, &current, &hash);
-  if (rc < 0)
-    return rc;
-  if (current != assumed)
-    return WATCH_ESTALE;
-  return link_key(st, dep, dict, key, hash);
+  return st ? dep_on_dict_key(st, dep, dict, key, assumed) : rc;
 }
 
 int
@@ -216,10 +217,9 @@ watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict)
     return rc;
   if (dict == NULL || !PyDict_Check(dict))
     return WATCH_EINVAL;
-  struct ns *ns = ns_get(st, dict);
-  if (ns == NULL)
-    return WATCH_ENOMEM;
-  return dep_link_whole(st, dep, ns);
+  struct ns *ns;
+  rc = ns_get(st, dict, &dict_kind, &ns);
+  return rc < 0 ? rc : dep_link_whole(st, dep, ns);
 }
 
 int
@@ -230,9 +230,10 @@ watch_version(PyObject *dict, uint64_t *version)
     return WATCH_ENOINIT;
   if (dict == NULL || !PyDict_Check(dict) || version == NULL)
     return WATCH_EINVAL;
-  struct ns *ns = ns_get(st, dict);
-  if (ns == NULL)
-    return WATCH_ENOMEM;
+  struct ns *ns;
+  int rc = ns_get(st, dict, &dict_kind, &ns);
+  if (rc < 0)
+    return rc;
   ns->pinned = 1;
   *version = ns->version;
   return 0;

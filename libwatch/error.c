@@ -35,6 +35,10 @@ watch_event_name(watch_event_kind_t kind)
   case WATCH_EVENT_UNSTABLE: return "unstable";
   case WATCH_EVENT_MANUAL: return "manual";
   case WATCH_EVENT_FINALIZED: return "finalized";
+  case WATCH_EVENT_CODE: return "code";
+  case WATCH_EVENT_DEFAULTS: return "defaults";
+  case WATCH_EVENT_KWDEFAULTS: return "kwdefaults";
+  case WATCH_EVENT_TYPE: return "type";
   }
   return "unknown";
 }

@@ -112,33 +112,38 @@ keyrec_maybe_free(struct state *st, struct keyrec *kr)
 
 /* ---- namespaces ---------------------------------------------------------- */
 
-struct ns *
-ns_get(struct state *st, PyObject *obj)
+int
+ns_get(struct state *st, PyObject *obj, const struct ns_kind *kind,
+       struct ns **out)
 {
   struct ns *ns = ns_find(st, obj);
-  if (ns != NULL)
-    return ns;
+  if (ns != NULL) {
+    *out = ns;
+    return 0;
+  }
   ns = state_alloc(st, sizeof(*ns));
   if (ns == NULL)
-    return NULL;
+    return WATCH_ENOMEM;
   size_t table_before = table_bytes(&st->namespaces);
   ns->node.hash = table_hash_pointer(obj);
   if (table_insert(&st->namespaces, &ns->node) < 0) {
     state_free(st, ns, sizeof(*ns));
-    return NULL;
+    return WATCH_ENOMEM;
   }
   st->counters.bytes += table_bytes(&st->namespaces) - table_before;
-  if (PyDict_Watch(st->dict_watcher, obj) < 0) {
-    PyErr_Clear();
+  int rc = kind->watch(st, obj);
+  if (rc < 0) {
     table_drop(st, &st->namespaces, &ns->node);
     state_free(st, ns, sizeof(*ns));
-    return NULL;
+    return rc;
   }
   ns->obj = obj;
+  ns->kind = kind;
   ns->version = ++st->clock;
   ns->whole.ns = ns;
   st->counters.namespaces++;
-  return ns;
+  *out = ns;
+  return 0;
 }
 
 /* Frees the namespace and all its key records; a namespace whose object
@@ -157,7 +162,7 @@ ns_release(struct state *st, struct ns *ns)
   table_release(&ns->keys);
   if (ns->obj != NULL) {
     table_drop(st, &st->namespaces, &ns->node);
-    dict_unwatch(st, ns->obj);
+    ns->kind->unwatch(st, ns->obj);
   }
   st->counters.namespaces--;
   state_free(st, ns, sizeof(*ns));
@@ -334,7 +339,7 @@ keyrec_changed(struct state *st, struct keyrec *kr, watch_event_kind_t kind,
 }
 
 /* Called inside the watcher, so no record is freed under these walks. */
-void
+static void
 ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
                watch_event_kind_t kind)
 {
@@ -367,7 +372,7 @@ ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
   ns_maybe_free(st, ns);
 }
 
-void
+static void
 ns_all_changed(struct state *st, struct ns *ns, watch_event_kind_t kind)
 {
   keyrec_invalidate(st, &ns->whole, kind, NULL);
@@ -379,13 +384,33 @@ ns_all_changed(struct state *st, struct ns *ns, watch_event_kind_t kind)
 
 /* The object is going away: its address may be reused at once, so the
  * record leaves the table now and is freed at the next collection. */
-void
+static void
 ns_destroyed(struct state *st, struct ns *ns)
 {
   table_drop(st, &st->namespaces, &ns->node);
   ns_all_changed(st, ns, WATCH_EVENT_DEALLOCATED);
   ns->obj = NULL;
   ns_maybe_free(st, ns);
+}
+
+/* One event of any watcher, on a namespace that libwatch tracks.  Runs
+ * inside the watcher: invalidates, then delivers the callbacks. */
+void
+ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
+         PyObject *key)
+{
+  uint64_t invalidations = st->counters.invalidations;
+  st->in_watcher++;
+  if (kind == WATCH_EVENT_DEALLOCATED)
+    ns_destroyed(st, ns);
+  else if (key != NULL)
+    ns_key_changed(st, ns, key, kind);
+  else
+    ns_all_changed(st, ns, kind);
+  if (st->counters.invalidations != invalidations)
+    st->hits++;
+  deliver(st);
+  st->in_watcher--;
 }
 
 /* ---- delivery ------------------------------------------------------------ */

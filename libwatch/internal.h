@@ -25,6 +25,12 @@
 struct state;
 struct ns;
 
+/* How one kind of namespace (dict, function, class) is watched. */
+struct ns_kind {
+  int (*watch)(struct state *st, PyObject *obj);  /* 0 or a WATCH_E* code */
+  void (*unwatch)(struct state *st, PyObject *obj);
+};
+
 struct edge {
   struct edge *next;     /* in keyrec->edges */
   struct edge **pprev;   /* whatever points at this edge in that list */
@@ -49,6 +55,7 @@ struct ns {
   table_node_t node;    /* in state->namespaces, by address of obj */
   /* Borrowed: the watcher reports its deallocation, and then it is NULL. */
   PyObject *obj;
+  const struct ns_kind *kind;
   uint64_t version;
   size_t edges;         /* edges on this namespace, ns->whole included */
   table_t keys;
@@ -77,6 +84,8 @@ struct watch_dep_s {
 struct state {
   int init_count;          /* watch_init() nesting; 0: not initialized */
   int dict_watcher;
+  int func_watcher;        /* -1 until the first function dependency */
+  int type_watcher;        /* -1 until the first class that needs one */
   uint64_t clock;          /* source of namespace versions */
   unsigned unstable_limit;
   unsigned in_watcher;     /* depth of watcher callbacks running */
@@ -110,13 +119,12 @@ void *state_alloc(struct state *st, size_t size);
 void state_free(struct state *st, void *p, size_t size);
 
 /* index.c */
-struct ns *ns_get(struct state *st, PyObject *obj);
+int ns_get(struct state *st, PyObject *obj, const struct ns_kind *kind,
+           struct ns **out);
+void ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
+              PyObject *key);
 void ns_maybe_free(struct state *st, struct ns *ns);
 void ns_free_all(struct state *st);
-void ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
-                    watch_event_kind_t kind);
-void ns_all_changed(struct state *st, struct ns *ns, watch_event_kind_t kind);
-void ns_destroyed(struct state *st, struct ns *ns);
 int dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
              Py_hash_t hash);
 int dep_link_whole(struct state *st, watch_dep_t *dep, struct ns *ns);
@@ -177,8 +185,17 @@ ns_key_idle(const struct ns *ns, PyObject *key)
 }
 
 /* dict.c */
+extern const struct ns_kind dict_kind;
 int dict_watch_start(struct state *st);
 void dict_watch_stop(struct state *st);
-void dict_unwatch(struct state *st, PyObject *dict);
+struct state *dep_ready(watch_dep_t *dep, int *rc);
+int dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
+                    PyObject *key, PyObject *assumed);
+
+/* func.c */
+void func_watch_stop(struct state *st);
+
+/* type.c */
+void type_watch_stop(struct state *st);
 
 #endif /* WATCH_INTERNAL_H */

@@ -65,6 +65,8 @@ state_lookup(PyInterpreterState *interp, int create)
   if (st == NULL)
     return NULL;
   st->dict_watcher = -1;
+  st->func_watcher = -1;
+  st->type_watcher = -1;
   capsule = PyCapsule_New(st, STATE_CAPSULE, state_capsule_destroy);
   if (capsule == NULL) {
     free(st);
@@ -143,6 +145,8 @@ state_reset(struct state *st)
   deps_finalize(st);
   ns_free_all(st);
   dict_watch_stop(st);
+  func_watch_stop(st);
+  type_watch_stop(st);
   st->init_count = 0;
   count_initialized(st, -1);
 }

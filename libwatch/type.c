@@ -1,0 +1,223 @@
+/* Class and module attributes.
+ *
+ * A class attribute is a set of dict dependencies, precise per name:
+ *  - name in the __dict__ of each class of the MRO, up to the class that
+ *    defines it (absent before it, the value at it): a write anywhere there,
+ *    raw writes to a class dict included, changes what the lookup finds;
+ *  - the class's entry in the subclass registry of each of its heap bases,
+ *    for every class of the MRO: __bases__ assignment removes the class from
+ *    its old bases' registries, so that DELETED is the MRO changing.
+ * This needs no type watcher, which would matter: type watchers carry no
+ * attribute name, fire once until re-armed, cannot be re-armed from their
+ * own callback, and on 3.13 stop for good after 1000 version tags.  A class
+ * whose bases are all builtins other than object has no heap base to watch;
+ * only it falls back on the type watcher, conservatively.
+ */
+#include "internal.h"
+
+static int
+is_heap(PyTypeObject *type)
+{
+  return PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE);
+}
+
+/* ---- the type watcher, for classes with only builtin bases --------------- */
+
+static int
+type_event(PyTypeObject *type)
+{
+  struct state *st = state_of_watcher();
+  if (st == NULL)
+    return 0;
+  st->counters.events++;
+  struct ns *ns = ns_find(st, (PyObject *)type);
+  if (ns != NULL) {
+    ns->version = ++st->clock;
+    ns_event(st, ns, WATCH_EVENT_TYPE, NULL);
+  }
+  return 0;
+}
+
+/* Type watchers say nothing when a class dies, so the record keeps its
+ * class alive. */
+static int
+type_watch(struct state *st, PyObject *type)
+{
+  if (st->type_watcher < 0) {
+    st->type_watcher = PyType_AddWatcher(type_event);
+    if (st->type_watcher < 0) {
+      PyErr_Clear();
+      return WATCH_EBUSY;
+    }
+  }
+  if (PyType_Watch(st->type_watcher, type) < 0) {
+    PyErr_Clear();
+    return WATCH_EINVAL;
+  }
+  Py_INCREF(type);
+  return 0;
+}
+
+static void
+type_unwatch(struct state *st, PyObject *type)
+{
+  if (PyType_Unwatch(st->type_watcher, type) < 0)
+    PyErr_Clear();
+  Py_DECREF(type);
+}
+
+static const struct ns_kind type_kind = {type_watch, type_unwatch};
+
+void
+type_watch_stop(struct state *st)
+{
+  if (st->type_watcher >= 0 && PyType_ClearWatcher(st->type_watcher) < 0)
+    PyErr_Clear();
+  st->type_watcher = -1;
+}
+
+/* Any change to the class invalidates.  The watcher fires once per version
+ * tag, so each registration arms it again; a class that has run out of tags
+ * can no longer be watched. */
+static int
+link_type_watch(struct state *st, watch_dep_t *dep, PyTypeObject *cls)
+{
+  struct ns *ns;
+  int rc = ns_get(st, (PyObject *)cls, &type_kind, &ns);
+  if (rc < 0)
+    return rc;
+  if (!PyUnstable_Type_AssignVersionTag(cls)) {
+    ns_maybe_free(st, ns);
+    return WATCH_EUNSTABLE;
+  }
+  return dep_link_whole(st, dep, ns);
+}
+
+/* ---- the MRO ------------------------------------------------------------- */
+
+/* cls's entry in base's subclass registry.  For heap types tp_subclasses is
+ * a dict {id(subclass): weakref}; the field is CPython-internal, but it is
+ * the only record of a class's bases that changes before __bases__
+ * assignment completes. */
+static int
+link_subclass_entry(struct state *st, watch_dep_t *dep, PyTypeObject *base,
+                    PyTypeObject *cls)
+{
+  PyObject *registry = base->tp_subclasses;
+  if (registry == NULL || !PyDict_CheckExact(registry))
+    return link_type_watch(st, dep, cls);
+  PyObject *key = PyLong_FromVoidPtr(cls);
+  if (key == NULL)
+    return WATCH_EPYTHON;
+  PyObject *entry = PyDict_GetItemWithError(registry, key);
+  int rc = entry || !PyErr_Occurred()
+               ? dep_on_dict_key(st, dep, registry, key, entry)
+               : WATCH_EPYTHON;
+  Py_DECREF(key);
+  return rc;
+}
+
+static int
+link_bases(struct state *st, watch_dep_t *dep, PyTypeObject *cls)
+{
+  PyObject *bases = cls->tp_bases;
+  int heap_bases = 0, only_object = 1;
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(bases); i++) {
+    PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(bases, i);
+    if (is_heap(base)) {
+      heap_bases++;
+      int rc = link_subclass_entry(st, dep, base, cls);
+      if (rc < 0)
+        return rc;
+    } else if (base != &PyBaseObject_Type) {
+      only_object = 0;
+    }
+  }
+  /* A class of object alone cannot take other bases ("deallocator
+   * differs"); one with other builtin bases can (Exception -> ValueError). */
+  if (heap_bases == 0 && !only_object)
+    return link_type_watch(st, dep, cls);
+  return 0;
+}
+
+/* Where _PyType_Lookup finds name: the index in mro of the class whose
+ * dict holds it (or the length of mro) and the value (or NULL). */
+static int
+mro_find(PyObject *mro, PyObject *name, Py_ssize_t *index, PyObject **value)
+{
+  Py_ssize_t n = PyTuple_GET_SIZE(mro);
+  for (*index = 0; *index < n; (*index)++) {
+    PyObject *dict = PyType_GetDict((PyTypeObject *)PyTuple_GET_ITEM(mro, *index));
+    *value = PyDict_GetItemWithError(dict, name);
+    Py_DECREF(dict);  /* the class keeps it, and the value, alive */
+    if (*value != NULL)
+      return 0;
+    if (PyErr_Occurred())
+      return WATCH_EPYTHON;
+  }
+  *value = NULL;
+  return 0;
+}
+
+static int
+link_mro(struct state *st, watch_dep_t *dep, PyObject *mro, PyObject *name,
+         Py_ssize_t definer, PyObject *value)
+{
+  Py_ssize_t n = PyTuple_GET_SIZE(mro);
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyTypeObject *cls = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+    if (!is_heap(cls))  /* static builtin types are immutable */
+      continue;
+    int rc = 0;
+    if (i <= definer) {
+      PyObject *dict = PyType_GetDict(cls);
+      rc = dep_on_dict_key(st, dep, dict, name, i == definer ? value : NULL);
+      Py_DECREF(dict);
+    }
+    if (rc == 0)
+      rc = link_bases(st, dep, cls);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+static int
+class_attr(struct state *st, watch_dep_t *dep, PyTypeObject *type,
+           PyObject *name, PyObject *assumed)
+{
+  PyObject *mro = type->tp_mro;
+  if (mro == NULL)
+    return WATCH_EINVAL;
+  Py_INCREF(mro);
+  Py_ssize_t definer;
+  PyObject *value;
+  int rc = mro_find(mro, name, &definer, &value);
+  if (rc == 0 && value != assumed)
+    rc = WATCH_ESTALE;
+  if (rc == 0) {
+    struct edge *mark = dep->edges;
+    rc = link_mro(st, dep, mro, name, definer, value);
+    if (rc < 0)
+      dep_unlink_since(st, dep, mark);
+  }
+  Py_DECREF(mro);
+  return rc;
+}
+
+int
+watch_dep_on_attr(watch_dep_t *dep, PyObject *obj, PyObject *name,
+                  PyObject *assumed)
+{
+  int rc = 0;
+  struct state *st = dep_ready(dep, &rc);
+  if (st == NULL)
+    return rc;
+  if (obj == NULL || name == NULL || !PyUnicode_CheckExact(name))
+    return WATCH_EINVAL;
+  if (PyModule_Check(obj))
+    return dep_on_dict_key(st, dep, PyModule_GetDict(obj), name, assumed);
+  if (PyType_Check(obj))
+    return class_attr(st, dep, (PyTypeObject *)obj, name, assumed);
+  return WATCH_EINVAL;
+}
