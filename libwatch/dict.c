@@ -40,9 +40,7 @@ static __attribute__((noinline)) void
 dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
                     PyObject *key)
 {
-  int whole = event == PyDict_EVENT_CLEARED || event == PyDict_EVENT_CLONED
-              || event == PyDict_EVENT_DEALLOCATED;
-  ns_event(st, ns, event_kind(event), whole ? NULL : key);
+  ns_event(st, ns, event_kind(event), key);
 }
 
 static int
@@ -61,7 +59,9 @@ dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
   ns->version = ++st->clock;
   int key_event = event == PyDict_EVENT_ADDED || event == PyDict_EVENT_MODIFIED
                   || event == PyDict_EVENT_DELETED;
-  if (!key_event || !ns_key_idle(ns, key))
+  if (!key_event)
+    dict_event_dispatch(st, ns, event, NULL);
+  else if (!ns_key_idle(ns, key))
     dict_event_dispatch(st, ns, event, key);
   return 0;
 }

@@ -25,15 +25,7 @@ func_event(PyFunction_WatchEvent event, PyFunctionObject *func,
   (void)new_value;
   if (event == PyFunction_EVENT_CREATE)
     return 0;
-  struct state *st = state_of_watcher();
-  if (st == NULL)
-    return 0;
-  st->counters.events++;
-  struct ns *ns = ns_find(st, (PyObject *)func);
-  if (ns != NULL) {
-    ns->version = ++st->clock;
-    ns_event(st, ns, event_kind(event), NULL);
-  }
+  object_event((PyObject *)func, event_kind(event));
   return 0;
 }
 

@@ -413,6 +413,22 @@ ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
   st->in_watcher--;
 }
 
+/* An event on a whole object (a function, a class), from a watcher that
+ * names the object only. */
+void
+object_event(PyObject *obj, watch_event_kind_t kind)
+{
+  struct state *st = state_of_watcher();
+  if (st == NULL)
+    return;
+  st->counters.events++;
+  struct ns *ns = ns_find(st, obj);
+  if (ns != NULL) {
+    ns->version = ++st->clock;
+    ns_event(st, ns, kind, NULL);
+  }
+}
+
 /* ---- delivery ------------------------------------------------------------ */
 
 static void

@@ -123,6 +123,7 @@ int ns_get(struct state *st, PyObject *obj, const struct ns_kind *kind,
            struct ns **out);
 void ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
               PyObject *key);
+void object_event(PyObject *obj, watch_event_kind_t kind);
 void ns_maybe_free(struct state *st, struct ns *ns);
 void ns_free_all(struct state *st);
 int dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,

@@ -26,15 +26,7 @@ is_heap(PyTypeObject *type)
 static int
 type_event(PyTypeObject *type)
 {
-  struct state *st = state_of_watcher();
-  if (st == NULL)
-    return 0;
-  st->counters.events++;
-  struct ns *ns = ns_find(st, (PyObject *)type);
-  if (ns != NULL) {
-    ns->version = ++st->clock;
-    ns_event(st, ns, WATCH_EVENT_TYPE, NULL);
-  }
+  object_event((PyObject *)type, WATCH_EVENT_TYPE);
   return 0;
 }
 
