@@ -9,7 +9,8 @@
  * key that changed, never to the number of dependents in the process.
  *
  * Every function must be called with the GIL held, in an interpreter where
- * watch_init() succeeded; the others return WATCH_ENOINIT.  The exception is
+ * watch_init() succeeded; elsewhere they return WATCH_ENOINIT, even for a
+ * dependent that was invalidated.  The exception is
  * watch_dep_release(), which is always allowed.  State is per interpreter.
  */
 #ifndef WATCH_H
@@ -67,7 +68,8 @@ typedef enum {
   WATCH_EVENT_CODE,        /* a function's __code__ is being replaced */
   WATCH_EVENT_DEFAULTS,    /* a function's __defaults__ is being replaced */
   WATCH_EVENT_KWDEFAULTS,  /* a function's __kwdefaults__ is being replaced */
-  WATCH_EVENT_TYPE         /* a class was modified in a way that has no name */
+  WATCH_EVENT_TYPE         /* a class's bases changed, or it was modified in a
+                              way that has no name; ns is the class */
 } watch_event_kind_t;
 
 /* What an invalidation callback is told.  The pointers are borrowed and only
@@ -156,13 +158,20 @@ WATCH_EXTERN int watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict);
  *   __dict__ holds name; a metaclass is not searched.  It is invalidated by any
  *   change that can alter that result: a write or delete of name in the
  *   __dict__ of any class of the MRO up to the one that defines it (raw
- *   writes to a class dict included), and __bases__ assignment to any class
- *   of the MRO.  It is precise per name, except for a class whose bases are
- *   all builtin types other than object (class E(Exception)): any change to
- *   such a class invalidates all its dependents (WATCH_EVENT_TYPE).  Static
- *   builtin types (int, str, object...) are immutable and cost nothing.
+ *   writes to a class dict included), __bases__ assignment to any class of
+ *   the MRO (WATCH_EVENT_TYPE), and the death of the class.  It is precise
+ *   per name, except for a class whose bases are all builtin types other
+ *   than object (class E(Exception)): any change to such a class
+ *   invalidates all its dependents (WATCH_EVENT_TYPE).  Static builtin types
+ *   (int, str, object...) are immutable and cost nothing.
+ *   One limit: CPython calls the mro() of a subclass's metaclass in the
+ *   middle of __bases__ assignment, after the MRO has changed; code that
+ *   such an mro() runs may still see the dependent valid.  It is invalid
+ *   when the assignment returns.
  * name must be an exact str.  Fails like watch_dep_on_key(), and with
- * WATCH_EUNSTABLE for a class that can no longer be watched reliably. */
+ * WATCH_EUNSTABLE for a class that can no longer be watched reliably: a
+ * builtin-based class that has run out of version tags (3.13) or whose
+ * metaclass overrides mro(). */
 WATCH_EXTERN int watch_dep_on_attr(watch_dep_t *dep, PyObject *obj,
                                    PyObject *name, PyObject *assumed);
 

@@ -40,7 +40,10 @@ static __attribute__((noinline)) void
 dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
                     PyObject *key)
 {
-  ns_event(st, ns, event_kind(event), key);
+  if (ns->subclass_registry && key != NULL)
+    subclass_registry_event(st, ns, event_kind(event), key);
+  else
+    ns_event(st, ns, event_kind(event), key);
 }
 
 static int
@@ -86,9 +89,9 @@ dict_watch_stop(struct state *st)
 }
 
 static int
-dict_watch(struct state *st, PyObject *dict)
+dict_watch(struct state *st, struct ns *ns)
 {
-  if (PyDict_Watch(st->dict_watcher, dict) < 0) {
+  if (PyDict_Watch(st->dict_watcher, ns->obj) < 0) {
     PyErr_Clear();
     return WATCH_EINVAL;
   }
@@ -96,9 +99,9 @@ dict_watch(struct state *st, PyObject *dict)
 }
 
 static void
-dict_unwatch(struct state *st, PyObject *dict)
+dict_unwatch(struct state *st, struct ns *ns)
 {
-  if (PyDict_Unwatch(st->dict_watcher, dict) < 0)
+  if (ns->obj != NULL && PyDict_Unwatch(st->dict_watcher, ns->obj) < 0)
     PyErr_Clear();
 }
 
@@ -113,13 +116,13 @@ dep_ready(watch_dep_t *dep, int *rc)
     *rc = WATCH_EINVAL;
     return NULL;
   }
-  if (!dep->head.valid) {
-    *rc = WATCH_EINVALIDATED;
-    return NULL;
-  }
   struct state *st = state_ready();
   if (st == NULL || dep->state != st) {
     *rc = WATCH_ENOINIT;
+    return NULL;
+  }
+  if (!dep->head.valid) {
+    *rc = WATCH_EINVALIDATED;
     return NULL;
   }
   return st;

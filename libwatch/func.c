@@ -30,9 +30,9 @@ func_event(PyFunction_WatchEvent event, PyFunctionObject *func,
 }
 
 static int
-func_watch(struct state *st, PyObject *func)
+func_watch(struct state *st, struct ns *ns)
 {
-  (void)func;
+  (void)ns;
   if (st->func_watcher < 0) {
     st->func_watcher = PyFunction_AddWatcher(func_event);
     if (st->func_watcher < 0) {
@@ -45,9 +45,9 @@ func_watch(struct state *st, PyObject *func)
 
 /* The watcher is per interpreter, not per function: nothing to undo. */
 static void
-func_unwatch(struct state *st, PyObject *func)
+func_unwatch(struct state *st, struct ns *ns)
 {
-  (void)st, (void)func;
+  (void)st, (void)ns;
 }
 
 static const struct ns_kind func_kind = {func_watch, func_unwatch};

@@ -131,14 +131,14 @@ ns_get(struct state *st, PyObject *obj, const struct ns_kind *kind,
     return WATCH_ENOMEM;
   }
   st->counters.bytes += table_bytes(&st->namespaces) - table_before;
-  int rc = kind->watch(st, obj);
+  ns->obj = obj;
+  ns->kind = kind;
+  int rc = kind->watch(st, ns);
   if (rc < 0) {
     table_drop(st, &st->namespaces, &ns->node);
     state_free(st, ns, sizeof(*ns));
     return rc;
   }
-  ns->obj = obj;
-  ns->kind = kind;
   ns->version = ++st->clock;
   ns->whole.ns = ns;
   st->counters.namespaces++;
@@ -160,10 +160,9 @@ ns_release(struct state *st, struct ns *ns)
   }
   st->counters.bytes -= table_bytes(&ns->keys);
   table_release(&ns->keys);
-  if (ns->obj != NULL) {
+  if (ns->obj != NULL)
     table_drop(st, &st->namespaces, &ns->node);
-    ns->kind->unwatch(st, ns->obj);
-  }
+  ns->kind->unwatch(st, ns);
   st->counters.namespaces--;
   state_free(st, ns, sizeof(*ns));
 }
@@ -296,15 +295,12 @@ dep_unlink_all(struct state *st, watch_dep_t *dep)
 /* Phase one, safe inside a watcher: flip the flag, drop the edges, queue the
  * callback.  Nothing here runs Python code. */
 void
-dep_invalidate(struct state *st, watch_dep_t *dep, watch_event_kind_t kind,
-               PyObject *ns, PyObject *key)
+dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
 {
   if (!dep->head.valid)
     return;
   dep->head.valid = 0;
-  dep->event.kind = kind;
-  dep->event.ns = ns;
-  dep->event.key = key;
+  dep->event = *report;
   dep_unlink_all(st, dep);
   dep->pending_next = NULL;
   dep->pending_pprev = st->pending_tail;
@@ -314,36 +310,38 @@ dep_invalidate(struct state *st, watch_dep_t *dep, watch_event_kind_t kind,
 }
 
 static void
-keyrec_invalidate(struct state *st, struct keyrec *kr, watch_event_kind_t kind,
-                  PyObject *key)
+keyrec_invalidate(struct state *st, struct keyrec *kr,
+                  const watch_event_t *report)
 {
   /* Invalidating a dependent unlinks all its edges, this one included, so
    * the list head advances until it is empty. */
   while (kr->edges != NULL)
-    dep_invalidate(st, kr->edges->dep, kind, kr->ns->obj, key);
+    dep_invalidate(st, kr->edges->dep, report);
 }
 
 /* A write that certainly hit this key: it counts toward instability. */
 static void
-keyrec_changed(struct state *st, struct keyrec *kr, watch_event_kind_t kind,
-               PyObject *key)
+keyrec_changed(struct state *st, struct keyrec *kr,
+               const watch_event_t *report)
 {
+  watch_event_t unstable = *report;
   if (st->unstable_limit) {
     kr->ns->pinned = 1;
     if (++kr->changes > st->unstable_limit && !kr->unstable) {
       kr->unstable = 1;
-      kind = WATCH_EVENT_UNSTABLE;
+      unstable.kind = WATCH_EVENT_UNSTABLE;
+      report = &unstable;
     }
   }
-  keyrec_invalidate(st, kr, kind, key);
+  keyrec_invalidate(st, kr, report);
 }
 
 /* Called inside the watcher, so no record is freed under these walks. */
 static void
 ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
-               watch_event_kind_t kind)
+               const watch_event_t *report)
 {
-  keyrec_invalidate(st, &ns->whole, kind, key);
+  keyrec_invalidate(st, &ns->whole, report);
   if (key_is_exact(key)) {
     uintptr_t hash = exact_key_hash(key);
     for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
@@ -351,11 +349,11 @@ ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
       if (n->hash != hash)
         continue;
       if (kr->exact && exact_keys_equal(kr->key, key))
-        keyrec_changed(st, kr, kind, key);
+        keyrec_changed(st, kr, report);
       else if (!kr->exact)
         /* It may compare equal through its own __eq__, which must not
          * run here: invalidate, but do not count a write it may not be. */
-        keyrec_invalidate(st, kr, kind, key);
+        keyrec_invalidate(st, kr, report);
     }
   } else {
     /* Its hash and equality are Python code: it may be any key. */
@@ -363,9 +361,9 @@ ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
       for (table_node_t *n = ns->keys.buckets[i]; n; n = n->next) {
         struct keyrec *kr = (struct keyrec *)n;
         if (kr->key == key)
-          keyrec_changed(st, kr, kind, key);
+          keyrec_changed(st, kr, report);
         else
-          keyrec_invalidate(st, kr, kind, key);
+          keyrec_invalidate(st, kr, report);
       }
     }
   }
@@ -373,44 +371,53 @@ ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
 }
 
 static void
-ns_all_changed(struct state *st, struct ns *ns, watch_event_kind_t kind)
+ns_all_changed(struct state *st, struct ns *ns, const watch_event_t *report)
 {
-  keyrec_invalidate(st, &ns->whole, kind, NULL);
+  keyrec_invalidate(st, &ns->whole, report);
   for (size_t i = 0; ns->keys.count && i <= ns->keys.mask; i++)
     for (table_node_t *n = ns->keys.buckets[i]; n; n = n->next)
-      keyrec_invalidate(st, (struct keyrec *)n, kind, NULL);
+      keyrec_invalidate(st, (struct keyrec *)n, report);
   ns_maybe_free(st, ns);
 }
 
 /* The object is going away: its address may be reused at once, so the
  * record leaves the table now and is freed at the next collection. */
 static void
-ns_destroyed(struct state *st, struct ns *ns)
+ns_destroyed(struct state *st, struct ns *ns, const watch_event_t *report)
 {
   table_drop(st, &st->namespaces, &ns->node);
-  ns_all_changed(st, ns, WATCH_EVENT_DEALLOCATED);
+  ns_all_changed(st, ns, report);
   ns->obj = NULL;
   ns_maybe_free(st, ns);
 }
 
-/* One event of any watcher, on a namespace that libwatch tracks.  Runs
- * inside the watcher: invalidates, then delivers the callbacks. */
+/* One event of any watcher, on a namespace that libwatch tracks, told to
+ * the dependents as report.  Runs inside the watcher: invalidates, then
+ * delivers the callbacks. */
 void
-ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
-         PyObject *key)
+ns_event_reported(struct state *st, struct ns *ns, PyObject *key,
+                  const watch_event_t *report)
 {
   uint64_t invalidations = st->counters.invalidations;
   st->in_watcher++;
-  if (kind == WATCH_EVENT_DEALLOCATED)
-    ns_destroyed(st, ns);
+  if (report->kind == WATCH_EVENT_DEALLOCATED)
+    ns_destroyed(st, ns, report);
   else if (key != NULL)
-    ns_key_changed(st, ns, key, kind);
+    ns_key_changed(st, ns, key, report);
   else
-    ns_all_changed(st, ns, kind);
+    ns_all_changed(st, ns, report);
   if (st->counters.invalidations != invalidations)
     st->hits++;
   deliver(st);
   st->in_watcher--;
+}
+
+void
+ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
+         PyObject *key)
+{
+  watch_event_t report = {kind, ns->obj, key};
+  ns_event_reported(st, ns, key, &report);
 }
 
 /* An event on a whole object (a function, a class), from a watcher that
@@ -523,7 +530,8 @@ watch_dep_invalidate(watch_dep_t *dep)
     return WATCH_EINVAL;
   if (dep->state == NULL || !dep->head.valid)
     return 0;
-  dep_invalidate(dep->state, dep, WATCH_EVENT_MANUAL, NULL, NULL);
+  static const watch_event_t manual = {WATCH_EVENT_MANUAL, NULL, NULL};
+  dep_invalidate(dep->state, dep, &manual);
   deliver(dep->state);
   return 0;
 }
@@ -534,8 +542,9 @@ watch_dep_invalidate(watch_dep_t *dep)
 void
 deps_finalize(struct state *st)
 {
+  static const watch_event_t finalized = {WATCH_EVENT_FINALIZED, NULL, NULL};
   for (watch_dep_t *dep = st->deps; dep; dep = dep->next)
-    dep_invalidate(st, dep, WATCH_EVENT_FINALIZED, NULL, NULL);
+    dep_invalidate(st, dep, &finalized);
   deliver(st);
   while (st->deps != NULL) {
     watch_dep_t *dep = st->deps;

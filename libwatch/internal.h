@@ -25,10 +25,12 @@
 struct state;
 struct ns;
 
-/* How one kind of namespace (dict, function, class) is watched. */
+/* How one kind of namespace (dict, function, class) is watched.  unwatch is
+ * called for every record that watch accepted; ns->obj is NULL there if the
+ * object died. */
 struct ns_kind {
-  int (*watch)(struct state *st, PyObject *obj);  /* 0 or a WATCH_E* code */
-  void (*unwatch)(struct state *st, PyObject *obj);
+  int (*watch)(struct state *st, struct ns *ns);  /* 0 or a WATCH_E* code */
+  void (*unwatch)(struct state *st, struct ns *ns);
 };
 
 struct edge {
@@ -56,6 +58,7 @@ struct ns {
   /* Borrowed: the watcher reports its deallocation, and then it is NULL. */
   PyObject *obj;
   const struct ns_kind *kind;
+  PyObject *guard;      /* a class's weak reference, see type.c */
   uint64_t version;
   size_t edges;         /* edges on this namespace, ns->whole included */
   table_t keys;
@@ -66,6 +69,7 @@ struct ns {
    * a key carries a modification count that the unstable rule needs. */
   unsigned pinned : 1;
   unsigned collect_queued : 1;
+  unsigned subclass_registry : 1; /* a base's tp_subclasses, see type.c */
 };
 
 struct watch_dep_s {
@@ -123,6 +127,8 @@ int ns_get(struct state *st, PyObject *obj, const struct ns_kind *kind,
            struct ns **out);
 void ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
               PyObject *key);
+void ns_event_reported(struct state *st, struct ns *ns, PyObject *key,
+                       const watch_event_t *report);
 void object_event(PyObject *obj, watch_event_kind_t kind);
 void ns_maybe_free(struct state *st, struct ns *ns);
 void ns_free_all(struct state *st);
@@ -130,8 +136,8 @@ int dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
              Py_hash_t hash);
 int dep_link_whole(struct state *st, watch_dep_t *dep, struct ns *ns);
 void dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark);
-void dep_invalidate(struct state *st, watch_dep_t *dep, watch_event_kind_t kind,
-                    PyObject *ns, PyObject *key);
+void dep_invalidate(struct state *st, watch_dep_t *dep,
+                    const watch_event_t *report);
 void deliver(struct state *st);
 void index_collect(struct state *st);
 void deps_finalize(struct state *st);
@@ -198,5 +204,7 @@ void func_watch_stop(struct state *st);
 
 /* type.c */
 void type_watch_stop(struct state *st);
+void subclass_registry_event(struct state *st, struct ns *ns,
+                             watch_event_kind_t kind, PyObject *key);
 
 #endif /* WATCH_INTERNAL_H */

@@ -6,7 +6,8 @@
  *    raw writes to a class dict included, changes what the lookup finds;
  *  - the class's entry in the subclass registry of each of its heap bases,
  *    for every class of the MRO: __bases__ assignment removes the class from
- *    its old bases' registries, so that DELETED is the MRO changing.
+ *    its old bases' registries, so that an event there is the MRO changing,
+ *    reported as WATCH_EVENT_TYPE on the class.
  * This needs no type watcher, which would matter: type watchers carry no
  * attribute name, fire once until re-armed, cannot be re-armed from their
  * own callback, and on 3.13 stop for good after 1000 version tags.  A class
@@ -30,10 +31,37 @@ type_event(PyTypeObject *type)
   return 0;
 }
 
-/* Type watchers say nothing when a class dies, so the record keeps its
- * class alive. */
+/* Type watchers say nothing when a class dies.  A weak reference does, from
+ * the class's deallocation, without keeping the class alive; its callback is
+ * C and runs no Python code.  It finds the record by the class's address. */
+static PyObject *
+class_died(PyObject *address, PyObject *ref)
+{
+  (void)ref;
+  object_event(PyLong_AsVoidPtr(address), WATCH_EVENT_DEALLOCATED);
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef class_died_def = {"libwatch_class_died", class_died, METH_O,
+                                     NULL};
+
+static PyObject *
+death_notice(PyObject *type)
+{
+  PyObject *address = PyLong_FromVoidPtr(type);
+  if (address == NULL)
+    return NULL;
+  PyObject *callback = PyCFunction_New(&class_died_def, address);
+  Py_DECREF(address);
+  if (callback == NULL)
+    return NULL;
+  PyObject *ref = PyWeakref_NewRef(type, callback);
+  Py_DECREF(callback);
+  return ref;
+}
+
 static int
-type_watch(struct state *st, PyObject *type)
+type_watch(struct state *st, struct ns *ns)
 {
   if (st->type_watcher < 0) {
     st->type_watcher = PyType_AddWatcher(type_event);
@@ -42,20 +70,23 @@ type_watch(struct state *st, PyObject *type)
       return WATCH_EBUSY;
     }
   }
-  if (PyType_Watch(st->type_watcher, type) < 0) {
+  ns->guard = death_notice(ns->obj);
+  if (ns->guard == NULL)
+    return WATCH_EPYTHON;
+  if (PyType_Watch(st->type_watcher, ns->obj) < 0) {
     PyErr_Clear();
+    Py_CLEAR(ns->guard);
     return WATCH_EINVAL;
   }
-  Py_INCREF(type);
   return 0;
 }
 
 static void
-type_unwatch(struct state *st, PyObject *type)
+type_unwatch(struct state *st, struct ns *ns)
 {
-  if (PyType_Unwatch(st->type_watcher, type) < 0)
+  if (ns->obj != NULL && PyType_Unwatch(st->type_watcher, ns->obj) < 0)
     PyErr_Clear();
-  Py_DECREF(type);
+  Py_DECREF(ns->guard);
 }
 
 static const struct ns_kind type_kind = {type_watch, type_unwatch};
@@ -68,14 +99,42 @@ type_watch_stop(struct state *st)
   st->type_watcher = -1;
 }
 
+static int class_attr(struct state *st, watch_dep_t *dep, PyTypeObject *type,
+                      PyObject *name, PyObject *assumed);
+
+/* When the metaclass overrides mro(), __bases__ assignment drops the class's
+ * version tag without telling type watchers (type_mro_modified), so the
+ * class cannot be watched.  The dependent also depends on the metaclass
+ * gaining no such override later. */
+static int
+link_default_mro(struct state *st, watch_dep_t *dep, PyTypeObject *cls)
+{
+  PyObject *name = PyUnicode_InternFromString("mro");
+  PyObject *type_dict = PyType_GetDict(&PyType_Type);
+  if (name == NULL || type_dict == NULL) {
+    Py_XDECREF(name);
+    Py_XDECREF(type_dict);
+    return WATCH_EPYTHON;
+  }
+  PyObject *type_mro = PyDict_GetItemWithError(type_dict, name);
+  int rc = type_mro == NULL ? WATCH_EPYTHON
+                            : class_attr(st, dep, Py_TYPE(cls), name, type_mro);
+  Py_DECREF(type_dict);
+  Py_DECREF(name);
+  return rc == WATCH_ESTALE ? WATCH_EUNSTABLE : rc;
+}
+
 /* Any change to the class invalidates.  The watcher fires once per version
  * tag, so each registration arms it again; a class that has run out of tags
  * can no longer be watched. */
 static int
 link_type_watch(struct state *st, watch_dep_t *dep, PyTypeObject *cls)
 {
+  int rc = link_default_mro(st, dep, cls);
+  if (rc < 0)
+    return rc;
   struct ns *ns;
-  int rc = ns_get(st, (PyObject *)cls, &type_kind, &ns);
+  rc = ns_get(st, (PyObject *)cls, &type_kind, &ns);
   if (rc < 0)
     return rc;
   if (!PyUnstable_Type_AssignVersionTag(cls)) {
@@ -86,6 +145,21 @@ link_type_watch(struct state *st, watch_dep_t *dep, PyTypeObject *cls)
 }
 
 /* ---- the MRO ------------------------------------------------------------- */
+
+/* A class leaving or entering a base's registry is a change of its bases;
+ * the dependents hear of it as a change of that class, whose address is the
+ * key. */
+void
+subclass_registry_event(struct state *st, struct ns *ns,
+                        watch_event_kind_t kind, PyObject *key)
+{
+  if (!PyLong_CheckExact(key)) {
+    ns_event(st, ns, kind, key);
+    return;
+  }
+  watch_event_t report = {WATCH_EVENT_TYPE, PyLong_AsVoidPtr(key), NULL};
+  ns_event_reported(st, ns, key, &report);
+}
 
 /* cls's entry in base's subclass registry.  For heap types tp_subclasses is
  * a dict {id(subclass): weakref}; the field is CPython-internal, but it is
@@ -106,6 +180,8 @@ link_subclass_entry(struct state *st, watch_dep_t *dep, PyTypeObject *base,
                ? dep_on_dict_key(st, dep, registry, key, entry)
                : WATCH_EPYTHON;
   Py_DECREF(key);
+  if (rc == 0)
+    ns_find(st, registry)->subclass_registry = 1;
   return rc;
 }
 

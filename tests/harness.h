@@ -192,6 +192,10 @@ harness_event_name(int kind)
   case WATCH_EVENT_UNSTABLE: return "UNSTABLE";
   case WATCH_EVENT_MANUAL: return "MANUAL";
   case WATCH_EVENT_FINALIZED: return "FINALIZED";
+  case WATCH_EVENT_CODE: return "CODE";
+  case WATCH_EVENT_DEFAULTS: return "DEFAULTS";
+  case WATCH_EVENT_KWDEFAULTS: return "KWDEFAULTS";
+  case WATCH_EVENT_TYPE: return "TYPE";
   }
   return "(unknown kind)";
 }
@@ -225,6 +229,11 @@ typedef struct {
   probe_t *release_other;    /* release that probe's dependent, if live */
   PyObject *peek_key;        /* if set: look ns[peek_key] up in the callback */
   const void *peeked;        /* what the lookup found, identity only */
+  /* If set: called in the callback with peek_obj, before anything else is
+   * recorded; its result goes to peeked.  It must only read (no Python code,
+   * no dict writes), e.g. a class's own dict or a function's __code__. */
+  const void *(*peek_fn)(PyObject *peek_obj);
+  PyObject *peek_obj;        /* borrowed */
 } rec_t;
 
 /* A dependent and what its callback saw.  Probes live in a pool that
@@ -245,6 +254,8 @@ rec_cb(watch_dep_t *dep, const watch_event_t *event)
 {
   probe_t *p = watch_dep_data(dep);
   rec_t *r = &p->rec;
+  if (r->peek_fn != NULL)
+    r->peeked = r->peek_fn(r->peek_obj);
   r->count++;
   r->kind = event->kind;
   r->ns = event->ns;
