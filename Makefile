@@ -115,8 +115,8 @@ $(BUILD)/libwatch.pc: Makefile
 	  'Description: Exact dependents on Python namespaces (CPython $(PY_VERSION))' \
 	  'Version: $(VERSION)' \
 	  'Cflags: -I$${includedir} -I$(PY_INCLUDE)' \
-	  'Libs: -L$${libdir} -lwatch' \
-	  'Libs.private: $(strip $(UV_LIBS))' > $@
+	  'Requires: libuv' \
+	  'Libs: -L$${libdir} -lwatch' > $@
 
 # Each tests/test_*.c, examples/*.c and bench/*.c is a whole program.
 $(TESTS): $(BUILD)/tests/%: tests/%.c $(BUILD)/libwatch.a Makefile

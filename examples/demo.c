@@ -71,6 +71,10 @@ run(PyObject *globals, const char *code)
     exit(1);
   }
   Py_DECREF(result);
+  /* The dependent turned invalid during the store; its callback runs at a
+   * safe point after it.  An embedder can choose that point: here, after
+   * each statement. */
+  check(watch_flush(), "watch_flush");
 }
 
 int

@@ -5,7 +5,7 @@
  * "mod.DEBUG is False", "nothing in this dict changes".  When CPython is about
  * to break an assumption, the dependent is invalidated: watch_dep_valid()
  * turns false before the mutation completes, and the dependent's callback is
- * called.  The cost of a mutation is proportional to the dependents of the
+ * called after it, at a safe point.  The cost of a mutation is proportional to the dependents of the
  * key that changed, never to the number of dependents in the process.
  *
  * Every function must be called with the GIL held, in an interpreter where
@@ -18,6 +18,7 @@
 
 #include <Python.h>
 #include <stdint.h>
+#include <uv.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -74,7 +75,8 @@ typedef enum {
 
 /* What an invalidation callback is told.  The pointers are borrowed and only
  * valid during the callback.  key is NULL for whole-namespace events; ns and
- * key are both NULL for MANUAL and FINALIZED. */
+ * key are both NULL for MANUAL, FINALIZED and DEALLOCATED (the namespace no
+ * longer exists when the callback runs). */
 typedef struct {
   watch_event_kind_t kind;
   PyObject *ns;
@@ -85,13 +87,17 @@ WATCH_EXTERN const char *watch_event_name(watch_event_kind_t kind);
 
 typedef struct watch_dep_s watch_dep_t;
 
-/* Called once, when the dependent is invalidated.  For a namespace event it
- * runs inside CPython's dict watcher, before the mutation completes: it must
- * not run Python code and must not modify any dict.  For MANUAL and
- * FINALIZED it runs in the caller of watch_dep_invalidate() or watch_fini().
- * It may release any dependent, its own included; a released dependent that
- * was also waiting for its callback is not called.  A negative return is
- * counted in watch_counters_t.callback_errors. */
+/* Called once per invalidation, in two phases.  Phase one runs inside
+ * CPython's watcher, before the mutation completes: the dependent turns
+ * invalid (watch_dep_valid() is false from then on) and is queued.  Phase two
+ * calls this callback later, after the mutation, at a safe point and with
+ * the GIL held (see "Delivery" below); it sees the new state and may do
+ * anything: run Python code, register, release any dependent (its own
+ * included), modify namespaces.  What it invalidates is delivered in the next
+ * batch, never in the one running.  A released dependent is not called.  A
+ * negative return is counted in watch_counters_t.callback_errors; a Python
+ * exception left set (a Python-level callback that raised) is counted too and
+ * goes to sys.unraisablehook with a message naming the namespace and key. */
 typedef int (*watch_cb)(watch_dep_t *dep, const watch_event_t *event);
 
 /* Per-interpreter setup.  watch_init() takes one dict watcher id, the only one
@@ -112,8 +118,9 @@ WATCH_EXTERN void *watch_dep_data(const watch_dep_t *dep);
  * and after finalization; NULL is ignored. */
 WATCH_EXTERN void watch_dep_release(watch_dep_t *dep);
 
-/* Invalidates the dependent now (WATCH_EVENT_MANUAL); does nothing if it is
- * already invalid. */
+/* Invalidates the dependent now (WATCH_EVENT_MANUAL) and delivers the queued
+ * batch, its callback included, unless a batch is being delivered; does
+ * nothing if it is already invalid. */
 WATCH_EXTERN int watch_dep_invalidate(watch_dep_t *dep);
 
 /* The validity flag is the first member of every dependent, so that this
@@ -180,6 +187,36 @@ WATCH_EXTERN int watch_dep_on_attr(watch_dep_t *dep, PyObject *obj,
  * function dependency of an interpreter installs libwatch's function
  * watcher. */
 WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
+
+/* ---- Delivery ------------------------------------------------------------
+ * Phase two runs, in order of preference:
+ * - on the host's loop, after watch_attach_loop(loop): a uv_async_t wakes it
+ *   from whatever thread made the change, and the callbacks run on the
+ *   loop's thread, which takes the GIL (PyGILState_Ensure).  Main
+ *   interpreter only.  Detaching, and watch_fini() while attached, must
+ *   happen on the loop's thread or while the loop is not running, and the
+ *   loop must run once more to free libwatch's handles (libuv's rule);
+ * - otherwise, in the main interpreter, at the next safe point of its main
+ *   thread (a pending call, Py_AddPendingCall; at most one is outstanding);
+ * - in any interpreter, when watch_flush() is called.  A subinterpreter has
+ *   no other way, and neither does a host that wants to choose the moment.
+ * The last watch_fini(), and interpreter finalization, deliver the queued
+ * callbacks first, then FINALIZED to the dependents still valid. */
+
+/* Delivers the batch queued now, in the caller; returns how many callbacks
+ * were called.  What they invalidate waits for the next batch. */
+WATCH_EXTERN int watch_flush(void);
+
+/* Deliveries run on loop from now on; NULL goes back to libwatch's own
+ * safe points.  WATCH_EINVAL in a subinterpreter. */
+WATCH_EXTERN int watch_attach_loop(uv_loop_t *loop);
+
+/* Phase two waits until no invalidation has happened for ms milliseconds, to
+ * coalesce bursts such as a module reload; 0 (the default) delivers at the
+ * first chance.  Without a host loop, the timer runs on a private loop in a
+ * thread of libwatch's own, in the main interpreter only; that thread does
+ * not survive fork(): set 0 before forking.  watch_flush() ignores it. */
+WATCH_EXTERN int watch_set_debounce(uint64_t ms);
 
 /* The dict's version, which changes on every modification (PEP 509): an O(1)
  * pull check for callers who prefer it.  Versions are unique within the

@@ -300,12 +300,13 @@ dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
   if (!dep->head.valid)
     return;
   dep->head.valid = 0;
+  /* The callback runs after the mutation: the event keeps what it names
+   * alive until then.  A dying object is never named (report.ns NULL). */
   dep->event = *report;
+  Py_XINCREF(report->ns);
+  Py_XINCREF(report->key);
   dep_unlink_all(st, dep);
-  dep->pending_next = NULL;
-  dep->pending_pprev = st->pending_tail;
-  *st->pending_tail = dep;
-  st->pending_tail = &dep->pending_next;
+  queue_push(st, dep);
   st->counters.invalidations++;
 }
 
@@ -392,15 +393,14 @@ ns_destroyed(struct state *st, struct ns *ns, const watch_event_t *report)
 }
 
 /* One event of any watcher, on a namespace that libwatch tracks, told to
- * the dependents as report.  Runs inside the watcher: invalidates, then
- * delivers the callbacks. */
+ * the dependents as report.  Runs inside the watcher: phase one only. */
 void
-ns_event_reported(struct state *st, struct ns *ns, PyObject *key,
-                  const watch_event_t *report)
+ns_event_reported(struct state *st, struct ns *ns, watch_event_kind_t kind,
+                  PyObject *key, const watch_event_t *report)
 {
   uint64_t invalidations = st->counters.invalidations;
   st->in_watcher++;
-  if (report->kind == WATCH_EVENT_DEALLOCATED)
+  if (kind == WATCH_EVENT_DEALLOCATED)
     ns_destroyed(st, ns, report);
   else if (key != NULL)
     ns_key_changed(st, ns, key, report);
@@ -408,7 +408,6 @@ ns_event_reported(struct state *st, struct ns *ns, PyObject *key,
     ns_all_changed(st, ns, report);
   if (st->counters.invalidations != invalidations)
     st->hits++;
-  deliver(st);
   st->in_watcher--;
 }
 
@@ -416,8 +415,9 @@ void
 ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
          PyObject *key)
 {
-  watch_event_t report = {kind, ns->obj, key};
-  ns_event_reported(st, ns, key, &report);
+  watch_event_t report = {kind, kind == WATCH_EVENT_DEALLOCATED ? NULL : ns->obj,
+                          key};
+  ns_event_reported(st, ns, kind, key, &report);
 }
 
 /* An event on a whole object (a function, a class), from a watcher that
@@ -434,39 +434,6 @@ object_event(PyObject *obj, watch_event_kind_t kind)
     ns->version = ++st->clock;
     ns_event(st, ns, kind, NULL);
   }
-}
-
-/* ---- delivery ------------------------------------------------------------ */
-
-static void
-pending_remove(struct state *st, watch_dep_t *dep)
-{
-  *dep->pending_pprev = dep->pending_next;
-  if (dep->pending_next)
-    dep->pending_next->pending_pprev = dep->pending_pprev;
-  else
-    st->pending_tail = dep->pending_pprev;
-  dep->pending_pprev = NULL;
-}
-
-/* Phase two: run the callbacks of invalidated dependents, oldest first.  A
- * callback may release dependents or invalidate more; those join the queue
- * and this loop, never a nested one, delivers them. */
-void
-deliver(struct state *st)
-{
-  if (st->delivering || st->pending == NULL)
-    return;
-  st->delivering = 1;
-  PyObject *exc = PyErr_GetRaisedException();
-  watch_dep_t *dep;
-  while ((dep = st->pending) != NULL) {
-    pending_remove(st, dep);
-    if (dep->cb != NULL && dep->cb(dep, &dep->event) < 0)
-      st->counters.callback_errors++;
-  }
-  PyErr_SetRaisedException(exc);
-  st->delivering = 0;
 }
 
 /* ---- dependents ---------------------------------------------------------- */
@@ -514,7 +481,7 @@ watch_dep_release(watch_dep_t *dep)
   }
   dep_unlink_all(st, dep);
   if (dep->pending_pprev != NULL)
-    pending_remove(st, dep);
+    queue_remove(st, dep);
   *dep->pprev = dep->next;
   if (dep->next)
     dep->next->pprev = dep->pprev;
@@ -532,30 +499,31 @@ watch_dep_invalidate(watch_dep_t *dep)
     return 0;
   static const watch_event_t manual = {WATCH_EVENT_MANUAL, NULL, NULL};
   dep_invalidate(dep->state, dep, &manual);
-  deliver(dep->state);
+  deliver_batch(dep->state);
   return 0;
 }
 
-/* Invalidates and detaches every dependent: they stay allocated, because
- * their owners still hold them, until watch_dep_release().  Dependents that
- * the FINALIZED callbacks create are detached without a callback. */
+/* The finalization rule: callbacks already queued are delivered first, then
+ * every dependent still valid is invalidated with WATCH_EVENT_FINALIZED and
+ * told so.  They stay allocated, because their owners still hold them, until
+ * watch_dep_release().  Whatever those callbacks invalidate or create is
+ * detached without a callback. */
 void
 deps_finalize(struct state *st)
 {
   static const watch_event_t finalized = {WATCH_EVENT_FINALIZED, NULL, NULL};
+  deliver_batch(st);
   for (watch_dep_t *dep = st->deps; dep; dep = dep->next)
     dep_invalidate(st, dep, &finalized);
-  deliver(st);
+  deliver_batch(st);
+  queue_drop_all(st);
   while (st->deps != NULL) {
     watch_dep_t *dep = st->deps;
     st->deps = dep->next;
     dep->head.valid = 0;
     dep_unlink_all(st, dep);
-    dep->pending_pprev = NULL;
     dep->state = NULL;
     st->counters.bytes -= sizeof(*dep);
     st->counters.dependents--;
   }
-  st->pending = NULL;
-  st->pending_tail = &st->pending;
 }

@@ -19,6 +19,8 @@
 #include "watch.h"
 #include "table.h"
 
+#include <uv.h>
+
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -80,9 +82,9 @@ struct watch_dep_s {
   struct edge *edges;
   watch_dep_t *next;       /* in state->deps */
   watch_dep_t **pprev;
-  watch_dep_t *pending_next; /* in state->pending while queued */
-  watch_dep_t **pending_pprev;
-  watch_event_t event;     /* why it was invalidated */
+  watch_dep_t *pending_next; /* in state->pending or state->batch */
+  watch_dep_t **pending_pprev; /* NULL when in neither */
+  watch_event_t event;     /* why it was invalidated; holds references */
 };
 
 struct state {
@@ -93,11 +95,19 @@ struct state {
   uint64_t clock;          /* source of namespace versions */
   unsigned unstable_limit;
   unsigned in_watcher;     /* depth of watcher callbacks running */
-  int delivering;
+  int is_main;             /* the main interpreter: pending calls reach it */
   table_t namespaces;
   watch_dep_t *deps;       /* every live dependent */
-  watch_dep_t *pending;    /* invalidated, callback not yet called */
+  /* queue.c */
+  watch_dep_t *pending;    /* the next batch */
   watch_dep_t **pending_tail;
+  watch_dep_t *batch;      /* the batch being delivered */
+  int delivering;
+  _Atomic int call_queued; /* a pending call is outstanding */
+  uint64_t debounce_ms;
+  uv_loop_t *host_loop;    /* watch_attach_loop(), or NULL */
+  struct waker *waker;     /* on the host loop or the private one */
+  struct private_loop *private_loop;
   struct ns *collect;      /* namespaces with records to collect */
   uint64_t hits;           /* events that invalidated something */
   watch_counters_t counters; /* misses is derived: events - hits */
@@ -127,8 +137,8 @@ int ns_get(struct state *st, PyObject *obj, const struct ns_kind *kind,
            struct ns **out);
 void ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
               PyObject *key);
-void ns_event_reported(struct state *st, struct ns *ns, PyObject *key,
-                       const watch_event_t *report);
+void ns_event_reported(struct state *st, struct ns *ns, watch_event_kind_t kind,
+                       PyObject *key, const watch_event_t *report);
 void object_event(PyObject *obj, watch_event_kind_t kind);
 void ns_maybe_free(struct state *st, struct ns *ns);
 void ns_free_all(struct state *st);
@@ -138,7 +148,6 @@ int dep_link_whole(struct state *st, watch_dep_t *dep, struct ns *ns);
 void dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark);
 void dep_invalidate(struct state *st, watch_dep_t *dep,
                     const watch_event_t *report);
-void deliver(struct state *st);
 void index_collect(struct state *st);
 void deps_finalize(struct state *st);
 
@@ -190,6 +199,14 @@ ns_key_idle(const struct ns *ns, PyObject *key)
   }
   return 1;
 }
+
+/* queue.c */
+void queue_push(struct state *st, watch_dep_t *dep);
+void queue_remove(struct state *st, watch_dep_t *dep);
+void queue_drop_all(struct state *st);
+void queue_wake(struct state *st);
+void queue_stop(struct state *st);
+int deliver_batch(struct state *st);
 
 /* dict.c */
 extern const struct ns_kind dict_kind;

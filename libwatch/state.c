@@ -143,6 +143,7 @@ static void
 state_reset(struct state *st)
 {
   deps_finalize(st);
+  queue_stop(st);
   ns_free_all(st);
   dict_watch_stop(st);
   func_watch_stop(st);
@@ -167,6 +168,7 @@ watch_init(void)
   st->hits = 0;
   st->unstable_limit = WATCH_DEFAULT_UNSTABLE_LIMIT;
   st->pending_tail = &st->pending;
+  st->is_main = PyInterpreterState_Get() == PyInterpreterState_Main();
   count_initialized(st, 1);
   int rc = dict_watch_start(st);
   if (rc < 0) {

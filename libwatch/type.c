@@ -157,8 +157,12 @@ subclass_registry_event(struct state *st, struct ns *ns,
     ns_event(st, ns, kind, key);
     return;
   }
-  watch_event_t report = {WATCH_EVENT_TYPE, PyLong_AsVoidPtr(key), NULL};
-  ns_event_reported(st, ns, key, &report);
+  /* A dying class leaves its bases' registries too: it is not named. */
+  PyObject *cls = PyLong_AsVoidPtr(key);
+  watch_event_t report = {WATCH_EVENT_TYPE, cls, NULL};
+  if (Py_REFCNT(cls) == 0)
+    report = (watch_event_t){WATCH_EVENT_DEALLOCATED, NULL, NULL};
+  ns_event_reported(st, ns, kind, key, &report);
 }
 
 /* cls's entry in base's subclass registry.  For heap types tp_subclasses is

@@ -83,6 +83,9 @@ harness_namespace(const char *file, int line)
   return ns;
 }
 
+/* The end of a statement run from C is a safe point: the callbacks queued
+ * by its mutations are delivered there, one batch, as a host would with
+ * watch_flush().  Before watch_init() this does nothing. */
 static HARNESS_UNUSED void
 harness_run(const char *file, int line, PyObject *ns, const char *src)
 {
@@ -90,6 +93,7 @@ harness_run(const char *file, int line, PyObject *ns, const char *src)
   if (r == NULL)
     harness_fail_python(file, line, src);
   Py_DECREF(r);
+  watch_flush();
 }
 
 static HARNESS_UNUSED PyObject *
@@ -110,6 +114,7 @@ harness_eval(const char *file, int line, PyObject *ns, const char *expr)
   if (r == NULL)
     harness_fail_python(file, line, expr);
   Py_XDECREF(own);
+  watch_flush();
   return r;
 }
 
@@ -230,8 +235,8 @@ typedef struct {
   PyObject *peek_key;        /* if set: look ns[peek_key] up in the callback */
   const void *peeked;        /* what the lookup found, identity only */
   /* If set: called in the callback with peek_obj, before anything else is
-   * recorded; its result goes to peeked.  It must only read (no Python code,
-   * no dict writes), e.g. a class's own dict or a function's __code__. */
+   * recorded; its result goes to peeked, e.g. a class's own dict entry or a
+   * function's __code__ (also usable by a witness, which must only read). */
   const void *(*peek_fn)(PyObject *peek_obj);
   PyObject *peek_obj;        /* borrowed */
 } rec_t;
@@ -343,10 +348,14 @@ harness_release_probes(void)
     ck_assert_msg(e_ == 0, "watch_dep_on_key = %d (%s)", e_, harness_err(e_)); \
   } while (0)
 
-/* The dependent was invalidated exactly once, by an event of this kind about
+/* The assertions below are safe points too: they deliver the queued batch
+ * first.  Tests of delivery itself read rec.count instead.
+ *
+ * The dependent was invalidated exactly once, by an event of this kind about
  * this namespace (ns NULL: any), and was already invalid in its callback. */
 #define assert_invalidated(p, kind_, ns_)                                     \
   do {                                                                        \
+    watch_flush();                                                            \
     ck_assert_msg(!watch_dep_valid((p)->dep), "the dependent is still valid"); \
     ck_assert_msg((p)->rec.count == 1,                                        \
                   "the callback was called %d times, expected once",          \
@@ -364,6 +373,7 @@ harness_release_probes(void)
 /* Invalidated once, whatever the kind. */
 #define assert_invalidated_once(p)                                            \
   do {                                                                        \
+    watch_flush();                                                            \
     ck_assert_msg(!watch_dep_valid((p)->dep), "the dependent is still valid"); \
     ck_assert_msg((p)->rec.count == 1,                                        \
                   "the callback was called %d times, expected once",          \
@@ -375,6 +385,7 @@ harness_release_probes(void)
 /* Still valid and never called. */
 #define assert_intact(p)                                                      \
   do {                                                                        \
+    watch_flush();                                                            \
     ck_assert_msg(watch_dep_valid((p)->dep), "the dependent was invalidated"); \
     ck_assert_msg((p)->rec.count == 0,                                        \
                   "the callback was called %d times (last event %s)",         \
@@ -402,6 +413,100 @@ harness_release_probes(void)
 #define assert_no_key(p)                                                      \
   ck_assert_msg((p)->rec.key == NULL,                                         \
                 "a whole-namespace event must have no key")
+
+/* Phase one, seen from outside.  A watcher added after libwatch's is called
+ * after it, still before the mutation: the witness records, at the first
+ * event on its object (a dict or a function), whether the probe's dependent
+ * was already invalid and what peek_fn(peek_obj) read then. */
+typedef struct {
+  probe_t *probe;
+  PyObject *obj;             /* borrowed, identity only */
+  const void *(*peek_fn)(PyObject *peek_obj);
+  PyObject *peek_obj;        /* borrowed */
+  int fired;
+  int valid;                 /* watch_dep_valid() at that moment */
+  const void *peeked;
+} witness_t;
+
+static witness_t harness_witness;
+static int harness_witness_dict_id = -1;
+static int harness_witness_func_id = -1;
+
+static HARNESS_UNUSED void
+harness_witness_see(PyObject *obj)
+{
+  witness_t *w = &harness_witness;
+  if (w->fired || w->obj == NULL || obj != w->obj)
+    return;
+  w->fired = 1;
+  w->valid = w->probe->dep != NULL && watch_dep_valid(w->probe->dep);
+  w->peeked = w->peek_fn(w->peek_obj);
+}
+
+static HARNESS_UNUSED int
+harness_witness_dict(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
+                     PyObject *value)
+{
+  (void)event, (void)key, (void)value;
+  harness_witness_see(dict);
+  return 0;
+}
+
+static HARNESS_UNUSED int
+harness_witness_func(PyFunction_WatchEvent event, PyFunctionObject *func,
+                     PyObject *value)
+{
+  (void)value;
+  if (event != PyFunction_EVENT_CREATE)
+    harness_witness_see((PyObject *)func);
+  return 0;
+}
+
+/* WITNESS(p, obj, peek_fn, peek_obj): watch obj (a dict or a function) for
+ * phase one of p's invalidation.  One witness per test. */
+static HARNESS_UNUSED void
+harness_witness_start(const char *file, int line, probe_t *p, PyObject *obj,
+                      const void *(*peek_fn)(PyObject *), PyObject *peek_obj)
+{
+  int rc;
+  if (PyDict_Check(obj)) {
+    if (harness_witness_dict_id < 0)
+      harness_witness_dict_id = PyDict_AddWatcher(harness_witness_dict);
+    rc = harness_witness_dict_id < 0 ? -1
+                                     : PyDict_Watch(harness_witness_dict_id, obj);
+  } else {
+    if (harness_witness_func_id < 0)
+      harness_witness_func_id = PyFunction_AddWatcher(harness_witness_func);
+    rc = harness_witness_func_id;
+  }
+  if (rc < 0)
+    harness_fail_python(file, line, "adding the witness watcher");
+  harness_witness = (witness_t){p, obj, peek_fn, peek_obj, 0, 0, NULL};
+}
+#define WITNESS(p, obj, peek_fn, peek_obj)                                     \
+  harness_witness_start(__FILE__, __LINE__, (p), (obj), (peek_fn), (peek_obj))
+
+/* The witness fired, saw the dependent already invalid, and read old. */
+#define assert_witnessed_before(old)                                          \
+  do {                                                                        \
+    ck_assert_msg(harness_witness.fired, "the witness saw no event");         \
+    ck_assert_msg(!harness_witness.valid,                                     \
+                  "the dependent was still valid in phase one");              \
+    ck_assert_msg(harness_witness.peeked == (const void *)(old),              \
+                  "in phase one the mutation had already happened");          \
+  } while (0)
+
+static HARNESS_UNUSED void
+harness_witness_stop(void)
+{
+  memset(&harness_witness, 0, sizeof harness_witness);
+  if (harness_witness_dict_id >= 0)
+    PyDict_ClearWatcher(harness_witness_dict_id);
+  if (harness_witness_func_id >= 0)
+    PyFunction_ClearWatcher(harness_witness_func_id);
+  harness_witness_dict_id = harness_witness_func_id = -1;
+  PyErr_Clear();
+}
 
 static HARNESS_UNUSED watch_counters_t
 harness_counters(const char *file, int line)
@@ -450,6 +555,7 @@ harness_teardown(void)
     PyErr_Print();
   }
   harness_release_probes();
+  harness_witness_stop();
   watch_set_unstable_limit(WATCH_DEFAULT_UNSTABLE_LIMIT);
   watch_fini();
 }
@@ -467,6 +573,7 @@ harness_bare_setup(void)
 static HARNESS_UNUSED void
 harness_bare_teardown(void)
 {
+  harness_witness_stop();
   if (PyErr_Occurred()) {
     fprintf(stderr, "libwatch test: a Python exception was left set:\n");
     PyErr_Print();

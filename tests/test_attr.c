@@ -676,7 +676,7 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Before the write completes                                               */
 
-/* In the callback: what the class's own dict holds for 'm' (identity). */
+/* What the class's own dict holds for 'm' (identity). */
 static const void *
 peek_class_m(PyObject *cls)
 {
@@ -689,45 +689,53 @@ peek_class_m(PyObject *cls)
   return v;
 }
 
-START_TEST(a_class_attr_is_invalidated_before_the_write_completes)
+START_TEST(a_class_attr_is_invalid_before_the_write_and_called_after_it)
 {
   PyObject *g = NS(CLASSES_SRC);
   PyObject *base = ITEM(g, "Base");
   PyObject *old = EVAL(g, "Base.__dict__['m']");
+  PyObject *dict = PyType_GetDict((PyTypeObject *)base);
   (void)peek_class_m(base);
   PROBE(p);
   DEPEND_ATTR(p, ITEM(g, "Sub"), "m");
   p->rec.peek_fn = peek_class_m;
   p->rec.peek_obj = base;
+  WITNESS(p, dict, peek_class_m, base);
 
   RUN(g, "Base.m = replacement\n");
 
   assert_invalidated_once(p);
-  ck_assert_msg(p->rec.peeked == old,
-                "in the callback, Base.__dict__['m'] was already replaced");
+  assert_witnessed_before(old);
+  ck_assert_msg(p->rec.peeked == ITEM(g, "replacement"),
+                "the callback must see Base.m replaced");
   probe_release(p);
+  Py_DECREF(dict);
   Py_DECREF(old);
   Py_DECREF(g);
 }
 END_TEST
 
-START_TEST(a_builtin_based_class_attr_is_invalidated_before_the_write_completes)
+START_TEST(a_builtin_based_class_attr_is_invalid_before_the_write_and_called_after_it)
 {
   PyObject *g = NS(BUILTIN_BASED_SRC);
   PyObject *e = ITEM(g, "E");
   PyObject *old = EVAL(g, "E.__dict__['m']");
+  PyObject *dict = PyType_GetDict((PyTypeObject *)e);
   (void)peek_class_m(e);
   PROBE(p);
   DEPEND_ATTR(p, e, "m");
   p->rec.peek_fn = peek_class_m;
   p->rec.peek_obj = e;
+  WITNESS(p, dict, peek_class_m, e);
 
   RUN(g, "E.m = replacement\n");
 
   assert_invalidated_once(p);
-  ck_assert_msg(p->rec.peeked == old,
-                "in the callback, E.__dict__['m'] was already replaced");
+  assert_witnessed_before(old);
+  ck_assert_msg(p->rec.peeked == ITEM(g, "replacement"),
+                "the callback must see E.m replaced");
   probe_release(p);
+  Py_DECREF(dict);
   Py_DECREF(old);
   Py_DECREF(g);
 }
@@ -1979,9 +1987,9 @@ make_suite(void)
   tcase_add_test(tc, reregistering_after_an_invalidation_sees_the_next_change);
 
   tc = harness_tcase(s, "before_the_write");
-  tcase_add_test(tc, a_class_attr_is_invalidated_before_the_write_completes);
+  tcase_add_test(tc, a_class_attr_is_invalid_before_the_write_and_called_after_it);
   tcase_add_test(
-      tc, a_builtin_based_class_attr_is_invalidated_before_the_write_completes);
+      tc, a_builtin_based_class_attr_is_invalid_before_the_write_and_called_after_it);
   tcase_add_test(
       tc, bases_assignment_running_a_subclass_mro_invalidates_before_returning);
   tcase_add_test(

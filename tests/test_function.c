@@ -213,7 +213,7 @@ START_TEST(a_closure_is_invalidated_like_any_function)
 }
 END_TEST
 
-/* In the callback: the function's current __code__ and __defaults__. */
+/* The function's current __code__ and __defaults__. */
 static const void *
 peek_code(PyObject *func)
 {
@@ -226,7 +226,7 @@ peek_defaults(PyObject *func)
   return PyFunction_GET_DEFAULTS(func);
 }
 
-START_TEST(a_function_is_invalidated_before_its_code_changes)
+START_TEST(a_function_is_invalid_before_its_code_changes_and_called_after)
 {
   PyObject *ns = NS(FUNCS_SRC);
   PyObject *f = ITEM(ns, "f");
@@ -235,18 +235,20 @@ START_TEST(a_function_is_invalidated_before_its_code_changes)
   DEPEND_FUNC(p, f);
   p->rec.peek_fn = peek_code;
   p->rec.peek_obj = f;
+  WITNESS(p, f, peek_code, f);
 
   RUN(ns, "f.__code__ = g.__code__\n");
 
   assert_function_event(p, WATCH_EVENT_CODE);
-  ck_assert_msg(p->rec.peeked == old,
-                "in the callback, f.__code__ was already replaced");
+  assert_witnessed_before(old);
+  ck_assert_msg(p->rec.peeked == PyFunction_GET_CODE(ITEM(ns, "g")),
+                "the callback must see f.__code__ replaced");
   probe_release(p);
   Py_DECREF(ns);
 }
 END_TEST
 
-START_TEST(a_function_is_invalidated_before_its_defaults_change)
+START_TEST(a_function_is_invalid_before_its_defaults_change_and_called_after)
 {
   PyObject *ns = NS(FUNCS_SRC);
   PyObject *f = ITEM(ns, "f");
@@ -256,12 +258,14 @@ START_TEST(a_function_is_invalidated_before_its_defaults_change)
   DEPEND_FUNC(p, f);
   p->rec.peek_fn = peek_defaults;
   p->rec.peek_obj = f;
+  WITNESS(p, f, peek_defaults, f);
 
   RUN(ns, "f.__defaults__ = (5,)\n");
 
   assert_function_event(p, WATCH_EVENT_DEFAULTS);
-  ck_assert_msg(p->rec.peeked == old,
-                "in the callback, f.__defaults__ was already replaced");
+  assert_witnessed_before(old);
+  ck_assert_msg(p->rec.peeked == PyFunction_GET_DEFAULTS(f),
+                "the callback must see f.__defaults__ replaced");
   probe_release(p);
   Py_DECREF(ns);
 }
@@ -888,8 +892,8 @@ make_suite(void)
   tcase_add_test(tc, destroying_the_function_invalidates_with_deallocated);
   tcase_add_test(tc, a_function_collected_in_a_cycle_invalidates_with_deallocated);
   tcase_add_test(tc, a_closure_is_invalidated_like_any_function);
-  tcase_add_test(tc, a_function_is_invalidated_before_its_code_changes);
-  tcase_add_test(tc, a_function_is_invalidated_before_its_defaults_change);
+  tcase_add_test(tc, a_function_is_invalid_before_its_code_changes_and_called_after);
+  tcase_add_test(tc, a_function_is_invalid_before_its_defaults_change_and_called_after);
   tcase_add_test(tc, two_dependents_on_one_function_are_both_invalidated);
   tcase_add_test(tc, a_dependent_on_two_functions_is_invalidated_once);
   tcase_add_test(tc,
