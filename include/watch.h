@@ -81,6 +81,10 @@ typedef struct {
   watch_event_kind_t kind;
   PyObject *ns;
   PyObject *key;
+  /* Where the Python code that made the change was running, for dependents
+   * that asked (watch_dep_locate()); NULL and 0 otherwise. */
+  PyObject *filename;
+  int lineno;
 } watch_event_t;
 
 WATCH_EXTERN const char *watch_event_name(watch_event_kind_t kind);
@@ -117,6 +121,12 @@ WATCH_EXTERN void *watch_dep_data(const watch_dep_t *dep);
  * O(its dependencies).  Allowed at any time, including from any callback
  * and after finalization; NULL is ignored. */
 WATCH_EXTERN void watch_dep_release(watch_dep_t *dep);
+
+/* Phase one of this dependent's invalidation will record the file and line
+ * of the Python code that made the change (event->filename, event->lineno),
+ * for reports such as "who wrote to this frozen module".  It costs a frame
+ * lookup per invalidation of this dependent, nothing on other paths. */
+WATCH_EXTERN int watch_dep_locate(watch_dep_t *dep);
 
 /* Invalidates the dependent now (WATCH_EVENT_MANUAL) and delivers the queued
  * batch, its callback included, unless a batch is being delivered; does

@@ -292,6 +292,20 @@ dep_unlink_all(struct state *st, watch_dep_t *dep)
 
 /* ---- invalidation -------------------------------------------------------- */
 
+/* The frame running when the watcher fires is the writer's.  Reading it
+ * runs no Python code (3.12+ only schedules the GC on allocation). */
+static void
+locate(watch_event_t *event)
+{
+  PyFrameObject *frame = PyEval_GetFrame();
+  if (frame == NULL)
+    return;
+  PyCodeObject *code = PyFrame_GetCode(frame);
+  event->filename = Py_NewRef(code->co_filename);
+  event->lineno = PyFrame_GetLineNumber(frame);
+  Py_DECREF(code);
+}
+
 /* Phase one, safe inside a watcher: flip the flag, drop the edges, queue the
  * callback.  Nothing here runs Python code. */
 void
@@ -305,6 +319,8 @@ dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
   dep->event = *report;
   Py_XINCREF(report->ns);
   Py_XINCREF(report->key);
+  if (dep->locate)
+    locate(&dep->event);
   dep_unlink_all(st, dep);
   queue_push(st, dep);
   st->counters.invalidations++;
@@ -416,7 +432,7 @@ ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
          PyObject *key)
 {
   watch_event_t report = {kind, kind == WATCH_EVENT_DEALLOCATED ? NULL : ns->obj,
-                          key};
+                          key, NULL, 0};
   ns_event_reported(st, ns, kind, key, &report);
 }
 
@@ -491,13 +507,22 @@ watch_dep_release(watch_dep_t *dep)
 }
 
 int
+watch_dep_locate(watch_dep_t *dep)
+{
+  if (dep == NULL)
+    return WATCH_EINVAL;
+  dep->locate = 1;
+  return 0;
+}
+
+int
 watch_dep_invalidate(watch_dep_t *dep)
 {
   if (dep == NULL)
     return WATCH_EINVAL;
   if (dep->state == NULL || !dep->head.valid)
     return 0;
-  static const watch_event_t manual = {WATCH_EVENT_MANUAL, NULL, NULL};
+  static const watch_event_t manual = {.kind = WATCH_EVENT_MANUAL};
   dep_invalidate(dep->state, dep, &manual);
   deliver_batch(dep->state);
   return 0;
@@ -511,7 +536,7 @@ watch_dep_invalidate(watch_dep_t *dep)
 void
 deps_finalize(struct state *st)
 {
-  static const watch_event_t finalized = {WATCH_EVENT_FINALIZED, NULL, NULL};
+  static const watch_event_t finalized = {.kind = WATCH_EVENT_FINALIZED};
   deliver_batch(st);
   for (watch_dep_t *dep = st->deps; dep; dep = dep->next)
     dep_invalidate(st, dep, &finalized);

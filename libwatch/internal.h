@@ -78,6 +78,7 @@ struct watch_dep_s {
   watch_dep_head_t head;   /* first: watch_dep_valid() reads it */
   watch_cb cb;
   void *data;
+  int locate;              /* watch_dep_locate() */
   struct state *state;     /* NULL once libwatch finalized */
   struct edge *edges;
   watch_dep_t *next;       /* in state->deps */

@@ -45,6 +45,7 @@ queue_remove(struct state *st, watch_dep_t *dep)
   dep->pending_pprev = NULL;
   Py_CLEAR(dep->event.ns);
   Py_CLEAR(dep->event.key);
+  Py_CLEAR(dep->event.filename);
 }
 
 void
@@ -106,7 +107,7 @@ static int
 call(struct state *st, watch_dep_t *dep)
 {
   watch_event_t event = dep->event;  /* the references move here */
-  dep->event.ns = dep->event.key = NULL;
+  dep->event.ns = dep->event.key = dep->event.filename = NULL;
   int called = dep->cb != NULL;
   /* dep may be released by its own callback: not touched after it. */
   if (called && (dep->cb(dep, &event) < 0 || PyErr_Occurred())) {
@@ -116,6 +117,7 @@ call(struct state *st, watch_dep_t *dep)
   }
   Py_XDECREF(event.ns);
   Py_XDECREF(event.key);
+  Py_XDECREF(event.filename);
   return called;
 }
 

@@ -159,9 +159,9 @@ subclass_registry_event(struct state *st, struct ns *ns,
   }
   /* A dying class leaves its bases' registries too: it is not named. */
   PyObject *cls = PyLong_AsVoidPtr(key);
-  watch_event_t report = {WATCH_EVENT_TYPE, cls, NULL};
+  watch_event_t report = {WATCH_EVENT_TYPE, cls, NULL, NULL, 0};
   if (Py_REFCNT(cls) == 0)
-    report = (watch_event_t){WATCH_EVENT_DEALLOCATED, NULL, NULL};
+    report = (watch_event_t){.kind = WATCH_EVENT_DEALLOCATED};
   ns_event_reported(st, ns, kind, key, &report);
 }
 

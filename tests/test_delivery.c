@@ -265,6 +265,64 @@ START_TEST(a_dependent_released_before_delivery_is_not_called)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* Where the change was made                                                */
+
+static char located_file[64];
+static int located_line;
+
+static int
+locating_cb(watch_dep_t *dep, const watch_event_t *event)
+{
+  (void)dep;
+  const char *f = event->filename ? PyUnicode_AsUTF8(event->filename) : "";
+  snprintf(located_file, sizeof located_file, "%s", f ? f : "");
+  located_line = event->lineno;
+  return 0;
+}
+
+START_TEST(a_locating_dependent_is_told_the_file_and_line_of_the_writer)
+{
+  PyObject *d = PY("{'x': 1}");
+  watch_dep_t *dep;
+  ck_assert_int_eq(watch_dep_new(&dep, locating_cb, NULL), 0);
+  ck_assert_int_eq(watch_dep_locate(dep), 0);
+  ck_assert_int_eq(watch_dep_on_namespace(dep, d), 0);
+  PyObject *code = Py_CompileString("y = 0\n"
+                                    "z = 1\n"
+                                    "x = 2\n", "writer.py", Py_file_input);
+  ck_assert_ptr_nonnull(code);
+
+  PyObject *r = PyEval_EvalCode(code, d, d);
+  ck_assert_ptr_nonnull(r);
+  watch_flush();
+
+  ck_assert_str_eq(located_file, "writer.py");
+  ck_assert_int_eq(located_line, 1);
+  Py_DECREF(r);
+  Py_DECREF(code);
+  watch_dep_release(dep);
+  Py_DECREF(d);
+}
+END_TEST
+
+START_TEST(a_dependent_that_did_not_ask_is_told_no_location)
+{
+  PyObject *d = PY("{'x': 1}");
+  watch_dep_t *dep;
+  located_line = -1;
+  ck_assert_int_eq(watch_dep_new(&dep, locating_cb, NULL), 0);
+  ck_assert_int_eq(watch_dep_on_namespace(dep, d), 0);
+
+  RUN(d, "x = 2\n");
+
+  ck_assert_str_eq(located_file, "");
+  ck_assert_int_eq(located_line, 0);
+  watch_dep_release(dep);
+  Py_DECREF(d);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
 
 static int
@@ -639,6 +697,10 @@ make_suite(void)
   tcase_add_test(tc, a_callback_may_release_itself_and_register_again);
   tcase_add_test(tc, a_callback_may_mutate_and_its_effects_go_to_the_next_batch);
   tcase_add_test(tc, a_dependent_released_before_delivery_is_not_called);
+
+  tc = harness_tcase(s, "location");
+  tcase_add_test(tc, a_locating_dependent_is_told_the_file_and_line_of_the_writer);
+  tcase_add_test(tc, a_dependent_that_did_not_ask_is_told_no_location);
 
   tc = harness_tcase(s, "errors");
   tcase_add_test(tc, a_callback_exception_goes_to_the_unraisable_hook);
