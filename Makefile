@@ -37,11 +37,12 @@ endif
 # Asked of the interpreter itself: a python3-config on PATH may belong to
 # another version.
 PY_INFO := $(shell $(PY) mk/pyinfo.py)
-ifeq ($(words $(PY_INFO)),5)
+ifeq ($(words $(PY_INFO)),6)
 PY_VERSION := $(word 1,$(PY_INFO))
 PY_LDVERSION := $(word 2,$(PY_INFO))
 PY_LIBDIR := $(word 3,$(PY_INFO))
 PY_INCLUDE := $(word 4,$(PY_INFO))
+PY_EXT_SUFFIX := $(word 6,$(PY_INFO))
 else
 $(error $(PY): cannot read its build configuration)
 endif
@@ -80,7 +81,23 @@ LIB_CFLAGS = $(WATCH_CFLAGS) -fPIC -fvisibility=hidden
 PROG_CFLAGS = $(WATCH_CFLAGS)
 PROG_LIBS = $(BUILD)/libwatch.a $(UV_LIBS) $(PY_EMBED_LIBS)
 
-all: $(BUILD)/libwatch.a $(BUILD)/libwatch.so $(BUILD)/libwatch.pc
+# pywatch: the extension (libwatch.a linked in) beside a copy of the
+# package's Python files, so that PYTHONPATH=$(BUILD) imports it.
+PYWATCH_SRCS := $(wildcard pywatch/*.c)
+PYWATCH_PY := $(patsubst pywatch/%,$(BUILD)/pywatch/%,$(wildcard pywatch/*.py))
+PYWATCH_EXT := $(BUILD)/pywatch/_pywatch$(PY_EXT_SUFFIX)
+
+all: $(BUILD)/libwatch.a $(BUILD)/libwatch.so $(BUILD)/libwatch.pc \
+     $(PYWATCH_EXT) $(PYWATCH_PY)
+
+$(PYWATCH_EXT): $(PYWATCH_SRCS) pywatch/pywatch.h $(BUILD)/libwatch.a Makefile
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -shared $(LDFLAGS) -o $@ $(PYWATCH_SRCS) \
+	  $(BUILD)/libwatch.a $(UV_LIBS)
+
+$(BUILD)/pywatch/%.py: pywatch/%.py
+	@mkdir -p $(@D)
+	cp $< $@
 
 programs: all $(TESTS) $(EXAMPLES) $(BENCHES)
 
@@ -142,11 +159,14 @@ test:
 # it needs.
 demo:
 	@bash mk/deps.sh
-	@$(MAKE) --no-print-directory PYTHON=$(PY) $(BUILD)/examples/demo
+	@$(MAKE) --no-print-directory PYTHON=$(PY) all $(BUILD)/examples/demo
 	$(BUILD)/examples/demo
+	PYTHONPATH=$(abspath $(BUILD)) bash examples/service/run.sh $(PY)
 
-bench: $(BENCHES)
-	@for b in $^; do echo "== $$b"; ./$$b || exit 1; done
+bench: all $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; ./$$b || exit 1; done
+	@for b in $(wildcard bench/*.py); do echo "== $$b"; \
+	  PYTHONPATH=$(BUILD) $(PY) $$b || exit 1; done
 
 LIBDIR_INST = $(DESTDIR)$(PREFIX)/lib
 install: all

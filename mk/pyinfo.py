@@ -1,6 +1,6 @@
 # Run by a candidate interpreter.  If libwatch can be built for it and
 # embedded in it, prints one line:
-#   X.Y LDVERSION LIBDIR INCLUDEPY EXECUTABLE
+#   X.Y LDVERSION LIBDIR INCLUDEPY EXECUTABLE EXT_SUFFIX
 # else says why on stderr and exits 1.  Written in syntax that any Python 2.7+
 # parses, so that an old interpreter met while searching is rejected with a
 # reason rather than a SyntaxError.
@@ -37,5 +37,6 @@ for path in (include, libdir, executable):
     if " " in path:
         fail("a path with a space, which make cannot handle: %s" % path)
 
-print("%d.%d %s %s %s %s" % (sys.version_info[0], sys.version_info[1],
-                             ldversion, libdir, include, executable))
+print("%d.%d %s %s %s %s %s" % (sys.version_info[0], sys.version_info[1],
+                                ldversion, libdir, include, executable,
+                                var("EXT_SUFFIX")))

@@ -71,7 +71,7 @@ for c in "${candidates[@]}"; do
   [[ -z "${seen[$real]:-}" ]] || continue
   seen[$real]=1
   if probe "$c"; then
-    read -r ver _ _ _ exe <<<"$info"
+    read -r ver _ _ _ exe _ <<<"$info"
     found+=("$ver $exe")
   else
     rejected+=("  $c: $why")

@@ -13,6 +13,7 @@
 #                  failed".  Without that line (a crash, a timeout) it is 1
 #                  failed, and so is a non-zero exit that reported none;
 #   examples/*     1 passed if it exits 0, else 1 failed;
+#   tests/python   tests/python/run.py (unittest), its last line likewise;
 #   installcheck   `make installcheck`, likewise.
 #
 # Environment: MAKE (set by the Makefile), PYTHON (only that interpreter),
@@ -129,6 +130,37 @@ for py in $pythons; do
       record "$ver" "$prog" 0 1
     fi
   done
+
+  # The Python example, against the pywatch built in $build.
+  header "$ver" "$py" "examples/service"
+  {
+    PYTHONPATH=$PWD/$build timeout --kill-after=10 "$timeout_s" \
+      bash examples/service/run.sh "$py" </dev/null
+    status=$?
+  } 2>&1
+  if ((status == 0)); then
+    record "$ver" examples/service 1 0
+  else
+    echo "(examples/service: exit status $status)"
+    record "$ver" examples/service 0 1
+  fi
+
+  # The Python suites, against the pywatch built in $build.
+  header "$ver" "$py" "tests/python"
+  {
+    PYTHONPATH=$build timeout --kill-after=10 "$timeout_s" \
+      "$py" tests/python/run.py </dev/null | tee "$out"
+    status=${PIPESTATUS[0]}
+  } 2>&1
+  summary=$(tail -n 1 "$out" | tr -d '\r')
+  if [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+    ((status != 0 && f == 0)) && f=1
+    record "$ver" tests/python "$p" "$f"
+  else
+    echo "(tests/python: exit status $status, and no final 'N passed, N failed' line)"
+    record "$ver" tests/python 0 1
+  fi
 
   header "$ver" "$py" installcheck
   if "${make_cmd[@]}" --no-print-directory PYTHON="$py" installcheck; then

@@ -1,0 +1,130 @@
+"""Benchmarks for freezing (issue 5):
+
+1. attribute reads of a frozen module against an unfrozen one of the same
+   shape (target: ratio <= 1.05), with a __class__ swap for comparison;
+2. freeze() cost per namespace entry, freezing every module in sys.modules
+   after importing a large part of the standard library.
+
+Usage: PYTHONPATH=build/X.Y python bench/bench_freeze.py [--quick]
+Rounds are interleaved and the best of each is kept, so that both sides see
+the same machine; every ratio printed comes from this run."""
+import gc
+import importlib
+import sys
+import time
+import timeit
+import types
+
+import pywatch
+
+STDLIB = """abc argparse ast asyncio base64 bisect calendar collections
+colorsys concurrent.futures configparser contextlib copy csv dataclasses
+datetime decimal difflib dis email email.mime.text enum fnmatch fractions
+ftplib functools getopt gettext glob gzip hashlib heapq hmac html
+html.parser http.client http.server imaplib importlib.metadata inspect io
+ipaddress itertools json logging logging.handlers lzma mailbox mimetypes
+multiprocessing numbers operator optparse pathlib pickle pkgutil platform
+plistlib poplib pprint profile pstats queue quopri random re reprlib sched
+secrets selectors shelve shlex shutil signal smtplib socket socketserver
+sqlite3 ssl statistics string stringprep struct subprocess symtable
+sysconfig tarfile tempfile textwrap threading timeit tokenize tomllib trace
+traceback turtle types typing unittest unittest.mock urllib.parse
+urllib.request uuid warnings wave weakref xml.dom.minidom xml.etree.ElementTree
+xml.sax zipfile zipimport zoneinfo""".split()
+
+READS = 20  # attribute reads per statement, to dwarf the loop's overhead
+STMT = "; ".join(["m.x"] * READS)
+
+
+def make_module(name):
+    m = types.ModuleType(name)
+    exec("x = 1\n" + "\n".join("v%d = %d" % (i, i) for i in range(50)),
+         m.__dict__)
+    return m
+
+
+class Swapped(types.ModuleType):
+    """The rejected design: a module subclass that refuses writes."""
+
+    def __setattr__(self, name, value):
+        raise AttributeError(name)
+
+
+def bench_reads(rounds, number):
+    frozen = pywatch.freeze(make_module("bench_frozen"))
+    plain = make_module("bench_plain")
+    swapped = make_module("bench_swapped")
+    swapped.__class__ = Swapped
+    control = make_module("bench_control")  # unfrozen too: shows the noise
+    cases = {"unfrozen": plain, "frozen": frozen, "control": control,
+             "class swap": swapped}
+    timers = {k: timeit.Timer(STMT, globals={"m": m}) for k, m in cases.items()}
+    for t in timers.values():  # warm up: specialize the reads
+        t.timeit(number // 10 or 1)
+    best = {k: float("inf") for k in cases}
+    for _ in range(rounds):
+        for k, t in timers.items():
+            best[k] = min(best[k], t.timeit(number))
+    per_read = {k: v / (number * READS) * 1e9 for k, v in best.items()}
+    base = per_read["unfrozen"]
+    print("module attribute read (best of %d rounds x %d x %d reads):"
+          % (rounds, number, READS))
+    for k in cases:
+        print("  %-10s %6.2f ns/read  ratio %.3f" % (k, per_read[k],
+                                                     per_read[k] / base))
+    ratio = per_read["frozen"] / base
+    print("frozen/unfrozen read ratio: %.3f (target <= 1.05: %s; "
+          "unfrozen/unfrozen control: %.3f)"
+          % (ratio, "ok" if ratio <= 1.05 else "MISSED",
+             per_read["control"] / base))
+    pywatch.thaw(frozen)
+    return ratio
+
+
+def bench_freeze_all():
+    failed = 0
+    for name in STDLIB:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            failed += 1
+    skip = {"sys", "__main__"}
+    mods = [m for name, m in list(sys.modules.items())
+            if name not in skip and isinstance(m, types.ModuleType)
+            and not pywatch.is_frozen(m)]
+    entries = sum(len(m.__dict__) for m in mods)
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter_ns()
+        for m in mods:
+            pywatch.freeze(m)
+        t1 = time.perf_counter_ns()
+        for m in mods:
+            pywatch.thaw(m)
+        t2 = time.perf_counter_ns()
+    finally:
+        gc.enable()
+    pywatch.flush()
+    print("freeze() of every loaded module: %d modules, %d namespace entries "
+          "(%d stdlib imports failed)" % (len(mods), entries, failed))
+    print("  freeze: %.1f ms total, %.1f ns per entry, %.1f us per module"
+          % ((t1 - t0) / 1e6, (t1 - t0) / entries, (t1 - t0) / len(mods) / 1e3))
+    print("  thaw:   %.1f ms total, %.1f ns per entry"
+          % ((t2 - t1) / 1e6, (t2 - t1) / entries))
+    return (t1 - t0) / entries
+
+
+def main():
+    quick = "--quick" in sys.argv
+    if not pywatch.enabled():
+        print("pywatch freezing is disabled (PYWATCH_DISABLE / -X pywatch=off)")
+        return 1
+    print("pywatch bench_freeze, Python %s" % sys.version.split()[0])
+    ratio = bench_reads(5 if quick else 15, 20_000 if quick else 200_000)
+    bench_freeze_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,453 @@
+"""Freezing: the policy over freeze.c's primitives.
+
+freeze(module) makes setattr-path writes raise FrozenError (a hook on
+ModuleType's tp_setattro, which leaves reads untouched) and watches the
+module's __dict__ for the writes that cannot be blocked on a stock CPython
+(STORE_GLOBAL, mod.__dict__[k] = v, vars(mod).update, exec(..., mod.__dict__),
+mock.patch.dict(mod.__dict__)): each is reported once per (module, name) as a
+FrozenWarning at the writer's file and line, and counted.  freeze(cls) sets
+Py_TPFLAGS_IMMUTABLETYPE, so that CPython itself raises TypeError.
+
+PYWATCH_DISABLE=1 or -X pywatch=off turn freeze() into a no-op for test
+suites; disable() does the same at run time and thaws what was frozen.
+patch() is the sanctioned way to patch, frozen or not.
+"""
+import builtins as _builtins
+import os as _os
+import sys as _sys
+import types as _types
+import warnings as _warnings
+import weakref as _weakref
+
+from . import _pywatch as _c
+from ._pywatch import FrozenError, FrozenWarning
+
+__all__ = ["counts", "disable", "enabled", "freeze", "is_frozen", "modified",
+           "patch", "thaw", "FrozenError", "FrozenWarning"]
+
+_MISSING = object()
+_ModuleType = _types.ModuleType
+_FunctionType = _types.FunctionType
+
+# Always allowed after freezing, on every module: the warnings machinery
+# adds it on the first warning raised from the module's code.
+_ALWAYS_ALLOWED = frozenset(["__warningregistry__"])
+# Created lazily by CPython on first *read* (module and class
+# __annotations__ on 3.12/3.13) or by copyreg (a class's __slotnames__,
+# through setattr, which a frozen class refuses and copyreg ignores).
+_LAZY = frozenset(["__annotations__", "__slotnames__"])
+
+
+def _switched_off():
+    value = _os.environ.get("PYWATCH_DISABLE", "").strip().lower()
+    if value and value not in ("0", "false", "no", "off"):
+        return True
+    x = _sys._xoptions.get("pywatch")
+    return x is not None and str(x).strip().lower() in ("off", "0", "false",
+                                                        "no", "disable")
+
+
+class _State:
+    """Everything mutable lives here, not in module globals, so that
+    freezing this module (as bench_freeze does with all of sys.modules) does
+    not report pywatch's own bookkeeping."""
+    enabled = not _switched_off()
+    trackers = {}     # id(module or class) -> _Tracker
+    functions = {}    # id(function) -> _FunctionTracker
+    detected = 0      # direct dict writes to frozen namespaces
+
+
+_state = _State()
+
+
+def _where(obj):
+    if isinstance(obj, _ModuleType):
+        return getattr(obj, "__file__", None) or "<module %r>" % obj.__name__
+    mod = _sys.modules.get(getattr(obj, "__module__", None))
+    return getattr(mod, "__file__", None) or "<class %r>" % _describe(obj)
+
+
+def _describe(obj):
+    if isinstance(obj, _ModuleType):
+        return getattr(obj, "__name__", None) or "?"
+    return "%s.%s" % (getattr(obj, "__module__", "?"),
+                      getattr(obj, "__qualname__", obj.__name__))
+
+
+class _Tracker:
+    """One per module or class that pywatch tracks: a monitor that watches
+    its dict for good, and a snapshot {name: value} to diff against at each
+    delivery (one delivery may stand for several writes)."""
+
+    def __init__(self, obj):
+        self.is_module = isinstance(obj, _ModuleType)
+        self.ns = obj.__dict__ if self.is_module else _c._type_dict(obj)
+        self.name = _describe(obj)
+        self.filename = _where(obj)
+        self.snapshot = dict(self.ns)
+        self.bases = None if self.is_module else obj.__bases__
+        self.frozen = False
+        self.was_immutable = False
+        self.allowed = frozenset()
+        self.classes = []
+        self.warned = set()
+        self.modified = False
+        self.busy = False
+        self.sanctioned = {}  # name -> value being written by patch()
+        key = id(obj)
+        self.ref = _weakref.ref(obj, lambda r, key=key: _forget(key))
+        self.monitor = _c._Monitor(self._deliver, rearm=True, locate=True)
+        self.monitor.on_namespace(self.ns)
+        if not self.is_module:
+            # Invalidated by __bases__ assignment anywhere in the MRO.
+            try:
+                self.monitor.on_absent(obj, "__pywatch_bases_probe__")
+            except (ValueError, TypeError):
+                pass
+
+    def release(self):
+        self.monitor.release()
+
+    def _deliver(self, kind, ns, name, filename, lineno):
+        if kind in ("deallocated", "finalized"):
+            return
+        self.sync(kind, name, filename, lineno)
+
+    def _silent(self, name, obj):
+        """A change that is expected after freezing, and no modification."""
+        if name in self.allowed or name in _ALWAYS_ALLOWED:
+            return True
+        expected = self.sanctioned.get(name, self)
+        if expected is not self and self.ns.get(name, _MISSING) is expected:
+            return True
+        if name in _LAZY and name not in self.snapshot:
+            return True
+        if self.is_module and isinstance(name, str):
+            value = self.ns.get(name, _MISSING)
+            if isinstance(value, _ModuleType):
+                return getattr(value, "__name__", None) == "%s.%s" % (
+                    self.name, name)
+        return False
+
+    def changes(self):
+        """[(name, how)] of what differs from the snapshot."""
+        snap, ns, out = self.snapshot, self.ns, []
+        for k, v in list(ns.items()):
+            old = snap.get(k, _MISSING)
+            if old is not v:
+                out.append((k, "added" if old is _MISSING else "modified"))
+        if len(out) or len(snap) != len(ns):
+            for k in snap.keys() - ns.keys():
+                out.append((k, "deleted"))
+        if self.bases is not None:
+            obj = self.ref()
+            if obj is not None and obj.__bases__ is not self.bases:
+                out.append(("__bases__", "modified"))
+        return out
+
+    def pending(self):
+        """Whether an unprocessed change is a modification."""
+        obj = self.ref()
+        return any(not self._silent(k, obj) for k, _ in self.changes())
+
+    def sync(self, kind=None, key=None, filename=None, lineno=0):
+        if self.busy:
+            return
+        obj = self.ref()
+        if obj is None:
+            return
+        self.busy = True
+        try:
+            if not self.ns and self.snapshot:
+                # Emptied (mock.patch.dict clears, then refills, and a
+                # delivery can fall in between): one report; the snapshot
+                # stays, so that the refill is diffed against it.
+                self.modified = True
+                if self.frozen:
+                    _state.detected += 1
+                    self._warn("<all names>", "cleared", kind == "cleared",
+                               filename, lineno)
+                return
+            changes = self.changes()
+            for k, how in changes:
+                if k == "__bases__" and self.bases is not None:
+                    self.bases = obj.__bases__
+                elif k in self.ns:
+                    self.snapshot[k] = self.ns[k]
+                else:
+                    self.snapshot.pop(k, None)
+                if self._silent(k, obj):
+                    continue
+                self.modified = True
+                if self.frozen:
+                    _state.detected += 1
+                    self._warn(k, how, k == key, filename, lineno)
+        finally:
+            self.busy = False
+
+    def _warn(self, name, how, located, filename, lineno):
+        if name in self.warned:
+            return
+        self.warned.add(name)
+        what = "module" if self.is_module else "class"
+        if not (located and filename):
+            filename, lineno = self.filename, 0
+        if how == "cleared":
+            change = "its __dict__ was cleared"
+        else:
+            change = "%r was %s straight in its __dict__" % (name, how)
+        msg = ("%s %r is frozen, but %s (STORE_GLOBAL, __dict__[...] = ..., "
+               "vars().update(), exec() or mock.patch.dict(); pywatch.patch() "
+               "is the sanctioned way)" % (what, self.name, change))
+        _warnings.warn_explicit(msg, FrozenWarning, filename, lineno)
+
+
+class _FunctionTracker:
+    def __init__(self, func):
+        key = id(func)
+        self.ref = _weakref.ref(func, lambda r, key=key: _forget(key))
+        self.monitor = _c._Monitor(None)
+        self.monitor.on_function(func)
+
+    def release(self):
+        self.monitor.release()
+
+
+def _forget(key):
+    t = _state.trackers.pop(key, None) or _state.functions.pop(key, None)
+    if t is not None:
+        t.release()
+        if getattr(t, "frozen", False) and t.is_module:
+            _c._frozen_registry().pop(key, None)
+            _c._frozen_hint(-1)
+
+
+def _tracker(obj, create=True):
+    t = _state.trackers.get(id(obj))
+    if t is not None and t.ref() is obj:
+        return t
+    if not create:
+        return None
+    t = _state.trackers[id(obj)] = _Tracker(obj)
+    return t
+
+
+def _check_target(obj, what):
+    if isinstance(obj, _ModuleType):
+        if obj is _sys:
+            raise ValueError(
+                "cannot %s sys: it must stay writable (sys.stdout, sys.stderr, "
+                "sys.ps1, sys.excepthook, sys.path... are assigned at run time "
+                "by design)" % what)
+        return True
+    if isinstance(obj, type):
+        if not _c._is_heap_type(obj):
+            raise TypeError("cannot %s %r: builtin and extension static types "
+                            "are immutable already" % (what, obj))
+        return False
+    raise TypeError("can only %s a module or a class, not %s"
+                    % (what, type(obj).__name__))
+
+
+def _names(allow):
+    if isinstance(allow, str):
+        allow = (allow,)
+    names = frozenset(allow)
+    for n in names:
+        if not isinstance(n, str):
+            raise TypeError("allow: names must be str, not %s"
+                            % type(n).__name__)
+    return names
+
+
+def freeze(obj, *, allow=(), classes=False):
+    """Freezes a module or class and returns it.
+
+    Module: obj.x = v, del obj.x, setattr() and mock.patch() raise
+    FrozenError; writes straight to obj.__dict__ are reported as
+    FrozenWarning.  Class: CPython raises TypeError for writes.  allow names
+    attributes that stay writable; classes=True also freezes the classes the
+    module defines.  Idempotent; a no-op when freezing is disabled."""
+    is_module = _check_target(obj, "freeze")
+    names = _names(allow)
+    if not _state.enabled:
+        return obj
+    t = _tracker(obj)
+    t.sync()  # what changed before freezing is no frozen write
+    if is_module:
+        if obj is _builtins:
+            names |= {"_"}  # the REPL's sys.displayhook sets builtins._
+        t.allowed = t.allowed | names
+        _c._frozen_registry()[id(obj)] = (t.allowed, obj.__dict__)
+        if type(obj) is not _ModuleType:
+            _c._hook_module_type(type(obj))
+        if not t.frozen:
+            _c._frozen_hint(1)
+        t.frozen = True
+        if classes:
+            for value in list(obj.__dict__.values()):
+                if (isinstance(value, type) and _c._is_heap_type(value)
+                        and getattr(value, "__module__", None) == obj.__name__):
+                    freeze(value)
+                    t.classes.append(_weakref.ref(value))
+    else:
+        t.allowed = t.allowed | names
+        if not t.frozen:
+            t.was_immutable = _c._set_immutable(obj, True)
+        t.frozen = True
+    return obj
+
+
+def thaw(obj):
+    """Makes a frozen module or class writable again; returns it.
+    Idempotent.  Tracking (modified()) goes on."""
+    is_module = _check_target(obj, "thaw")
+    t = _tracker(obj, create=False)
+    if t is None or not t.frozen:
+        return obj
+    t.sync()  # report what was written while frozen
+    t.frozen = False
+    if is_module:
+        _c._frozen_registry().pop(id(obj), None)
+        _c._frozen_hint(-1)
+        for ref in t.classes:
+            cls = ref()
+            if cls is not None:
+                thaw(cls)
+        t.classes = []
+    elif not t.was_immutable:
+        _c._set_immutable(obj, False)
+    return obj
+
+
+def is_frozen(obj):
+    """Whether pywatch froze this module or class."""
+    t = _tracker(obj, create=False) if isinstance(obj, (_ModuleType, type)) \
+        else None
+    return bool(t is not None and t.frozen)
+
+
+def enabled():
+    """False under PYWATCH_DISABLE=1, -X pywatch=off, or after disable()."""
+    return _state.enabled
+
+
+def disable():
+    """Test mode from now on: thaws everything pywatch froze, and freeze()
+    does nothing.  Tracking and dependents keep working."""
+    _state.enabled = False
+    for t in list(_state.trackers.values()):
+        obj = t.ref()
+        if obj is not None and t.frozen:
+            thaw(obj)
+
+
+def modified(obj):
+    """READONLY's __modified__: whether the module, class or function
+    changed since pywatch began tracking it (at freeze() or at the first
+    modified() call, which returns False)."""
+    if isinstance(obj, _FunctionType):
+        t = _state.functions.get(id(obj))
+        if t is None or t.ref() is not obj:
+            _state.functions[id(obj)] = _FunctionTracker(obj)
+            return False
+        return not t.monitor.valid
+    if not isinstance(obj, (_ModuleType, type)):
+        raise TypeError("modified() takes a module, class or function, not %s"
+                        % type(obj).__name__)
+    t = _tracker(obj, create=False)
+    if t is None:
+        if isinstance(obj, type) and not _c._is_heap_type(obj):
+            return False  # static types never change
+        _tracker(obj)
+        return False
+    return t.modified or t.pending()
+
+
+def _own(obj, name):
+    if isinstance(obj, _ModuleType):
+        return obj.__dict__.get(name, _MISSING)
+    if isinstance(obj, type):
+        return obj.__dict__.get(name, _MISSING)
+    d = getattr(obj, "__dict__", None)
+    if isinstance(d, dict):
+        return d.get(name, _MISSING)
+    return getattr(obj, name, _MISSING)
+
+
+def _sanctioned(obj, name, value):
+    """Sets (value is _MISSING: deletes) past freezing, without a warning."""
+    t = _tracker(obj, create=False) if isinstance(obj, (_ModuleType, type)) \
+        else None
+    if t is not None:
+        t.sync()
+        t.sanctioned[name] = value
+    args = (obj, name) if value is _MISSING else (obj, name, value)
+    try:
+        if isinstance(obj, _ModuleType):
+            _c._raw_setattr(*args)
+        elif isinstance(obj, type) and t is not None and t.frozen:
+            was = _c._set_immutable(obj, False)
+            try:
+                _c._raw_setattr(*args)
+            finally:
+                _c._set_immutable(obj, was)
+        elif value is _MISSING:
+            delattr(obj, name)
+        else:
+            setattr(obj, name, value)
+    finally:
+        if t is not None:
+            t.sanctioned.pop(name, None)
+    if t is not None:
+        t.modified = True
+        if name in t.ns:
+            t.snapshot[name] = t.ns[name]
+        else:
+            t.snapshot.pop(name, None)
+
+
+class patch:
+    """with pywatch.patch(obj, name, value): the sanctioned way to patch.
+
+    Works whether obj is frozen or not; on exit restores the original
+    object exactly, or deletes the name if obj did not have it.  Writes
+    through it invalidate dependents like any write, raise no FrozenWarning
+    and count as a modification for modified()."""
+
+    def __init__(self, obj, name, value):
+        if not isinstance(name, str):
+            raise TypeError("attribute name must be str, not %s"
+                            % type(name).__name__)
+        self.obj, self.name, self.value = obj, name, value
+        self._old = None
+
+    def __enter__(self):
+        if self._old is not None:
+            raise RuntimeError("pywatch.patch is not reentrant")
+        old = _own(self.obj, self.name)
+        _sanctioned(self.obj, self.name, self.value)
+        self._old = [old]
+        return self.value
+
+    def __exit__(self, *exc):
+        (old,), self._old = self._old, None
+        if old is _MISSING:
+            if _own(self.obj, self.name) is not _MISSING:
+                _sanctioned(self.obj, self.name, _MISSING)
+        else:
+            _sanctioned(self.obj, self.name, old)
+        return False
+
+
+def counts():
+    """Freezing's counters, for pywatch.stats()."""
+    frozen = [t for t in _state.trackers.values() if t.frozen]
+    c = _c._freeze_counts()
+    return {
+        "frozen_modules": sum(1 for t in frozen if t.is_module),
+        "frozen_classes": sum(1 for t in frozen if not t.is_module),
+        "frozen_writes_blocked": c.get("frozen_writes_blocked", 0),
+        "frozen_writes_detected": _state.detected,
+        "tracked_namespaces": len(_state.trackers) + len(_state.functions),
+    }

@@ -1,0 +1,655 @@
+/* Dependent and Event, and the functions over them: watch(), version(),
+ * flush() and counters().
+ *
+ * A Dependent owns one watch_dep_t whose data is the Dependent itself,
+ * borrowed: the watch_dep_t is released before the object goes away, so
+ * libwatch never calls back into freed memory. */
+#include "pywatch.h"
+
+/* ---- describing namespaces in messages ----------------------------------- */
+
+/* A module's globals by the module's name, any other dict by its address
+ * (its repr may be huge), anything else by its repr. */
+static PyObject *
+describe(PyObject *ns)
+{
+  if (!PyDict_Check(ns))
+    return PyObject_Repr(ns);
+  PyObject *name = PyDict_GetItemString(ns, "__name__");
+  if (name != NULL && PyUnicode_Check(name))
+    return PyUnicode_FromFormat("the globals of module %R", name);
+  return PyUnicode_FromFormat("<dict at %p>", (void *)ns);
+}
+
+/* Turns a libwatch error from a registration on ns (and name, if not NULL)
+ * into a Python exception; returns -1, or 0 for rc == 0. */
+static int
+raise_for(int rc, PyObject *ns, PyObject *name)
+{
+  if (rc >= 0)
+    return 0;
+  if (rc == WATCH_EPYTHON)
+    return -1;
+  if (rc == WATCH_ENOMEM) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  if (rc == WATCH_ENOINIT || rc == WATCH_EBUSY) {
+    PyErr_SetString(PyExc_RuntimeError, watch_strerror(rc));
+    return -1;
+  }
+  PyObject *where = describe(ns);
+  if (where == NULL)
+    return -1;
+  if (rc == WATCH_ESTALE)
+    PyErr_Format(pywatch_StaleError, "%R in %U is not the assumed value",
+                 name, where);
+  else if (name != NULL)
+    PyErr_Format(PyExc_ValueError, "cannot depend on %R in %U: %s", name,
+                 where, watch_strerror(rc));
+  else
+    PyErr_Format(PyExc_ValueError, "cannot depend on %U: %s", where,
+                 watch_strerror(rc));
+  Py_DECREF(where);
+  return -1;
+}
+
+/* The dict that holds a namespace's own names, as a new reference: a dict
+ * itself, a module's __dict__, a class's own __dict__ (not its bases'). */
+static PyObject *
+own_dict(PyObject *ns, const char *caller)
+{
+  if (PyDict_Check(ns))
+    return Py_NewRef(ns);
+  if (PyModule_Check(ns))
+    return Py_NewRef(PyModule_GetDict(ns));
+  if (PyType_Check(ns))
+    return PyType_GetDict((PyTypeObject *)ns);
+  PyErr_Format(PyExc_TypeError,
+               "%s() takes a module, a dict or a class, not '%.200s'", caller,
+               Py_TYPE(ns)->tp_name);
+  return NULL;
+}
+
+/* ---- Event --------------------------------------------------------------- */
+
+typedef struct {
+  PyObject_HEAD
+  PyObject *ns;       /* None for events without a namespace */
+  PyObject *name;     /* None for whole-namespace events */
+  PyObject *kind;     /* 'modified', 'manual'... */
+  PyObject *filename; /* None unless the dependent asked, with locate() */
+  int lineno;
+} EventObject;
+
+static PyTypeObject EventType;
+
+/* Copies the borrowed pointers of a libwatch event into an object that may
+ * outlive the callback.  GC-tracked: a callback that keeps the event in the
+ * namespace it names makes a cycle. */
+static PyObject *
+event_new(const watch_event_t *event)
+{
+  PyObject *kind = PyUnicode_InternFromString(watch_event_name(event->kind));
+  if (kind == NULL)
+    return NULL;
+  EventObject *self = PyObject_GC_New(EventObject, &EventType);
+  if (self == NULL) {
+    Py_DECREF(kind);
+    return NULL;
+  }
+  self->ns = Py_NewRef(event->ns ? event->ns : Py_None);
+  self->name = Py_NewRef(event->key ? event->key : Py_None);
+  self->kind = kind;
+  self->filename = Py_NewRef(event->filename ? event->filename : Py_None);
+  self->lineno = event->lineno;
+  PyObject_GC_Track(self);
+  return (PyObject *)self;
+}
+
+static int
+event_traverse(EventObject *self, visitproc visit, void *arg)
+{
+  Py_VISIT(self->ns);
+  Py_VISIT(self->name);
+  Py_VISIT(self->filename);
+  return 0;
+}
+
+static int
+event_clear(EventObject *self)
+{
+  Py_CLEAR(self->ns);
+  Py_CLEAR(self->name);
+  Py_CLEAR(self->filename);
+  return 0;
+}
+
+static void
+event_dealloc(EventObject *self)
+{
+  PyObject_GC_UnTrack(self);
+  event_clear(self);
+  Py_XDECREF(self->kind);
+  Py_TYPE(self)->tp_free(self);
+}
+
+/* <pywatch.Event modified 'x' in the globals of module 'm' at f.py:3> */
+static PyObject *
+event_repr(EventObject *self)
+{
+  PyObject *text = PyUnicode_FromFormat("<pywatch.Event %U", self->kind);
+  if (text != NULL && self->name != NULL && self->name != Py_None)
+    PyUnicode_AppendAndDel(&text, PyUnicode_FromFormat(" %R", self->name));
+  if (text != NULL && self->ns != NULL && self->ns != Py_None) {
+    PyObject *where = describe(self->ns);
+    PyUnicode_AppendAndDel(&text, where ? PyUnicode_FromFormat(" in %U", where)
+                                        : NULL);
+    Py_XDECREF(where);
+  }
+  if (text != NULL && self->filename != NULL && self->filename != Py_None)
+    PyUnicode_AppendAndDel(&text, PyUnicode_FromFormat(" at %S:%d",
+                                                       self->filename,
+                                                       self->lineno));
+  if (text != NULL)
+    PyUnicode_AppendAndDel(&text, PyUnicode_FromString(">"));
+  return text;
+}
+
+static PyMemberDef event_members[] = {
+    {"namespace", Py_T_OBJECT_EX, offsetof(EventObject, ns), Py_READONLY,
+     "The dict, class or function that changed, or None (manual, finalized "
+     "and deallocated events).  A module attribute's namespace is the "
+     "module's __dict__."},
+    {"name", Py_T_OBJECT_EX, offsetof(EventObject, name), Py_READONLY,
+     "The key or attribute name that changed, or None for a change to the "
+     "whole namespace."},
+    {"kind", Py_T_OBJECT_EX, offsetof(EventObject, kind), Py_READONLY,
+     "Why the dependent was invalidated: 'added', 'modified', 'deleted', "
+     "'cleared', 'cloned', 'deallocated', 'unstable', 'manual', 'finalized', "
+     "'code', 'defaults', 'kwdefaults' or 'type'."},
+    {"filename", Py_T_OBJECT_EX, offsetof(EventObject, filename), Py_READONLY,
+     "The file of the Python code that made the change, if the dependent "
+     "asked with locate(); None otherwise."},
+    {"lineno", Py_T_INT, offsetof(EventObject, lineno), Py_READONLY,
+     "The line of that code, or 0."},
+    {NULL},
+};
+
+static PyTypeObject EventType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pywatch.Event",
+    .tp_doc = "Why a Dependent was invalidated; passed to its callback.",
+    .tp_basicsize = sizeof(EventObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+                | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .tp_dealloc = (destructor)event_dealloc,
+    .tp_traverse = (traverseproc)event_traverse,
+    .tp_clear = (inquiry)event_clear,
+    .tp_repr = (reprfunc)event_repr,
+    .tp_members = event_members,
+};
+
+/* ---- Dependent ----------------------------------------------------------- */
+
+typedef struct {
+  PyObject_HEAD
+  watch_dep_t *dep;   /* NULL once released */
+  PyObject *callback; /* NULL for none */
+} DependentObject;
+
+static PyTypeObject DependentType;
+
+/* Phase two: calls callback(dependent, event).  An exception is left set
+ * for libwatch, which reports it to sys.unraisablehook. */
+static int
+dependent_called(watch_dep_t *dep, const watch_event_t *event)
+{
+  DependentObject *self = watch_dep_data(dep);
+  if (self->callback == NULL)  /* cleared by the GC */
+    return 0;
+  /* The callback may drop the last outside references to either. */
+  Py_INCREF(self);
+  PyObject *callback = Py_NewRef(self->callback);
+  PyObject *ev = event_new(event);
+  PyObject *result =
+      ev ? PyObject_CallFunctionObjArgs(callback, self, ev, NULL) : NULL;
+  Py_XDECREF(result);
+  Py_XDECREF(ev);
+  Py_DECREF(callback);
+  Py_DECREF(self);
+  return result ? 0 : -1;
+}
+
+static PyObject *
+dependent_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+  static char *kwlist[] = {"callback", NULL};
+  PyObject *callback = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:Dependent", kwlist,
+                                   &callback))
+    return NULL;
+  if (callback != Py_None && !PyCallable_Check(callback))
+    return PyErr_Format(PyExc_TypeError,
+                        "callback must be callable or None, not '%.200s'",
+                        Py_TYPE(callback)->tp_name);
+  DependentObject *self = (DependentObject *)type->tp_alloc(type, 0);
+  if (self == NULL)
+    return NULL;
+  /* Without a callback libwatch has nothing to call, and flush() does not
+   * count it. */
+  int has_callback = callback != Py_None;
+  int rc = watch_dep_new(&self->dep, has_callback ? dependent_called : NULL,
+                         self);
+  if (rc < 0) {
+    Py_DECREF(self);
+    PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
+    return NULL;
+  }
+  self->callback = has_callback ? Py_NewRef(callback) : NULL;
+  return (PyObject *)self;
+}
+
+static int
+dependent_traverse(DependentObject *self, visitproc visit, void *arg)
+{
+  Py_VISIT(self->callback);
+  return 0;
+}
+
+static int
+dependent_clear(DependentObject *self)
+{
+  Py_CLEAR(self->callback);
+  return 0;
+}
+
+/* A dependent that is garbage-collected releases its dependencies. */
+static void
+dependent_dealloc(DependentObject *self)
+{
+  PyObject_GC_UnTrack(self);
+  watch_dep_release(self->dep);
+  self->dep = NULL;
+  dependent_clear(self);
+  Py_TYPE(self)->tp_free(self);
+}
+
+static PyObject *
+dependent_repr(DependentObject *self)
+{
+  const char *state = self->dep == NULL              ? "released"
+                      : watch_dep_valid(self->dep) ? "valid"
+                                                   : "invalid";
+  return PyUnicode_FromFormat("<pywatch.Dependent %s at %p>", state,
+                              (void *)self);
+}
+
+/* Registrations need a dependent that can still be invalidated. */
+static int
+check_valid(DependentObject *self)
+{
+  if (self->dep == NULL)
+    PyErr_SetString(PyExc_ValueError, "the dependent is released");
+  else if (!watch_dep_valid(self->dep))
+    PyErr_SetString(PyExc_ValueError, "the dependent is no longer valid");
+  else
+    return 0;
+  return -1;
+}
+
+/* The _PyType_Lookup that libwatch watches: the first class of the MRO whose
+ * own dict holds name.  A borrowed reference, NULL if none (or an error). */
+static PyObject *
+mro_lookup(PyTypeObject *type, PyObject *name)
+{
+  PyObject *mro = type->tp_mro;
+  if (mro == NULL)
+    return NULL;
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); i++) {
+    PyObject *dict = PyType_GetDict((PyTypeObject *)PyTuple_GET_ITEM(mro, i));
+    PyObject *value = PyDict_GetItemWithError(dict, name);
+    Py_DECREF(dict);  /* the class keeps it, and value, alive */
+    if (value != NULL || PyErr_Occurred())
+      return value;
+  }
+  return NULL;
+}
+
+/* ns.name of a module or class.  value NULL reads the current one. */
+static int
+depend_on_attr(DependentObject *self, PyObject *ns, PyObject *name,
+               PyObject *value)
+{
+  if (!PyUnicode_Check(name)) {
+    PyErr_Format(PyExc_TypeError, "attribute name must be str, not '%.200s'",
+                 Py_TYPE(name)->tp_name);
+    return -1;
+  }
+  /* libwatch takes exact str names, like the attribute machinery. */
+  PyObject *exact = PyUnicode_FromObject(name);
+  if (exact == NULL)
+    return -1;
+  if (value == NULL) {
+    value = PyModule_Check(ns)
+                ? PyDict_GetItemWithError(PyModule_GetDict(ns), exact)
+                : mro_lookup((PyTypeObject *)ns, exact);
+    if (value == NULL && PyErr_Occurred()) {
+      Py_DECREF(exact);
+      return -1;
+    }
+  }
+  Py_XINCREF(value);
+  int rc = watch_dep_on_attr(self->dep, ns, exact, value);
+  Py_XDECREF(value);
+  rc = raise_for(rc, ns, exact);
+  Py_DECREF(exact);
+  return rc;
+}
+
+/* dict[key].  value NULL reads the current one. */
+static int
+depend_on_key(DependentObject *self, PyObject *dict, PyObject *key,
+              PyObject *value)
+{
+  if (value == NULL) {
+    value = PyDict_GetItemWithError(dict, key);  /* hashes: may raise */
+    if (value == NULL && PyErr_Occurred())
+      return -1;
+  }
+  /* Held: registration may run the key's __eq__, which may drop it. */
+  Py_XINCREF(value);
+  int rc = watch_dep_on_key(self->dep, dict, key, value);
+  Py_XDECREF(value);
+  return raise_for(rc, dict, key);
+}
+
+static int
+depend_on(DependentObject *self, PyObject *ns, PyObject *name,
+          PyObject *value)
+{
+  if (!PyDict_Check(ns) && !PyModule_Check(ns) && !PyType_Check(ns)) {
+    PyErr_Format(PyExc_TypeError,
+                 "depends_on() takes a module, a dict or a class, not '%.200s'",
+                 Py_TYPE(ns)->tp_name);
+    return -1;
+  }
+  if (check_valid(self) < 0)
+    return -1;
+  return PyDict_Check(ns) ? depend_on_key(self, ns, name, value)
+                          : depend_on_attr(self, ns, name, value);
+}
+
+static PyObject *
+dependent_depends_on(DependentObject *self, PyObject *args, PyObject *kwds)
+{
+  static char *kwlist[] = {"namespace", "name", "value", NULL};
+  PyObject *ns, *name, *value = NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:depends_on", kwlist, &ns,
+                                   &name, &value))
+    return NULL;
+  return depend_on(self, ns, name, value) < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static int
+check_function(PyObject *func, const char *caller)
+{
+  if (PyFunction_Check(func))
+    return 0;
+  PyErr_Format(PyExc_TypeError, "%s() takes a function, not '%.200s'", caller,
+               Py_TYPE(func)->tp_name);
+  return -1;
+}
+
+static PyObject *
+dependent_depends_on_global(DependentObject *self, PyObject *args)
+{
+  PyObject *func, *name;
+  if (!PyArg_ParseTuple(args, "OO:depends_on_global", &func, &name)
+      || check_function(func, "depends_on_global") < 0)
+    return NULL;
+  if (!PyUnicode_Check(name))
+    return PyErr_Format(PyExc_TypeError,
+                        "global name must be str, not '%.200s'",
+                        Py_TYPE(name)->tp_name);
+  if (check_valid(self) < 0)
+    return NULL;
+  /* What LOAD_GLOBAL reads: the function's globals, then the builtins it
+   * captured when it was created (always a dict). */
+  PyObject *globals = PyFunction_GET_GLOBALS(func);
+  PyObject *builtins = ((PyFunctionObject *)func)->func_builtins;
+  PyObject *value = PyDict_GetItemWithError(globals, name);
+  if (value == NULL && !PyErr_Occurred())
+    value = PyDict_GetItemWithError(builtins, name);
+  if (value == NULL && PyErr_Occurred())
+    return NULL;
+  Py_XINCREF(value);
+  int rc = watch_dep_on_global(self->dep, globals, builtins, name, value);
+  Py_XDECREF(value);
+  return raise_for(rc, globals, name) < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static PyObject *
+dependent_depends_on_function(DependentObject *self, PyObject *func)
+{
+  if (check_function(func, "depends_on_function") < 0
+      || check_valid(self) < 0)
+    return NULL;
+  int rc = watch_dep_on_function(self->dep, func);
+  return raise_for(rc, func, NULL) < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static PyObject *
+dependent_depends_on_namespace(DependentObject *self, PyObject *ns)
+{
+  PyObject *dict = own_dict(ns, "depends_on_namespace");
+  if (dict == NULL)
+    return NULL;
+  if (check_valid(self) < 0) {
+    Py_DECREF(dict);
+    return NULL;
+  }
+  int rc = watch_dep_on_namespace(self->dep, dict);
+  Py_DECREF(dict);
+  return raise_for(rc, ns, NULL) < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static PyObject *
+dependent_locate(DependentObject *self, PyObject *unused)
+{
+  (void)unused;
+  if (self->dep == NULL) {
+    PyErr_SetString(PyExc_ValueError, "the dependent is released");
+    return NULL;
+  }
+  int rc = watch_dep_locate(self->dep);
+  if (rc < 0)
+    return PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
+  Py_RETURN_NONE;
+}
+
+static PyObject *
+dependent_invalidate(DependentObject *self, PyObject *unused)
+{
+  (void)unused;
+  if (self->dep == NULL)  /* nothing left to invalidate */
+    Py_RETURN_NONE;
+  int rc = watch_dep_invalidate(self->dep);
+  if (rc < 0)
+    return PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
+  Py_RETURN_NONE;
+}
+
+static PyObject *
+dependent_release(DependentObject *self, PyObject *unused)
+{
+  (void)unused;
+  /* Cleared first: releasing may drop the last reference to an event's
+   * namespace, whose finalizer may come back here. */
+  watch_dep_t *dep = self->dep;
+  self->dep = NULL;
+  watch_dep_release(dep);
+  Py_RETURN_NONE;
+}
+
+static PyObject *
+dependent_get_valid(DependentObject *self, void *closure)
+{
+  (void)closure;
+  return PyBool_FromLong(self->dep != NULL && watch_dep_valid(self->dep));
+}
+
+static PyMethodDef dependent_methods[] = {
+    {"depends_on", (PyCFunction)(void (*)(void))dependent_depends_on,
+     METH_VARARGS | METH_KEYWORDS,
+     "depends_on(namespace, name, value=<current>)\n--\n\n"
+     "Assume that namespace holds value under name; returns None.\n"
+     "namespace is a module (its attribute), a dict (any hashable key) or a\n"
+     "class (the attribute found along its MRO).  Without value, the current\n"
+     "one is assumed, or absence if there is none.  Raises StaleError if\n"
+     "the namespace does not hold value now, ValueError if the dependent is\n"
+     "released or invalid or the name changes too often."},
+    {"depends_on_global", (PyCFunction)dependent_depends_on_global,
+     METH_VARARGS,
+     "depends_on_global(func, name)\n--\n\n"
+     "Assume that the global name, as func's code loads it (its globals,\n"
+     "then its builtins), keeps its current value; returns None.  Shadowing\n"
+     "a builtin in the globals invalidates."},
+    {"depends_on_function", (PyCFunction)dependent_depends_on_function, METH_O,
+     "depends_on_function(func)\n--\n\n"
+     "Assume that func's __code__, __defaults__ and __kwdefaults__ stay as\n"
+     "they are; returns None."},
+    {"depends_on_namespace", (PyCFunction)dependent_depends_on_namespace,
+     METH_O,
+     "depends_on_namespace(namespace)\n--\n\n"
+     "Assume that nothing in the dict, module or class's own __dict__\n"
+     "changes; returns None."},
+    {"locate", (PyCFunction)dependent_locate, METH_NOARGS,
+     "locate()\n--\n\n"
+     "Have this dependent's events record the file and line of the Python\n"
+     "code that made the change (Event.filename, Event.lineno)."},
+    {"invalidate", (PyCFunction)dependent_invalidate, METH_NOARGS,
+     "invalidate()\n--\n\n"
+     "Invalidate now (kind 'manual') and deliver the callbacks queued,\n"
+     "this one's included.  Does nothing if already invalid or released."},
+    {"release", (PyCFunction)dependent_release, METH_NOARGS,
+     "release()\n--\n\n"
+     "Drop every dependency; no callback will come.  Idempotent."},
+    {NULL},
+};
+
+static PyGetSetDef dependent_getset[] = {
+    {"valid", (getter)dependent_get_valid, NULL,
+     "False once any assumption broke, or after invalidate() or release().",
+     NULL},
+    {NULL},
+};
+
+static PyTypeObject DependentType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pywatch.Dependent",
+    .tp_doc = "Dependent(callback=None)\n--\n\n"
+              "A set of assumptions about namespaces that breaks as a whole.\n"
+              "When one breaks, valid turns False before the change completes\n"
+              "and callback(dependent, event) is called after it, at a safe\n"
+              "point or in flush().  An exception it raises goes to\n"
+              "sys.unraisablehook.  Garbage collection releases it.",
+    .tp_basicsize = sizeof(DependentObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = dependent_new,
+    .tp_dealloc = (destructor)dependent_dealloc,
+    .tp_traverse = (traverseproc)dependent_traverse,
+    .tp_clear = (inquiry)dependent_clear,
+    .tp_repr = (reprfunc)dependent_repr,
+    .tp_methods = dependent_methods,
+    .tp_getset = dependent_getset,
+};
+
+/* ---- module functions ---------------------------------------------------- */
+
+static PyObject *
+pywatch_watch(PyObject *module, PyObject *args, PyObject *kwds)
+{
+  (void)module;
+  static char *kwlist[] = {"namespace", "name", "callback", NULL};
+  PyObject *ns, *name, *callback;
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO:watch", kwlist, &ns, &name,
+                                   &callback))
+    return NULL;
+  PyObject *dep = PyObject_CallOneArg((PyObject *)&DependentType, callback);
+  if (dep != NULL && depend_on((DependentObject *)dep, ns, name, NULL) < 0)
+    Py_CLEAR(dep);
+  return dep;
+}
+
+static PyObject *
+pywatch_version(PyObject *module, PyObject *ns)
+{
+  (void)module;
+  PyObject *dict = own_dict(ns, "version");
+  if (dict == NULL)
+    return NULL;
+  uint64_t version;
+  int rc = watch_version(dict, &version);
+  Py_DECREF(dict);
+  if (raise_for(rc, ns, NULL) < 0)
+    return NULL;
+  return PyLong_FromUnsignedLongLong(version);
+}
+
+static PyObject *
+pywatch_flush(PyObject *module, PyObject *unused)
+{
+  (void)module, (void)unused;
+  int called = watch_flush();
+  if (called < 0)
+    return PyErr_Format(PyExc_RuntimeError, "pywatch: %s",
+                        watch_strerror(called));
+  return PyLong_FromLong(called);
+}
+
+static PyObject *
+pywatch_counters(PyObject *module, PyObject *unused)
+{
+  (void)module, (void)unused;
+  watch_counters_t c;
+  int rc = watch_counters(&c);
+  if (rc < 0)
+    return PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
+  return Py_BuildValue(
+      "{sKsKsKsKsKsKsKsKsK}", "events", (unsigned long long)c.events,
+      "misses", (unsigned long long)c.misses, "invalidations",
+      (unsigned long long)c.invalidations, "dependents",
+      (unsigned long long)c.dependents, "edges", (unsigned long long)c.edges,
+      "namespaces", (unsigned long long)c.namespaces, "keys",
+      (unsigned long long)c.keys, "bytes", (unsigned long long)c.bytes,
+      "callback_errors", (unsigned long long)c.callback_errors);
+}
+
+static PyMethodDef dependent_functions[] = {
+    {"watch", (PyCFunction)(void (*)(void))pywatch_watch,
+     METH_VARARGS | METH_KEYWORDS,
+     "watch(namespace, name, callback)\n--\n\n"
+     "Dependent(callback) depending on namespace's current name; returns\n"
+     "the Dependent, which must be kept alive for the callback to come."},
+    {"version", pywatch_version, METH_O,
+     "version(namespace)\n--\n\n"
+     "An int that changes on every modification of the dict, module or\n"
+     "class's own __dict__, and is never reused."},
+    {"flush", pywatch_flush, METH_NOARGS,
+     "flush()\n--\n\n"
+     "Call the callbacks queued now, here; returns how many were called."},
+    {"counters", pywatch_counters, METH_NOARGS,
+     "counters()\n--\n\n"
+     "libwatch's counters for this interpreter, as a dict."},
+    {NULL},
+};
+
+int
+pywatch_dependent_init(PyObject *module)
+{
+  if (PyModule_AddType(module, &EventType) < 0
+      || PyModule_AddType(module, &DependentType) < 0)
+    return -1;
+  return PyModule_AddFunctions(module, dependent_functions);
+}

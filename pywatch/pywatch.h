@@ -1,0 +1,21 @@
+/* pywatch: the CPython extension over libwatch.  One file per concern:
+ * module.c (the module and its exceptions), dependent.c (Dependent, Event
+ * and the tracking functions), freeze.c (the primitives that freezing is
+ * built on; the policy is in _freeze.py). */
+#ifndef PYWATCH_H
+#define PYWATCH_H
+
+#define PY_SSIZE_T_CLEAN
+#include <watch.h>
+
+/* Created by module.c before the *_init functions run. */
+extern PyObject *pywatch_StaleError;    /* ValueError subclass */
+extern PyObject *pywatch_FrozenError;   /* AttributeError subclass */
+extern PyObject *pywatch_FrozenWarning; /* RuntimeWarning subclass */
+
+/* Each adds its types and functions to the module; 0 or -1 with an
+ * exception set. */
+int pywatch_dependent_init(PyObject *module);
+int pywatch_freeze_init(PyObject *module);
+
+#endif /* PYWATCH_H */
