@@ -125,12 +125,14 @@ WATCH_EXTERN void watch_dep_release(watch_dep_t *dep);
 /* Phase one of this dependent's invalidation will record the file and line
  * of the Python code that made the change (event->filename, event->lineno),
  * for reports such as "who wrote to this frozen module".  It costs a frame
- * lookup per invalidation of this dependent, nothing on other paths. */
+ * lookup per invalidation of this dependent, nothing on other paths.  It only
+ * sets a flag, so it is allowed at any time. */
 WATCH_EXTERN int watch_dep_locate(watch_dep_t *dep);
 
 /* Invalidates the dependent now (WATCH_EVENT_MANUAL) and delivers the queued
  * batch, its callback included, unless a batch is being delivered; does
- * nothing if it is already invalid. */
+ * nothing if it is already invalid.  Like watch_dep_release(), it is allowed
+ * after finalization, where every dependent is already invalid. */
 WATCH_EXTERN int watch_dep_invalidate(watch_dep_t *dep);
 
 /* The validity flag is the first member of every dependent, so that this
