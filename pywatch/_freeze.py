@@ -20,6 +20,7 @@ import warnings as _warnings
 import weakref as _weakref
 
 from . import _pywatch as _c
+from ._pywatch import Dependent as _Dependent
 from ._pywatch import FrozenError, FrozenWarning
 
 __all__ = ["counts", "disable", "enabled", "freeze", "is_frozen", "modified",
@@ -75,7 +76,7 @@ def _describe(obj):
 
 
 class _Tracker:
-    """One per module or class that pywatch tracks: a monitor that watches
+    """One per module or class that pywatch tracks: a dependent that watches
     its dict for good, and a snapshot {name: value} to diff against at each
     delivery (one delivery may stand for several writes)."""
 
@@ -96,22 +97,32 @@ class _Tracker:
         self.sanctioned = {}  # name -> value being written by patch()
         key = id(obj)
         self.ref = _weakref.ref(obj, lambda r, key=key: _forget(key))
-        self.monitor = _c._Monitor(self._deliver, rearm=True, locate=True)
-        self.monitor.on_namespace(self.ns)
+        self._arm(obj)
+
+    def _arm(self, obj):
+        """A dependent is invalidated once: each delivery arms a new one on
+        the same namespace before reading what changed, so that no write
+        goes unseen."""
+        self.dependent = _Dependent(self._deliver)
+        self.dependent.locate()
+        self.dependent.depends_on_namespace(self.ns)
         if not self.is_module:
             # Invalidated by __bases__ assignment anywhere in the MRO.
             try:
-                self.monitor.on_absent(obj, "__pywatch_bases_probe__")
+                self.dependent.depends_on(obj, "__pywatch_bases_probe__")
             except (ValueError, TypeError):
                 pass
 
     def release(self):
-        self.monitor.release()
+        self.dependent.release()
 
-    def _deliver(self, kind, ns, name, filename, lineno):
-        if kind in ("deallocated", "finalized"):
+    def _deliver(self, dependent, event):
+        obj = self.ref()
+        if (dependent is not self.dependent or obj is None
+                or event.kind in ("deallocated", "finalized")):
             return
-        self.sync(kind, name, filename, lineno)
+        self._arm(obj)
+        self.sync(event.kind, event.name, event.filename, event.lineno)
 
     def _silent(self, name, obj):
         """A change that is expected after freezing, and no modification."""
@@ -206,11 +217,11 @@ class _FunctionTracker:
     def __init__(self, func):
         key = id(func)
         self.ref = _weakref.ref(func, lambda r, key=key: _forget(key))
-        self.monitor = _c._Monitor(None)
-        self.monitor.on_function(func)
+        self.dependent = _Dependent()
+        self.dependent.depends_on_function(func)
 
     def release(self):
-        self.monitor.release()
+        self.dependent.release()
 
 
 def _forget(key):
@@ -351,7 +362,7 @@ def modified(obj):
         if t is None or t.ref() is not obj:
             _state.functions[id(obj)] = _FunctionTracker(obj)
             return False
-        return not t.monitor.valid
+        return not t.dependent.valid
     if not isinstance(obj, (_ModuleType, type)):
         raise TypeError("modified() takes a module, class or function, not %s"
                         % type(obj).__name__)
