@@ -194,6 +194,12 @@ WATCH_EXTERN int watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict);
 WATCH_EXTERN int watch_dep_on_attr(watch_dep_t *dep, PyObject *obj,
                                    PyObject *name, PyObject *assumed);
 
+/* obj.name as watch_dep_on_attr() sees it, to pass as its assumed value:
+ * *value is borrowed, NULL if absent.  A plain read, so it needs no
+ * watch_init().  WATCH_EINVAL for what watch_dep_on_attr() refuses. */
+WATCH_EXTERN int watch_attr_lookup(PyObject *obj, PyObject *name,
+                                   PyObject **value);
+
 /* The dependent assumes that the function's __code__, __defaults__ and
  * __kwdefaults__ stay as they are and that the function lives.  The first
  * function dependency of an interpreter installs libwatch's function

@@ -278,6 +278,23 @@ class_attr(struct state *st, watch_dep_t *dep, PyTypeObject *type,
 }
 
 int
+watch_attr_lookup(PyObject *obj, PyObject *name, PyObject **value)
+{
+  if (obj == NULL || name == NULL || value == NULL
+      || !PyUnicode_CheckExact(name))
+    return WATCH_EINVAL;
+  if (PyModule_Check(obj)) {
+    *value = PyDict_GetItemWithError(PyModule_GetDict(obj), name);
+    return *value != NULL || !PyErr_Occurred() ? 0 : WATCH_EPYTHON;
+  }
+  PyObject *mro = PyType_Check(obj) ? ((PyTypeObject *)obj)->tp_mro : NULL;
+  if (mro == NULL)
+    return WATCH_EINVAL;
+  Py_ssize_t definer;
+  return mro_find(mro, name, &definer, value);
+}
+
+int
 watch_dep_on_attr(watch_dep_t *dep, PyObject *obj, PyObject *name,
                   PyObject *assumed)
 {

@@ -298,24 +298,6 @@ check_valid(DependentObject *self)
   return -1;
 }
 
-/* The _PyType_Lookup that libwatch watches: the first class of the MRO whose
- * own dict holds name.  A borrowed reference, NULL if none (or an error). */
-static PyObject *
-mro_lookup(PyTypeObject *type, PyObject *name)
-{
-  PyObject *mro = type->tp_mro;
-  if (mro == NULL)
-    return NULL;
-  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); i++) {
-    PyObject *dict = PyType_GetDict((PyTypeObject *)PyTuple_GET_ITEM(mro, i));
-    PyObject *value = PyDict_GetItemWithError(dict, name);
-    Py_DECREF(dict);  /* the class keeps it, and value, alive */
-    if (value != NULL || PyErr_Occurred())
-      return value;
-  }
-  return NULL;
-}
-
 /* ns.name of a module or class.  value NULL reads the current one. */
 static int
 depend_on_attr(DependentObject *self, PyObject *ns, PyObject *name,
@@ -331,12 +313,10 @@ depend_on_attr(DependentObject *self, PyObject *ns, PyObject *name,
   if (exact == NULL)
     return -1;
   if (value == NULL) {
-    value = PyModule_Check(ns)
-                ? PyDict_GetItemWithError(PyModule_GetDict(ns), exact)
-                : mro_lookup((PyTypeObject *)ns, exact);
-    if (value == NULL && PyErr_Occurred()) {
+    int rc = watch_attr_lookup(ns, exact, &value);
+    if (rc < 0) {
       Py_DECREF(exact);
-      return -1;
+      return raise_for(rc, ns, name);
     }
   }
   Py_XINCREF(value);

@@ -1505,6 +1505,51 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Static builtin types                                                     */
 
+START_TEST(attr_lookup_gives_what_a_dependency_assumes)
+{
+  PyObject *g = NS(CLASSES_SRC "import types\n"
+                               "mod = types.ModuleType('mod')\n");
+  const char *const names[] = {"m", "own", "absent", "__init__"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+    PyObject *expected = MRO_LOOKUP(ITEM(g, "Sub"), names[i]);
+    PyObject *found = (PyObject *)&found; /* overwritten, NULL included */
+    ck_assert_int_eq(watch_attr_lookup(ITEM(g, "Sub"), key(names[i]), &found),
+                     0);
+    ck_assert_msg(found == expected, "Sub.%s: another object", names[i]);
+    PROBE(p);
+    ck_assert_int_eq(watch_dep_on_attr(p->dep, ITEM(g, "Sub"), key(names[i]),
+                                       found), 0);
+    probe_release(p);
+    Py_XDECREF(expected);
+  }
+  PyObject *mod = ITEM(g, "mod");
+  PyObject *found = NULL;
+  ck_assert_int_eq(watch_attr_lookup(mod, key("__name__"), &found), 0);
+  ck_assert_ptr_eq(found, PyDict_GetItemString(PyModule_GetDict(mod),
+                                               "__name__"));
+  ck_assert_int_eq(watch_attr_lookup(mod, key("absent"), &found), 0);
+  ck_assert_ptr_null(found);
+  Py_DECREF(g);
+}
+END_TEST
+
+START_TEST(attr_lookup_refuses_what_a_dependency_refuses)
+{
+  PyObject *g = NS(CLASSES_SRC);
+  PyObject *found;
+  PyObject *number = PyLong_FromLong(7);
+  ck_assert_int_eq(watch_attr_lookup(number, key("m"), &found), WATCH_EINVAL);
+  ck_assert_int_eq(watch_attr_lookup(ITEM(g, "Sub"), number, &found),
+                   WATCH_EINVAL);
+  ck_assert_int_eq(watch_attr_lookup(ITEM(g, "Sub"), key("m"), NULL),
+                   WATCH_EINVAL);
+  ck_assert_int_eq(watch_attr_lookup(NULL, key("m"), &found), WATCH_EINVAL);
+  assert_no_python_error();
+  Py_DECREF(number);
+  Py_DECREF(g);
+}
+END_TEST
+
 START_TEST(static_builtin_type_attrs_register_and_watch_no_namespace)
 {
   PyObject *int_add = PY("int.__dict__['__add__']");
@@ -1942,6 +1987,8 @@ make_suite(void)
   Suite *s = suite_create("attr");
 
   TCase *tc = harness_tcase(s, "mro_lookup");
+  tcase_add_test(tc, attr_lookup_gives_what_a_dependency_assumes);
+  tcase_add_test(tc, attr_lookup_refuses_what_a_dependency_refuses);
   tcase_add_test(tc, attr_defined_on_the_class_registers_with_its_dict_entry);
   tcase_add_test(tc,
                  attr_inherited_from_a_base_registers_with_the_base_s_dict_entry);
