@@ -208,4 +208,8 @@ endif
 clean:
 	rm -rf build
 
+# The checks beyond `make test` (sanitizers, coverage, fuzzing...), one
+# concern per file.
+include $(wildcard mk/*.mk)
+
 -include $(wildcard $(BUILD)/*/*.d)

@@ -14,6 +14,8 @@
 #                  failed, and so is a non-zero exit that reported none;
 #   examples/*     1 passed if it exits 0, else 1 failed;
 #   tests/python   tests/python/run.py (unittest), its last line likewise;
+#   mk/suites/*.sh each run as `bash SUITE PYTHON BUILD`, likewise: its
+#                  last line of stdout is "N passed, N failed";
 #   installcheck   `make installcheck`, likewise.
 #
 # Environment: MAKE (set by the Makefile), PYTHON (only that interpreter),
@@ -36,6 +38,25 @@ record() {
   failed=$((failed + $4))
   table+=("$(printf '  %-5s %-32s %5d passed %5d failed' "$1" "$2" "$3" "$4")")
   printf -- '---- %s %s: %d passed, %d failed\n\n' "$1" "$2" "$3" "$4"
+}
+
+# record_counted PYVER SUITE: records the "N passed, N failed" line that
+# ends $out; without one, or with a failing $status and no failure
+# reported, the suite counts as 1 failed.
+record_counted() {
+  local summary p f
+  summary=$(tail -n 1 "$out" | tr -d '\r')
+  if [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
+    if ((status != 0 && f == 0)); then
+      echo "($2: exit status $status, but it reported no failure)"
+      f=1
+    fi
+    record "$1" "$2" "$p" "$f"
+  else
+    echo "($2: exit status $status, and no final 'N passed, N failed' line)"
+    record "$1" "$2" 0 1
+  fi
 }
 
 header() {
@@ -70,6 +91,7 @@ up_to_date() {
 shopt -s nullglob
 tests=(tests/test_*.c)
 examples=(examples/*.c)
+suites=(mk/suites/*.sh)
 if ((${#tests[@]} + ${#examples[@]} == 0)); then
   echo "mk/run-tests.sh: no tests/test_*.c and no examples/*.c: nothing to run"
   echo "0 passed, 0 failed"
@@ -101,18 +123,7 @@ for py in $pythons; do
       continue
     fi
     run "$prog"
-    summary=$(tail -n 1 "$out" | tr -d '\r')
-    if [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-      p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
-      if ((status != 0 && f == 0)); then
-        echo "($prog: exit status $status, but it reported no failure)"
-        f=1
-      fi
-      record "$ver" "$prog" "$p" "$f"
-    else
-      echo "($prog: exit status $status, and no final 'N passed, N failed' line)"
-      record "$ver" "$prog" 0 1
-    fi
+    record_counted "$ver" "$prog"
   done
 
   for src in "${examples[@]}"; do
@@ -152,15 +163,17 @@ for py in $pythons; do
       "$py" tests/python/run.py </dev/null | tee "$out"
     status=${PIPESTATUS[0]}
   } 2>&1
-  summary=$(tail -n 1 "$out" | tr -d '\r')
-  if [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-    p=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]}
-    ((status != 0 && f == 0)) && f=1
-    record "$ver" tests/python "$p" "$f"
-  else
-    echo "(tests/python: exit status $status, and no final 'N passed, N failed' line)"
-    record "$ver" tests/python 0 1
-  fi
+  record_counted "$ver" tests/python
+
+  for suite in "${suites[@]}"; do
+    header "$ver" "$py" "$suite"
+    {
+      timeout --kill-after=10 "$timeout_s" \
+        bash "$suite" "$py" "$PWD/$build" </dev/null | tee "$out"
+      status=${PIPESTATUS[0]}
+    } 2>&1
+    record_counted "$ver" "$suite"
+  done
 
   header "$ver" "$py" installcheck
   if "${make_cmd[@]}" --no-print-directory PYTHON="$py" installcheck; then
