@@ -44,7 +44,8 @@ extern "C" {
   XX(ESTALE, -5, "the namespace no longer holds the assumed value")           \
   XX(EUNSTABLE, -6, "the key changes too often to be depended on")            \
   XX(EINVALIDATED, -7, "the dependent has already been invalidated")          \
-  XX(EPYTHON, -8, "a Python exception is set")
+  XX(EPYTHON, -8, "a Python exception is set")                               \
+  XX(EINCOMPATIBLE, -9, "the code does not fit the function")
 
 typedef enum {
 #define XX(code, value, _) WATCH_##code = (value),
@@ -205,6 +206,43 @@ WATCH_EXTERN int watch_attr_lookup(PyObject *obj, PyObject *name,
  * function dependency of an interpreter installs libwatch's function
  * watcher. */
 WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
+
+/* ---- Specialization ------------------------------------------------------
+ * A function runs optimized code while a dependent's assumptions hold, with
+ * no check on its calls, and gets its own code back the moment one breaks. */
+
+/* While dep is valid, func runs code in place of its own __code__.  dep
+ * carries the assumptions code makes (register them first), and now also
+ * depends on func itself.  When dep is invalidated, for any reason, phase one
+ * puts the original code back before the mutation completes, so the very
+ * next call runs it; frames already running finish in the code they started
+ * with.  Exceptions: a __code__ assignment to func drops the specialization
+ * and keeps the assigned code, and a dying function is left alone.
+ * Releasing dep while valid also restores the original.  A function has at
+ * most one specialization: a new one invalidates the previous one's dependent
+ * (WATCH_EVENT_MANUAL).  A dependent specializes at most one function.
+ * libwatch's own function dependents see every swap as WATCH_EVENT_CODE;
+ * other function watchers and audit hooks do not, since phase one runs no
+ * Python code.
+ * Fails with WATCH_EINCOMPATIBLE where watch_code_mismatch() names a
+ * difference, and with WATCH_EINVAL if dep already specializes a function. */
+WATCH_EXTERN int watch_specialize(watch_dep_t *dep, PyObject *func,
+                                  PyObject *code);
+
+/* What keeps code from replacing func's own, as a phrase for a message
+ * ("the argument counts differ"...), or NULL if it fits: the same
+ * parameters (counts, names, *args and **kwargs), the same free variables,
+ * function code on both sides, and neither a generator nor a coroutine
+ * (generator objects created before a deoptimization would go on running the
+ * specialized code). */
+WATCH_EXTERN const char *watch_code_mismatch(PyObject *func, PyObject *code);
+
+/* The code func runs under a specialization (*code borrowed), or NULL. */
+WATCH_EXTERN int watch_specialized(PyObject *func, PyObject **code);
+
+/* Invalidates the dependent of func's specialization (WATCH_EVENT_MANUAL),
+ * like watch_dep_invalidate(); nothing if func is not specialized. */
+WATCH_EXTERN int watch_deoptimize(PyObject *func);
 
 /* ---- Delivery ------------------------------------------------------------
  * Phase two runs, in order of preference:

@@ -25,7 +25,17 @@ func_event(PyFunction_WatchEvent event, PyFunctionObject *func,
   (void)new_value;
   if (event == PyFunction_EVENT_CREATE)
     return 0;
-  object_event((PyObject *)func, event_kind(event));
+  struct state *st = state_of_watcher();
+  if (st == NULL)
+    return 0;
+  st->counters.events++;
+  struct ns *ns = ns_find(st, (PyObject *)func);
+  if (ns == NULL)
+    return 0;
+  /* A dying function must not get its original code back. */
+  if (event == PyFunction_EVENT_DESTROY)
+    spec_function_dying(ns);
+  ns_changed(st, ns, event_kind(event));
   return 0;
 }
 
@@ -61,6 +71,14 @@ func_watch_stop(struct state *st)
 }
 
 int
+dep_on_function(struct state *st, watch_dep_t *dep, PyObject *func)
+{
+  struct ns *ns;
+  int rc = ns_get(st, func, &func_kind, &ns);
+  return rc < 0 ? rc : dep_link_whole(st, dep, ns);
+}
+
+int
 watch_dep_on_function(watch_dep_t *dep, PyObject *func)
 {
   int rc = 0;
@@ -69,7 +87,5 @@ watch_dep_on_function(watch_dep_t *dep, PyObject *func)
     return rc;
   if (func == NULL || !PyFunction_Check(func))
     return WATCH_EINVAL;
-  struct ns *ns;
-  rc = ns_get(st, func, &func_kind, &ns);
-  return rc < 0 ? rc : dep_link_whole(st, dep, ns);
+  return dep_on_function(st, dep, func);
 }

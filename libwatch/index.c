@@ -322,6 +322,10 @@ dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
   if (dep->locate)
     locate(&dep->event);
   dep_unlink_all(st, dep);
+  /* After the unlinking: the swap back tells the function's dependents,
+   * and an invalid dependent must not be among them. */
+  if (dep->spec != NULL)
+    spec_deoptimize(st, dep->spec, report);
   queue_push(st, dep);
   st->counters.invalidations++;
 }
@@ -436,8 +440,15 @@ ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
   ns_event_reported(st, ns, kind, key, &report);
 }
 
-/* An event on a whole object (a function, a class), from a watcher that
- * names the object only. */
+/* A change to a whole object (a function, a class). */
+void
+ns_changed(struct state *st, struct ns *ns, watch_event_kind_t kind)
+{
+  ns->version = ++st->clock;
+  ns_event(st, ns, kind, NULL);
+}
+
+/* An event from a watcher that names the object only. */
 void
 object_event(PyObject *obj, watch_event_kind_t kind)
 {
@@ -446,10 +457,8 @@ object_event(PyObject *obj, watch_event_kind_t kind)
     return;
   st->counters.events++;
   struct ns *ns = ns_find(st, obj);
-  if (ns != NULL) {
-    ns->version = ++st->clock;
-    ns_event(st, ns, kind, NULL);
-  }
+  if (ns != NULL)
+    ns_changed(st, ns, kind);
 }
 
 /* ---- dependents ---------------------------------------------------------- */
@@ -496,6 +505,7 @@ watch_dep_release(watch_dep_t *dep)
     return;
   }
   dep_unlink_all(st, dep);
+  spec_free(st, dep);
   if (dep->pending_pprev != NULL)
     queue_remove(st, dep);
   *dep->pprev = dep->next;
@@ -547,6 +557,7 @@ deps_finalize(struct state *st)
     st->deps = dep->next;
     dep->head.valid = 0;
     dep_unlink_all(st, dep);
+    spec_free(st, dep);
     dep->state = NULL;
     st->counters.bytes -= sizeof(*dep);
     st->counters.dependents--;

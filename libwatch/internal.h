@@ -86,6 +86,7 @@ struct watch_dep_s {
   watch_dep_t *pending_next; /* in state->pending or state->batch */
   watch_dep_t **pending_pprev; /* NULL when in neither */
   watch_event_t event;     /* why it was invalidated; holds references */
+  struct spec *spec;       /* watch_specialize(), or NULL */
 };
 
 struct state {
@@ -140,6 +141,7 @@ void ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
               PyObject *key);
 void ns_event_reported(struct state *st, struct ns *ns, watch_event_kind_t kind,
                        PyObject *key, const watch_event_t *report);
+void ns_changed(struct state *st, struct ns *ns, watch_event_kind_t kind);
 void object_event(PyObject *obj, watch_event_kind_t kind);
 void ns_maybe_free(struct state *st, struct ns *ns);
 void ns_free_all(struct state *st);
@@ -219,6 +221,14 @@ int dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
 
 /* func.c */
 void func_watch_stop(struct state *st);
+int dep_on_function(struct state *st, watch_dep_t *dep, PyObject *func);
+
+/* specialize.c */
+struct spec;
+void spec_deoptimize(struct state *st, struct spec *sp,
+                     const watch_event_t *report);
+void spec_function_dying(struct ns *ns);
+void spec_free(struct state *st, watch_dep_t *dep);
 
 /* type.c */
 void type_watch_stop(struct state *st);

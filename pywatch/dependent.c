@@ -545,6 +545,20 @@ static PyTypeObject DependentType = {
     .tp_getset = dependent_getset,
 };
 
+watch_dep_t *
+pywatch_dependent_handle(PyObject *obj)
+{
+  if (!PyObject_TypeCheck(obj, &DependentType)) {
+    PyErr_Format(PyExc_TypeError, "expected a pywatch.Dependent, not '%.200s'",
+                 Py_TYPE(obj)->tp_name);
+    return NULL;
+  }
+  watch_dep_t *dep = ((DependentObject *)obj)->dep;
+  if (dep == NULL)
+    PyErr_SetString(PyExc_ValueError, "the dependent is released");
+  return dep;
+}
+
 /* ---- module functions ---------------------------------------------------- */
 
 static PyObject *

@@ -41,7 +41,8 @@ PyInit__pywatch(void)
                        PyExc_RuntimeWarning,
                        "A write to a frozen namespace could not be blocked.")
              < 0
-      || pywatch_dependent_init(m) < 0 || pywatch_freeze_init(m) < 0) {
+      || pywatch_dependent_init(m) < 0 || pywatch_freeze_init(m) < 0
+      || pywatch_specialize_init(m) < 0) {
     Py_XDECREF(m);
     return NULL;
   }

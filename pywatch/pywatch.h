@@ -1,7 +1,8 @@
 /* pywatch: the CPython extension over libwatch.  One file per concern:
  * module.c (the module and its exceptions), dependent.c (Dependent, Event
  * and the tracking functions), freeze.c (the primitives that freezing is
- * built on; the policy is in _freeze.py). */
+ * built on; the policy is in _freeze.py), specialize.c (likewise for
+ * specialize(), with _specialize.py). */
 #ifndef PYWATCH_H
 #define PYWATCH_H
 
@@ -17,5 +18,10 @@ extern PyObject *pywatch_FrozenWarning; /* RuntimeWarning subclass */
  * exception set. */
 int pywatch_dependent_init(PyObject *module);
 int pywatch_freeze_init(PyObject *module);
+int pywatch_specialize_init(PyObject *module);
+
+/* The libwatch handle of a pywatch.Dependent that is not released; NULL with
+ * TypeError or ValueError set otherwise. */
+watch_dep_t *pywatch_dependent_handle(PyObject *obj);
 
 #endif /* PYWATCH_H */

@@ -1,0 +1,100 @@
+/* The primitives under pywatch.specialize() (its policy is in
+ * _specialize.py): installing code under a Dependent, asking what a function
+ * runs, and deoptimizing it. */
+#include "pywatch.h"
+
+static int
+check_function(PyObject *func)
+{
+  if (PyFunction_Check(func))
+    return 0;
+  PyErr_Format(PyExc_TypeError, "expected a function, not '%.200s'",
+               Py_TYPE(func)->tp_name);
+  return -1;
+}
+
+static PyObject *
+raise_libwatch(int rc)
+{
+  return PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
+}
+
+static PyObject *
+specialize(PyObject *module, PyObject *args)
+{
+  (void)module;
+  PyObject *dependent, *func, *code;
+  if (!PyArg_ParseTuple(args, "OOO:_specialize", &dependent, &func, &code))
+    return NULL;
+  watch_dep_t *dep = pywatch_dependent_handle(dependent);
+  if (dep == NULL || check_function(func) < 0)
+    return NULL;
+  if (!PyCode_Check(code))
+    return PyErr_Format(PyExc_TypeError, "expected a code object, not '%.200s'",
+                        Py_TYPE(code)->tp_name);
+  int rc = watch_specialize(dep, func, code);
+  switch (rc) {
+  case 0:
+    Py_RETURN_NONE;
+  case WATCH_EINCOMPATIBLE:
+    return PyErr_Format(PyExc_ValueError,
+                        "cannot specialize %R with %R: %s",
+                        func, code, watch_code_mismatch(func, code));
+  case WATCH_EINVALIDATED:
+    return PyErr_Format(PyExc_ValueError,
+                        "cannot specialize %R: an assumption already broke",
+                        func);
+  case WATCH_EINVAL:
+    return PyErr_Format(PyExc_ValueError,
+                        "the dependent already specializes a function");
+  case WATCH_ENOMEM:
+    return PyErr_NoMemory();
+  default:
+    return raise_libwatch(rc);
+  }
+}
+
+static PyObject *
+get_specialized(PyObject *module, PyObject *func)
+{
+  (void)module;
+  if (check_function(func) < 0)
+    return NULL;
+  PyObject *code;
+  int rc = watch_specialized(func, &code);
+  if (rc < 0)
+    return raise_libwatch(rc);
+  return Py_NewRef(code ? code : Py_None);
+}
+
+static PyObject *
+deoptimize(PyObject *module, PyObject *func)
+{
+  (void)module;
+  if (check_function(func) < 0)
+    return NULL;
+  int rc = watch_deoptimize(func);
+  if (rc < 0)
+    return raise_libwatch(rc);
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef specialize_functions[] = {
+    {"_specialize", specialize, METH_VARARGS,
+     "_specialize(dependent, func, code)\n--\n\n"
+     "Run code as func's while dependent is valid."},
+    {"get_specialized", get_specialized, METH_O,
+     "get_specialized(func)\n--\n\n"
+     "The code func runs under a specialization, or None."},
+    {"deoptimize", deoptimize, METH_O,
+     "deoptimize(func)\n--\n\n"
+     "Give func its own code back now, if it is specialized; its\n"
+     "Dependent turns invalid (kind 'manual')."},
+    {NULL},
+};
+
+int
+pywatch_specialize_init(PyObject *module)
+{
+  return PyModule_AddFunctions(module, specialize_functions);
+}
