@@ -3,7 +3,7 @@
 #   make                 libwatch.a, libwatch.so and libwatch.pc in build/X.Y/
 #   make programs        also the test, example and bench programs
 #   make test            every suite on every Python >= 3.12 found
-#   make demo            build and run examples/demo
+#   make demo            build and run examples/demo and the Python examples
 #   make bench           build and run every bench program
 #   make install         PREFIX=/usr/local, DESTDIR=
 #   make installcheck    install into build/X.Y/stage and use it from there
@@ -162,6 +162,8 @@ demo:
 	@$(MAKE) --no-print-directory PYTHON=$(PY) all $(BUILD)/examples/demo
 	$(BUILD)/examples/demo
 	PYTHONPATH=$(abspath $(BUILD)) bash examples/service/run.sh $(PY)
+	PYTHONPATH=$(BUILD) $(PY) examples/specialize_len.py
+	bash examples/embed/run.sh $(PY)
 
 bench: all $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; ./$$b || exit 1; done

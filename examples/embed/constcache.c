@@ -1,0 +1,194 @@
+/* constcache: a tiny optimizer that embeds libwatch, the way a JIT would.
+ *
+ * constcache.constant(module, "NAME") compiles the lookup module.NAME into a
+ * cached constant.  Its fast path is one load of the dependent's validity
+ * flag: libwatch clears it before any write to module.NAME completes, and
+ * the next read refills the cache and depends on the new value.
+ *
+ * Built from include/watch.h and `pkg-config --cflags --libs libwatch`
+ * alone (see run.sh), against an installed libwatch. */
+#define PY_SSIZE_T_CLEAN
+#include <watch.h>
+
+typedef struct {
+  PyObject_HEAD
+  PyObject *module;
+  PyObject *name;
+  PyObject *value;      /* NULL: absent when last read */
+  watch_dep_t *dep;     /* NULL until the first read */
+  Py_ssize_t refills;
+} ConstantObject;
+
+static PyObject *
+raise_watch(int rc)
+{
+  if (rc == WATCH_EPYTHON)
+    return NULL;
+  return PyErr_Format(PyExc_RuntimeError, "libwatch: %s", watch_strerror(rc));
+}
+
+/* The slow path: read module.name again and depend on what was read.  No
+ * callback: the flag is all a cache needs. */
+static int
+refill(ConstantObject *self)
+{
+  watch_dep_release(self->dep);
+  self->dep = NULL;
+  Py_CLEAR(self->value);
+  PyObject *value;
+  int rc = watch_attr_lookup(self->module, self->name, &value);
+  if (rc == 0)
+    rc = watch_dep_new(&self->dep, NULL, NULL);
+  if (rc == 0)
+    rc = watch_dep_on_attr(self->dep, self->module, self->name, value);
+  if (rc < 0) {
+    raise_watch(rc);
+    return -1;
+  }
+  self->value = Py_XNewRef(value);
+  self->refills++;
+  return 0;
+}
+
+/* module.NAME, as compiled code would read it. */
+static inline PyObject *
+constant_get(ConstantObject *self)
+{
+  if (self->dep == NULL || !watch_dep_valid(self->dep)) {
+    if (refill(self) < 0)
+      return NULL;
+  }
+  if (self->value == NULL)
+    PyErr_Format(PyExc_AttributeError, "module has no attribute %R",
+                 self->name);
+  return self->value;
+}
+
+static PyObject *
+constant_call(ConstantObject *self, PyObject *args, PyObject *kwds)
+{
+  if (PyTuple_GET_SIZE(args) != 0 || (kwds != NULL && PyDict_GET_SIZE(kwds)))
+    return PyErr_Format(PyExc_TypeError, "a Constant takes no arguments");
+  return Py_XNewRef(constant_get(self));
+}
+
+/* read(n): n reads in a C loop, as a JIT's compiled code would do them. */
+static PyObject *
+constant_read(ConstantObject *self, PyObject *arg)
+{
+  Py_ssize_t n = PyLong_AsSsize_t(arg);
+  if (n < 0)
+    return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "n < 0");
+  PyObject *last = Py_None;
+  for (Py_ssize_t i = 0; i < n; i++) {
+    last = constant_get(self);
+    if (last == NULL)
+      return NULL;
+  }
+  return Py_NewRef(last);
+}
+
+static void
+constant_dealloc(ConstantObject *self)
+{
+  watch_dep_release(self->dep);
+  Py_XDECREF(self->module);
+  Py_XDECREF(self->name);
+  Py_XDECREF(self->value);
+  Py_TYPE(self)->tp_free(self);
+}
+
+static PyObject *
+constant_get_refills(ConstantObject *self, void *closure)
+{
+  (void)closure;
+  return PyLong_FromSsize_t(self->refills);
+}
+
+static PyMethodDef constant_methods[] = {
+    {"read", (PyCFunction)constant_read, METH_O,
+     "read(n): read the constant n times in C; returns the last value."},
+    {NULL},
+};
+
+static PyGetSetDef constant_getset[] = {
+    {"refills", (getter)constant_get_refills, NULL,
+     "How many times the cache was (re)filled.", NULL},
+    {NULL},
+};
+
+static PyTypeObject ConstantType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "constcache.Constant",
+    .tp_doc = "A compiled module.NAME lookup; call it to read.",
+    .tp_basicsize = sizeof(ConstantObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)constant_dealloc,
+    .tp_call = (ternaryfunc)constant_call,
+    .tp_methods = constant_methods,
+    .tp_getset = constant_getset,
+};
+
+static PyObject *
+constcache_constant(PyObject *unused, PyObject *args)
+{
+  (void)unused;
+  PyObject *module, *name;
+  if (!PyArg_ParseTuple(args, "O!U:constant", &PyModule_Type, &module, &name))
+    return NULL;
+  ConstantObject *self = PyObject_New(ConstantObject, &ConstantType);
+  if (self == NULL)
+    return NULL;
+  self->module = Py_NewRef(module);
+  self->name = Py_NewRef(name);
+  self->value = NULL;
+  self->dep = NULL;
+  self->refills = 0;
+  return (PyObject *)self;
+}
+
+/* getattr_loop(module, name, n): the baseline, n PyObject_GetAttr() calls. */
+static PyObject *
+constcache_getattr_loop(PyObject *unused, PyObject *args)
+{
+  (void)unused;
+  PyObject *module, *name;
+  Py_ssize_t n;
+  if (!PyArg_ParseTuple(args, "OUn:getattr_loop", &module, &name, &n))
+    return NULL;
+  PyObject *last = Py_NewRef(Py_None);
+  for (Py_ssize_t i = 0; i < n; i++) {
+    Py_DECREF(last);
+    last = PyObject_GetAttr(module, name);
+    if (last == NULL)
+      return NULL;
+  }
+  return last;
+}
+
+static PyMethodDef constcache_functions[] = {
+    {"constant", constcache_constant, METH_VARARGS,
+     "constant(module, name): compile module.name into a cached constant."},
+    {"getattr_loop", constcache_getattr_loop, METH_VARARGS,
+     "getattr_loop(module, name, n): n plain lookups in C, for comparison."},
+    {NULL},
+};
+
+static struct PyModuleDef constcache_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "constcache",
+    .m_doc = "module.NAME lookups compiled into constants, over libwatch.",
+    .m_size = -1,
+    .m_methods = constcache_functions,
+};
+
+PyMODINIT_FUNC
+PyInit_constcache(void)
+{
+  int rc = watch_init();
+  if (rc < 0)
+    return raise_watch(rc);
+  if (PyType_Ready(&ConstantType) < 0)
+    return NULL;
+  return PyModule_Create(&constcache_module);
+}

@@ -1,0 +1,2 @@
+"""The module whose constants the demo compiles."""
+TIMEOUT = 30

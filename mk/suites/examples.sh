@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The Python examples, run as a newcomer would: each examples/*.py against
+# the pywatch in BUILD, and examples/embed (a C extension built from the
+# installed header and pkg-config file).  Each counts 1 passed if it exits 0.
+# Usage: mk/suites/examples.sh PYTHON BUILD
+set -uo pipefail
+py=${1:?usage: $0 PYTHON BUILD}
+build=${2:?usage: $0 PYTHON BUILD}
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
+
+passed=0 failed=0
+check() {
+  local name=$1
+  shift
+  echo "== $name"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    echo "($name: exit status $?)"
+    failed=$((failed + 1))
+  fi
+}
+
+for example in examples/*.py; do
+  check "$example" env PYTHONPATH="$build" PYTHONDONTWRITEBYTECODE=1 \
+    "$py" "$example"
+done
+check examples/embed bash examples/embed/run.sh "$py"
+
+echo "$passed passed, $failed failed"
+((failed == 0))
