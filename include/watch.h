@@ -225,7 +225,8 @@ WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
  * other function watchers and audit hooks do not, since phase one runs no
  * Python code.
  * Fails with WATCH_EINCOMPATIBLE where watch_code_mismatch() names a
- * difference, and with WATCH_EINVAL if dep already specializes a function. */
+ * difference, and with WATCH_EINVAL if dep already specializes a function
+ * or already depends on func (the swap itself would invalidate it). */
 WATCH_EXTERN int watch_specialize(watch_dep_t *dep, PyObject *func,
                                   PyObject *code);
 

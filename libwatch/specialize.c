@@ -160,6 +160,15 @@ lookup(PyObject *func, watch_dep_t **dep)
   return 0;
 }
 
+static int
+depends_on(const watch_dep_t *dep, PyObject *obj)
+{
+  for (const struct edge *e = dep->edges; e; e = e->dep_next)
+    if (e->keyrec->ns->obj == obj)
+      return 1;
+  return 0;
+}
+
 int
 watch_specialize(watch_dep_t *dep, PyObject *func, PyObject *code)
 {
@@ -167,8 +176,9 @@ watch_specialize(watch_dep_t *dep, PyObject *func, PyObject *code)
   struct state *st = dep_ready(dep, &rc);
   if (st == NULL)
     return rc;
+  /* A dependency on func itself would be broken by the swap. */
   if (func == NULL || !PyFunction_Check(func) || code == NULL
-      || !PyCode_Check(code) || dep->spec != NULL)
+      || !PyCode_Check(code) || dep->spec != NULL || depends_on(dep, func))
     return WATCH_EINVAL;
   if (watch_code_mismatch(func, code) != NULL)
     return WATCH_EINCOMPATIBLE;

@@ -39,7 +39,8 @@ def specialize(func, code, *, globals=(), attrs=(), functions=()):
     globals: names that code assumed as func's LOAD_GLOBAL resolves them
     (its globals, then its builtins).  attrs: (namespace, name) pairs, where
     namespace is a module, a dict or a class.  functions: functions whose
-    code or defaults code inlined.  The current values are assumed.
+    code or defaults code inlined (func itself may be among them).  The
+    current values are assumed.
 
     When any assumption breaks (or deoptimize(func), or the Dependent is
     invalidated or released), func gets its original code back before the
@@ -72,7 +73,8 @@ def specialize(func, code, *, globals=(), attrs=(), functions=()):
     for namespace, name in pairs:
         dependent.depends_on(namespace, name)
     for f in inlined:
-        dependent.depends_on_function(f)
+        if f is not func:  # the specialization depends on func anyway
+            dependent.depends_on_function(f)
     _c._specialize(dependent, func, code)
     _live.add(dependent)
     return dependent

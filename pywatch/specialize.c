@@ -46,7 +46,8 @@ specialize(PyObject *module, PyObject *args)
                         func);
   case WATCH_EINVAL:
     return PyErr_Format(PyExc_ValueError,
-                        "the dependent already specializes a function");
+                        "the dependent already specializes a function or "
+                        "depends on %R itself", func);
   case WATCH_ENOMEM:
     return PyErr_NoMemory();
   default:
