@@ -243,8 +243,7 @@ dependent_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                          self);
   if (rc < 0) {
     Py_DECREF(self);
-    PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
-    return NULL;
+    return pywatch_libwatch_error(rc);
   }
   self->callback = has_callback ? Py_NewRef(callback) : NULL;
   return (PyObject *)self;
@@ -371,8 +370,8 @@ dependent_depends_on(DependentObject *self, PyObject *args, PyObject *kwds)
   return depend_on(self, ns, name, value) < 0 ? NULL : Py_NewRef(Py_None);
 }
 
-static int
-check_function(PyObject *func, const char *caller)
+int
+pywatch_check_function(PyObject *func, const char *caller)
 {
   if (PyFunction_Check(func))
     return 0;
@@ -386,7 +385,7 @@ dependent_depends_on_global(DependentObject *self, PyObject *args)
 {
   PyObject *func, *name;
   if (!PyArg_ParseTuple(args, "OO:depends_on_global", &func, &name)
-      || check_function(func, "depends_on_global") < 0)
+      || pywatch_check_function(func, "depends_on_global") < 0)
     return NULL;
   if (!PyUnicode_Check(name))
     return PyErr_Format(PyExc_TypeError,
@@ -412,7 +411,7 @@ dependent_depends_on_global(DependentObject *self, PyObject *args)
 static PyObject *
 dependent_depends_on_function(DependentObject *self, PyObject *func)
 {
-  if (check_function(func, "depends_on_function") < 0
+  if (pywatch_check_function(func, "depends_on_function") < 0
       || check_valid(self) < 0)
     return NULL;
   int rc = watch_dep_on_function(self->dep, func);
@@ -444,7 +443,7 @@ dependent_locate(DependentObject *self, PyObject *unused)
   }
   int rc = watch_dep_locate(self->dep);
   if (rc < 0)
-    return PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
+    return pywatch_libwatch_error(rc);
   Py_RETURN_NONE;
 }
 
@@ -456,7 +455,7 @@ dependent_invalidate(DependentObject *self, PyObject *unused)
     Py_RETURN_NONE;
   int rc = watch_dep_invalidate(self->dep);
   if (rc < 0)
-    return PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
+    return pywatch_libwatch_error(rc);
   Py_RETURN_NONE;
 }
 
@@ -597,8 +596,7 @@ pywatch_flush(PyObject *module, PyObject *unused)
   (void)module, (void)unused;
   int called = watch_flush();
   if (called < 0)
-    return PyErr_Format(PyExc_RuntimeError, "pywatch: %s",
-                        watch_strerror(called));
+    return pywatch_libwatch_error(called);
   return PyLong_FromLong(called);
 }
 
@@ -609,7 +607,7 @@ pywatch_counters(PyObject *module, PyObject *unused)
   watch_counters_t c;
   int rc = watch_counters(&c);
   if (rc < 0)
-    return PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
+    return pywatch_libwatch_error(rc);
   return Py_BuildValue(
       "{sKsKsKsKsKsKsKsKsK}", "events", (unsigned long long)c.events,
       "misses", (unsigned long long)c.misses, "invalidations",

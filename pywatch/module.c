@@ -16,6 +16,12 @@ add_exception(PyObject *module, PyObject **slot, const char *name,
   return *slot == NULL ? -1 : PyModule_AddObjectRef(module, name, *slot);
 }
 
+PyObject *
+pywatch_libwatch_error(int rc)
+{
+  return PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
+}
+
 static struct PyModuleDef pywatch_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "pywatch._pywatch",

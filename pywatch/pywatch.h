@@ -20,6 +20,12 @@ int pywatch_dependent_init(PyObject *module);
 int pywatch_freeze_init(PyObject *module);
 int pywatch_specialize_init(PyObject *module);
 
+/* RuntimeError naming a libwatch error code; returns NULL. */
+PyObject *pywatch_libwatch_error(int rc);
+
+/* 0 if func is a function; else -1 with TypeError naming caller(). */
+int pywatch_check_function(PyObject *func, const char *caller);
+
 /* The libwatch handle of a pywatch.Dependent that is not released; NULL with
  * TypeError or ValueError set otherwise. */
 watch_dep_t *pywatch_dependent_handle(PyObject *obj);

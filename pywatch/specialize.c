@@ -3,22 +3,6 @@
  * runs, and deoptimizing it. */
 #include "pywatch.h"
 
-static int
-check_function(PyObject *func)
-{
-  if (PyFunction_Check(func))
-    return 0;
-  PyErr_Format(PyExc_TypeError, "expected a function, not '%.200s'",
-               Py_TYPE(func)->tp_name);
-  return -1;
-}
-
-static PyObject *
-raise_libwatch(int rc)
-{
-  return PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
-}
-
 static PyObject *
 specialize(PyObject *module, PyObject *args)
 {
@@ -27,7 +11,7 @@ specialize(PyObject *module, PyObject *args)
   if (!PyArg_ParseTuple(args, "OOO:_specialize", &dependent, &func, &code))
     return NULL;
   watch_dep_t *dep = pywatch_dependent_handle(dependent);
-  if (dep == NULL || check_function(func) < 0)
+  if (dep == NULL || pywatch_check_function(func, "specialize") < 0)
     return NULL;
   if (!PyCode_Check(code))
     return PyErr_Format(PyExc_TypeError, "expected a code object, not '%.200s'",
@@ -51,7 +35,7 @@ specialize(PyObject *module, PyObject *args)
   case WATCH_ENOMEM:
     return PyErr_NoMemory();
   default:
-    return raise_libwatch(rc);
+    return pywatch_libwatch_error(rc);
   }
 }
 
@@ -59,12 +43,12 @@ static PyObject *
 get_specialized(PyObject *module, PyObject *func)
 {
   (void)module;
-  if (check_function(func) < 0)
+  if (pywatch_check_function(func, "get_specialized") < 0)
     return NULL;
   PyObject *code;
   int rc = watch_specialized(func, &code);
   if (rc < 0)
-    return raise_libwatch(rc);
+    return pywatch_libwatch_error(rc);
   return Py_NewRef(code ? code : Py_None);
 }
 
@@ -72,11 +56,11 @@ static PyObject *
 deoptimize(PyObject *module, PyObject *func)
 {
   (void)module;
-  if (check_function(func) < 0)
+  if (pywatch_check_function(func, "deoptimize") < 0)
     return NULL;
   int rc = watch_deoptimize(func);
   if (rc < 0)
-    return raise_libwatch(rc);
+    return pywatch_libwatch_error(rc);
   Py_RETURN_NONE;
 }
 
