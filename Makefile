@@ -165,10 +165,17 @@ demo:
 	PYTHONPATH=$(BUILD) $(PY) examples/specialize_len.py
 	bash examples/embed/run.sh $(PY)
 
+# The benches also write their series into $(BUILD)/bench (BENCH_DATA),
+# which gnuplot (bench/plot.gp) draws into $(BUILD)/plots.
 bench: all $(BENCHES)
-	@for b in $(BENCHES); do echo "== $$b"; ./$$b || exit 1; done
+	@bash mk/deps.sh
+	@mkdir -p $(BUILD)/bench $(BUILD)/plots
+	@for b in $(BENCHES); do echo "== $$b"; \
+	  BENCH_DATA=$(BUILD)/bench ./$$b || exit 1; done
 	@for b in $(wildcard bench/*.py); do echo "== $$b"; \
 	  PYTHONPATH=$(BUILD) $(PY) $$b || exit 1; done
+	@gnuplot -e "data='$(BUILD)/bench'; out='$(BUILD)/plots'" bench/plot.gp
+	@echo "== plots: $(BUILD)/plots/invalidation.png $(BUILD)/plots/store.png"
 
 LIBDIR_INST = $(DESTDIR)$(PREFIX)/lib
 install: all

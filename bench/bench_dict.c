@@ -14,7 +14,10 @@
  *
  * Every ratio compares figures measured in this run.  Each figure is the
  * best of several interleaved rounds, which filters out a shared machine's
- * noise better than an average. */
+ * noise better than an average.
+ *
+ * With BENCH_DATA=dir, the series of 1 and 2 also go to dir/invalidation.dat
+ * and dir/store.dat, which bench/plot.gp draws. */
 #include <watch.h>
 
 #include <malloc.h>
@@ -48,6 +51,23 @@ make_keys(int count)
   for (int i = 0; i < count; i++)
     keys[i] = PyUnicode_FromFormat("k%d", i);
   return keys;
+}
+
+/* dir/name under $BENCH_DATA, open for writing; NULL when it is not set. */
+static FILE *
+open_data(const char *name)
+{
+  const char *dir = getenv("BENCH_DATA");
+  if (dir == NULL || *dir == '\0')
+    return NULL;
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  if (f == NULL) {
+    perror(path);
+    exit(1);
+  }
+  return f;
 }
 
 /* ---- the baselines ------------------------------------------------------- */
@@ -240,6 +260,16 @@ bench_invalidation(void)
          bloom[2] / bloom[0]);
   printf("   at 10^6: notify-every is %.0fx and bloom-scan %.0fx libwatch\n\n",
          every[2] / lw[2], bloom[2] / lw[2]);
+
+  FILE *data = open_data("invalidation.dat");
+  if (data != NULL) {
+    fprintf(data, "# dependents_on_other_keys libwatch notify_every bloom_scan"
+                  " (ns per write)\n");
+    for (int s = 0; s < NSIZES; s++)
+      fprintf(data, "%ld %.1f %.1f %.1f\n", sizes[s], lw[s], every[s],
+              bloom[s]);
+    fclose(data);
+  }
 }
 
 /* ---- 2. the miss path against the no-op floor ---------------------------- */
@@ -317,6 +347,14 @@ bench_miss_path(void)
          lw);
   printf("   libwatch / no-op watcher = %.3fx   (target <= 1.10x)\n\n",
          lw / noop);
+
+  FILE *data = open_data("store.dat");
+  if (data != NULL) {
+    fprintf(data, "# dict ns_per_store\n"
+                  "unwatched %.1f\n\"no-op watcher\" %.1f\nlibwatch %.1f\n",
+            none, noop, lw);
+    fclose(data);
+  }
 
   PyDict_ClearWatcher(noop_id);
   watch_dep_release(dep);

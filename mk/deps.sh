@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the build and test tools are present: cc, make, pkg-config, the
-# pkg-config modules check and libuv, and lcov.  Installs what is missing
-# with apt-get when it can (root on Debian); otherwise names the Debian
-# packages to install and fails.  Prints nothing when all is present.
+# pkg-config modules check and libuv, lcov and valgrind (make coverage,
+# make valgrind), and gnuplot (make bench's plots).  Installs what is
+# missing with apt-get when it can (root on Debian); otherwise names the
+# Debian packages to install and fails.  Prints nothing when all is present.
 set -euo pipefail
 
 me=mk/deps.sh
@@ -13,6 +14,8 @@ missing() {
   command -v cc >/dev/null || pkgs+=(gcc)
   command -v make >/dev/null || pkgs+=(make)
   command -v lcov >/dev/null || pkgs+=(lcov)
+  command -v valgrind >/dev/null || pkgs+=(valgrind)
+  command -v gnuplot >/dev/null || pkgs+=(gnuplot-nox)
   if command -v pkg-config >/dev/null; then
     pkg-config --exists check || pkgs+=(check)
     pkg-config --exists libuv || pkgs+=(libuv1-dev)

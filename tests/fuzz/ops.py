@@ -1,0 +1,601 @@
+"""Operations: drawn at random as plain tuples of ints, replayed against a
+world, each checked against the oracle.
+
+An operation is (name, p1, p2, ...) with arbitrary non-negative ints taken
+modulo what they index, so that any subset of a failing list still replays
+(the minimizer needs that).  Runner.step() runs one, checks that it raised
+exactly what the oracle expects and that no dependent is still valid while
+one of its assumptions broke, and returns the operation as a readable line.
+"""
+import pywatch
+
+from oracle import ABSENT, DepInfo, Oracle
+import world as W
+
+# name: (weight, number of parameters)
+OPS = {
+    "mset": (8, 3), "mdel": (3, 2),
+    "dset": (10, 3), "ddel": (3, 2), "dpop": (2, 2), "dsetdefault": (2, 3),
+    "dupdate": (3, 5), "dclear": (1, 1),
+    "cset": (8, 3), "cdel": (3, 2), "craw": (2, 3), "cbases": (3, 2),
+    "fcode": (2, 2), "fdef": (2, 2), "fkwdef": (1, 2),
+    "renew": (2, 3), "freeze": (1, 2), "thaw": (1, 2),
+    "new": (12, 1), "drop": (1, 1), "release": (1, 1), "invalidate": (1, 1),
+    "rkey": (14, 5), "rglobal": (6, 3), "rfunc": (3, 2), "rns": (2, 2),
+    "flush": (1, 0),
+}
+# Invalidations these ask for are neither precise nor conservative.
+MANUAL = ("invalidate", "release")
+_NAMES = sorted(OPS)
+_WEIGHTS = [OPS[n][0] for n in _NAMES]
+
+
+def random_ops(rng, count):
+    return [(name,) + tuple(rng.randrange(1 << 16)
+                            for _ in range(OPS[name][1]))
+            for name in rng.choices(_NAMES, _WEIGHTS, k=count)]
+
+
+class Failure(Exception):
+    """kind: a short category (the minimizer keeps it); str: details."""
+
+    text = None   # the failing operation, as a readable line
+
+    def __init__(self, kind, detail):
+        super().__init__("%s: %s" % (kind, detail))
+        self.kind = kind
+
+
+class Stats:
+    def __init__(self):
+        self.ops = 0
+        self.invalidated = 0      # valid -> invalid with a broken assumption
+        self.conservative = {}    # op name -> valid -> invalid, nothing broke
+        self.expected = {}        # expected error -> count
+        self.events = {}          # event kind delivered -> count
+
+    def bump(self, table, key):
+        table[key] = table.get(key, 0) + 1
+
+    def merge(self, other):
+        self.ops += other.ops
+        self.invalidated += other.invalidated
+        for mine, theirs in ((self.conservative, other.conservative),
+                             (self.expected, other.expected),
+                             (self.events, other.events)):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
+
+
+def _kind(exc):
+    """An exception as the oracle names it."""
+    if exc is None:
+        return None
+    if isinstance(exc, pywatch.StaleError):
+        return "StaleError"
+    if isinstance(exc, pywatch.FrozenError):
+        return "FrozenError"
+    if isinstance(exc, ValueError) and "too often" in str(exc):
+        return "unstable"
+    return type(exc).__name__
+
+
+class Runner:
+    def __init__(self, rng, stats):
+        self.w = W.World(rng)
+        self.o = Oracle(self.w)
+        self.stats = stats
+        self.deps = [None] * W.DEPS
+
+    # ---- the step --------------------------------------------------------
+
+    def step(self, op):
+        name, args = op[0], op[1:]
+        before = {s for s, d in enumerate(self.deps) if d is not None
+                  and d.valid}
+        self.events = []
+        self.after_step = None
+        text, expected, call = getattr(self, "op_" + name)(*args)
+        got = None
+        if call is not None:
+            try:
+                call()
+            except Exception as exc:   # judged below
+                # Its traceback would keep the step's objects alive (a
+                # cycle through this frame): namespaces must die on time.
+                got = exc.with_traceback(None)
+        self.stats.ops += 1
+        if isinstance(expected, set):      # "either" outcomes
+            ok = _kind(got) in expected
+        else:
+            ok = _kind(got) == expected
+        if not ok:
+            failure = Failure("unexpected outcome", "%s: expected %s, got %r"
+                              % (text, expected, got))
+            failure.text = text
+            raise failure
+        if got is not None:
+            self.stats.bump(self.stats.expected, _kind(got))
+        if self.after_step is not None:
+            self.after_step(got)
+        try:
+            after = self.check(name)
+        except Failure as failure:
+            failure.args = ("%s, after %s" % (failure.args[0], text),)
+            failure.text = text
+            raise
+        self.o.count_writes(self.events, before, after)
+        return text
+
+    def check(self, name):
+        """Every dependent against the oracle; returns the valid slots."""
+        valid = set()
+        for s, dep in enumerate(self.deps):
+            info = self.o.deps.get(s)
+            if dep is None or info is None:
+                continue
+            now = dep.valid
+            broken = [a.what for a in info.assumptions
+                      if not a.holds(self.o)]
+            if now and not info.valid:
+                raise Failure("revived", "dep%d is valid again" % s)
+            if now and broken:
+                raise Failure("missed invalidation",
+                              "dep%d is valid, but no longer: %s"
+                              % (s, "; ".join(broken)))
+            if info.valid and not now and name not in MANUAL:
+                if broken:
+                    self.stats.invalidated += 1
+                else:
+                    self.stats.bump(self.stats.conservative, name)
+            info.valid = now
+            if now:
+                valid.add(s)
+        self.o.registry_gens()
+        return valid
+
+    # ---- helpers ---------------------------------------------------------
+
+    def module(self, m):
+        i = m % W.MODULES
+        return i, self.w.modules[i]
+
+    def dict_target(self, t, k):
+        """A dict to write: builtins, module dicts, plain dicts.  Plain
+        dicts take int and tuple keys too."""
+        n = t % (W.BUILTINS + W.MODULES + W.DICTS)
+        if n < W.BUILTINS:
+            d, ident, name = self.w.builtins[n], self.o.builtins_ident(n), \
+                "b%d" % n
+        elif n < W.BUILTINS + W.MODULES:
+            i = n - W.BUILTINS
+            d, ident, name = self.w.modules[i].__dict__, \
+                self.o.module_ident(i), "m%d.__dict__" % i
+        else:
+            i = n - W.BUILTINS - W.MODULES
+            d, ident, name = self.w.dicts[i], self.o.dict_ident(i), "d%d" % i
+        keys = W.DICT_KEYS if ident[0] == "d" else W.STR_KEYS
+        return d, ident, name, keys[k % len(keys)]
+
+    def key_write(self, ident, d, key, value):
+        """The event of d[key] = value: none for the identical object."""
+        if d.get(key, ABSENT) is not value:
+            self.events.append((ident, key, True))
+
+    def key_delete(self, ident, d, key):
+        if key in d:
+            self.events.append((ident, key, True))
+
+    def cls(self, c):
+        i = c % W.CLASSES
+        return i, self.w.classes[i], W.class_name(i)
+
+    def class_write(self, i, key, value_or_absent):
+        cls = self.w.classes[i]
+        if vars(cls).get(key, ABSENT) is not value_or_absent:
+            self.events.append((self.o.class_ident(i), key, True))
+            self.type_changed(cls)
+
+    def type_changed(self, cls):
+        """A change of cls also changes its subclasses' version tags."""
+        for s, c in enumerate(self.w.classes):
+            if issubclass(c, cls):
+                ident = self.o.class_ident(s)
+                self.o.type_changes[ident] = \
+                    self.o.type_changes.get(ident, 0) + 1
+
+    def dep(self, d):
+        s = d % W.DEPS
+        return s, self.deps[s]
+
+    # ---- namespaces ------------------------------------------------------
+
+    def op_mset(self, m, k, v):
+        i, mod = self.module(m)
+        key, val = W.STR_KEYS[k % len(W.STR_KEYS)], W.VALUES[v % 6]
+        # Binding the object already bound changes nothing: allowed.
+        frozen = i in self.o.frozen_modules and \
+            mod.__dict__.get(key, ABSENT) is not val
+        if not frozen:
+            self.key_write(self.o.module_ident(i), mod.__dict__, key, val)
+        return ("m%d.%s = %r" % (i, key, val),
+                "FrozenError" if frozen else None,
+                lambda: setattr(mod, key, val))
+
+    def op_mdel(self, m, k):
+        i, mod = self.module(m)
+        key = W.STR_KEYS[k % len(W.STR_KEYS)]
+        frozen = i in self.o.frozen_modules
+        if frozen:
+            expected = "FrozenError"
+        else:
+            expected = None if key in mod.__dict__ else "AttributeError"
+            self.key_delete(self.o.module_ident(i), mod.__dict__, key)
+        return "del m%d.%s" % (i, key), expected, lambda: delattr(mod, key)
+
+    def op_dset(self, t, k, v):
+        d, ident, name, key = self.dict_target(t, k)
+        val = W.VALUES[v % 6]
+        self.key_write(ident, d, key, val)
+        return ("%s[%r] = %r" % (name, key, val), None,
+                lambda: d.__setitem__(key, val))
+
+    def op_ddel(self, t, k):
+        d, ident, name, key = self.dict_target(t, k)
+        self.key_delete(ident, d, key)
+        return ("del %s[%r]" % (name, key),
+                None if key in d else "KeyError",
+                lambda: d.__delitem__(key))
+
+    def op_dpop(self, t, k):
+        d, ident, name, key = self.dict_target(t, k)
+        self.key_delete(ident, d, key)
+        return "%s.pop(%r, None)" % (name, key), None, lambda: d.pop(key, None)
+
+    def op_dsetdefault(self, t, k, v):
+        d, ident, name, key = self.dict_target(t, k)
+        val = W.VALUES[v % 6]
+        if key not in d:
+            self.events.append((ident, key, True))
+        return ("%s.setdefault(%r, %r)" % (name, key, val), None,
+                lambda: d.setdefault(key, val))
+
+    def op_dupdate(self, t, k1, v1, k2, v2):
+        d, ident, name, key1 = self.dict_target(t, k1)
+        key2 = self.dict_target(t, k2)[3]
+        new = {key1: W.VALUES[v1 % 6]}
+        new[key2] = W.VALUES[v2 % 6]
+        # Into an empty dict CPython may report one CLONED instead of a
+        # write per key: those writes may count, or not.
+        certain = bool(d)
+        for key, val in new.items():
+            if d.get(key, ABSENT) is not val:
+                self.events.append((ident, key, certain))
+        return "%s.update(%r)" % (name, new), None, lambda: d.update(new)
+
+    def op_dclear(self, t):
+        d, ident, name, _ = self.dict_target(t, 0)
+        if ident[0] != "m":
+            return "%s.clear()" % name, None, d.clear
+        # A module keeps its name and builtins, which its functions need.
+        keep = {"__name__": d["__name__"], "__builtins__": d["__builtins__"]}
+
+        def clear():
+            d.clear()
+            for k, v in keep.items():
+                d[k] = v
+        return "%s.clear() (keeping __name__, __builtins__)" % name, None, \
+            clear
+
+    # ---- classes ---------------------------------------------------------
+
+    def op_cset(self, c, k, v):
+        i, cls, cname = self.cls(c)
+        key, val = W.STR_KEYS[k % len(W.STR_KEYS)], W.VALUES[v % 6]
+        frozen = self.o.class_ident(i) in self.o.frozen_classes
+        if not frozen:
+            self.class_write(i, key, val)
+        return ("%s.%s = %r" % (cname, key, val),
+                "TypeError" if frozen else None,
+                lambda: setattr(cls, key, val))
+
+    def op_cdel(self, c, k):
+        i, cls, cname = self.cls(c)
+        key = W.STR_KEYS[k % len(W.STR_KEYS)]
+        if self.o.class_ident(i) in self.o.frozen_classes:
+            expected = "TypeError"
+        else:
+            expected = None if key in vars(cls) else "AttributeError"
+            self.class_write(i, key, ABSENT)
+        return "del %s.%s" % (cname, key), expected, lambda: delattr(cls, key)
+
+    def op_craw(self, c, k, v):
+        """A write straight into the class's dict, past type.__setattr__
+        (and past freezing)."""
+        i, cls, cname = self.cls(c)
+        key, val = W.STR_KEYS[k % len(W.STR_KEYS)], W.VALUES[v % 6]
+        self.class_write(i, key, val)
+        raw = pywatch._freeze._c._type_dict(cls)
+        return ("%s.__dict__[%r] = %r (raw)" % (cname, key, val), None,
+                lambda: raw.__setitem__(key, val))
+
+    def op_cbases(self, c, j):
+        i, cls, cname = self.cls(c)
+        choices = self.w.base_choices(i)
+        new = choices[j % len(choices)]
+        text = "%s.__bases__ = (%s,)" % (cname, new.__name__)
+        if self.o.class_ident(i) in self.o.frozen_classes \
+                or issubclass(new, cls):
+            return text, "TypeError", lambda: setattr(cls, "__bases__",
+                                                      (new,))
+        # CPython removes cls from its old bases' registries, then adds it
+        # to the new ones'; a registry left empty is freed.
+        for old in cls.__bases__:
+            s = self.w.class_slot(old)
+            if s is not None:
+                self.events.append((self.o.registry_ident(s), id(cls), True))
+                if old.__subclasses__() == [cls]:
+                    self.o.registry_gen[s] += 1
+        s = self.w.class_slot(new)
+        if s is not None:
+            self.events.append((self.o.registry_ident(s), id(cls), True))
+        self.type_changed(cls)
+        return text, None, lambda: setattr(cls, "__bases__", (new,))
+
+    # ---- functions -------------------------------------------------------
+
+    def func(self, f):
+        i = f % W.FUNCS
+        return i, self.w.funcs[i]
+
+    def op_fcode(self, f, j):
+        i, func = self.func(f)
+        code = W.CODES[j % len(W.CODES)]
+        return ("f%d.__code__ = <%s>" % (i, code.co_name), None,
+                lambda: setattr(func, "__code__", code))
+
+    def op_fdef(self, f, j):
+        i, func = self.func(f)
+        val = W.DEFAULTS[j % len(W.DEFAULTS)]
+        return ("f%d.__defaults__ = %r" % (i, val), None,
+                lambda: setattr(func, "__defaults__", val))
+
+    def op_fkwdef(self, f, j):
+        i, func = self.func(f)
+        val = W.KWDEFAULTS[j % len(W.KWDEFAULTS)]
+        return ("f%d.__kwdefaults__ = %r" % (i, val), None,
+                lambda: setattr(func, "__kwdefaults__", val))
+
+    # ---- life and death --------------------------------------------------
+
+    def op_renew(self, kind, n, pick):
+        """Drop a namespace (its dependents see it deallocated) and put a
+        fresh one in its slot.  Queued events hold what they name, so the
+        queue is delivered first."""
+        kind %= 4
+        if kind == 0:
+            i = n % W.DICTS
+            text, ident = "d%d = {} (the old one dies)" % i, \
+                self.o.dict_ident(i)
+            renew = lambda: self.w.renew_dict(i)
+        elif kind == 1:
+            i = n % W.MODULES
+            text, ident = "m%d = new module (it dies with its functions)" \
+                % i, self.o.module_ident(i)
+            renew = lambda: self.w.renew_module(i)
+            self.o.frozen_modules.discard(i)
+        elif kind == 2:
+            i = n % W.CLASSES
+            cls = self.w.classes[i]
+            text = "%s = new class, if it has no subclasses" % \
+                W.class_name(i)
+            ident = self.o.class_ident(i)
+            for b in cls.__bases__:
+                s = self.w.class_slot(b)
+                if s is not None and not cls.__subclasses__():
+                    # Its death leaves its base's registry: a write that
+                    # counts or not, depending on when the GC runs.
+                    self.events.append((self.o.registry_ident(s), id(cls),
+                                        False))
+            renew = lambda: self.w.renew_class(i, pick)
+        else:
+            i = n % W.FUNCS
+            text, ident = "f%d = new function (the old one dies)" % i, \
+                self.o.func_ident(i)
+            renew = lambda: self.w.renew_func(i)
+
+        def call():
+            pywatch.flush()
+            if kind == 2:
+                self.class_dies(i)
+            if renew() is not False:
+                self.o.forget(ident)
+                self.o.frozen_classes.discard(ident)
+                self.o.tracked.discard(ident)
+                if kind == 2:
+                    self.class_born(i)
+        return text, None, call
+
+    def class_dies(self, i):
+        """A base whose registry only held class i frees it."""
+        cls = self.w.classes[i]
+        if cls.__subclasses__():
+            return
+        for b in cls.__bases__:
+            s = self.w.class_slot(b)
+            if s is not None and b.__subclasses__() == [cls]:
+                self.o.registry_gen[s] += 1
+
+    def class_born(self, i):
+        """A new class enters its base's registry under its address, which
+        may be a dead class's, whose count the registry still has."""
+        cls = self.w.classes[i]
+        for b in cls.__bases__:
+            s = self.w.class_slot(b)
+            if s is not None:
+                self.events.append((self.o.registry_ident(s), id(cls), True))
+
+    def op_freeze(self, kind, n):
+        if kind % 2 == 0:
+            i = n % W.MODULES
+            self.o.frozen_modules.add(i)
+            return ("freeze(m%d)" % i, None,
+                    lambda: pywatch.freeze(self.w.modules[i]))
+        i, cls, cname = self.cls(n)
+        ident = self.o.class_ident(i)
+        self.o.frozen_classes.add(ident)
+        self.o.tracked.add(ident)
+        return "freeze(%s)" % cname, None, lambda: pywatch.freeze(cls)
+
+    def op_thaw(self, kind, n):
+        if kind % 2 == 0:
+            i = n % W.MODULES
+            self.o.frozen_modules.discard(i)
+            return ("thaw(m%d)" % i, None,
+                    lambda: pywatch.thaw(self.w.modules[i]))
+        i, cls, cname = self.cls(n)
+        self.o.frozen_classes.discard(self.o.class_ident(i))
+        return "thaw(%s)" % cname, None, lambda: pywatch.thaw(cls)
+
+    # ---- dependents ------------------------------------------------------
+
+    def callback(self, dep, event):
+        self.stats.bump(self.stats.events, event.kind)
+
+    def op_new(self, d):
+        s = d % W.DEPS
+
+        def new():
+            self.deps[s] = pywatch.Dependent(self.callback)
+            self.o.deps[s] = DepInfo()
+        return "dep%d = Dependent(callback)" % s, None, new
+
+    def op_drop(self, d):
+        """Dropping the last reference releases the dependent."""
+        s = d % W.DEPS
+
+        def drop():
+            self.deps[s] = None
+            self.o.deps.pop(s, None)
+        return "dep%d = None" % s, None, drop
+
+    def op_release(self, d):
+        s, dep = self.dep(d)
+        return ("dep%d.release()" % s, None,
+                dep.release if dep is not None else None)
+
+    def op_invalidate(self, d):
+        s, dep = self.dep(d)
+        return ("dep%d.invalidate()" % s, None,
+                dep.invalidate if dep is not None else None)
+
+    def op_flush(self):
+        return "flush()", None, pywatch.flush
+
+    # ---- registrations ---------------------------------------------------
+
+    def register(self, s, text, assumption, edges, call, stale=False,
+                 type_idents=()):
+        """The expected outcome of a registration, and the call that
+        records it in the oracle when it succeeds."""
+        dep = self.deps[s]
+        if dep is None:
+            return text, None, None
+        info = self.o.deps[s]
+        if not dep.valid:
+            return text, "ValueError", call
+        if stale:
+            return text, "StaleError", call
+        must, may = self.o.unstable(edges, type_idents)
+        expected = "unstable" if must else ({None, "unstable"} if may
+                                            else None)
+
+        def after(got):
+            if got is None:
+                info.assumptions.append(assumption)
+                info.edges += edges
+            self.o.learn_unstable(edges, got is not None)
+        self.after_step = after
+        return text, expected, call
+
+    def op_rkey(self, d, t, k, mode, v):
+        s, dep = self.dep(d)
+        n = t % (W.MODULES + W.BUILTINS + W.DICTS + W.CLASSES)
+        mode %= 3    # 0: no value, 1: value=<a random one>, 2: value=current
+        if n < W.MODULES:
+            ns, name = self.w.modules[n], "m%d" % n
+            ident = self.o.module_ident(n)
+            key = W.STR_KEYS[k % len(W.STR_KEYS)]
+            current = self.o.key_value(ns.__dict__, key)
+            assumption = lambda val: self.o.key_assumption(ident, key, val)
+            type_idents = ()
+        elif n < W.MODULES + W.CLASSES:
+            i = n - W.MODULES
+            ns, name = self.w.classes[i], W.class_name(i)
+            key = W.STR_KEYS[k % len(W.STR_KEYS)]
+            current = self.o.attr_value(ns, key)
+            assumption = lambda val: self.o.attr_assumption(i, key, val)
+            type_idents = self.o.type_watched(i)
+        else:
+            ns, ident, name, key = self.dict_target(
+                n - W.MODULES - W.CLASSES, k)
+            current = self.o.key_value(ns, key)
+            assumption = lambda val: self.o.key_assumption(ident, key, val)
+            type_idents = ()
+        value = W.VALUES[v % 6] if mode == 1 else current
+        a, edges = assumption(value)
+        kwargs = {} if mode == 0 or value is ABSENT else {"value": value}
+        shown = "" if not kwargs else ", value=%r" % value
+        text = "dep%d.depends_on(%s, %r%s)" % (s, name, key, shown)
+        call = dep and (lambda: dep.depends_on(ns, key, **kwargs))
+        return self.register(s, text, a, edges, call,
+                             stale=value is not current,
+                             type_idents=type_idents)
+
+    def op_rglobal(self, d, f, k):
+        s, dep = self.dep(d)
+        i, func = self.func(f)
+        key = W.STR_KEYS[k % len(W.STR_KEYS)]
+        a, edges = self.o.global_assumption(i, key)
+        return self.register(s, "dep%d.depends_on_global(f%d, %r)"
+                             % (s, i, key), a, edges,
+                             dep and (lambda: dep.depends_on_global(func,
+                                                                    key)))
+
+    def op_rfunc(self, d, f):
+        s, dep = self.dep(d)
+        i, func = self.func(f)
+        a, edges = self.o.function_assumption(i)
+        return self.register(s, "dep%d.depends_on_function(f%d)" % (s, i),
+                             a, edges,
+                             dep and (lambda: dep.depends_on_function(func)))
+
+    def op_rns(self, d, t):
+        s, dep = self.dep(d)
+        n = t % (W.MODULES + W.BUILTINS + W.DICTS + W.CLASSES)
+        if n < W.MODULES:
+            ns, name, ident = self.w.modules[n], "m%d" % n, \
+                self.o.module_ident(n)
+        elif n < W.MODULES + W.CLASSES:
+            i = n - W.MODULES
+            ns, name, ident = self.w.classes[i], W.class_name(i), \
+                self.o.class_ident(i)
+        else:
+            ns, ident, name, _ = self.dict_target(n - W.MODULES - W.CLASSES,
+                                                  0)
+        a, edges = self.o.namespace_assumption(ident)
+        return self.register(s, "dep%d.depends_on_namespace(%s)" % (s, name),
+                             a, edges,
+                             dep and (lambda: dep.depends_on_namespace(ns)))
+
+    def close(self):
+        """Ends the episode: every dependent released, everything thawed."""
+        for dep in self.deps:
+            if dep is not None:
+                dep.release()
+        self.deps = [None] * W.DEPS
+        for m in self.w.modules:
+            pywatch.thaw(m)
+        for c in self.w.classes:
+            pywatch.thaw(c)
+        pywatch.flush()

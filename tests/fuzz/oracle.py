@@ -1,0 +1,295 @@
+"""The brute-force oracle: what each dependent assumed, re-read from scratch.
+
+A namespace is named by an ident, (kind, slot, generation...), resolved
+through the world at each check; a renewed slot's old ident resolves to
+nothing, and an assumption on a namespace that is gone no longer holds.
+
+It also models libwatch's unstable keys (README: a key modified more than 8
+times after it is first depended on), as bounds: lo counts the writes that
+certainly counted, hi those that may have.  A registration must fail with
+"changes too often" when a key it links has lo > 8, may when hi > 8, and
+must not otherwise.
+"""
+import sys
+
+UNSTABLE_LIMIT = 8      # libwatch's default; pywatch cannot change it
+
+
+class _Absent:
+    def __repr__(self):
+        return "<absent>"
+
+
+ABSENT = _Absent()      # an assumed absence
+
+
+class Assumption:
+    """what: readable; ident: the namespace; read(oracle): the current
+    value (or a snapshot); expected: what was assumed."""
+
+    def __init__(self, what, ident, read, expected):
+        self.what, self.ident, self.read, self.expected = (what, ident, read,
+                                                           expected)
+
+    def holds(self, oracle):
+        if oracle.resolve(self.ident) is None:
+            return False
+        current = self.read(oracle)
+        if isinstance(self.expected, tuple) and isinstance(current, tuple):
+            return len(current) == len(self.expected) and all(
+                a is b for a, b in zip(current, self.expected))
+        return current is self.expected
+
+
+def snapshot(mapping):
+    """A dict's contents compared by identity: (key, value, key, value...)."""
+    out = []
+    for k, v in mapping.items():
+        out += [k, v]
+    return tuple(out)
+
+
+class DepInfo:
+    def __init__(self):
+        self.assumptions = []
+        self.edges = []       # [(ident, key)]: libwatch's key records
+        self.valid = True     # as observed after the last step
+
+
+class Oracle:
+    def __init__(self, world):
+        self.world = world
+        self.deps = {}        # slot -> DepInfo
+        self.counts = {}      # (ident, key) -> [lo, hi]
+        self.registry_gen = [0] * len(world.classes)
+        self.had_subclasses = [bool(c.__subclasses__())
+                               for c in world.classes]
+        self.tracked = set()  # class idents that pywatch tracks (frozen once)
+        self.type_changes = {}  # class ident -> changes (version tags used)
+        self.frozen_modules = set()
+        self.frozen_classes = set()
+
+    # ---- idents ----------------------------------------------------------
+
+    def module_ident(self, i):
+        return ("m", i, self.world.module_gen[i])
+
+    def dict_ident(self, i):
+        return ("d", i, self.world.dict_gen[i])
+
+    def builtins_ident(self, i):
+        return ("b", i)
+
+    def class_ident(self, i):
+        return ("c", i, self.world.class_gen[i])
+
+    def func_ident(self, i):
+        return ("f", i, self.world.func_gen[i])
+
+    def registry_ident(self, i):
+        return ("r", i, self.world.class_gen[i], self.registry_gen[i])
+
+    def registry_gens(self):
+        """CPython frees a subclass registry once it is empty: a later one
+        is another dict, with no counts."""
+        for i, c in enumerate(self.world.classes):
+            has = bool(c.__subclasses__())
+            if self.had_subclasses[i] and not has:
+                self.registry_gen[i] += 1
+            self.had_subclasses[i] = has
+
+    def resolve(self, ident):
+        """The live object an ident names, or None if it is gone."""
+        w, kind, i = self.world, ident[0], ident[1]
+        if kind == "b":
+            return w.builtins[i]
+        gens = {"m": w.module_gen, "d": w.dict_gen, "c": w.class_gen,
+                "f": w.func_gen}[kind]
+        if gens[i] != ident[2]:
+            return None
+        return {"m": w.modules, "d": w.dicts, "c": w.classes,
+                "f": w.funcs}[kind][i]
+
+    def mapping(self, ident):
+        """The dict behind an ident (a class's __dict__ proxy)."""
+        obj = self.resolve(ident)
+        if obj is None or isinstance(obj, dict):
+            return obj
+        return vars(obj)
+
+    def ident_of_dict(self, d):
+        """The ident of a dict that is a builtins, module or plain dict."""
+        w = self.world
+        for i, b in enumerate(w.builtins):
+            if b is d:
+                return self.builtins_ident(i)
+        for i, m in enumerate(w.modules):
+            if m.__dict__ is d:
+                return self.module_ident(i)
+        for i, x in enumerate(w.dicts):
+            if x is d:
+                return self.dict_ident(i)
+        raise AssertionError("fuzz harness: unknown dict")
+
+    # ---- current values, the way each assumption defines them ------------
+
+    @staticmethod
+    def key_value(mapping, key):
+        return mapping.get(key, ABSENT)
+
+    def attr_value(self, cls, name):
+        """_PyType_Lookup: the first class of the MRO whose own __dict__
+        holds name; the metaclass is not searched."""
+        definer, value = self.attr_definer(cls, name)
+        return value
+
+    @staticmethod
+    def attr_definer(cls, name):
+        for i, c in enumerate(cls.__mro__):
+            d = vars(c)
+            if name in d:
+                return i, d[name]
+        return len(cls.__mro__), ABSENT
+
+    @staticmethod
+    def global_value(func, name):
+        """LOAD_GLOBAL: the function's globals, then its builtins."""
+        v = func.__globals__.get(name, ABSENT)
+        return v if v is not ABSENT else func.__builtins__.get(name, ABSENT)
+
+    # ---- assumptions and libwatch's key records, per registration --------
+
+    def key_assumption(self, ident, key, value):
+        read = lambda o: o.key_value(o.mapping(ident), key)
+        return (Assumption("%s[%r] is %r" % (ident, key, value), ident, read,
+                           value), [(ident, key)])
+
+    def global_assumption(self, fslot, name):
+        w = self.world
+        f = w.funcs[fslot]
+        g = self.ident_of_dict(f.__globals__)
+        b = self.ident_of_dict(f.__builtins__)
+        value = self.global_value(f, name)
+
+        def read(o):
+            gd, bd = o.mapping(g), o.mapping(b)
+            if bd is None:
+                return None
+            v = gd.get(name, ABSENT)
+            return v if v is not ABSENT else bd.get(name, ABSENT)
+        edges = [(g, name)]
+        if name not in f.__globals__:
+            edges.append((b, name))
+        return (Assumption("global %r of f%d (%s, %s) is %r"
+                           % (name, fslot, g, b, value), g, read, value),
+                edges)
+
+    def attr_assumption(self, cslot, name, value):
+        ident = self.class_ident(cslot)
+        read = lambda o: o.attr_value(o.resolve(ident), name)
+        return (Assumption("%s.%s is %r" % (ident, name, value), ident, read,
+                           value), self.attr_edges(cslot, name))
+
+    def attr_edges(self, cslot, name):
+        """What libwatch's link_mro() links: name in each heap class dict of
+        the MRO up to the definer, and each heap MRO class's entry in its
+        heap bases' subclass registries."""
+        w = self.world
+        cls = w.classes[cslot]
+        definer, _ = self.attr_definer(cls, name)
+        edges = []
+        for i, c in enumerate(cls.__mro__):
+            s = w.class_slot(c)
+            if s is None:
+                continue          # a builtin type: immutable
+            if i <= definer:
+                edges.append((self.class_ident(s), name))
+            for b in c.__bases__:
+                bs = w.class_slot(b)
+                if bs is not None:
+                    edges.append((self.registry_ident(bs), id(c)))
+        return edges
+
+    def type_watched(self, cslot):
+        """The builtin-based classes in cslot's MRO: libwatch watches them
+        with a type watcher, which needs a version tag each time."""
+        w = self.world
+        out = []
+        for c in w.classes[cslot].__mro__:
+            s = w.class_slot(c)
+            if s is not None and not any(w.class_slot(b) is not None
+                                         for b in c.__bases__) \
+                    and c.__bases__ != (object,):
+                out.append(self.class_ident(s))
+        return out
+
+    def function_assumption(self, fslot):
+        ident = self.func_ident(fslot)
+        f = self.world.funcs[fslot]
+        now = (f.__code__, f.__defaults__, f.__kwdefaults__)
+        read = lambda o: (lambda g: (g.__code__, g.__defaults__,
+                                     g.__kwdefaults__))(o.resolve(ident))
+        return Assumption("%s keeps %s" % (ident, f.__code__.co_name), ident,
+                          read, now), []
+
+    def namespace_assumption(self, ident):
+        read = lambda o: snapshot(o.mapping(ident))
+        return (Assumption("%s unchanged" % (ident,), ident, read,
+                           snapshot(self.mapping(ident))), [])
+
+    # ---- unstable keys ---------------------------------------------------
+
+    def unstable(self, edges, type_idents=()):
+        """(must, may): whether registering these edges must, or may,
+        fail with "changes too often"."""
+        must = may = False
+        for e in edges:
+            lo, hi = self.counts.get(e, (0, 0))
+            must |= lo > UNSTABLE_LIMIT
+            may |= hi > UNSTABLE_LIMIT
+        # 3.13 gives a class at most 1000 version tags; each change of the
+        # class or of a class of its MRO may use one.
+        if sys.version_info >= (3, 13):
+            may |= any(self.type_changes.get(t, 0) >= 990 for t in type_idents)
+        return must, may
+
+    def learn_unstable(self, edges, raised):
+        """What a registration's outcome tells about the counts."""
+        if not raised:
+            for e in edges:
+                c = self.counts.get(e)
+                if c is not None:
+                    c[1] = min(c[1], UNSTABLE_LIMIT)
+                    c[0] = min(c[0], c[1])
+            return
+        over = [e for e in edges
+                if self.counts.get(e, (0, 0))[1] > UNSTABLE_LIMIT]
+        if len(over) == 1:
+            c = self.counts[over[0]]
+            c[0] = max(c[0], UNSTABLE_LIMIT + 1)
+
+    def count_writes(self, events, valid_before, valid_after):
+        """Counts the key writes of one step.  events: [(ident, key,
+        certain)]; valid_before/after: dep slots valid before and after.
+        A write counts if the key has a record: a count already, or an
+        edge of a valid dependent."""
+        for n, (ident, key, certain) in enumerate(events):
+            e = (ident, key)
+            c = self.counts.setdefault(e, [0, 0])
+            holders = [s for s, info in self.deps.items() if e in info.edges]
+            sure = c[0] > 0 or any(s in valid_after for s in holders) or (
+                n == 0 and any(s in valid_before for s in holders))
+            maybe = c[1] > 0 or any(s in valid_before for s in holders) or (
+                ident[0] == "r" and self.tracked)
+            if certain and sure:
+                c[0] += 1
+                c[1] += 1
+            elif maybe:
+                c[1] += 1
+            if c == [0, 0]:
+                del self.counts[e]
+
+    def forget(self, prefix):
+        """Drops the counts of a namespace that died."""
+        for e in [e for e in self.counts if e[0][:len(prefix)] == prefix]:
+            del self.counts[e]

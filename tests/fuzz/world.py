@@ -1,0 +1,191 @@
+"""The namespaces a fuzz episode plays with, in fixed slots.
+
+Slots hold builtins dicts, modules, plain dicts, classes and functions.  A
+slot can be renewed: its object is dropped (it must die, so that its
+dependents see it deallocated) and a fresh one takes its place, with the
+slot's generation bumped.  The oracle names namespaces by (kind, slot,
+generation), never by holding them, so that it keeps nothing alive.
+"""
+import gc
+import sys
+import types
+import weakref
+
+BUILTINS, MODULES, DICTS, FUNCS = 2, 3, 3, 4
+PLAIN_CLASSES = 4       # K0 of object, K1..K3 below it
+EXC_CLASSES = 3         # E0..E2, builtin-based: the type watcher's path
+CLASSES = PLAIN_CLASSES + EXC_CLASSES
+DEPS = 10
+
+STR_KEYS = ("a", "b", "c", "d", "e")
+DICT_KEYS = STR_KEYS + (7, ("t", 1))   # int: exact; tuple: conservative
+
+
+class Value:
+    """A distinct object per index, printed as v0, v1..."""
+    __slots__ = ("n",)
+
+    def __init__(self, n):
+        self.n = n
+
+    def __repr__(self):
+        return "v%d" % self.n
+
+
+VALUES = tuple(Value(n) for n in range(6))
+DEFAULTS = (None, (VALUES[0],), (VALUES[1],), (VALUES[0], VALUES[1]))
+KWDEFAULTS = (None, {"c": VALUES[0]}, {"c": VALUES[1]})
+
+
+def _codes():
+    src = ("def f0(a, b=1, *, c=2): return a\n"
+           "def f1(a, b=1, *, c=2): return a + b\n"
+           "def f2(a, b=1, *, c=2): return (a, b, c)\n")
+    ns = {}
+    exec(src, ns)
+    return tuple(ns["f%d" % i].__code__ for i in range(3))
+
+
+CODES = _codes()
+EXC_BASES = (Exception, ValueError)     # besides the exception classes
+
+
+def is_exc_slot(i):
+    return i >= PLAIN_CLASSES
+
+
+def class_name(i):
+    return "K%d" % i if not is_exc_slot(i) else "E%d" % (i - PLAIN_CLASSES)
+
+
+class World:
+    """The live objects of one episode.  rng draws initial contents."""
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.builtins = [self._fill({}, STR_KEYS) for _ in range(BUILTINS)]
+        self.modules = [None] * MODULES
+        self.module_gen = [0] * MODULES
+        self.dicts = [None] * DICTS
+        self.dict_gen = [0] * DICTS
+        self.classes = [None] * CLASSES
+        self.class_gen = [0] * CLASSES
+        self.funcs = [None] * FUNCS
+        self.func_gen = [0] * FUNCS
+        for i in range(MODULES):
+            self._new_module(i)
+        for i in range(DICTS):
+            self.dicts[i] = self._fill({}, DICT_KEYS)
+        for i in range(CLASSES):
+            self._new_class(i, rng.randrange(1 << 16))
+        for i in range(FUNCS):
+            self._new_func(i)
+
+    def _fill(self, d, keys):
+        for k in keys:
+            if self.rng.random() < 0.5:
+                d[k] = self.rng.choice(VALUES)
+        return d
+
+    def _new_module(self, i):
+        m = types.ModuleType("m%d" % i)
+        m.__dict__["__builtins__"] = self.builtins[i % BUILTINS]
+        self._fill(m.__dict__, STR_KEYS)
+        self.modules[i] = m
+
+    def _new_func(self, i):
+        m = self.modules[self.module_of_func(i)]
+        f = types.FunctionType(self.rng.choice(CODES), m.__dict__, "f%d" % i,
+                               self.rng.choice(DEFAULTS))
+        f.__kwdefaults__ = self.rng.choice(KWDEFAULTS)
+        self.funcs[i] = f
+
+    @staticmethod
+    def module_of_func(i):
+        return i % MODULES
+
+    def base_choices(self, i):
+        """The classes slot i may take as its single base, in a fixed
+        order: the builtins first, then the other slots' classes."""
+        if is_exc_slot(i):
+            own = range(PLAIN_CLASSES, CLASSES)
+            return list(EXC_BASES) + [self.classes[j] for j in own if j != i]
+        # A class of object cannot take object again, nor a heap class
+        # ("deallocator differs"): K0 stays the root.
+        return [self.classes[j] for j in range(PLAIN_CLASSES) if j != i]
+
+    def _new_class(self, i, pick):
+        # A fresh class must not take a class that may not exist yet.
+        choices = [b for b in self.base_choices(i) if b is not None]
+        base = choices[pick % len(choices)] if i else object
+        ns = {"__module__": "fuzz"}
+        if is_exc_slot(i):
+            # Exception's own layout, so that any of them can be a base.
+            ns["__slots__"] = ()
+        for k in STR_KEYS:
+            if self.rng.random() < 0.3:
+                ns[k] = self.rng.choice(VALUES)
+        self.classes[i] = type(class_name(i), (base,), ns)
+
+    def class_slot(self, cls):
+        for i, c in enumerate(self.classes):
+            if c is cls:
+                return i
+        return None
+
+    # ---- renewal: drop an object, check that it died, put a fresh one ----
+
+    def renew_dict(self, i):
+        d = self.dicts[i]
+        # The slot and the two names here: nothing else may hold it.
+        if sys.getrefcount(d) != 3:
+            raise AssertionError("fuzz harness: d%d is referenced elsewhere"
+                                 % i)
+        del d
+        self.dicts[i] = None
+        self.dict_gen[i] += 1
+        self.dicts[i] = self._fill({}, DICT_KEYS)
+
+    def renew_module(self, i):
+        """A module dies with its functions, which hold its globals."""
+        refs = [weakref.ref(self.modules[i])]
+        self.modules[i] = None
+        for f in range(FUNCS):
+            if self.module_of_func(f) == i:
+                refs.append(weakref.ref(self.funcs[f]))
+                self.funcs[f] = None
+                self.func_gen[f] += 1
+        gc.collect()
+        self._check_dead(refs)
+        self.module_gen[i] += 1
+        self._new_module(i)
+        for f in range(FUNCS):
+            if self.funcs[f] is None:
+                self._new_func(f)
+
+    def renew_func(self, i):
+        ref = weakref.ref(self.funcs[i])
+        self.funcs[i] = None
+        self._check_dead([ref])
+        self.func_gen[i] += 1
+        self._new_func(i)
+
+    def renew_class(self, i, pick):
+        """Only a class without subclasses can die; returns whether it
+        was renewed."""
+        if self.classes[i].__subclasses__():
+            return False
+        ref = weakref.ref(self.classes[i])
+        self.classes[i] = None
+        gc.collect()
+        self._check_dead([ref])
+        self.class_gen[i] += 1
+        self._new_class(i, pick)
+        return True
+
+    @staticmethod
+    def _check_dead(refs):
+        for r in refs:
+            if r() is not None:
+                raise AssertionError("fuzz harness: %r did not die: %r"
+                                     % (r(), gc.get_referrers(r())))
