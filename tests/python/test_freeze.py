@@ -393,6 +393,15 @@ class TestAllowed(FreezeCase):
         pywatch.freeze(self.mod, allow="cache")
         self.mod.cache = 1
 
+    def test_binding_the_object_already_bound(self):
+        # What mock.patch's clean-up does for a name it could not patch.
+        pywatch.freeze(self.mod)
+        before = dict(vars(self.mod))
+        setattr(self.mod, "x", self.mod.x)
+        self.assertEqual(vars(self.mod), before)
+        with self.assertRaises(pywatch.FrozenError):
+            setattr(self.mod, "x", object())
+
     def test_warningregistry(self):
         pywatch.freeze(self.mod)
 
