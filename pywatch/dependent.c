@@ -534,7 +534,9 @@ static PyTypeObject DependentType = {
               "point or in flush().  An exception it raises goes to\n"
               "sys.unraisablehook.  Garbage collection releases it.",
     .tp_basicsize = sizeof(DependentObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    /* A base type: specialize() returns a subclass that its registry
+     * forgets on release(). */
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
     .tp_new = dependent_new,
     .tp_dealloc = (destructor)dependent_dealloc,
     .tp_traverse = (traverseproc)dependent_traverse,

@@ -3,6 +3,40 @@
  * runs, and deoptimizing it. */
 #include "pywatch.h"
 
+/* ValueError naming what keeps code from replacing func's; returns NULL. */
+static PyObject *
+raise_mismatch(PyObject *func, PyObject *code, const char *why)
+{
+  return PyErr_Format(PyExc_ValueError, "cannot specialize %R with %R: %s",
+                      func, code, why);
+}
+
+static int
+check_code(PyObject *code)
+{
+  if (PyCode_Check(code))
+    return 0;
+  PyErr_Format(PyExc_TypeError, "expected a code object, not '%.200s'",
+               Py_TYPE(code)->tp_name);
+  return -1;
+}
+
+static PyObject *
+check_fit(PyObject *module, PyObject *args)
+{
+  (void)module;
+  PyObject *func, *code;
+  if (!PyArg_ParseTuple(args, "OO:_check_fit", &func, &code)
+      || pywatch_check_function(func, "specialize") < 0 || check_code(code) < 0)
+    return NULL;
+  /* Checked apart from _specialize(), so that test mode, which installs
+   * nothing, refuses what production would. */
+  const char *why = watch_code_mismatch(func, code);
+  if (why != NULL)
+    return raise_mismatch(func, code, why);
+  Py_RETURN_NONE;
+}
+
 static PyObject *
 specialize(PyObject *module, PyObject *args)
 {
@@ -11,19 +45,15 @@ specialize(PyObject *module, PyObject *args)
   if (!PyArg_ParseTuple(args, "OOO:_specialize", &dependent, &func, &code))
     return NULL;
   watch_dep_t *dep = pywatch_dependent_handle(dependent);
-  if (dep == NULL || pywatch_check_function(func, "specialize") < 0)
+  if (dep == NULL || pywatch_check_function(func, "specialize") < 0
+      || check_code(code) < 0)
     return NULL;
-  if (!PyCode_Check(code))
-    return PyErr_Format(PyExc_TypeError, "expected a code object, not '%.200s'",
-                        Py_TYPE(code)->tp_name);
   int rc = watch_specialize(dep, func, code);
   switch (rc) {
   case 0:
     Py_RETURN_NONE;
   case WATCH_EINCOMPATIBLE:
-    return PyErr_Format(PyExc_ValueError,
-                        "cannot specialize %R with %R: %s",
-                        func, code, watch_code_mismatch(func, code));
+    return raise_mismatch(func, code, watch_code_mismatch(func, code));
   case WATCH_EINVALIDATED:
     return PyErr_Format(PyExc_ValueError,
                         "cannot specialize %R: an assumption already broke",
@@ -68,6 +98,9 @@ static PyMethodDef specialize_functions[] = {
     {"_specialize", specialize, METH_VARARGS,
      "_specialize(dependent, func, code)\n--\n\n"
      "Run code as func's while dependent is valid."},
+    {"_check_fit", check_fit, METH_VARARGS,
+     "_check_fit(func, code)\n--\n\n"
+     "Raise TypeError or ValueError if code cannot replace func's code."},
     {"get_specialized", get_specialized, METH_O,
      "get_specialized(func)\n--\n\n"
      "The code func runs under a specialization, or None."},
