@@ -800,6 +800,20 @@ class SwitchTest(unittest.TestCase):
     def test_xoption(self):
         self.check(["-X", "pywatch=off"], {})
 
+    def test_disable_leaves_installed_specializations(self):
+        r = run_python([], {}, """
+            import pywatch
+            def f():
+                return 1
+            def fast():
+                return 2
+            dep = pywatch.specialize(f, fast.__code__)
+            pywatch.disable()
+            print(dep.valid, f(), pywatch.get_specialized(f) is fast.__code__)
+        """)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.split("\n")[0], "True 2 True")
+
     def test_disable_at_run_time(self):
         r = run_python([], {}, "import pywatch\npywatch.disable()\n"
                        + textwrap.dedent(SWITCHED_OFF))
