@@ -784,6 +784,30 @@ SWITCHED_OFF = '''
 '''
 
 
+class AuditTest(unittest.TestCase):
+    def test_audit_hooks_do_not_see_the_swaps(self):
+        # Phase one runs no Python code, so the swaps bypass the __code__
+        # setter's audit event; a user's own assignment raises it.
+        r = run_python([], {}, """
+            import sys, pywatch
+            seen = []
+            sys.addaudithook(lambda event, args: seen.append(args[1])
+                             if event == "object.__setattr__"
+                             and args[1] == "__code__" else None)
+            def f():
+                return 1
+            def fast():
+                return 2
+            dep = pywatch.specialize(f, fast.__code__)
+            pywatch.deoptimize(f)
+            print(len(seen), f())
+            f.__code__ = fast.__code__
+            print(len(seen), f())
+        """)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.split("\n")[:2], ["0 1", "1 2"])
+
+
 class SwitchTest(unittest.TestCase):
     """Switched off for tests, specialize() installs nothing."""
 
