@@ -61,6 +61,36 @@ class _State:
 _state = _State()
 
 
+def allowed_anyway(owner, is_module, name, value, existed):
+    """Why freezing lets this write through whatever allow= says ("" if
+    it does not): owner is the module's or class's name, value what the
+    name holds now (_MISSING: deleted), existed whether it held something
+    before.  Shared with the audit, so that both judge alike."""
+    if name in _ALWAYS_ALLOWED:
+        return "warnings registry"
+    if name in _LAZY and not existed:
+        return "created lazily"
+    if (is_module and isinstance(name, str)
+            and isinstance(value, _ModuleType)
+            and getattr(value, "__name__", None) == "%s.%s" % (owner, name)):
+        return "submodule binding"
+    return ""
+
+
+def implicitly_allowed(module):
+    """Names freeze(module) always allows: the REPL's sys.displayhook sets
+    builtins._."""
+    return frozenset(["_"]) if module is _builtins else frozenset()
+
+
+def defined_classes(module):
+    """The classes freeze(module, classes=True) freezes: heap classes bound
+    in the module whose __module__ is the module."""
+    return [v for v in list(module.__dict__.values())
+            if isinstance(v, type) and _c._is_heap_type(v)
+            and getattr(v, "__module__", None) == module.__name__]
+
+
 def _where(obj):
     if isinstance(obj, _ModuleType):
         return getattr(obj, "__file__", None) or "<module %r>" % obj.__name__
@@ -126,19 +156,14 @@ class _Tracker:
 
     def _silent(self, name, obj):
         """A change that is expected after freezing, and no modification."""
-        if name in self.allowed or name in _ALWAYS_ALLOWED:
+        if name in self.allowed:
             return True
+        value = self.ns.get(name, _MISSING)
         expected = self.sanctioned.get(name, self)
-        if expected is not self and self.ns.get(name, _MISSING) is expected:
+        if expected is not self and value is expected:
             return True
-        if name in _LAZY and name not in self.snapshot:
-            return True
-        if self.is_module and isinstance(name, str):
-            value = self.ns.get(name, _MISSING)
-            if isinstance(value, _ModuleType):
-                return getattr(value, "__name__", None) == "%s.%s" % (
-                    self.name, name)
-        return False
+        return bool(allowed_anyway(self.name, self.is_module, name, value,
+                                   name in self.snapshot))
 
     def changes(self):
         """[(name, how)] of what differs from the snapshot."""
@@ -286,8 +311,7 @@ def freeze(obj, *, allow=(), classes=False):
     t = _tracker(obj)
     t.sync()  # what changed before freezing is no frozen write
     if is_module:
-        if obj is _builtins:
-            names |= {"_"}  # the REPL's sys.displayhook sets builtins._
+        names |= implicitly_allowed(obj)
         t.allowed = t.allowed | names
         _c._frozen_registry()[id(obj)] = (t.allowed, obj.__dict__)
         if type(obj) is not _ModuleType:
@@ -296,11 +320,9 @@ def freeze(obj, *, allow=(), classes=False):
             _c._frozen_hint(1)
         t.frozen = True
         if classes:
-            for value in list(obj.__dict__.values()):
-                if (isinstance(value, type) and _c._is_heap_type(value)
-                        and getattr(value, "__module__", None) == obj.__name__):
-                    freeze(value)
-                    t.classes.append(_weakref.ref(value))
+            for cls in defined_classes(obj):
+                freeze(cls)
+                t.classes.append(_weakref.ref(cls))
     else:
         t.allowed = t.allowed | names
         if not t.frozen:

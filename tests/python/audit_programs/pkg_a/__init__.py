@@ -1,0 +1,2 @@
+"""A package whose submodule is imported after the package."""
+VALUE = 1
