@@ -304,7 +304,8 @@ audit_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
     case PyDict_EVENT_CLEARED: slot = 3; break;
     default: slot = 4; break; /* PyDict_EVENT_CLONED */
     }
-    PyObject *k = key == NULL ? Py_None
+    /* A clone names its source dict where other events name a key. */
+    PyObject *k = key == NULL || slot >= 3 ? Py_None
                   : PyUnicode_CheckExact(key) ? key : Py_Ellipsis;
     struct audit_entry *e = audit_entry(PyTuple_GET_ITEM(rec, 1), k);
     if (e == NULL) {

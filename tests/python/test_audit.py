@@ -167,6 +167,31 @@ class TestReports(AuditCase):
             NOTHING, safe=["counter_mod"],
             classes_written={"counter_mod.Point": ["x", "y"]}))
 
+    def test_edges(self):
+        """The identical object stored again is no write; a raw class-dict
+        write reads as setattr; mock.patch.dict's clear and refill are
+        whole-dict writes, which no allow= covers."""
+        proc, report = self.audit("prog_edges.py")
+        config, point = report["namespaces"]
+        self.assertEqual(point, module(
+            "counter_mod.Point",
+            write("z", ("prog_edges.py", "raw class dict write"), added=1),
+            kind="class", owner="counter_mod"))
+        self.assertEqual([w["name"] for w in config["writes"]],
+                         ["LEVEL", "<whole __dict__>"])
+        whole = config["writes"][1]
+        self.assertEqual((whole["cleared"], whole["cloned"], whole["via"]),
+                         (1, 1, "dict"))
+        self.assertIn("config_mod", report["verdict"]["not_freezable"])
+        self.assertNotIn("config_mod", report["verdict"]["allow"])
+
+    def test_os_exit_prints_no_report(self):
+        plain, _ = run(["prog_os_exit.py"], audit_args=None)
+        proc, report = run(["prog_os_exit.py"])
+        self.assertEqual((plain.returncode, proc.returncode), (4, 4))
+        self.assertNotIn("pywatch audit:", proc.stderr)
+        self.assertIsNone(report)
+
     def test_nonzero_exit(self):
         proc, report = self.audit("prog_exit.py")
         self.assertEqual(proc.returncode, 3)
