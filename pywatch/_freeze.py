@@ -108,14 +108,23 @@ def _describe(obj):
 class _Tracker:
     """One per module or class that pywatch tracks: a dependent that watches
     its dict for good, and a snapshot {name: value} to diff against at each
-    delivery (one delivery may stand for several writes)."""
+    delivery (one delivery may stand for several writes).
+
+    A class's tracker must not keep the class alive, and its dict holds
+    values that refer back to it (the __dict__ descriptor, methods using
+    super()): the tracker reads the dict through the class's weak
+    reference, and its snapshot holds the values' ids, which the dict's
+    version backs up (an id can be reused within one delivery)."""
 
     def __init__(self, obj):
         self.is_module = isinstance(obj, _ModuleType)
-        self.ns = obj.__dict__ if self.is_module else _c._type_dict(obj)
+        self._module_dict = obj.__dict__ if self.is_module else None
         self.name = _describe(obj)
         self.filename = _where(obj)
-        self.snapshot = dict(self.ns)
+        key = id(obj)
+        self.ref = _weakref.ref(obj, lambda r, key=key: _forget(key))
+        self.snapshot = {k: self.kept(v) for k, v in self.ns.items()}
+        self.version = None if self.is_module else _c.version(self.ns)
         self.bases = None if self.is_module else obj.__bases__
         self.frozen = False
         self.was_immutable = False
@@ -125,9 +134,18 @@ class _Tracker:
         self.modified = False
         self.busy = False
         self.sanctioned = {}  # name -> value being written by patch()
-        key = id(obj)
-        self.ref = _weakref.ref(obj, lambda r, key=key: _forget(key))
         self._arm(obj)
+
+    @property
+    def ns(self):
+        if self.is_module:
+            return self._module_dict
+        obj = self.ref()
+        return {} if obj is None else _c._type_dict(obj)
+
+    def kept(self, value):
+        """What the snapshot holds for value."""
+        return value if self.is_module else id(value)
 
     def _arm(self, obj):
         """A dependent is invalidated once: each delivery arms a new one on
@@ -170,8 +188,10 @@ class _Tracker:
         snap, ns, out = self.snapshot, self.ns, []
         for k, v in list(ns.items()):
             old = snap.get(k, _MISSING)
-            if old is not v:
-                out.append((k, "added" if old is _MISSING else "modified"))
+            if old is _MISSING:
+                out.append((k, "added"))
+            elif old is not v and old != self.kept(v):
+                out.append((k, "modified"))
         if len(out) or len(snap) != len(ns):
             for k in snap.keys() - ns.keys():
                 out.append((k, "deleted"))
@@ -205,11 +225,17 @@ class _Tracker:
                                filename, lineno)
                 return
             changes = self.changes()
+            if self.version is not None:
+                version = _c.version(self.ns)
+                if version != self.version and not changes and key in self.ns:
+                    # A value replaced by one at the same address.
+                    changes = [(key, "modified")]
+                self.version = version
             for k, how in changes:
                 if k == "__bases__" and self.bases is not None:
                     self.bases = obj.__bases__
                 elif k in self.ns:
-                    self.snapshot[k] = self.ns[k]
+                    self.snapshot[k] = self.kept(self.ns[k])
                 else:
                     self.snapshot.pop(k, None)
                 if self._silent(k, obj):
@@ -435,7 +461,7 @@ def _sanctioned(obj, name, value):
     if t is not None:
         t.modified = True
         if name in t.ns:
-            t.snapshot[name] = t.ns[name]
+            t.snapshot[name] = t.kept(t.ns[name])
         else:
             t.snapshot.pop(name, None)
 

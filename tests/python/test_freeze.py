@@ -15,6 +15,7 @@ import textwrap
 import types
 import unittest
 import warnings
+import weakref
 from unittest import mock
 
 import pywatch
@@ -549,6 +550,40 @@ class TestPatch(FreezeCase):
 
 class TestModified(FreezeCase):
     """READONLY's __modified__."""
+
+    def test_tracked_classes_are_not_kept_alive(self):
+        class Tracked:
+            x = 1
+
+            def m(self):  # refers back to the class through __class__
+                return super().m()
+
+        pywatch.modified(Tracked)
+        frozen = type("Frozen", (), {"y": 2})
+        pywatch.freeze(frozen)
+        pywatch.thaw(frozen)
+        refs = [weakref.ref(Tracked), weakref.ref(frozen)]
+        del Tracked, frozen
+        gc.collect()
+        self.assertEqual([r() for r in refs], [None, None])
+
+    def test_class_value_replaced_at_the_same_address(self):
+        # A class's snapshot holds ids, so that it keeps nothing alive; the
+        # dict's version still sees a value replaced by a new one that got
+        # the old one's address within one delivery.
+        class C:
+            pass
+
+        i = 12345
+        C.x = (i, i)
+        first = id(C.x)
+        pywatch.modified(C)
+        C.x = (i, i + 1)  # frees the first tuple
+        C.x = (i, i + 2)  # which the tuple free list hands out again
+        if id(C.x) != first:
+            self.skipTest("this allocator did not reuse the address")
+        pywatch.flush()
+        self.assertTrue(pywatch.modified(C))
 
     def test_module(self):
         self.assertFalse(pywatch.modified(self.mod))  # tracking begins
