@@ -63,7 +63,10 @@ UV_LIBS = $(call pkg,UV_LIBS,--libs libuv)
 CHECK_CFLAGS = $(call pkg,CHECK_CFLAGS,--cflags check)
 CHECK_LIBS = $(call pkg,CHECK_LIBS,--libs check)
 
-BUILD := build/$(PY_VERSION)
+# VARIANT: a prefix for a build with other flags (the sanitizer and coverage
+# builds of mk/*.mk), kept apart from the plain one: build/$(VARIANT)X.Y.
+VARIANT ?=
+BUILD := build/$(VARIANT)$(PY_VERSION)
 
 LIB_SRCS := $(wildcard libwatch/*.c)
 LIB_OBJS := $(LIB_SRCS:libwatch/%.c=$(BUILD)/obj/%.o)
