@@ -76,10 +76,18 @@ class FreezeCase(unittest.TestCase):
                 f.write(text)
         sys.path.insert(0, self.tmp)
         self.addCleanup(sys.path.remove, self.tmp)
+        # The import system caches a finder per path entry, the package's
+        # own directory included.
+        self.addCleanup(self._forget_finders)
         self.pkg = __import__(self.pkgname)
         __import__(self.pkgname + ".mod")
         self.mod = self.pkg.mod
         self.addCleanup(self._forget)
+
+    def _forget_finders(self):
+        for path in list(sys.path_importer_cache):
+            if path.startswith(self.tmp):
+                del sys.path_importer_cache[path]
 
     def _forget(self):
         pywatch.flush()
