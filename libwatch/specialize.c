@@ -229,11 +229,9 @@ spec_deoptimize(struct state *st, struct spec *sp, const watch_event_t *report)
 void
 spec_function_dying(struct ns *ns)
 {
-  for (struct edge *e = ns->whole.edges; e; e = e->next) {
-    struct spec *sp = e->dep->spec;
-    if (sp != NULL && sp->func == (PyFunctionObject *)ns->obj)
-      sp->func = NULL;
-  }
+  watch_dep_t *dep = specialization_of(ns, ns->obj);
+  if (dep != NULL)
+    dep->spec->func = NULL;
 }
 
 /* Outside any watcher, so the references may go now.  A dependent released
