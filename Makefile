@@ -27,8 +27,10 @@ SOVERSION := 0
 .DELETE_ON_ERROR:
 
 # Nothing below is needed to clean, and on a fresh machine there may be no
-# interpreter yet.
-ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+# interpreter yet.  The goals that go over every interpreter themselves
+# (mk/interpreters.sh) do not need one either.
+EVERY_INTERPRETER_GOALS := clean test fuzz bench
+ifneq ($(filter-out $(EVERY_INTERPRETER_GOALS),$(or $(MAKECMDGOALS),all)),)
 
 PY := $(firstword $(shell PYTHON='$(PYTHON)' bash mk/pythons.sh))
 ifeq ($(PY),)

@@ -154,6 +154,13 @@ watch_dep_valid(const watch_dep_t *dep)
  * key has changed more often than the unstable limit.  Any key CPython
  * accepts works; keys other than exact str and int are matched
  * conservatively, so that no Python code ever runs inside the watcher.
+ * On 3.15, dict may be a frozendict (PEP 814), which cannot change: the
+ * dependency is checked here and then costs nothing and never invalidates.
+ * A name bound by a lazy import (3.15, PEP 810) holds a lazy_import object
+ * until its first use rebinds it to what it imports: a dependency assumes
+ * what the dict holds, so one on the placeholder is invalidated (MODIFIED)
+ * by that resolution; to depend on the imported object, read the name
+ * through the module (which resolves it) before registering.
  * A registration that fails leaves the dependent as it was. */
 WATCH_EXTERN int watch_dep_on_key(watch_dep_t *dep, PyObject *dict,
                                   PyObject *key, PyObject *assumed);
@@ -167,7 +174,8 @@ WATCH_EXTERN int watch_dep_on_global(watch_dep_t *dep, PyObject *globals,
                                      PyObject *builtins, PyObject *name,
                                      PyObject *assumed);
 
-/* The dependent assumes that nothing in the dict changes. */
+/* The dependent assumes that nothing in the dict changes (a frozendict:
+ * free, as above). */
 WATCH_EXTERN int watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict);
 
 /* The dependent assumes that obj.name is assumed (NULL: AttributeError),

@@ -109,6 +109,20 @@ const struct ns_kind dict_kind = {dict_watch, dict_unwatch};
 
 /* ---- registration -------------------------------------------------------- */
 
+/* 3.15's frozendict (PEP 814) can neither change nor be watched: a
+ * dependency on one is checked at install and then costs nothing, as one on
+ * a static type does. */
+static int
+is_frozendict(PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030F0000
+  return PyFrozenDict_Check(obj);
+#else
+  (void)obj;
+  return 0;
+#endif
+}
+
 struct state *
 dep_ready(watch_dep_t *dep, int *rc)
 {
@@ -159,7 +173,8 @@ int
 dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
                 PyObject *key, PyObject *assumed)
 {
-  if (dict == NULL || !PyDict_Check(dict) || key == NULL)
+  if (dict == NULL || !(PyDict_Check(dict) || is_frozendict(dict))
+      || key == NULL)
     return WATCH_EINVAL;
   PyObject *current;
   Py_hash_t hash;
@@ -168,7 +183,7 @@ dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
     return rc;
   if (current != assumed)
     return WATCH_ESTALE;
-  return link_key(st, dep, dict, key, hash);
+  return is_frozendict(dict) ? 0 : link_key(st, dep, dict, key, hash);
 }
 
 int
@@ -218,6 +233,8 @@ watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict)
   struct state *st = dep_ready(dep, &rc);
   if (st == NULL)
     return rc;
+  if (dict != NULL && is_frozendict(dict))
+    return 0;
   if (dict == NULL || !PyDict_Check(dict))
     return WATCH_EINVAL;
   struct ns *ns;

@@ -7,15 +7,26 @@
  */
 #include "internal.h"
 
+/* What a function event does to the function's dependents; 0: nothing.
+ * 3.15 reports __qualname__ assignment (MODIFY_QUALNAME); it is ignored, as
+ * __name__ and __doc__ assignments are, which fire no event at all:
+ * the name only shows in reprs and tracebacks, never in what a call runs or
+ * returns.  An event a later CPython adds makes -Wswitch warn here, and
+ * invalidates until it is known. */
 static watch_event_kind_t
 event_kind(PyFunction_WatchEvent event)
 {
   switch (event) {
+  case PyFunction_EVENT_CREATE: return 0;
+#if PY_VERSION_HEX >= 0x030F0000
+  case PyFunction_EVENT_MODIFY_QUALNAME: return 0;
+#endif
   case PyFunction_EVENT_MODIFY_CODE: return WATCH_EVENT_CODE;
   case PyFunction_EVENT_MODIFY_DEFAULTS: return WATCH_EVENT_DEFAULTS;
   case PyFunction_EVENT_MODIFY_KWDEFAULTS: return WATCH_EVENT_KWDEFAULTS;
-  default: return WATCH_EVENT_DEALLOCATED;
+  case PyFunction_EVENT_DESTROY: return WATCH_EVENT_DEALLOCATED;
   }
+  return WATCH_EVENT_CODE;
 }
 
 static int
@@ -23,7 +34,8 @@ func_event(PyFunction_WatchEvent event, PyFunctionObject *func,
            PyObject *new_value)
 {
   (void)new_value;
-  if (event == PyFunction_EVENT_CREATE)
+  watch_event_kind_t kind = event_kind(event);
+  if (kind == 0)
     return 0;
   struct state *st = state_of_watcher();
   if (st == NULL)
@@ -35,7 +47,7 @@ func_event(PyFunction_WatchEvent event, PyFunctionObject *func,
   /* A dying function must not get its original code back. */
   if (event == PyFunction_EVENT_DESTROY)
     spec_function_dying(ns);
-  ns_changed(st, ns, event_kind(event));
+  ns_changed(st, ns, kind);
   return 0;
 }
 

@@ -33,7 +33,7 @@ if [[ -n "${PYTHON:-}" ]]; then
     echo "$me: PYTHON=$PYTHON cannot be used: $why" >&2
     exit 1
   fi
-  read -r _ _ _ _ exe <<<"$info"
+  read -r _ _ _ _ exe _ <<<"$info"
   echo "$exe"
   exit 0
 fi

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: for every interpreter mk/pythons.sh finds, builds everything
+# `make test`: for every interpreter mk/interpreters.sh names (this
+# machine's, and 3.14 and 3.15 in the Debian sid root), builds everything
 # for it and runs every suite, each under a header; then prints a table and,
 # as the very last line,
 #   N passed, N failed
@@ -18,8 +19,10 @@
 #                  last line of stdout is "N passed, N failed";
 #   installcheck   `make installcheck`, likewise.
 #
-# Environment: MAKE (set by the Makefile), PYTHON (only that interpreter),
-# TEST_TIMEOUT (seconds per program, default 600).
+# Environment: MAKE (set by the Makefile), PYTHON (only that interpreter: a
+# path, or sid:PATH), WATCH_SID_ROOT (mk/sid-root.sh; "none": no root),
+# WATCH_REQUIRE_VERSIONS (X.Y versions that must be tested, else each counts
+# 1 failed), TEST_TIMEOUT (seconds per program, default 600).
 set -uo pipefail # no -e: a failing suite is counted, not fatal
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -30,7 +33,6 @@ passed=0
 failed=0
 table=()
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
 
 # record PYVER SUITE PASSED FAILED
 record() {
@@ -67,7 +69,8 @@ header() {
 # stderr shown; sets $status.
 run() {
   {
-    timeout --kill-after=10 "$timeout_s" "./$1" </dev/null | tee "$out"
+    timeout --kill-after=10 "$timeout_s" "${on[@]}" "./$1" </dev/null |
+      tee "$out"
     status=${PIPESTATUS[0]}
   } 2>&1
   if ((status == 124 || status == 137)); then
@@ -81,7 +84,7 @@ run() {
 # rather than left over from an earlier build (make -q: nothing to do).
 up_to_date() {
   if ((built)) ||
-    "${make_cmd[@]}" -q PYTHON="$py" "$1" >/dev/null 2>&1; then
+    "${on[@]}" "${make_cmd[@]}" -q PYTHON="$py" "$1" >/dev/null 2>&1; then
     return 0
   fi
   echo "($1: not built, see the build above)"
@@ -98,18 +101,26 @@ if ((${#tests[@]} + ${#examples[@]} == 0)); then
   exit 1
 fi
 
-if ! pythons=$(bash mk/pythons.sh); then
-  echo "0 passed, 0 failed"
-  exit 1
+# Making the sid root (3.14, 3.15) is mostly waiting on the network: it
+# goes on while this machine's interpreters are tested.
+root_log=$(mktemp)
+trap 'rm -f "$out" "$root_log"' EXIT
+if [[ -z "${PYTHON:-}" && "${WATCH_SID_ROOT:-}" != none ]]; then
+  bash mk/sid-root.sh make >"$root_log" 2>&1 &
 fi
 
-for py in $pythons; do
-  read -r ver _ < <("$py" mk/pyinfo.py)
+# test_on INTERPRETER: builds for it and runs every suite.
+test_on() {
+  local on=(bash mk/on.sh "$1")
+  py=${1#sid:}
+  read -r ver _ < <("${on[@]}" "$py" mk/pyinfo.py)
   build=build/$ver
+  tested+=("$ver")
 
-  header "$ver" "$py" "build"
+  header "$ver" "$1" "build"
   built=1
-  if ! "${make_cmd[@]}" -k --no-print-directory PYTHON="$py" programs; then
+  if ! "${on[@]}" "${make_cmd[@]}" -k --no-print-directory PYTHON="$py" \
+    programs; then
     record "$ver" build 0 1
     built=0
   fi
@@ -117,7 +128,7 @@ for py in $pythons; do
 
   for src in "${tests[@]}"; do
     prog=$build/${src%.c}
-    header "$ver" "$py" "$prog"
+    header "$ver" "$1" "$prog"
     if ! up_to_date "$prog"; then
       record "$ver" "$prog" 0 1
       continue
@@ -128,7 +139,7 @@ for py in $pythons; do
 
   for src in "${examples[@]}"; do
     prog=$build/${src%.c}
-    header "$ver" "$py" "$prog"
+    header "$ver" "$1" "$prog"
     if ! up_to_date "$prog"; then
       record "$ver" "$prog" 0 1
       continue
@@ -143,10 +154,10 @@ for py in $pythons; do
   done
 
   # The Python example, against the pywatch built in $build.
-  header "$ver" "$py" "examples/service"
+  header "$ver" "$1" "examples/service"
   {
-    PYTHONPATH=$PWD/$build timeout --kill-after=10 "$timeout_s" \
-      bash examples/service/run.sh "$py" </dev/null
+    timeout --kill-after=10 "$timeout_s" "${on[@]}" env \
+      PYTHONPATH="$PWD/$build" bash examples/service/run.sh "$py" </dev/null
     status=$?
   } 2>&1
   if ((status == 0)); then
@@ -157,29 +168,50 @@ for py in $pythons; do
   fi
 
   # The Python suites, against the pywatch built in $build.
-  header "$ver" "$py" "tests/python"
+  header "$ver" "$1" "tests/python"
   {
-    PYTHONPATH=$build timeout --kill-after=10 "$timeout_s" \
+    timeout --kill-after=10 "$timeout_s" "${on[@]}" env PYTHONPATH="$build" \
       "$py" tests/python/run.py </dev/null | tee "$out"
     status=${PIPESTATUS[0]}
   } 2>&1
   record_counted "$ver" tests/python
 
   for suite in "${suites[@]}"; do
-    header "$ver" "$py" "$suite"
+    header "$ver" "$1" "$suite"
     {
-      timeout --kill-after=10 "$timeout_s" \
+      timeout --kill-after=10 "$timeout_s" "${on[@]}" \
         bash "$suite" "$py" "$PWD/$build" </dev/null | tee "$out"
       status=${PIPESTATUS[0]}
     } 2>&1
     record_counted "$ver" "$suite"
   done
 
-  header "$ver" "$py" installcheck
-  if "${make_cmd[@]}" --no-print-directory PYTHON="$py" installcheck; then
+  header "$ver" "$1" installcheck
+  if "${on[@]}" "${make_cmd[@]}" --no-print-directory PYTHON="$py" \
+    installcheck; then
     record "$ver" installcheck 1 0
   else
     record "$ver" installcheck 0 1
+  fi
+}
+
+tested=()
+for where in host sid; do
+  if [[ $where == sid ]]; then
+    wait
+    cat "$root_log"
+  fi
+  for interpreter in $(bash mk/interpreters.sh "$where"); do
+    test_on "$interpreter"
+  done
+done
+
+# CI names the versions it needs (WATCH_REQUIRE_VERSIONS="3.12 3.13 ..."):
+# one that could not be tested is a failure, never a silent skip.
+for need in ${WATCH_REQUIRE_VERSIONS:-}; do
+  if [[ " ${tested[*]} " != *" $need "* ]]; then
+    echo "mk/run-tests.sh: CPython $need was required but could not be tested"
+    record "$need" "(not tested)" 0 1
   fi
 done
 

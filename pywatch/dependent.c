@@ -59,7 +59,7 @@ raise_for(int rc, PyObject *ns, PyObject *name)
 static PyObject *
 own_dict(PyObject *ns, const char *caller)
 {
-  if (PyDict_Check(ns))
+  if (pywatch_dict_check(ns))
     return Py_NewRef(ns);
   if (PyModule_Check(ns))
     return Py_NewRef(PyModule_GetDict(ns));
@@ -347,7 +347,7 @@ static int
 depend_on(DependentObject *self, PyObject *ns, PyObject *name,
           PyObject *value)
 {
-  if (!PyDict_Check(ns) && !PyModule_Check(ns) && !PyType_Check(ns)) {
+  if (!pywatch_dict_check(ns) && !PyModule_Check(ns) && !PyType_Check(ns)) {
     PyErr_Format(PyExc_TypeError,
                  "depends_on() takes a module, a dict or a class, not '%.200s'",
                  Py_TYPE(ns)->tp_name);
@@ -355,7 +355,7 @@ depend_on(DependentObject *self, PyObject *ns, PyObject *name,
   }
   if (check_valid(self) < 0)
     return -1;
-  return PyDict_Check(ns) ? depend_on_key(self, ns, name, value)
+  return pywatch_dict_check(ns) ? depend_on_key(self, ns, name, value)
                           : depend_on_attr(self, ns, name, value);
 }
 

@@ -30,4 +30,12 @@ int pywatch_check_function(PyObject *func, const char *caller);
  * TypeError or ValueError set otherwise. */
 watch_dep_t *pywatch_dependent_handle(PyObject *obj);
 
+/* The dicts that depends_on() and depends_on_namespace() take: on 3.15 a
+ * frozendict too, which libwatch checks once and never watches. */
+#if PY_VERSION_HEX >= 0x030F0000
+#define pywatch_dict_check(obj) PyAnyDict_Check(obj)
+#else
+#define pywatch_dict_check(obj) PyDict_Check(obj)
+#endif
+
 #endif /* PYWATCH_H */

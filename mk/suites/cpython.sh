@@ -14,6 +14,12 @@ py=$1
 build=$2
 tests=(test_dict test_types test_descr test_module test_importlib
   test_unittest test_funcattrs test_json)
+# The one known difference, left out of both runs: freezing's hook on
+# ModuleType's setattr slot shows in subinterpreters made after it, where
+# ModuleType.__setattr__ and __delattr__ become ModuleType's own slot
+# wrappers; test_types (3.14+) compares them with the main interpreter's.
+# READONLY.txt lists it, and test_readonly_limits.py shows it.
+ignored=(-i test_static_types_inherited_slots)
 
 if ! "$py" -c 'import test.libregrtest' 2>/dev/null; then
   echo "$py has no test package (CPython's test suite): nothing to compare"
@@ -33,7 +39,7 @@ run() {
   local name=$1
   shift
   local start=$SECONDS
-  "$py" "$@" -m test --junit-xml "$work/$name.xml" "${tests[@]}" \
+  "$py" "$@" -m test --junit-xml "$work/$name.xml" "${ignored[@]}" "${tests[@]}" \
     >"$name.out" 2>&1
   echo $? >"$name.rc"
   echo "$name: $(grep -a '^Result:' "$name.out") ($((SECONDS - start)) s)"
@@ -63,7 +69,10 @@ def outcomes(name):
         for case in suite.iter("testcase"):
             kinds = [c.tag for c in case
                      if c.tag in ("skipped", "failure", "error")]
-            cases[case.get("name")] = kinds[0] if kinds else "ok"
+            # regrtest writes a test case whose subtests failed as an
+            # empty <testcase />.
+            name = case.get("name") or "(a test case without a name)"
+            cases[name] = kinds[0] if kinds else "ok"
         module = next((i.split(".")[1] for i in cases
                        if i.startswith("test.") and i.count(".") > 1), "?")
         result.setdefault(module, {}).update(cases)

@@ -45,7 +45,8 @@ def measure(history, n):
     for _ in range(3):  # finalizers may free more cycles
         gc.collect()
     pywatch.flush()
-    sys._clear_type_cache()
+    # 3.14 deprecates the old name.
+    getattr(sys, "_clear_internal_caches", sys._clear_type_cache)()
     history["allocated blocks"][n] = sys.getallocatedblocks()
     history["gc objects"][n] = len(gc.get_objects())
     stats = pywatch.stats()

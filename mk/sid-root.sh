@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# CPython 3.14 and 3.15 for `make test`: Debian sid packages them, but their
+# binaries need a newer glibc than this machine's Debian, so they live in a
+# Debian sid root made with debootstrap, outside the source tree, made once
+# and reused.
+#
+#   bash mk/sid-root.sh make       make the root if it is not there (about 4
+#                                  minutes); prints nothing when it is
+#   bash mk/sid-root.sh run CMD... run CMD in the root, in the directory of
+#                                  the same path: the source tree is bound
+#                                  there, so builds land in its build/
+#   bash mk/sid-root.sh pythons    the root's interpreters, one per line
+#
+# WATCH_SID_ROOT names the root (default /var/cache/libwatch/sid-root).
+# When the root cannot be made (not root, no debootstrap, no network), `make`
+# says why in one line and exits 1; the caller decides what that means.
+set -euo pipefail
+
+me=mk/sid-root.sh
+root=${WATCH_SID_ROOT:-/var/cache/libwatch/sid-root}
+mirror=${WATCH_SID_MIRROR:-http://deb.debian.org/debian}
+versions=(3.14 3.15)
+# Everything make test, asan, valgrind and coverage use, for both versions.
+packages=(gcc make pkg-config check libuv1-dev lcov valgrind ca-certificates)
+for v in "${versions[@]}"; do
+  packages+=("python$v-dev" "libpython$v-testsuite")
+done
+stamp=$root/.libwatch-packages
+
+fail() {
+  echo "$me: cannot make the Debian sid root for CPython ${versions[*]}: $*" >&2
+  exit 1
+}
+
+ready() {
+  [[ -f "$stamp" && "$(cat "$stamp")" == "${packages[*]}" ]]
+}
+
+make_root() {
+  ready && return 0
+  [[ $(id -u) == 0 ]] || fail "needs root (chroot and debootstrap)"
+  # make test starts making it in the background and asks again later.
+  mkdir -p "$(dirname "$root")"
+  exec 9>"$root.lock"
+  flock 9
+  ready && return 0
+  if ! command -v debootstrap >/dev/null; then
+    command -v apt-get >/dev/null || fail "no debootstrap and no apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap \
+      </dev/null >/dev/null 2>&1 || fail "apt-get install debootstrap failed"
+  fi
+  local log
+  log=$(mktemp)
+  if [[ -d "$root/usr/bin" ]]; then
+    # A root from an earlier package list: add what is missing.
+    echo "$me: adding packages to $root"
+    unmount
+    mount_all
+    chroot "$root" apt-get install -y -q "${packages[@]}" \
+      </dev/null >"$log" 2>&1 || { tail -n 5 "$log" >&2; fail "apt-get in the root failed"; }
+  else
+    echo "$me: making $root (debootstrap sid, about 4 minutes)"
+    rm -rf "$root"
+    mkdir -p "$root"
+    local list
+    list=$(IFS=,; echo "${packages[*]}")
+    if ! debootstrap --variant=minbase --include="$list" sid "$root" \
+      "$mirror" </dev/null >"$log" 2>&1; then
+      tail -n 5 "$log" >&2
+      rm -f "$log"
+      fail "debootstrap failed (log above)"
+    fi
+    # The archive's sid index can be past its Valid-Until date.
+    echo 'Acquire::Check-Valid-Until "false";' \
+      >"$root/etc/apt/apt.conf.d/99libwatch"
+  fi
+  rm -f "$log"
+  echo "${packages[*]}" >"$stamp"
+}
+
+# The root sees /proc, /dev and the source tree at its own path.
+mount_all() {
+  local src
+  src=$(pwd -P)
+  mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
+  mountpoint -q "$root/dev" || mount --rbind /dev "$root/dev"
+  mkdir -p "$root/tmp"
+  chmod 1777 "$root/tmp"
+  mkdir -p "$root$src"
+  mountpoint -q "$root$src" || mount --bind "$src" "$root$src"
+}
+
+unmount() {
+  local m
+  # Deepest first.
+  for m in $(awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts |
+    sort -r); do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+
+case ${1:-} in
+make)
+  make_root
+  ;;
+run)
+  shift
+  ready || fail "no root at $root: run bash $me make"
+  mount_all
+  # A clean environment: the host's PATH, PYENV_* and PYTHONPATH name
+  # things that do not exist in the root.  What the suites read is passed.
+  exec chroot "$root" /usr/bin/env -i \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
+    ${MAKEFLAGS:+MAKEFLAGS="$MAKEFLAGS"} \
+    ${TEST_TIMEOUT:+TEST_TIMEOUT="$TEST_TIMEOUT"} \
+    bash -c 'cd "$1" && shift && exec "$@"' bash "$(pwd -P)" "$@"
+  ;;
+pythons)
+  ready || exit 0
+  for v in "${versions[@]}"; do
+    [[ -x "$root/usr/bin/python$v" ]] && echo "/usr/bin/python$v"
+  done
+  ;;
+*)
+  echo "usage: bash $me make | run CMD... | pythons" >&2
+  exit 2
+  ;;
+esac
