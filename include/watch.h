@@ -27,6 +27,9 @@ extern "C" {
 #if PY_VERSION_HEX < 0x030C0000
 #error "libwatch needs CPython 3.12 or newer (dict watchers)"
 #endif
+#ifdef Py_GIL_DISABLED
+#error "libwatch does not support free-threaded CPython (Py_GIL_DISABLED) yet: its index and validity flags rely on the GIL; see doc/free-threading.md"
+#endif
 
 #if defined(__GNUC__) && __GNUC__ >= 4
 #define WATCH_EXTERN __attribute__((visibility("default")))

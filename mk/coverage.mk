@@ -22,7 +22,15 @@ COV_OUT = $(COV_BUILD)/coverage
 # source no test reached counts as uncovered instead of missing.  Capture's
 # stderr goes to lcov.log, shown on failure: Debian's lcov 1.16 warns there
 # about its own Perl ("Subroutine ... redefined") at every run.
-LCOV = lcov --quiet --rc lcov_branch_coverage=1
+# lcov 2 (Debian sid's, for 3.14 and 3.15) renamed the option, refuses the
+# old name, and rejects gcc 16's counts for lines of CPython's inline
+# functions ("unexecuted block on non-branch line", "line is hit but no
+# branches evaluated"): its consistency check is off there.
+LCOV_VERSION = $(shell lcov --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -n 1)
+LCOV_FLAGS = $(if $(filter 1.%,$(LCOV_VERSION)),--rc lcov_branch_coverage=1,\
+  --rc branch_coverage=1 --rc check_data_consistency=0 \
+  --ignore-errors inconsistent,inconsistent,corrupt)
+LCOV = lcov --quiet $(LCOV_FLAGS)
 
 coverage:
 	@bash mk/deps.sh
@@ -45,7 +53,7 @@ coverage:
 	 } 2> $(COV_OUT)/lcov.log || { cat $(COV_OUT)/lcov.log; exit 1; }
 	@$(LCOV) --extract $(COV_OUT)/all.info '$(CURDIR)/libwatch/*' \
 	  '$(CURDIR)/pywatch/*' --output-file $(COV_OUT)/coverage.info
-	@genhtml --quiet --branch-coverage --title 'libwatch, CPython $(PY_VERSION)' \
+	@genhtml --quiet $(LCOV_FLAGS) --branch-coverage --title 'libwatch, CPython $(PY_VERSION)' \
 	  --prefix $(CURDIR) --output-directory $(COV_OUT)/html $(COV_OUT)/coverage.info
 	@echo "report: $(COV_OUT)/html/index.html"
 	@$(PY) mk/coverage_summary.py $(COV_OUT)/coverage.info $(PY_VERSION) \

@@ -149,7 +149,8 @@ def _merge(a, b):
     """Two logs of one name (a module imported twice): counts add up, the
     first writer is the earlier one."""
     first = a if a[6] <= b[6] else b
-    return tuple(x + y for x, y in zip(a[:6], b[:6])) + first[6:]
+    return (tuple(x + y for x, y in zip(a[:6], b[:6])) + first[6:9]
+            + (a[9] + b[9],))
 
 
 def _write(kind, owner, obj, key, row):
@@ -164,8 +165,11 @@ def _write(kind, owner, obj, key, row):
         name = key
         ns = vars(obj) if obj is not None else {}
         value = ns.get(key, _MISSING)
+        # Whether every write resolved a lazy import (row[9]: 3.15's
+        # import system replacing its placeholder).
+        resolved = counts["modified"] == row[9] == total
         reason = _freeze.allowed_anyway(owner, kind == "module", key, value,
-                                        counts["added"] == 0)
+                                        counts["added"] == 0, resolved)
         if kind == "module" and obj is not None \
                 and key in _freeze.implicitly_allowed(obj):
             reason = "always allowed on builtins"

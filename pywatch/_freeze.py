@@ -28,6 +28,8 @@ __all__ = ["counts", "disable", "enabled", "freeze", "is_frozen", "modified",
 
 _MISSING = object()
 _ModuleType = _types.ModuleType
+# 3.15's placeholder for a name bound by a lazy import (PEP 810).
+_LazyImportType = getattr(_types, "LazyImportType", None)
 _FunctionType = _types.FunctionType
 
 # Always allowed after freezing, on every module: the warnings machinery
@@ -61,13 +63,19 @@ class _State:
 _state = _State()
 
 
-def allowed_anyway(owner, is_module, name, value, existed):
+def allowed_anyway(owner, is_module, name, value, existed,
+                   resolved_lazy_import=False):
     """Why freezing lets this write through whatever allow= says ("" if
     it does not): owner is the module's or class's name, value what the
     name holds now (_MISSING: deleted), existed whether it held something
-    before.  Shared with the audit, so that both judge alike."""
+    before, resolved_lazy_import whether the write replaced a lazy import
+    object (3.15, PEP 810) by something else, which is how the import
+    system resolves it on first use.  Shared with the audit, so that both
+    judge alike."""
     if name in _ALWAYS_ALLOWED:
         return "warnings registry"
+    if is_module and resolved_lazy_import:
+        return "lazy import resolved"
     if name in _LAZY and not existed:
         return "created lazily"
     if (is_module and isinstance(name, str)
@@ -172,16 +180,20 @@ class _Tracker:
         self._arm(obj)
         self.sync(event.kind, event.name, event.filename, event.lineno)
 
-    def _silent(self, name, obj):
-        """A change that is expected after freezing, and no modification."""
+    def _silent(self, name, obj, old=_MISSING):
+        """A change that is expected after freezing, and no modification;
+        old is what the snapshot held."""
         if name in self.allowed:
             return True
         value = self.ns.get(name, _MISSING)
         expected = self.sanctioned.get(name, self)
         if expected is not self and value is expected:
             return True
+        resolved = (_LazyImportType is not None and type(old) is _LazyImportType
+                    and value is not _MISSING
+                    and type(value) is not _LazyImportType)
         return bool(allowed_anyway(self.name, self.is_module, name, value,
-                                   name in self.snapshot))
+                                   name in self.snapshot, resolved))
 
     def changes(self):
         """[(name, how)] of what differs from the snapshot."""
@@ -204,7 +216,8 @@ class _Tracker:
     def pending(self):
         """Whether an unprocessed change is a modification."""
         obj = self.ref()
-        return any(not self._silent(k, obj) for k, _ in self.changes())
+        return any(not self._silent(k, obj, self.snapshot.get(k, _MISSING))
+                   for k, _ in self.changes())
 
     def sync(self, kind=None, key=None, filename=None, lineno=0):
         if self.busy:
@@ -232,13 +245,14 @@ class _Tracker:
                     changes = [(key, "modified")]
                 self.version = version
             for k, how in changes:
+                old = self.snapshot.get(k, _MISSING)
                 if k == "__bases__" and self.bases is not None:
                     self.bases = obj.__bases__
                 elif k in self.ns:
                     self.snapshot[k] = self.kept(self.ns[k])
                 else:
                     self.snapshot.pop(k, None)
-                if self._silent(k, obj):
+                if self._silent(k, obj, old):
                     continue
                 self.modified = True
                 if self.frozen:

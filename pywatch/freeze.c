@@ -188,10 +188,28 @@ install_hook(void)
 
 /* ---- the audit's write log --------------------------------------------- */
 
+/* 3.15's lazy_import type (PEP 810), or NULL: the placeholder that the
+ * import system rebinds to what it imports on first use. */
+static PyTypeObject *lazy_import_type;
+
+/* Whether storing new_value in dict[key] replaces a lazy_import object by
+ * something else: the import system resolving it.  key is an exact str, so
+ * reading the dict runs no Python code. */
+static int
+resolves_lazy_import(PyObject *dict, PyObject *key, PyObject *new_value)
+{
+  if (lazy_import_type == NULL || new_value == NULL
+      || Py_IS_TYPE(new_value, lazy_import_type))
+    return 0;
+  PyObject *old = PyDict_GetItemWithError(dict, key);
+  return old != NULL && Py_IS_TYPE(old, lazy_import_type);
+}
+
 /* One per (namespace, key) written while auditing, in a capsule. */
 struct audit_entry {
   Py_ssize_t counts[5]; /* added, modified, deleted, cleared, cloned */
   Py_ssize_t setattr;   /* how many of them went through module setattr */
+  Py_ssize_t lazy;      /* modifications that resolved a lazy import */
   unsigned long long order; /* when its first write happened */
   PyObject *filename;       /* the first writer's, or NULL */
   int lineno;
@@ -312,6 +330,8 @@ audit_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
       rc = -1;
     } else {
       e->counts[slot]++;
+      if (slot == 1 && k == key && resolves_lazy_import(dict, key, new_value))
+        e->lazy++;
       if (audit_site.dict == dict && audit_site.name == key
           && audit_site.tstate == PyThreadState_Get())
         e->setattr++;
@@ -339,6 +359,19 @@ f_audit_start(PyObject *self, PyObject *unused)
     return NULL;
   if (audit_retired == NULL && (audit_retired = PyList_New(0)) == NULL)
     return NULL;
+  if (lazy_import_type == NULL) {
+    PyObject *types = PyImport_ImportModule("types");
+    PyObject *t = types ? PyObject_GetAttrString(types, "LazyImportType")
+                        : NULL;
+    Py_XDECREF(types);
+    if (t == NULL && !PyErr_ExceptionMatches(PyExc_AttributeError))
+      return NULL;
+    PyErr_Clear(); /* before 3.15 there is none */
+    if (t != NULL && PyType_Check(t))
+      lazy_import_type = (PyTypeObject *)t; /* kept: a static type */
+    else
+      Py_XDECREF(t);
+  }
   audit_watcher = PyDict_AddWatcher(audit_event);
   if (audit_watcher < 0)
     return NULL;
@@ -428,10 +461,11 @@ f_audit_log(PyObject *self, PyObject *unused)
     while (PyDict_Next(log, &pos, &key, &capsule)) {
       struct audit_entry *e = PyCapsule_GetPointer(capsule, ENTRY_CAPSULE);
       PyObject *t = e ? Py_BuildValue(
-                            "(nnnnnnKOi)", e->counts[0], e->counts[1],
+                            "(nnnnnnKOin)", e->counts[0], e->counts[1],
                             e->counts[2], e->counts[3], e->counts[4],
                             e->setattr, e->order,
-                            e->filename ? e->filename : Py_None, e->lineno)
+                            e->filename ? e->filename : Py_None, e->lineno,
+                            e->lazy)
                       : NULL;
       int rc = t ? PyDict_SetItem(writes, key, t) : -1;
       Py_XDECREF(t);

@@ -1,0 +1,3 @@
+import lazy_mod
+
+print(lazy_mod.use())

@@ -1,0 +1,153 @@
+"""What pywatch makes of the differences between CPython 3.12, 3.13, 3.14
+and 3.15 (READONLY.txt's version table): each rule on the version it
+concerns, and the other behaviour on the others."""
+import builtins
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import types
+import unittest
+import warnings
+
+import pywatch
+from pywatch import _freeze
+
+from test_audit import ENV, NOTHING, PROGRAMS, AuditCase, write
+
+V315 = sys.version_info >= (3, 15)
+
+
+class LazyImports(unittest.TestCase):
+    """PEP 810 (3.15): a lazily imported name holds a lazy_import object
+    until its first use, which rebinds it in the module dict."""
+
+    def setUp(self):
+        sys.path.insert(0, PROGRAMS)
+        self.addCleanup(sys.path.remove, PROGRAMS)
+        for name in ("lazy_mod", "lazy_target"):
+            self.addCleanup(sys.modules.pop, name, None)
+
+    @unittest.skipUnless(V315, "PEP 810 is 3.15's")
+    def test_freeze_allows_the_resolution(self):
+        import lazy_mod
+        self.assertIs(type(vars(lazy_mod)["lazy_target"]),
+                      types.LazyImportType)
+        pywatch.freeze(lazy_mod)
+        self.addCleanup(pywatch.thaw, lazy_mod)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pywatch.FrozenWarning)
+            self.assertEqual(lazy_mod.use(), 7)
+            pywatch.flush()
+            self.assertIs(vars(lazy_mod)["lazy_target"],
+                          sys.modules["lazy_target"])
+            self.assertFalse(pywatch.modified(lazy_mod))
+
+    @unittest.skipUnless(V315, "PEP 810 is 3.15's")
+    def test_a_dependent_on_the_placeholder_is_invalidated(self):
+        import lazy_mod
+        seen = []
+        on_placeholder = pywatch.Dependent(lambda d, ev: seen.append(ev.kind))
+        on_placeholder.depends_on(lazy_mod, "lazy_target")
+        lazy_mod.use()
+        self.assertFalse(on_placeholder.valid)
+        pywatch.flush()
+        self.assertEqual(seen, ["modified"])
+        on_module = pywatch.Dependent()
+        on_module.depends_on(lazy_mod, "lazy_target",
+                             sys.modules["lazy_target"])
+        lazy_mod.use()
+        self.assertTrue(on_module.valid)
+
+    @unittest.skipUnless(V315, "PEP 810 is 3.15's")
+    def test_the_rule_is_shared_with_the_audit(self):
+        placeholder = vars(__import__("lazy_mod"))["lazy_target"]
+        self.assertEqual(_freeze.allowed_anyway("m", True, "x", 1, True, True),
+                         "lazy import resolved")
+        self.assertEqual(_freeze.allowed_anyway("m", True, "x", 1, True), "")
+        self.assertIs(type(placeholder), types.LazyImportType)
+
+    @unittest.skipIf(V315, "3.15 has lazy imports")
+    def test_no_lazy_imports_before_3_15(self):
+        with self.assertRaises(SyntaxError):
+            compile("lazy import json\n", "<lazy>", "exec")
+        self.assertFalse(hasattr(types, "LazyImportType"))
+
+
+@unittest.skipUnless(V315, "PEP 810 is 3.15's")
+class LazyImportAudit(AuditCase):
+    def test_the_resolution_is_reported_as_allowed(self):
+        proc, report = self.audit("prog_lazy.py",
+                                  audit_args=("--include=lazy_*",))
+        self.assertEqual(proc.stdout, "7\n")
+        (ns,) = report["namespaces"]
+        self.assertEqual(ns["name"], "lazy_mod")
+        (w,) = ns["writes"]
+        self.assertEqual(w, write("lazy_target", w["first_writer"],
+                                  via="dict", modified=1,
+                                  allowed="lazy import resolved"))
+        self.assertEqual(report["verdict"],
+                         dict(NOTHING, safe=["lazy_mod", "lazy_target"]))
+
+
+class FrozenDict(unittest.TestCase):
+    """PEP 814 (3.15): a frozendict cannot change and cannot be watched; a
+    dependency on it is checked once and never invalidates."""
+
+    @unittest.skipUnless(V315, "PEP 814 is 3.15's")
+    def test_a_dependency_is_checked_and_never_invalidates(self):
+        fd = builtins.frozendict(a=1)
+        dep = pywatch.Dependent()
+        dep.depends_on(fd, "a")
+        dep.depends_on(fd, "missing")
+        dep.depends_on_namespace(fd)
+        with self.assertRaises(pywatch.StaleError):
+            dep.depends_on(fd, "a", 2)
+        self.assertTrue(dep.valid)
+        self.assertEqual(pywatch.stats()["edges"], 0)
+        dep.release()
+
+    @unittest.skipIf(V315, "3.15 has frozendict")
+    def test_no_frozendict_before_3_15(self):
+        self.assertFalse(hasattr(builtins, "frozendict"))
+        with self.assertRaises(TypeError):
+            pywatch.Dependent().depends_on(types.MappingProxyType({}), "a")
+
+
+class SubinterpreterLimit(unittest.TestCase):
+    """READONLY.txt's limit: freezing's hook on ModuleType's setattr slot is
+    process-wide, and a subinterpreter made after it sees ModuleType's own
+    __setattr__ and __delattr__ slot wrappers (CPython's test_types notices
+    on 3.14+).  Reads and writes behave as before."""
+
+    def test_a_later_subinterpreter_sees_the_hook(self):
+        script = textwrap.dedent("""
+            import sys, types
+            import pywatch
+            pywatch.freeze(types.ModuleType("m"))
+            try:
+                import _interpreters as interpreters
+                run = interpreters.run_string
+            except ImportError:
+                import _xxsubinterpreters as interpreters
+                run = interpreters.run_string
+            code = ("import types, sys\\n"
+                    "m = types.ModuleType('n')\\n"
+                    "m.x = 1\\n"
+                    "assert m.x == 1\\n"
+                    "assert '__setattr__' in types.ModuleType.__dict__\\n")
+            i = interpreters.create()
+            assert run(i, code) is None, "the subinterpreter's code failed"
+            interpreters.destroy(i)
+            print("ok")
+            """)
+        # Away from the source tree, whose pywatch/ has no extension.
+        proc = subprocess.run([sys.executable, "-c", script], env=ENV,
+                              cwd=tempfile.gettempdir(), capture_output=True,
+                              text=True, timeout=60)
+        self.assertEqual(proc.stdout, "ok\n", proc.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
