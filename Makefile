@@ -4,7 +4,8 @@
 #   make programs        also the test, example and bench programs
 #   make test            every suite on every Python >= 3.12 found
 #   make demo            build and run examples/demo and the Python examples
-#   make bench           build and run every bench program
+#   make bench           build and run every bench program, on every
+#                        interpreter (bench-one: PYTHON's only)
 #   make install         PREFIX=/usr/local, DESTDIR=
 #   make installcheck    install into build/X.Y/stage and use it from there
 #   make clean
@@ -23,7 +24,7 @@ VERSION := 0.1.0
 SOVERSION := 0
 
 .DEFAULT_GOAL := all
-.PHONY: all programs test demo bench install installcheck clean
+.PHONY: all programs test demo bench bench-one install installcheck clean
 .DELETE_ON_ERROR:
 
 # Nothing below is needed to clean, and on a fresh machine there may be no
@@ -170,17 +171,24 @@ demo:
 	PYTHONPATH=$(BUILD) $(PY) examples/specialize_len.py
 	bash examples/embed/run.sh $(PY)
 
+# make bench: bench-one on every interpreter of mk/interpreters.sh, each
+# figure beside its baseline from the same run (mk/bench.sh).
+bench:
+	@bash mk/deps.sh
+	@bash mk/bench.sh
+
 # The benches also write their series into $(BUILD)/bench (BENCH_DATA),
 # which gnuplot (bench/plot.gp) draws into $(BUILD)/plots.
-bench: all $(BENCHES)
-	@bash mk/deps.sh
+bench-one: all $(BENCHES)
 	@mkdir -p $(BUILD)/bench $(BUILD)/plots
 	@for b in $(BENCHES); do echo "== $$b"; \
 	  BENCH_DATA=$(BUILD)/bench ./$$b || exit 1; done
 	@for b in $(wildcard bench/*.py); do echo "== $$b"; \
 	  PYTHONPATH=$(BUILD) $(PY) $$b || exit 1; done
-	@gnuplot -e "data='$(BUILD)/bench'; out='$(BUILD)/plots'" bench/plot.gp
-	@echo "== plots: $(BUILD)/plots/invalidation.png $(BUILD)/plots/store.png"
+	@if command -v gnuplot >/dev/null; then \
+	  gnuplot -e "data='$(BUILD)/bench'; out='$(BUILD)/plots'" bench/plot.gp \
+	  && echo "== plots: $(BUILD)/plots/invalidation.png $(BUILD)/plots/store.png"; \
+	else echo "== no gnuplot here: make bench plots $(BUILD)/bench"; fi
 
 LIBDIR_INST = $(DESTDIR)$(PREFIX)/lib
 install: all
