@@ -84,6 +84,9 @@ def main():
         measure(history, n)
         print("round %d: %d tests, %s" % (n + 1, tests, ", ".join(
             "%s %d" % (name, history[name][n]) for name in QUANTITIES)))
+        # Buffered stdout keeps each line (one block) until 8 KiB pend: it
+        # would count as a leak of one block per round.
+        sys.stdout.flush()
 
     passed = failed = 0
     for name in QUANTITIES:
