@@ -178,17 +178,13 @@ bench:
 	@bash mk/bench.sh
 
 # The benches also write their series into $(BUILD)/bench (BENCH_DATA),
-# which gnuplot (bench/plot.gp) draws into $(BUILD)/plots.
+# which make bench draws (bench/plot.gp).
 bench-one: all $(BENCHES)
-	@mkdir -p $(BUILD)/bench $(BUILD)/plots
+	@mkdir -p $(BUILD)/bench
 	@for b in $(BENCHES); do echo "== $$b"; \
 	  BENCH_DATA=$(BUILD)/bench ./$$b || exit 1; done
 	@for b in $(wildcard bench/*.py); do echo "== $$b"; \
 	  PYTHONPATH=$(BUILD) $(PY) $$b || exit 1; done
-	@if command -v gnuplot >/dev/null; then \
-	  gnuplot -e "data='$(BUILD)/bench'; out='$(BUILD)/plots'" bench/plot.gp \
-	  && echo "== plots: $(BUILD)/plots/invalidation.png $(BUILD)/plots/store.png"; \
-	else echo "== no gnuplot here: make bench plots $(BUILD)/bench"; fi
 
 LIBDIR_INST = $(DESTDIR)$(PREFIX)/lib
 install: all
