@@ -17,6 +17,7 @@ for interpreter in $(bash mk/interpreters.sh); do
   versions+=("$ver")
 done
 
+mapfile -t versions < <(printf '%s\n' "${versions[@]}" | sort -V)
 mkdir -p build/plots
 for v in "${versions[@]}"; do
   # store.dat: a label and a figure per line, after one comment line.
