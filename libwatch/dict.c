@@ -38,10 +38,10 @@ identical_store(PyObject *dict, PyObject *key, PyObject *new_value)
  * pay for its registers. */
 static __attribute__((noinline)) void
 dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
-                    PyObject *key)
+                    PyObject *key, PyObject *new_value)
 {
   if (ns->subclass_registry && key != NULL)
-    subclass_registry_event(st, ns, event_kind(event), key);
+    subclass_registry_event(st, ns, event_kind(event), key, new_value);
   else
     ns_event(st, ns, event_kind(event), key);
 }
@@ -63,9 +63,9 @@ dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
   int key_event = event == PyDict_EVENT_ADDED || event == PyDict_EVENT_MODIFIED
                   || event == PyDict_EVENT_DELETED;
   if (!key_event)
-    dict_event_dispatch(st, ns, event, NULL);
+    dict_event_dispatch(st, ns, event, NULL, NULL);
   else if (!ns_key_idle(ns, key))
-    dict_event_dispatch(st, ns, event, key);
+    dict_event_dispatch(st, ns, event, key, new_value);
   return 0;
 }
 
@@ -139,6 +139,7 @@ dep_ready(watch_dep_t *dep, int *rc)
     *rc = WATCH_EINVALIDATED;
     return NULL;
   }
+  dep->pins++;  /* until dep_done() */
   return st;
 }
 
@@ -192,23 +193,24 @@ watch_dep_on_key(watch_dep_t *dep, PyObject *dict, PyObject *key,
 {
   int rc = 0;
   struct state *st = dep_ready(dep, &rc);
-  return st ? dep_on_dict_key(st, dep, dict, key, assumed) : rc;
+  return st ? dep_done(dep, dep_on_dict_key(st, dep, dict, key, assumed)) : rc;
 }
 
-int
-watch_dep_on_global(watch_dep_t *dep, PyObject *globals, PyObject *builtins,
-                    PyObject *name, PyObject *assumed)
+/* LOAD_GLOBAL reads exact dicts itself, and calls __getitem__ (and so
+ * __missing__) of anything else, which a dict dependency cannot follow:
+ * only exact dicts are accepted.  Its names are exact str, whose lookups run
+ * no Python code, so nothing can change between the two reads. */
+static int
+on_global(struct state *st, watch_dep_t *dep, PyObject *globals,
+          PyObject *builtins, PyObject *name, PyObject *assumed)
 {
-  int rc = 0;
-  struct state *st = dep_ready(dep, &rc);
-  if (st == NULL)
-    return rc;
-  if (globals == NULL || !PyDict_Check(globals) || builtins == NULL
-      || !PyDict_Check(builtins) || name == NULL)
+  if (globals == NULL || !PyDict_CheckExact(globals) || builtins == NULL
+      || !PyDict_CheckExact(builtins) || name == NULL
+      || !PyUnicode_CheckExact(name))
     return WATCH_EINVAL;
   PyObject *global, *builtin = NULL;
   Py_hash_t hash;
-  rc = read_assumption(dep, globals, name, &global, &hash);
+  int rc = read_assumption(dep, globals, name, &global, &hash);
   if (rc == 0 && global == NULL)
     rc = read_assumption(dep, builtins, name, &builtin, &hash);
   if (rc < 0)
@@ -227,19 +229,34 @@ watch_dep_on_global(watch_dep_t *dep, PyObject *globals, PyObject *builtins,
 }
 
 int
-watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict)
+watch_dep_on_global(watch_dep_t *dep, PyObject *globals, PyObject *builtins,
+                    PyObject *name, PyObject *assumed)
 {
   int rc = 0;
   struct state *st = dep_ready(dep, &rc);
-  if (st == NULL)
-    return rc;
+  return st ? dep_done(dep, on_global(st, dep, globals, builtins, name,
+                                      assumed))
+            : rc;
+}
+
+int
+dep_on_namespace(struct state *st, watch_dep_t *dep, PyObject *dict)
+{
   if (dict != NULL && is_frozendict(dict))
     return 0;
   if (dict == NULL || !PyDict_Check(dict))
     return WATCH_EINVAL;
   struct ns *ns;
-  rc = ns_get(st, dict, &dict_kind, &ns);
+  int rc = ns_get(st, dict, &dict_kind, &ns);
   return rc < 0 ? rc : dep_link_whole(st, dep, ns);
+}
+
+int
+watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict)
+{
+  int rc = 0;
+  struct state *st = dep_ready(dep, &rc);
+  return st ? dep_done(dep, dep_on_namespace(st, dep, dict)) : rc;
 }
 
 int

@@ -82,12 +82,23 @@ func_watch_stop(struct state *st)
   st->func_watcher = -1;
 }
 
+/* __kwdefaults__ is a dict that can change in place (f.__kwdefaults__['a']
+ * = 2), which fires no function event: the dependent also depends on that
+ * dict as a whole. */
 int
 dep_on_function(struct state *st, watch_dep_t *dep, PyObject *func)
 {
   struct ns *ns;
+  struct edge *mark = dep->edges;
   int rc = ns_get(st, func, &func_kind, &ns);
-  return rc < 0 ? rc : dep_link_whole(st, dep, ns);
+  if (rc == 0)
+    rc = dep_link_whole(st, dep, ns);
+  PyObject *kwdefaults = PyFunction_GET_KW_DEFAULTS(func);
+  if (rc == 0 && kwdefaults != NULL && PyDict_Check(kwdefaults))
+    rc = dep_on_namespace(st, dep, kwdefaults);
+  if (rc < 0)
+    dep_unlink_since(st, dep, mark);
+  return rc;
 }
 
 int
@@ -98,6 +109,6 @@ watch_dep_on_function(watch_dep_t *dep, PyObject *func)
   if (st == NULL)
     return rc;
   if (func == NULL || !PyFunction_Check(func))
-    return WATCH_EINVAL;
-  return dep_on_function(st, dep, func);
+    return dep_done(dep, WATCH_EINVAL);
+  return dep_done(dep, dep_on_function(st, dep, func));
 }

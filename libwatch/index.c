@@ -3,6 +3,8 @@
  * the watchers translate CPython's events into the ns_* calls below. */
 #include "internal.h"
 
+#include <assert.h>
+
 /* ---- keys ---------------------------------------------------------------- */
 
 static int
@@ -17,6 +19,9 @@ exact_keys_equal(PyObject *a, PyObject *b)
   return PyObject_RichCompareBool(a, b, Py_EQ) == 1;
 }
 
+/* An idle record (no key) matches any key of its hash: its count then
+ * covers keys that only share the hash, which can only make a key unstable
+ * sooner. */
 static struct keyrec *
 keyrec_find(struct ns *ns, PyObject *key, uintptr_t hash)
 {
@@ -24,8 +29,8 @@ keyrec_find(struct ns *ns, PyObject *key, uintptr_t hash)
     struct keyrec *kr = (struct keyrec *)n;
     if (n->hash != hash)
       continue;
-    if (kr->key == key || (kr->exact && key_is_exact(key)
-                           && exact_keys_equal(kr->key, key)))
+    if (kr->key == key || kr->idle
+        || (kr->exact && key_is_exact(key) && exact_keys_equal(kr->key, key)))
       return kr;
   }
   return NULL;
@@ -47,6 +52,12 @@ static struct keyrec *
 keyrec_get(struct state *st, struct ns *ns, PyObject *key, uintptr_t hash)
 {
   struct keyrec *kr = keyrec_find(ns, key, hash);
+  if (kr != NULL && kr->idle) {  /* in use again: it names its key */
+    kr->idle = 0;
+    ns->idle--;
+    kr->key = Py_NewRef(key);
+    kr->exact = key_is_exact(key);
+  }
   if (kr != NULL)
     return kr;
   kr = state_alloc(st, sizeof(*kr));
@@ -70,7 +81,9 @@ static void
 keyrec_drop(struct state *st, struct keyrec *kr)
 {
   st->counters.keys--;
-  Py_DECREF(kr->key);
+  if (kr->idle)
+    kr->ns->idle--;
+  state_decref_later(st, kr->key);
   state_free(st, kr, sizeof(*kr));
 }
 
@@ -90,13 +103,25 @@ collect_later(struct state *st, struct ns *ns)
   }
 }
 
-/* A key nobody depends on is forgotten, unless its count matters. */
+/* A key nobody depends on is forgotten, unless its count matters: then
+ * the record turns idle, keeping its count but not the key, and a dict
+ * keeps at most IDLE_KEYS_MAX idle records that are not unstable, so that
+ * the memory of a dict nobody depends on stays bounded. */
+#define IDLE_KEYS_MAX 32
+
 static void
 keyrec_maybe_free(struct state *st, struct keyrec *kr)
 {
   struct ns *ns = kr->ns;
-  if (kr->edges || kr->changes || kr == &ns->whole)
+  if (kr->edges || kr->idle || kr == &ns->whole)
     return;
+  if (kr->changes && (kr->unstable || ns->idle < IDLE_KEYS_MAX)) {
+    kr->idle = 1;
+    ns->idle++;
+    state_decref_later(st, kr->key);
+    kr->key = NULL;
+    return;
+  }
   if (st->in_watcher || kr->unused_queued) {
     if (!kr->unused_queued) {
       kr->unused_queued = 1;
@@ -178,6 +203,8 @@ ns_maybe_free(struct state *st, struct ns *ns)
     ns_release(st, ns);
 }
 
+/* Also drops the references left to drop: called where no structure is in
+ * the middle of a change. */
 void
 index_collect(struct state *st)
 {
@@ -195,6 +222,7 @@ index_collect(struct state *st)
     }
     ns_maybe_free(st, ns);
   }
+  state_drain(st);
 }
 
 /* Only called once every edge is gone: namespaces hold no dependents then. */
@@ -244,10 +272,16 @@ edge_free(struct state *st, struct edge *e)
   ns_maybe_free(st, ns);
 }
 
+/* Only a valid dependent has edges: invalidation unlinks them, and an
+ * invalid one left linked would be invalidated forever. */
 int
 dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
          Py_hash_t hash)
 {
+  if (!dep->head.valid) {
+    ns_maybe_free(st, ns);
+    return WATCH_EINVALIDATED;
+  }
   struct keyrec *kr = keyrec_get(st, ns, key, table_hash_mix((uintptr_t)hash));
   if (kr == NULL) {
     ns_maybe_free(st, ns);
@@ -266,18 +300,20 @@ dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
 int
 dep_link_whole(struct state *st, watch_dep_t *dep, struct ns *ns)
 {
-  int rc = edge_new(st, dep, &ns->whole);
+  int rc = dep->head.valid ? edge_new(st, dep, &ns->whole)
+                           : WATCH_EINVALIDATED;
   if (rc < 0)
     ns_maybe_free(st, ns);
   return rc;
 }
 
 /* Undoes the edges added after mark, so that a registration that fails
- * halfway leaves the dependent as it found it. */
+ * halfway leaves the dependent as it found it.  An invalidation or release
+ * meanwhile has unlinked them all, mark included. */
 void
 dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark)
 {
-  while (dep->edges != mark) {
+  while (dep->edges != NULL && dep->edges != mark) {
     struct edge *e = dep->edges;
     dep->edges = e->dep_next;
     edge_free(st, e);
@@ -311,8 +347,10 @@ locate(watch_event_t *event)
 void
 dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
 {
-  if (!dep->head.valid)
+  if (!dep->head.valid) {
+    assert(dep->edges == NULL);
     return;
+  }
   dep->head.valid = 0;
   /* The callback runs after the mutation: the event keeps what it names
    * alive until then.  A dying object is never named (report.ns NULL). */
@@ -346,7 +384,7 @@ keyrec_changed(struct state *st, struct keyrec *kr,
                const watch_event_t *report)
 {
   watch_event_t unstable = *report;
-  if (st->unstable_limit) {
+  if (st->unstable_limit && !kr->ns->subclass_registry) {
     kr->ns->pinned = 1;
     if (++kr->changes > st->unstable_limit && !kr->unstable) {
       kr->unstable = 1;
@@ -369,7 +407,7 @@ ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
       struct keyrec *kr = (struct keyrec *)n;
       if (n->hash != hash)
         continue;
-      if (kr->exact && exact_keys_equal(kr->key, key))
+      if (kr->idle || (kr->exact && exact_keys_equal(kr->key, key)))
         keyrec_changed(st, kr, report);
       else if (!kr->exact)
         /* It may compare equal through its own __eq__, which must not
@@ -494,16 +532,11 @@ watch_dep_data(const watch_dep_t *dep)
   return dep ? dep->data : NULL;
 }
 
-void
-watch_dep_release(watch_dep_t *dep)
+/* Detaches the dependent from everything; it stays allocated. */
+static void
+dep_detach(struct state *st, watch_dep_t *dep)
 {
-  if (dep == NULL)
-    return;
-  struct state *st = dep->state;
-  if (st == NULL) {  /* finalized: the state no longer knows it */
-    free(dep);
-    return;
-  }
+  dep->head.valid = 0;
   dep_unlink_all(st, dep);
   spec_free(st, dep);
   if (dep->pending_pprev != NULL)
@@ -512,8 +545,34 @@ watch_dep_release(watch_dep_t *dep)
   if (dep->next)
     dep->next->pprev = dep->pprev;
   st->counters.dependents--;
-  state_free(st, dep, sizeof(*dep));
+}
+
+void
+watch_dep_release(watch_dep_t *dep)
+{
+  if (dep == NULL || dep->released)
+    return;
+  struct state *st = dep->state;
+  if (st == NULL) {  /* finalized: the state no longer knows it */
+    free(dep);
+    return;
+  }
+  dep_detach(st, dep);
+  dep->released = 1;
+  if (dep->pins == 0)
+    state_free(st, dep, sizeof(*dep));
   index_collect(st);
+}
+
+/* The end of a registration: unpins, and frees a dependent released
+ * meanwhile, whose registration then fails.  rc is returned otherwise. */
+int
+dep_done(watch_dep_t *dep, int rc)
+{
+  if (--dep->pins > 0 || !dep->released)
+    return rc;
+  state_free(dep->state, dep, sizeof(*dep));
+  return WATCH_EINVALIDATED;
 }
 
 int

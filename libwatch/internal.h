@@ -45,11 +45,15 @@ struct edge {
 
 struct keyrec {
   table_node_t node;    /* in ns->keys, by hash of key */
-  PyObject *key;        /* strong reference; NULL for ns->whole */
+  /* Strong reference while a dependent uses the record; NULL for ns->whole
+   * and for an idle record, one that only keeps a modification count and is
+   * matched by hash alone (see keyrec_maybe_free()). */
+  PyObject *key;
   struct edge *edges;
   struct ns *ns;
   struct keyrec *unused_next; /* in ns->unused, see collect_later() */
   uint32_t changes;     /* modifications seen while tracked */
+  unsigned idle : 1;    /* key dropped, counted in ns->idle */
   unsigned unstable : 1;
   unsigned exact : 1;   /* exact str or int: comparable without Python */
   unsigned unused_queued : 1;
@@ -63,6 +67,7 @@ struct ns {
   PyObject *guard;      /* a class's weak reference, see type.c */
   uint64_t version;
   size_t edges;         /* edges on this namespace, ns->whole included */
+  unsigned idle;        /* idle key records, at most IDLE_KEYS_MAX */
   table_t keys;
   struct keyrec whole;
   struct keyrec *unused; /* records to collect, see collect_later() */
@@ -79,6 +84,11 @@ struct watch_dep_s {
   watch_cb cb;
   void *data;
   int locate;              /* watch_dep_locate() */
+  /* A registration in progress holds a pin: Python code it runs (a key's
+   * __hash__ or __eq__) may release the dependent, which then only detaches
+   * it and leaves the free to the registration (dep_done()). */
+  unsigned pins;
+  unsigned released : 1;
   struct state *state;     /* NULL once libwatch finalized */
   struct edge *edges;
   watch_dep_t *next;       /* in state->deps */
@@ -98,6 +108,7 @@ struct state {
   unsigned unstable_limit;
   unsigned in_watcher;     /* depth of watcher callbacks running */
   int is_main;             /* the main interpreter: pending calls reach it */
+  int finalizing;          /* the last watch_fini() is under way */
   table_t namespaces;
   watch_dep_t *deps;       /* every live dependent */
   /* queue.c */
@@ -111,6 +122,10 @@ struct state {
   struct waker *waker;     /* on the host loop or the private one */
   struct private_loop *private_loop;
   struct ns *collect;      /* namespaces with records to collect */
+  /* References to drop once no libwatch structure is in the middle of a
+   * change (state_drain()): a Py_DECREF can run any Python code. */
+  PyObject **garbage;
+  size_t garbage_len, garbage_cap;
   uint64_t hits;           /* events that invalidated something */
   watch_counters_t counters; /* misses is derived: events - hits */
 };
@@ -133,6 +148,9 @@ state_of_watcher(void)
 struct state *state_ready(void);   /* NULL unless watch_init() succeeded */
 void *state_alloc(struct state *st, size_t size);
 void state_free(struct state *st, void *p, size_t size);
+/* Takes over a reference and drops it at the next state_drain(). */
+void state_decref_later(struct state *st, PyObject *obj);
+void state_drain(struct state *st);
 
 /* index.c */
 int ns_get(struct state *st, PyObject *obj, const struct ns_kind *kind,
@@ -216,8 +234,10 @@ extern const struct ns_kind dict_kind;
 int dict_watch_start(struct state *st);
 void dict_watch_stop(struct state *st);
 struct state *dep_ready(watch_dep_t *dep, int *rc);
+int dep_done(watch_dep_t *dep, int rc);
 int dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
                     PyObject *key, PyObject *assumed);
+int dep_on_namespace(struct state *st, watch_dep_t *dep, PyObject *dict);
 
 /* func.c */
 void func_watch_stop(struct state *st);
@@ -233,6 +253,7 @@ void spec_free(struct state *st, watch_dep_t *dep);
 /* type.c */
 void type_watch_stop(struct state *st);
 void subclass_registry_event(struct state *st, struct ns *ns,
-                             watch_event_kind_t kind, PyObject *key);
+                             watch_event_kind_t kind, PyObject *key,
+                             PyObject *new_value);
 
 #endif /* WATCH_INTERNAL_H */

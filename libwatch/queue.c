@@ -43,9 +43,10 @@ queue_remove(struct state *st, watch_dep_t *dep)
   else if (st->pending_tail == &dep->pending_next)
     st->pending_tail = dep->pending_pprev;
   dep->pending_pprev = NULL;
-  Py_CLEAR(dep->event.ns);
-  Py_CLEAR(dep->event.key);
-  Py_CLEAR(dep->event.filename);
+  state_decref_later(st, dep->event.ns);
+  state_decref_later(st, dep->event.key);
+  state_decref_later(st, dep->event.filename);
+  dep->event.ns = dep->event.key = dep->event.filename = NULL;
 }
 
 void
@@ -163,11 +164,14 @@ static int
 safe_point(void *unused)
 {
   (void)unused;
-  struct state *st = state_ready();
-  if (st != NULL) {
+  /* Cleared even if libwatch was finalized since: a later watch_init()
+   * must be able to ask for a call again. */
+  struct state *st = state_of_this_interpreter();
+  if (st != NULL)
     atomic_store(&st->call_queued, 0);
+  st = state_ready();
+  if (st != NULL)
     deliver_batch(st);
-  }
   return 0;
 }
 

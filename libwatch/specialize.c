@@ -169,13 +169,15 @@ depends_on(const watch_dep_t *dep, PyObject *obj)
   return 0;
 }
 
-int
-watch_specialize(watch_dep_t *dep, PyObject *func, PyObject *code)
+/* The swap itself can invalidate dep: it deoptimizes the specializations
+ * that depend on func, and one of them may restore a function dep depends
+ * on (f specialized on g, then g on f).  Then nothing stays installed and
+ * the call fails with WATCH_EINVALIDATED; it never leaves a dependent
+ * linked after its invalidation. */
+static int
+specialize(struct state *st, watch_dep_t *dep, PyObject *func, PyObject *code)
 {
-  int rc = 0;
-  struct state *st = dep_ready(dep, &rc);
-  if (st == NULL)
-    return rc;
+  int rc;
   /* A dependency on func itself would be broken by the swap. */
   if (func == NULL || !PyFunction_Check(func) || code == NULL
       || !PyCode_Check(code) || dep->spec != NULL || depends_on(dep, func))
@@ -203,6 +205,14 @@ watch_specialize(watch_dep_t *dep, PyObject *func, PyObject *code)
   if (rc < 0)
     spec_free(st, dep);
   return rc;
+}
+
+int
+watch_specialize(watch_dep_t *dep, PyObject *func, PyObject *code)
+{
+  int rc = 0;
+  struct state *st = dep_ready(dep, &rc);
+  return st ? dep_done(dep, specialize(st, dep, func, code)) : rc;
 }
 
 static void

@@ -137,11 +137,52 @@ state_free(struct state *st, void *p, size_t size)
   free(p);
 }
 
+void
+state_decref_later(struct state *st, PyObject *obj)
+{
+  if (obj == NULL)
+    return;
+  if (st->garbage_len == st->garbage_cap) {
+    size_t cap = st->garbage_cap ? 2 * st->garbage_cap : 16;
+    PyObject **grown = realloc(st->garbage, cap * sizeof(*grown));
+    if (grown == NULL) {
+      /* Out of memory: leaking one reference is safe, dropping it now is
+       * not. */
+      return;
+    }
+    st->counters.bytes += (cap - st->garbage_cap) * sizeof(*grown);
+    st->garbage = grown;
+    st->garbage_cap = cap;
+  }
+  st->garbage[st->garbage_len++] = obj;
+}
+
+/* Each reference leaves the list before it is dropped, so that the Python
+ * code it runs may call back into libwatch, this function included.  The
+ * list's memory goes too: an idle libwatch holds none. */
+void
+state_drain(struct state *st)
+{
+  if (st->in_watcher)
+    return;
+  while (st->garbage_len > 0) {
+    PyObject *obj = st->garbage[--st->garbage_len];
+    Py_DECREF(obj);
+  }
+  if (st->garbage_cap > 0) {
+    st->counters.bytes -= st->garbage_cap * sizeof(*st->garbage);
+    free(st->garbage);
+    st->garbage = NULL;
+    st->garbage_cap = 0;
+  }
+}
+
 /* Back to "not initialized": every dependent invalidated and detached,
  * every namespace unwatched, the watcher id returned. */
 static void
 state_reset(struct state *st)
 {
+  st->finalizing = 1;
   deps_finalize(st);
   queue_stop(st);
   ns_free_all(st);
@@ -149,7 +190,10 @@ state_reset(struct state *st)
   func_watch_stop(st);
   type_watch_stop(st);
   st->init_count = 0;
+  st->finalizing = 0;
   count_initialized(st, -1);
+  /* Last: the Python code it runs finds libwatch uninitialized. */
+  state_drain(st);
 }
 
 int
@@ -160,6 +204,10 @@ watch_init(void)
     PyErr_Clear();
     return WATCH_ENOMEM;
   }
+  /* A callback told FINALIZED cannot start libwatch again in the middle
+   * of its own shutdown. */
+  if (st->finalizing)
+    return WATCH_ENOINIT;
   if (st->init_count > 0) {
     st->init_count++;
     return 0;
@@ -183,7 +231,9 @@ void
 watch_fini(void)
 {
   struct state *st = state_ready();
-  if (st == NULL || --st->init_count > 0)
+  /* A callback told FINALIZED may call it too: the shutdown under way is
+   * the one it asks for. */
+  if (st == NULL || st->finalizing || --st->init_count > 0)
     return;
   st->init_count = 1;  /* the reset still needs a working libwatch */
   state_reset(st);

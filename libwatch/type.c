@@ -146,22 +146,56 @@ link_type_watch(struct state *st, watch_dep_t *dep, PyTypeObject *cls)
 
 /* ---- the MRO ------------------------------------------------------------- */
 
+/* The object a registry entry's weak reference points to, if it is alive;
+ * borrowed.  Reading it runs no Python code. */
+static PyObject *
+weakly_held(PyObject *ref)
+{
+  if (ref == NULL || !PyWeakref_CheckRefExact(ref))
+    return NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+  PyObject *obj;
+  if (PyWeakref_GetRef(ref, &obj) <= 0)
+    return NULL;
+  Py_DECREF(obj); /* alive, and held elsewhere: never the last reference */
+#else
+  PyObject *obj = PyWeakref_GET_OBJECT(ref);
+  if (obj == Py_None || Py_REFCNT(obj) == 0)
+    return NULL;
+#endif
+  return obj;
+}
+
 /* A class leaving or entering a base's registry is a change of its bases;
- * the dependents hear of it as a change of that class, whose address is the
- * key. */
+ * the dependents hear of it as a change of that class.  The key is the
+ * class's address, but Python code can write any int there (the registry is
+ * reachable through gc), so the class is only named when the entry's own
+ * weak reference, read here, still points to a class at that address; a
+ * dying class is not named either (DEALLOCATED), nor is a class that a raw
+ * write only pretends to be (WATCH_EVENT_TYPE with no namespace).  These
+ * records never count toward instability: a new class can be born at a dead
+ * one's address. */
 void
 subclass_registry_event(struct state *st, struct ns *ns,
-                        watch_event_kind_t kind, PyObject *key)
+                        watch_event_kind_t kind, PyObject *key,
+                        PyObject *new_value)
 {
   if (!PyLong_CheckExact(key)) {
     ns_event(st, ns, kind, key);
     return;
   }
-  /* A dying class leaves its bases' registries too: it is not named. */
-  PyObject *cls = PyLong_AsVoidPtr(key);
-  watch_event_t report = {WATCH_EVENT_TYPE, cls, NULL, NULL, 0};
-  if (Py_REFCNT(cls) == 0)
-    report = (watch_event_t){.kind = WATCH_EVENT_DEALLOCATED};
+  PyObject *old = PyDict_GetItemWithError(ns->obj, key); /* int: no Python */
+  if (old == NULL)
+    PyErr_Clear();
+  void *address = PyLong_AsVoidPtr(key);
+  if (address == NULL)
+    PyErr_Clear();
+  PyObject *cls = weakly_held(old != NULL ? old : new_value);
+  watch_event_t report = {.kind = WATCH_EVENT_DEALLOCATED};
+  if (cls != NULL && (void *)cls == address && PyType_Check(cls))
+    report = (watch_event_t){WATCH_EVENT_TYPE, cls, NULL, NULL, 0};
+  else if (cls != NULL || (old != NULL && !PyWeakref_CheckRefExact(old)))
+    report = (watch_event_t){.kind = WATCH_EVENT_TYPE};
   ns_event_reported(st, ns, kind, key, &report);
 }
 
@@ -294,14 +328,10 @@ watch_attr_lookup(PyObject *obj, PyObject *name, PyObject **value)
   return mro_find(mro, name, &definer, value);
 }
 
-int
-watch_dep_on_attr(watch_dep_t *dep, PyObject *obj, PyObject *name,
-                  PyObject *assumed)
+static int
+on_attr(struct state *st, watch_dep_t *dep, PyObject *obj, PyObject *name,
+        PyObject *assumed)
 {
-  int rc = 0;
-  struct state *st = dep_ready(dep, &rc);
-  if (st == NULL)
-    return rc;
   if (obj == NULL || name == NULL || !PyUnicode_CheckExact(name))
     return WATCH_EINVAL;
   if (PyModule_Check(obj))
@@ -309,4 +339,13 @@ watch_dep_on_attr(watch_dep_t *dep, PyObject *obj, PyObject *name,
   if (PyType_Check(obj))
     return class_attr(st, dep, (PyTypeObject *)obj, name, assumed);
   return WATCH_EINVAL;
+}
+
+int
+watch_dep_on_attr(watch_dep_t *dep, PyObject *obj, PyObject *name,
+                  PyObject *assumed)
+{
+  int rc = 0;
+  struct state *st = dep_ready(dep, &rc);
+  return st ? dep_done(dep, on_attr(st, dep, obj, name, assumed)) : rc;
 }
