@@ -74,7 +74,9 @@ typedef enum {
   WATCH_EVENT_DEFAULTS,    /* a function's __defaults__ is being replaced */
   WATCH_EVENT_KWDEFAULTS,  /* a function's __kwdefaults__ is being replaced */
   WATCH_EVENT_TYPE         /* a class's bases changed, or it was modified in a
-                              way that has no name; ns is the class */
+                              way that has no name; ns is the class, or NULL
+                              for a raw write to a base's subclass registry
+                              that names no live class */
 } watch_event_kind_t;
 
 /* What an invalidation callback is told.  The pointers are borrowed and only
@@ -111,7 +113,9 @@ typedef int (*watch_cb)(watch_dep_t *dep, const watch_event_t *event);
 /* Per-interpreter setup.  watch_init() takes one dict watcher id, the only one
  * libwatch uses in this interpreter; it nests, and the matching last
  * watch_fini() invalidates every dependent (WATCH_EVENT_FINALIZED), unwatches
- * everything and frees the interpreter's state.  Interpreter finalization does
+ * everything and frees the interpreter's state.  While it does, a callback
+ * told FINALIZED may call watch_fini(), which does nothing, and
+ * watch_init(), which fails with WATCH_ENOINIT.  Interpreter finalization does
  * the same if watch_fini() was never called.  Dependents stay allocated until
  * released, so releasing them after finalization is still correct. */
 WATCH_EXTERN int watch_init(void);
@@ -122,8 +126,12 @@ WATCH_EXTERN int watch_dep_new(watch_dep_t **dep, watch_cb cb, void *data);
 WATCH_EXTERN void *watch_dep_data(const watch_dep_t *dep);
 
 /* Unlinks the dependent from everything it depends on and frees it, in
- * O(its dependencies).  Allowed at any time, including from any callback
- * and after finalization; NULL is ignored. */
+ * O(its dependencies).  Allowed at any time, including from any callback,
+ * after finalization, and from Python code that a registration of this very
+ * dependent runs (a key's __hash__ or __eq__), which then fails with
+ * WATCH_EINVALIDATED; NULL is ignored.  References libwatch held for the
+ * dependent are dropped after its records are gone, so that the __del__
+ * they may run finds libwatch consistent. */
 WATCH_EXTERN void watch_dep_release(watch_dep_t *dep);
 
 /* Phase one of this dependent's invalidation will record the file and line
@@ -172,7 +180,10 @@ WATCH_EXTERN int watch_dep_on_key(watch_dep_t *dep, PyObject *dict,
  * builtins (a function's __globals__ and __builtins__), gives assumed (NULL:
  * NameError).  A name found in builtins also depends on its absence from
  * globals, so shadowing it there invalidates; so does deleting a name that
- * globals held. */
+ * globals held.  globals and builtins must be exact dicts and name an exact
+ * str (WATCH_EINVAL otherwise): LOAD_GLOBAL reads anything else through its
+ * own __getitem__ (and a dict subclass's __missing__), which no dependency
+ * can follow. */
 WATCH_EXTERN int watch_dep_on_global(watch_dep_t *dep, PyObject *globals,
                                      PyObject *builtins, PyObject *name,
                                      PyObject *assumed);
@@ -213,7 +224,8 @@ WATCH_EXTERN int watch_attr_lookup(PyObject *obj, PyObject *name,
                                    PyObject **value);
 
 /* The dependent assumes that the function's __code__, __defaults__ and
- * __kwdefaults__ stay as they are and that the function lives.  The first
+ * __kwdefaults__ stay as they are, the __kwdefaults__ dict's contents
+ * included, and that the function lives.  The first
  * function dependency of an interpreter installs libwatch's function
  * watcher. */
 WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
@@ -236,8 +248,12 @@ WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
  * other function watchers and audit hooks do not, since phase one runs no
  * Python code.
  * Fails with WATCH_EINCOMPATIBLE where watch_code_mismatch() names a
- * difference, and with WATCH_EINVAL if dep already specializes a function
- * or already depends on func (the swap itself would invalidate it). */
+ * difference, with WATCH_EINVAL if dep already specializes a function or
+ * already depends on func (the swap itself would invalidate it), and with
+ * WATCH_EINVALIDATED if the swap invalidated dep after all: it deoptimizes
+ * func's other specializations, and one that dep depends on gives its
+ * function its own code back (f specialized on g, then g on f).  Nothing is
+ * installed then.  A specialization that succeeds leaves dep valid. */
 WATCH_EXTERN int watch_specialize(watch_dep_t *dep, PyObject *func,
                                   PyObject *code);
 
@@ -295,8 +311,11 @@ WATCH_EXTERN int watch_version(PyObject *dict, uint64_t *version);
 /* A key added, modified or deleted more than limit times becomes unstable:
  * its dependents are invalidated with WATCH_EVENT_UNSTABLE and registrations
  * on it fail with WATCH_EUNSTABLE.  Counting starts when the key is first
- * depended on and goes on after its dependents are gone; that count keeps the
- * dict watched until it is deallocated.  Writes that only may be this key
+ * depended on and goes on after its dependents are gone, in a record that
+ * holds no reference to the key and is matched by hash alone (a key that
+ * shares the hash shares the count); a dict keeps at most 32 such records
+ * for keys that are not unstable, plus one per unstable key, and stays
+ * watched until it is deallocated.  Writes that only may be this key
  * (conservative matches) invalidate but do not count, and neither do
  * whole-dict events.  The default is 8; 0 means never.  The last watch_fini()
  * resets the limit and the counters. */

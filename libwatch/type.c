@@ -190,12 +190,13 @@ subclass_registry_event(struct state *st, struct ns *ns,
   void *address = PyLong_AsVoidPtr(key);
   if (address == NULL)
     PyErr_Clear();
-  PyObject *cls = weakly_held(old != NULL ? old : new_value);
-  watch_event_t report = {.kind = WATCH_EVENT_DEALLOCATED};
+  PyObject *entry = old != NULL ? old : new_value;
+  PyObject *cls = weakly_held(entry);
+  watch_event_t report = {.kind = WATCH_EVENT_TYPE};
   if (cls != NULL && (void *)cls == address && PyType_Check(cls))
-    report = (watch_event_t){WATCH_EVENT_TYPE, cls, NULL, NULL, 0};
-  else if (cls != NULL || (old != NULL && !PyWeakref_CheckRefExact(old)))
-    report = (watch_event_t){.kind = WATCH_EVENT_TYPE};
+    report.ns = cls;
+  else if (cls == NULL && entry != NULL && PyWeakref_CheckRefExact(entry))
+    report.kind = WATCH_EVENT_DEALLOCATED; /* its class is dying */
   ns_event_reported(st, ns, kind, key, &report);
 }
 

@@ -394,18 +394,37 @@ dependent_depends_on_global(DependentObject *self, PyObject *args)
   if (check_valid(self) < 0)
     return NULL;
   /* What LOAD_GLOBAL reads: the function's globals, then the builtins it
-   * captured when it was created (always a dict). */
+   * captured when it was created.  Anything but exact dicts is read through
+   * its own __getitem__, which a dependency cannot follow. */
   PyObject *globals = PyFunction_GET_GLOBALS(func);
   PyObject *builtins = ((PyFunctionObject *)func)->func_builtins;
-  PyObject *value = PyDict_GetItemWithError(globals, name);
-  if (value == NULL && !PyErr_Occurred())
-    value = PyDict_GetItemWithError(builtins, name);
-  if (value == NULL && PyErr_Occurred())
+  PyObject *odd = !PyDict_CheckExact(globals) ? globals
+                  : !PyDict_CheckExact(builtins) ? builtins : NULL;
+  if (odd != NULL)
+    return PyErr_Format(PyExc_TypeError,
+                        "depends_on_global(): the function's %s is a '%.200s', "
+                        "not a dict: LOAD_GLOBAL calls its __getitem__, which "
+                        "cannot be depended on",
+                        odd == globals ? "globals" : "builtins",
+                        Py_TYPE(odd)->tp_name);
+  /* LOAD_GLOBAL's names are exact str: a str subclass's own __hash__ and
+   * __eq__ never take part. */
+  PyObject *exact = PyUnicode_FromObject(name);
+  if (exact == NULL)
     return NULL;
+  PyObject *value = PyDict_GetItemWithError(globals, exact);
+  if (value == NULL && !PyErr_Occurred())
+    value = PyDict_GetItemWithError(builtins, exact);
+  if (value == NULL && PyErr_Occurred()) {
+    Py_DECREF(exact);
+    return NULL;
+  }
   Py_XINCREF(value);
-  int rc = watch_dep_on_global(self->dep, globals, builtins, name, value);
+  int rc = watch_dep_on_global(self->dep, globals, builtins, exact, value);
   Py_XDECREF(value);
-  return raise_for(rc, globals, name) < 0 ? NULL : Py_NewRef(Py_None);
+  rc = raise_for(rc, globals, exact);
+  Py_DECREF(exact);
+  return rc < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 static PyObject *

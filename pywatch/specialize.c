@@ -56,8 +56,10 @@ specialize(PyObject *module, PyObject *args)
     return raise_mismatch(func, code, watch_code_mismatch(func, code));
   case WATCH_EINVALIDATED:
     return PyErr_Format(PyExc_ValueError,
-                        "cannot specialize %R: an assumption already broke",
-                        func);
+                        "cannot specialize %R: an assumption broke, possibly "
+                        "by the install itself (a specialization this one "
+                        "depends on depends on %R: a cycle)",
+                        func, func);
   case WATCH_EINVAL:
     return PyErr_Format(PyExc_ValueError,
                         "the dependent already specializes a function or "

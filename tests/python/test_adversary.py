@@ -1,0 +1,274 @@
+"""Code nobody here wrote, aimed at libwatch's promises (issue 14): keys
+whose __hash__, __eq__ and __del__ run Python that releases dependents,
+mutual specializations, raw writes to subclass registries, in-place
+__kwdefaults__ changes, namespaces that are not dicts, recycled class
+addresses, and memory that a dict nobody depends on keeps."""
+import gc
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import types
+import unittest
+import weakref
+
+import pywatch
+
+from test_audit import ENV
+
+
+class Key:
+    """A key whose hash and equality are Python code; on_hash(n) runs at
+    its n-th __hash__, on_del at its death."""
+
+    def __init__(self, name, on_hash=None, on_del=None):
+        self.name, self.on_hash, self.on_del = name, on_hash, on_del
+        self.hashes = 0
+
+    def __hash__(self):
+        self.hashes += 1
+        if self.on_hash is not None:
+            self.on_hash(self.hashes)
+        return hash(self.name)
+
+    def __eq__(self, other):
+        return self is other
+
+    def __del__(self):
+        if self.on_del is not None:
+            self.on_del()
+
+
+class ReentrantKeys(unittest.TestCase):
+    def test_hash_that_releases_the_dependent_being_registered(self):
+        d = {}
+        dep = pywatch.Dependent()
+        # pywatch hashes the key once, libwatch's validation a second time.
+        key = Key("k", on_hash=lambda n: n == 2 and dep.release())
+        with self.assertRaises((ValueError, RuntimeError)):
+            dep.depends_on(d, key)
+        self.assertFalse(dep.valid)
+        gc.collect()
+        self.assertEqual(pywatch.stats()["edges"], 0)
+        d["other"] = 1  # the index is still sound
+        self.assertEqual(pywatch.stats()["dependents"], 0)
+
+    def test_del_of_a_dropped_key_releases_another_dependent(self):
+        d = {"x": 1}
+        other = pywatch.Dependent()
+        other.depends_on(d, "x")
+        key = Key("k", on_del=other.release)
+        d[key] = 1
+        dep = pywatch.Dependent()
+        dep.depends_on(d, key)
+        del d[key]          # dep invalidated; libwatch holds the key
+        del key
+        pywatch.flush()     # collects the record: the key dies
+        dep.release()
+        gc.collect()
+        self.assertFalse(other.valid)
+        self.assertEqual(pywatch.stats()["edges"], 0)
+        d["x"] = 2
+
+    def test_del_of_a_released_dependent_s_key_releases_its_sibling(self):
+        d = {}
+        sibling = pywatch.Dependent()
+        sibling.depends_on(d, "y")
+        key = Key("k", on_del=sibling.release)
+        dep = pywatch.Dependent()
+        dep.depends_on(d, key)
+        del key             # only libwatch's record holds it now
+        dep.release()       # drops the record, whose key's __del__ runs
+        gc.collect()
+        self.assertFalse(sibling.valid)
+        self.assertEqual(pywatch.stats()["edges"], 0)
+        self.assertEqual(pywatch.stats()["keys"], 0)
+
+
+class MutualSpecialization(unittest.TestCase):
+    def test_a_cycle_raises_and_leaves_nothing_installed(self):
+        # In a subprocess: the bug this guards against was a hang.
+        script = textwrap.dedent("""
+            import pywatch
+            def f(a=1):
+                return "f"
+            def g(a=1):
+                return "g"
+            fast_f = (lambda a=1: "fast f").__code__
+            fast_g = (lambda a=1: "fast g").__code__
+            guard = pywatch.specialize(f, fast_f, functions=[g])
+            assert f() == "fast f"
+            try:
+                pywatch.specialize(g, fast_g, functions=[f])
+            except ValueError as e:
+                assert "cycle" in str(e), e
+            else:
+                raise AssertionError("a dead guard was returned")
+            g.__defaults__ = (2,)
+            f.__defaults__ = (2,)
+            assert (f(), g()) == ("f", "g"), (f(), g())
+            assert not guard.valid
+            print("ok")
+            """)
+        proc = subprocess.run([sys.executable, "-c", script], env=ENV,
+                              cwd=tempfile.gettempdir(), capture_output=True,
+                              text=True, timeout=60)
+        self.assertEqual(proc.stdout, "ok\n", proc.stderr)
+
+
+def subclass_registry(sub):
+    """The tp_subclasses of sub's base, {id(subclass): weakref}, found
+    through gc: it holds a weak reference to sub."""
+    for ref in weakref.getweakrefs(sub):
+        for r in gc.get_referrers(ref):
+            if type(r) is dict and r.get(id(sub)) is ref:
+                return r
+    raise AssertionError("no subclass registry")
+
+
+class RawRegistryWrites(unittest.TestCase):
+    def test_a_key_that_hashes_like_a_subclass_is_never_a_pointer(self):
+        class A:
+            pass
+
+        class B(A):
+            pass
+
+        dep = pywatch.Dependent()
+        dep.depends_on(B, "x")
+        registry = subclass_registry(B)
+        fake = id(B) + (2 ** 61 - 1)     # the same hash, another int
+        self.assertEqual(hash(fake), hash(id(B)))
+        registry[fake] = 1
+        del registry[fake]
+        registry[123456789] = 2          # an address nothing lives at
+        del registry[123456789]
+        self.assertTrue(dep.valid)
+        saved = registry[id(B)]
+        seen = []
+        dep2 = pywatch.Dependent(lambda d, ev: seen.append(
+            (ev.kind, ev.namespace)))
+        dep2.depends_on(B, "x")
+        # The entry is replaced: named by the weak reference it held.
+        registry[id(B)] = 3
+        self.assertFalse(dep2.valid)
+        dep3 = pywatch.Dependent(lambda d, ev: seen.append(
+            (ev.kind, ev.namespace)))
+        dep3.depends_on(B, "x")
+        # Now it holds no weak reference: nothing is named.
+        registry[id(B)] = saved
+        pywatch.flush()
+        self.assertEqual(seen, [("type", B), ("type", None)])
+        dep.release()
+
+    def test_recycled_class_addresses_are_not_unstable(self):
+        class Base:
+            pass
+
+        class Other:
+            pass
+
+        # A class whose bases churn while depended on, at some address...
+        sub = type("Churned", (Base,), {})
+        for _ in range(12):
+            dep = pywatch.Dependent()
+            try:
+                dep.depends_on(sub, "x")
+            except ValueError:
+                pass
+            sub.__bases__ = (Other,)
+            sub.__bases__ = (Base,)
+            dep.release()
+        del sub
+        gc.collect()
+        # ...leaves nothing on that address for the classes born there.
+        refused = 0
+        for i in range(20):
+            fresh = type("Fresh%d" % i, (Base,), {})
+            dep = pywatch.Dependent()
+            try:
+                dep.depends_on(fresh, "x")
+            except ValueError:
+                refused += 1
+            dep.release()
+            del fresh
+            gc.collect()
+        self.assertEqual(refused, 0)
+
+
+class KwdefaultsInPlace(unittest.TestCase):
+    def test_an_in_place_change_invalidates(self):
+        def f(*, a=1):
+            return a
+
+        dep = pywatch.Dependent()
+        dep.depends_on_function(f)
+        f.__kwdefaults__["a"] = 2
+        self.assertFalse(dep.valid)
+
+    def test_modified_sees_it(self):
+        def f(*, a=1):
+            return a
+
+        self.assertFalse(pywatch.modified(f))
+        f.__kwdefaults__.clear()
+        self.assertTrue(pywatch.modified(f))
+
+
+class NamespacesThatAreNotDicts(unittest.TestCase):
+    def function_with(self, globals_):
+        return types.FunctionType(compile("def h():\n    return len\n", "<h>",
+                                          "exec").co_consts[0], globals_)
+
+    def test_a_dict_subclass_as_globals_is_refused(self):
+        class Missing(dict):
+            def __missing__(self, key):
+                return 7
+
+        h = self.function_with(Missing(__builtins__=__builtins__))
+        with self.assertRaisesRegex(TypeError, "globals.*Missing"):
+            pywatch.Dependent().depends_on_global(h, "len")
+        with self.assertRaises(TypeError):
+            pywatch.specialize(h, (lambda: 3).__code__, globals=["len"])
+
+    def test_non_dict_builtins_are_refused(self):
+        for builtins in (5, types.MappingProxyType({"len": len})):
+            h = self.function_with({"__builtins__": builtins})
+            with self.assertRaisesRegex(TypeError, "builtins"):
+                pywatch.Dependent().depends_on_global(h, "len")
+
+
+class Memory(unittest.TestCase):
+    def test_churned_keys_leave_bounded_records(self):
+        d = {}
+        before = pywatch.stats()["keys"]
+        for i in range(2000):
+            k = "churn%d" % i
+            d[k] = 0
+            dep = pywatch.Dependent()
+            dep.depends_on(d, k)
+            d[k] = 1
+            dep.release()
+            del d[k]
+        pywatch.flush()
+        self.assertLessEqual(pywatch.stats()["keys"] - before, 32)
+
+    def test_a_key_dies_once_no_dependent_uses_it(self):
+        d = {}
+        key = Key("k")
+        d[key] = 0
+        dep = pywatch.Dependent()
+        dep.depends_on(d, key)
+        d[key] = 1                      # counted: its record stays, idle
+        dep.release()
+        del d[key]
+        ref = weakref.ref(key)
+        del key
+        pywatch.flush()
+        gc.collect()
+        self.assertIsNone(ref())
+
+
+if __name__ == "__main__":
+    unittest.main()
