@@ -48,6 +48,7 @@ specialize(PyObject *module, PyObject *args)
   if (dep == NULL || pywatch_check_function(func, "specialize") < 0
       || check_code(code) < 0)
     return NULL;
+  int was_valid = watch_dep_valid(dep);
   int rc = watch_specialize(dep, func, code);
   switch (rc) {
   case 0:
@@ -55,10 +56,14 @@ specialize(PyObject *module, PyObject *args)
   case WATCH_EINCOMPATIBLE:
     return raise_mismatch(func, code, watch_code_mismatch(func, code));
   case WATCH_EINVALIDATED:
+    if (!was_valid)
+      return PyErr_Format(PyExc_ValueError,
+                          "cannot specialize %R: an assumption already broke",
+                          func);
     return PyErr_Format(PyExc_ValueError,
-                        "cannot specialize %R: an assumption broke, possibly "
-                        "by the install itself (a specialization this one "
-                        "depends on depends on %R: a cycle)",
+                        "cannot specialize %R: installing it broke one of its "
+                        "own assumptions (a specialization it depends on "
+                        "depends on %R: a cycle); nothing was installed",
                         func, func);
   case WATCH_EINVAL:
     return PyErr_Format(PyExc_ValueError,
