@@ -16,6 +16,9 @@
  */
 #include "internal.h"
 
+#include <stdatomic.h>
+#include <string.h>
+
 static int
 is_heap(PyTypeObject *type)
 {
@@ -266,6 +269,9 @@ mro_find(PyObject *mro, PyObject *name, Py_ssize_t *index, PyObject **value)
   return 0;
 }
 
+/* Static builtin types (object, int...) refuse attribute writes, but their
+ * dicts can still be written raw (through gc), so they are watched like any
+ * other class dict; their bases cannot change. */
 static int
 link_mro(struct state *st, watch_dep_t *dep, PyObject *mro, PyObject *name,
          Py_ssize_t definer, PyObject *value)
@@ -273,15 +279,13 @@ link_mro(struct state *st, watch_dep_t *dep, PyObject *mro, PyObject *name,
   Py_ssize_t n = PyTuple_GET_SIZE(mro);
   for (Py_ssize_t i = 0; i < n; i++) {
     PyTypeObject *cls = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
-    if (!is_heap(cls))  /* static builtin types are immutable */
-      continue;
     int rc = 0;
     if (i <= definer) {
       PyObject *dict = PyType_GetDict(cls);
       rc = dep_on_dict_key(st, dep, dict, name, i == definer ? value : NULL);
       Py_DECREF(dict);
     }
-    if (rc == 0)
+    if (rc == 0 && is_heap(cls))
       rc = link_bases(st, dep, cls);
     if (rc < 0)
       return rc;
@@ -329,6 +333,92 @@ watch_attr_lookup(PyObject *obj, PyObject *name, PyObject **value)
   return mro_find(mro, name, &definer, value);
 }
 
+/* ---- module attributes --------------------------------------------------
+ *
+ * mod.name is the module dict's value, unless the module's class provides
+ * name as a data descriptor (a ModuleType subclass's property), and an
+ * absent name is AttributeError unless the class provides it or the module
+ * defines __getattr__ (PEP 562).  So a module attribute also depends on the
+ * class's lookup of name, on __getattr__'s absence when name is absent, and
+ * on the module keeping its class.  Those cases whose value only Python code
+ * knows are refused. */
+
+/* Every __class__ assignment raises the audit event object.__setattr__
+ * before the change, whatever the path (PEP 578): the one report CPython
+ * gives of a module changing class.  Audit hooks are process-wide and
+ * permanent, so this one is added once per process and finds the state of
+ * the interpreter it runs in.  It runs no Python code. */
+static int
+class_swap_hook(const char *event, PyObject *args, void *unused)
+{
+  (void)unused;
+  if (strcmp(event, "object.__setattr__") != 0 || !PyTuple_Check(args)
+      || PyTuple_GET_SIZE(args) < 2)
+    return 0;
+  PyObject *obj = PyTuple_GET_ITEM(args, 0), *name = PyTuple_GET_ITEM(args, 1);
+  if (!PyModule_Check(obj) || !PyUnicode_Check(name)
+      || PyUnicode_CompareWithASCIIString(name, "__class__") != 0)
+    return 0;
+  struct state *st = state_of_watcher();
+  struct ns *ns = st && st->init_count ? ns_find(st, PyModule_GetDict(obj))
+                                       : NULL;
+  if (ns != NULL) {
+    watch_event_t report = {WATCH_EVENT_TYPE, obj, NULL, NULL, 0};
+    ns_event_reported(st, ns, WATCH_EVENT_TYPE, NULL, &report);
+  }
+  return 0;
+}
+
+static int
+watch_class_swaps(void)
+{
+  static _Atomic int added;
+  if (atomic_load(&added))
+    return 0;
+  /* Adding a hook raises sys.addaudithook, which Python hooks see. */
+  if (PySys_AddAuditHook(class_swap_hook, NULL) < 0)
+    return WATCH_EPYTHON;
+  atomic_store(&added, 1);
+  return 0;
+}
+
+static int
+module_attr(struct state *st, watch_dep_t *dep, PyObject *mod, PyObject *name,
+            PyObject *assumed)
+{
+  PyObject *dict = PyModule_GetDict(mod);
+  PyObject *mro = Py_TYPE(mod)->tp_mro;
+  Py_ssize_t definer;
+  PyObject *from_class;
+  int rc = mro_find(mro, name, &definer, &from_class);
+  if (rc < 0)
+    return rc;
+  int data_descriptor = from_class != NULL
+                        && Py_TYPE(from_class)->tp_descr_set != NULL;
+  PyObject *getattr_name = PyUnicode_InternFromString("__getattr__");
+  if (getattr_name == NULL)
+    return WATCH_EPYTHON;
+  PyObject *getattr = PyDict_GetItemWithError(dict, getattr_name);
+  if (data_descriptor
+      || (assumed == NULL && (from_class != NULL || getattr != NULL)))
+    rc = WATCH_EINVAL;
+  else if (getattr == NULL && PyErr_Occurred())
+    rc = WATCH_EPYTHON;
+  if (rc == 0)
+    rc = watch_class_swaps();
+  struct edge *mark = dep->edges;
+  if (rc == 0)
+    rc = dep_on_dict_key(st, dep, dict, name, assumed);
+  if (rc == 0 && assumed == NULL)
+    rc = dep_on_dict_key(st, dep, dict, getattr_name, NULL);
+  if (rc == 0)
+    rc = class_attr(st, dep, Py_TYPE(mod), name, from_class);
+  if (rc < 0)
+    dep_unlink_since(st, dep, mark);
+  Py_DECREF(getattr_name);
+  return rc;
+}
+
 static int
 on_attr(struct state *st, watch_dep_t *dep, PyObject *obj, PyObject *name,
         PyObject *assumed)
@@ -336,7 +426,7 @@ on_attr(struct state *st, watch_dep_t *dep, PyObject *obj, PyObject *name,
   if (obj == NULL || name == NULL || !PyUnicode_CheckExact(name))
     return WATCH_EINVAL;
   if (PyModule_Check(obj))
-    return dep_on_dict_key(st, dep, PyModule_GetDict(obj), name, assumed);
+    return module_attr(st, dep, obj, name, assumed);
   if (PyType_Check(obj))
     return class_attr(st, dep, (PyTypeObject *)obj, name, assumed);
   return WATCH_EINVAL;

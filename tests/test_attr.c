@@ -1550,7 +1550,7 @@ START_TEST(attr_lookup_refuses_what_a_dependency_refuses)
 }
 END_TEST
 
-START_TEST(static_builtin_type_attrs_register_and_watch_no_namespace)
+START_TEST(static_builtin_type_attrs_survive_subclass_writes_and_see_raw_writes)
 {
   PyObject *int_add = PY("int.__dict__['__add__']");
   PyObject *str_upper = PY("str.__dict__['upper']");
@@ -1579,7 +1579,8 @@ START_TEST(static_builtin_type_attrs_register_and_watch_no_namespace)
                                      key("no_such_attribute"), NULL),
                    0);
 
-  ASSERT_COUNTER(namespaces, ==, before.namespaces);
+  /* The dicts of int, str, bool and object: raw writes can reach them. */
+  ASSERT_COUNTER(namespaces, ==, before.namespaces + 4);
   PyObject *g = NS("class MyInt(int):\n"
                    "    pass\n"
                    "class MyStr(str):\n"
@@ -1593,6 +1594,13 @@ START_TEST(static_builtin_type_attrs_register_and_watch_no_namespace)
   assert_intact(on_upper);
   assert_intact(on_inherited);
   assert_intact(on_absent);
+  /* A static type's dict written raw, as a heap class's can be. */
+  RUN(g, "import gc\n"
+         "raw = gc.get_referents(int.__dict__)[0]\n"
+         "raw['no_such_attribute'] = 1\n"
+         "del raw['no_such_attribute']\n");
+  assert_invalidated(on_absent, WATCH_EVENT_ADDED, NULL);
+  assert_intact(on_add);
   probe_release(on_add);
   probe_release(on_upper);
   probe_release(on_inherited);
@@ -2097,7 +2105,7 @@ make_suite(void)
   tcase_add_test(tc, dependents_released_before_their_class_dies_are_not_called);
 
   tc = harness_tcase(s, "static_builtin_types");
-  tcase_add_test(tc, static_builtin_type_attrs_register_and_watch_no_namespace);
+  tcase_add_test(tc, static_builtin_type_attrs_survive_subclass_writes_and_see_raw_writes);
   tcase_add_test(tc, static_builtin_type_attr_install_fails_stale_with_another_value);
 
   tc = harness_tcase(s, "modules");

@@ -197,6 +197,83 @@ class RawRegistryWrites(unittest.TestCase):
         self.assertEqual(refused, 0)
 
 
+class ModuleAttributes(unittest.TestCase):
+    """mod.name also depends on the module's class and on PEP 562's
+    __getattr__, which the module dict alone does not show."""
+
+    def test_a_module_getattr_added_later_invalidates_an_absence(self):
+        m = types.ModuleType("m")
+        dep = pywatch.Dependent()
+        dep.depends_on(m, "name")
+        m.__getattr__ = lambda name: 5
+        self.assertFalse(dep.valid)
+        self.assertEqual(m.name, 5)
+
+    def test_an_absence_under_a_module_getattr_is_refused(self):
+        m = types.ModuleType("m")
+        m.__getattr__ = lambda name: 5
+        with self.assertRaises(ValueError):
+            pywatch.Dependent().depends_on(m, "name")
+
+    def test_a_class_swap_invalidates(self):
+        class Sub(types.ModuleType):
+            @property
+            def DEBUG(self):
+                return True
+
+        for swap in (lambda m: setattr(m, "__class__", Sub),
+                     lambda m: object.__dict__["__class__"].__set__(m, Sub)):
+            m = types.ModuleType("cfg")
+            m.DEBUG = False
+            dep = pywatch.Dependent()
+            dep.depends_on(m, "DEBUG")
+            swap(m)
+            self.assertFalse(dep.valid)
+            self.assertIs(m.DEBUG, True)
+
+    def test_a_specialization_guarded_by_a_module_attribute_deoptimizes(self):
+        class Sub(types.ModuleType):
+            @property
+            def DEBUG(self):
+                return True
+
+        cfg = types.ModuleType("cfg")
+        cfg.DEBUG = False
+        ns = {"cfg": cfg}
+        exec("def f():\n    return cfg.DEBUG\n", ns)
+        guard = pywatch.specialize(ns["f"], (lambda: False).__code__,
+                                   attrs=[(cfg, "DEBUG")])
+        self.assertIs(ns["f"](), False)
+        cfg.__class__ = Sub
+        self.assertFalse(guard.valid)
+        self.assertIs(ns["f"](), True)
+
+    def test_a_name_the_module_s_class_provides_is_refused(self):
+        class Sub(types.ModuleType):
+            @property
+            def DEBUG(self):
+                return True
+
+        m = Sub("m")
+        with self.assertRaises(ValueError):
+            pywatch.Dependent().depends_on(m, "DEBUG")
+
+
+class StaticTypeRawWrites(unittest.TestCase):
+    def test_a_raw_write_to_object_s_dict_invalidates(self):
+        class C:
+            pass
+
+        dep = pywatch.Dependent()
+        dep.depends_on(C, "pywatch_raw_name")
+        raw = gc.get_referents(object.__dict__)[0]
+        raw["pywatch_raw_name"] = 1
+        try:
+            self.assertFalse(dep.valid)
+        finally:
+            del raw["pywatch_raw_name"]
+
+
 class KwdefaultsInPlace(unittest.TestCase):
     def test_an_in_place_change_invalidates(self):
         def f(*, a=1):
