@@ -285,7 +285,14 @@ WATCH_EXTERN int watch_deoptimize(PyObject *func);
  * - in any interpreter, when watch_flush() is called.  A subinterpreter has
  *   no other way, and neither does a host that wants to choose the moment.
  * The last watch_fini(), and interpreter finalization, deliver the queued
- * callbacks first, then FINALIZED to the dependents still valid. */
+ * callbacks first, then FINALIZED to the dependents still valid.  Under
+ * watch_fini() the interpreter works as usual.  Left to interpreter
+ * finalization, libwatch finalizes when CPython clears the interpreter's
+ * dict, after sys.modules, module globals and builtins have been cleared:
+ * a callback told FINALIZED then may only use what it holds itself (C
+ * state; for a Python callback, the objects it references, not module
+ * globals or builtins).  A host that wants more calls watch_fini() before
+ * Py_FinalizeEx(), as pywatch does from an atexit handler. */
 
 /* Delivers the batch queued now, in the caller; returns how many callbacks
  * were called.  What they invalidate waits for the next batch. */

@@ -6,8 +6,11 @@ startup; test suites switch freezing off (PYWATCH_DISABLE=1 or
 -X pywatch=off) and patch with pywatch.patch().  specialize() runs other code
 in a function while its assumptions hold.
 """
+import atexit as _atexit
+
 from ._pywatch import (Dependent, Event, FrozenError, FrozenWarning,
                        StaleError, flush, version, watch)
+from ._pywatch import _finalize
 from ._pywatch import counters as _counters
 from ._freeze import (disable, enabled, freeze, is_frozen, modified, patch,
                       thaw)
@@ -18,6 +21,12 @@ __all__ = ["Dependent", "Event", "FrozenError", "FrozenWarning", "StaleError",
            "deoptimize", "disable", "enabled", "flush", "freeze",
            "get_specialized", "is_frozen", "modified", "patch", "specialize",
            "stats", "thaw", "version", "watch"]
+
+
+# First registered, so last run: the audit's report and the program's own
+# handlers still see libwatch working.  Callbacks told FINALIZED run here,
+# with the interpreter whole.
+_atexit.register(_finalize)
 
 
 def stats():

@@ -22,11 +22,31 @@ pywatch_libwatch_error(int rc)
   return PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
 }
 
+/* libwatch's last watch_fini(), from an atexit handler (__init__.py):
+ * there, FINALIZED reaches Python callbacks while the interpreter still
+ * works; left to interpreter teardown, it would come after builtins and
+ * module globals are cleared. */
+static PyObject *
+finalize(PyObject *module, PyObject *unused)
+{
+  (void)module, (void)unused;
+  watch_fini();
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef module_functions[] = {
+    {"_finalize", finalize, METH_NOARGS,
+     "_finalize()\n--\n\n"
+     "Finalize libwatch in this interpreter (atexit)."},
+    {NULL},
+};
+
 static struct PyModuleDef pywatch_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "pywatch._pywatch",
     .m_doc = "libwatch for Python: dependents on namespaces, and freezing.",
     .m_size = -1,
+    .m_methods = module_functions,
 };
 
 PyMODINIT_FUNC

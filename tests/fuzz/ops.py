@@ -411,9 +411,6 @@ class Runner:
             if renew() is not False:
                 self.o.forget(ident)
                 self.o.frozen_classes.discard(ident)
-                self.o.tracked.discard(ident)
-                if kind == 2:
-                    self.class_born(i)
         return text, None, call
 
     def class_dies(self, i):
@@ -426,15 +423,6 @@ class Runner:
             if s is not None and b.__subclasses__() == [cls]:
                 self.o.registry_gen[s] += 1
 
-    def class_born(self, i):
-        """A new class enters its base's registry under its address, which
-        may be a dead class's, whose count the registry still has."""
-        cls = self.w.classes[i]
-        for b in cls.__bases__:
-            s = self.w.class_slot(b)
-            if s is not None:
-                self.events.append((self.o.registry_ident(s), id(cls), True))
-
     def op_freeze(self, kind, n):
         if kind % 2 == 0:
             i = n % W.MODULES
@@ -444,7 +432,6 @@ class Runner:
         i, cls, cname = self.cls(n)
         ident = self.o.class_ident(i)
         self.o.frozen_classes.add(ident)
-        self.o.tracked.add(ident)
         return "freeze(%s)" % cname, None, lambda: pywatch.freeze(cls)
 
     def op_thaw(self, kind, n):

@@ -5,7 +5,8 @@ through the world at each check; a renewed slot's old ident resolves to
 nothing, and an assumption on a namespace that is gone no longer holds.
 
 It also models libwatch's unstable keys (README: a key modified more than 8
-times after it is first depended on), as bounds: lo counts the writes that
+times after it is first depended on; a subclass registry's records never
+count), as bounds: lo counts the writes that
 certainly counted, hi those that may have.  A registration must fail with
 "changes too often" when a key it links has lo > 8, may when hi > 8, and
 must not otherwise.
@@ -64,7 +65,6 @@ class Oracle:
         self.registry_gen = [0] * len(world.classes)
         self.had_subclasses = [bool(c.__subclasses__())
                                for c in world.classes]
-        self.tracked = set()  # class idents that pywatch tracks (frozen once)
         self.type_changes = {}  # class ident -> changes (version tags used)
         self.frozen_modules = set()
         self.frozen_classes = set()
@@ -274,13 +274,14 @@ class Oracle:
         A write counts if the key has a record: a count already, or an
         edge of a valid dependent."""
         for n, (ident, key, certain) in enumerate(events):
+            if ident[0] == "r":
+                continue  # subclass registry records never count
             e = (ident, key)
             c = self.counts.setdefault(e, [0, 0])
             holders = [s for s, info in self.deps.items() if e in info.edges]
             sure = c[0] > 0 or any(s in valid_after for s in holders) or (
                 n == 0 and any(s in valid_before for s in holders))
-            maybe = c[1] > 0 or any(s in valid_before for s in holders) or (
-                ident[0] == "r" and self.tracked)
+            maybe = c[1] > 0 or any(s in valid_before for s in holders)
             if certain and sure:
                 c[0] += 1
                 c[1] += 1

@@ -316,6 +316,27 @@ class NamespacesThatAreNotDicts(unittest.TestCase):
                 pywatch.Dependent().depends_on_global(h, "len")
 
 
+class DeliveryAtExit(unittest.TestCase):
+    def test_finalized_reaches_python_callbacks_with_builtins_intact(self):
+        # pywatch finalizes libwatch from atexit, before teardown.
+        script = textwrap.dedent("""
+            import atexit, pywatch
+            d = {"x": 1}
+            def told(dep, event):
+                print("told", event.kind, len("abc"), sorted(d))
+            dep = pywatch.Dependent(told)
+            dep.depends_on(d, "x")
+            atexit.register(print, "program atexit first")
+            """)
+        proc = subprocess.run([sys.executable, "-c", script], env=ENV,
+                              cwd=tempfile.gettempdir(), capture_output=True,
+                              text=True, timeout=60)
+        self.assertEqual(proc.stdout,
+                         "program atexit first\ntold finalized 3 ['x']\n",
+                         proc.stderr)
+        self.assertEqual(proc.stderr, "")
+
+
 class Memory(unittest.TestCase):
     def test_churned_keys_leave_bounded_records(self):
         d = {}
