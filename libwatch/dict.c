@@ -123,6 +123,8 @@ is_frozendict(PyObject *obj)
 #endif
 }
 
+/* Pinned first: state_ready() drops the references left to drop, whose
+ * Python code may release dep too. */
 struct state *
 dep_ready(watch_dep_t *dep, int *rc)
 {
@@ -130,16 +132,16 @@ dep_ready(watch_dep_t *dep, int *rc)
     *rc = WATCH_EINVAL;
     return NULL;
   }
+  dep->pins++;  /* until dep_done() */
   struct state *st = state_ready();
   if (st == NULL || dep->state != st) {
-    *rc = WATCH_ENOINIT;
+    *rc = dep_done(dep, WATCH_ENOINIT);
     return NULL;
   }
   if (!dep->head.valid) {
-    *rc = WATCH_EINVALIDATED;
+    *rc = dep_done(dep, WATCH_EINVALIDATED);
     return NULL;
   }
-  dep->pins++;  /* until dep_done() */
   return st;
 }
 

@@ -278,7 +278,7 @@ int
 dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
          Py_hash_t hash)
 {
-  if (!dep->head.valid) {
+  if (!dep->head.valid && !UNFIXED_CYCLE) {
     ns_maybe_free(st, ns);
     return WATCH_EINVALIDATED;
   }
@@ -300,8 +300,8 @@ dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
 int
 dep_link_whole(struct state *st, watch_dep_t *dep, struct ns *ns)
 {
-  int rc = dep->head.valid ? edge_new(st, dep, &ns->whole)
-                           : WATCH_EINVALIDATED;
+  int rc = dep->head.valid || UNFIXED_CYCLE ? edge_new(st, dep, &ns->whole)
+                                            : WATCH_EINVALIDATED;
   if (rc < 0)
     ns_maybe_free(st, ns);
   return rc;
@@ -348,7 +348,7 @@ void
 dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
 {
   if (!dep->head.valid) {
-    assert(dep->edges == NULL);
+    assert(dep->edges == NULL || UNFIXED_CYCLE);
     return;
   }
   dep->head.valid = 0;
@@ -532,6 +532,15 @@ watch_dep_data(const watch_dep_t *dep)
   return dep ? dep->data : NULL;
 }
 
+static void
+dep_free(watch_dep_t *dep)
+{
+  if (dep->state != NULL)
+    state_free(dep->state, dep, sizeof(*dep));
+  else
+    free(dep);
+}
+
 /* Detaches the dependent from everything; it stays allocated. */
 static void
 dep_detach(struct state *st, watch_dep_t *dep)
@@ -553,15 +562,13 @@ watch_dep_release(watch_dep_t *dep)
   if (dep == NULL || dep->released)
     return;
   struct state *st = dep->state;
-  if (st == NULL) {  /* finalized: the state no longer knows it */
-    free(dep);
-    return;
-  }
-  dep_detach(st, dep);
+  if (st != NULL)  /* else finalized: the state no longer knows it */
+    dep_detach(st, dep);
   dep->released = 1;
-  if (dep->pins == 0)
-    state_free(st, dep, sizeof(*dep));
-  index_collect(st);
+  if (dep->pins == 0 || UNFIXED_REENTRY)
+    dep_free(dep);
+  if (st != NULL)
+    index_collect(st);
 }
 
 /* The end of a registration: unpins, and frees a dependent released
@@ -571,7 +578,7 @@ dep_done(watch_dep_t *dep, int rc)
 {
   if (--dep->pins > 0 || !dep->released)
     return rc;
-  state_free(dep->state, dep, sizeof(*dep));
+  dep_free(dep);
   return WATCH_EINVALIDATED;
 }
 

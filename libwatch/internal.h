@@ -27,6 +27,22 @@
 struct state;
 struct ns;
 
+/* Test builds only (mk/suites/fuzz-injected.sh): each switch undoes one
+ * fix, so that the fuzzer can show it finds that class of bug by itself.
+ *   WATCH_TEST_UNFIX_REENTRY  references dropped at once, and a dependent
+ *                             released by its own registration freed there
+ *   WATCH_TEST_UNFIX_CYCLE    an invalid dependent may be linked */
+#ifdef WATCH_TEST_UNFIX_REENTRY
+#define UNFIXED_REENTRY 1
+#else
+#define UNFIXED_REENTRY 0
+#endif
+#ifdef WATCH_TEST_UNFIX_CYCLE
+#define UNFIXED_CYCLE 1
+#else
+#define UNFIXED_CYCLE 0
+#endif
+
 /* How one kind of namespace (dict, function, class) is watched.  unwatch is
  * called for every record that watch accepted; ns->obj is NULL there if the
  * object died. */

@@ -142,6 +142,10 @@ state_decref_later(struct state *st, PyObject *obj)
 {
   if (obj == NULL)
     return;
+  if (UNFIXED_REENTRY) {
+    Py_DECREF(obj);
+    return;
+  }
   if (st->garbage_len == st->garbage_cap) {
     size_t cap = st->garbage_cap ? 2 * st->garbage_cap : 16;
     PyObject **grown = realloc(st->garbage, cap * sizeof(*grown));

@@ -8,8 +8,9 @@ world seeded by its own number, so that a failure replays alone.
 
 A failure prints the seed, the command that replays it, and the failing
 operations minimized (delta debugging) as readable lines.  The work runs
-in a child process, so that a crash is caught too; a crash is minimized by
-replaying candidate lists in further child processes.
+in a child process, so that a crash or a hang is caught too; a failure is
+minimized by replaying candidate lists in further child processes, each
+with a time limit.
 
     PYTHONPATH=build/X.Y python tests/fuzz/fuzz.py --seed 1 --ops 1000000
 
@@ -98,21 +99,37 @@ class _Echo(list):
         print("op: " + text, flush=True)
 
 
+# An episode takes well under a second: one that runs this long hangs.
+HANG_SECONDS = 10
+HANG = "hang (no progress in %d s)" % HANG_SECONDS
+
+
 def child_replay(args, episode, ops, texts=None):
     """Replays ops in a child process: None if it passed, else a kind
-    ("crash (signal N)" or a Failure kind).  texts gets the readable lines
-    of the operations that completed."""
+    ("crash (signal N)", a hang, or a Failure kind).  texts gets the
+    readable lines of the operations that completed."""
+    if getattr(args, "progress", None):
+        os.utime(args.progress)  # minimizing is progress too (supervise())
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump({"episode": episode, "ops": ops}, f)
     try:
         proc = subprocess.run([sys.executable, os.path.abspath(__file__),
                                "--replay", f.name], capture_output=True,
-                              text=True)
+                              text=True, timeout=HANG_SECONDS)
+    except subprocess.TimeoutExpired as expired:
+        proc = None
+        out = expired.stdout or b""
+        stdout = out.decode(errors="replace") if isinstance(out, bytes) \
+            else out
     finally:
         os.unlink(f.name)
+    if proc is not None:
+        stdout = proc.stdout
     if texts is not None:
-        texts += [line[4:] for line in proc.stdout.splitlines()
+        texts += [line[4:] for line in stdout.splitlines()
                   if line.startswith("op: ")]
+    if proc is None:
+        return HANG
     if proc.returncode < 0:
         return "crash (signal %d)" % -proc.returncode
     if proc.returncode == 0:
@@ -129,18 +146,21 @@ def report(episode, ops, kind, message, args, in_process):
           " --episode %d --episode-ops %d"
           % (sys.version_info[:2] + sys.version_info[:2]
              + (episode, args.episode_ops)))
-    if in_process:
-        fails = lambda cand: (lambda f: f is not None and f.kind == kind)(
-            replay(episode, cand))
-    else:
-        fails = lambda cand: child_replay(args, episode, cand) == kind
+    # In child processes: a candidate may crash or hang where the full
+    # list failed cleanly.
+    fails = lambda cand: child_replay(args, episode, cand) == kind
     small = ddmin([tuple(op) for op in ops], fails)
     texts = []
-    failure = replay(episode, small, texts=texts) if in_process else None
-    if not in_process:
+    failure = None
+    if in_process:
+        child_replay(args, episode, small, texts)
+        if len(texts) == len(small):
+            texts = []
+            failure = replay(episode, small, texts=texts)
+    else:
         child_replay(args, episode, small, texts)
         if len(texts) < len(small):
-            texts.append("%r  <- crashes" % (small[len(texts)],))
+            texts.append("%r  <- %s" % (small[len(texts)], kind))
     print("  minimized to %d operations:" % len(small))
     for text in texts:
         print("    " + text)
@@ -192,15 +212,28 @@ def _table(counts):
 
 
 def supervise(args):
-    """Runs the child; on a crash, finds the episode and minimizes it."""
+    """Runs the child; on a crash or a hang (no new episode for
+    HANG_SECONDS), finds the episode and minimizes it."""
     with tempfile.NamedTemporaryFile("r", suffix=".progress") as progress:
         cmd = [sys.executable, os.path.abspath(__file__), "--child",
                "--progress", progress.name] + sys.argv[1:]
-        rc = subprocess.run(cmd).returncode
-        if rc >= 0:
+        child = subprocess.Popen(cmd)
+        while True:
+            try:
+                rc = child.wait(timeout=1)
+                break
+            except subprocess.TimeoutExpired:
+                if time.time() - os.stat(progress.name).st_mtime \
+                        > HANG_SECONDS:
+                    child.kill()
+                    child.wait()
+                    rc = None
+                    break
+        if rc is not None and rc >= 0:
             return rc
         lines = progress.read().split()
-    print("FAIL: the fuzzer crashed (signal %d)" % -rc)
+    print("FAIL: the fuzzer %s" % ("hung" if rc is None
+                                   else "crashed (signal %d)" % -rc))
     if len(lines) < 2:
         return 1
     episode, count = int(lines[-2]), int(lines[-1])

@@ -18,14 +18,16 @@ OPS = {
     "dset": (10, 3), "ddel": (3, 2), "dpop": (2, 2), "dsetdefault": (2, 3),
     "dupdate": (3, 5), "dclear": (1, 1),
     "cset": (8, 3), "cdel": (3, 2), "craw": (2, 3), "cbases": (3, 2),
-    "fcode": (2, 2), "fdef": (2, 2), "fkwdef": (1, 2),
+    "fcode": (2, 2), "fdef": (2, 2), "fkwdef": (1, 2), "fkwin": (2, 3),
     "renew": (2, 3), "freeze": (1, 2), "thaw": (1, 2),
     "new": (12, 1), "drop": (1, 1), "release": (1, 1), "invalidate": (1, 1),
     "rkey": (14, 5), "rglobal": (6, 3), "rfunc": (3, 2), "rns": (2, 2),
+    "rhash": (3, 3), "rdel": (3, 3), "spec": (3, 3),
     "flush": (1, 0),
 }
-# Invalidations these ask for are neither precise nor conservative.
-MANUAL = ("invalidate", "release")
+# Invalidations these ask for are neither precise nor conservative: they
+# release or replace a dependent, or make Python code do so.
+MANUAL = ("invalidate", "release", "rhash", "rdel", "spec")
 _NAMES = sorted(OPS)
 _WEIGHTS = [OPS[n][0] for n in _NAMES]
 
@@ -80,19 +82,25 @@ def _kind(exc):
     return type(exc).__name__
 
 
+def _named(s):
+    """A dependent's name: a slot number or a guard's name."""
+    return s if isinstance(s, str) else "dep%d" % s
+
+
 class Runner:
     def __init__(self, rng, stats):
         self.w = W.World(rng)
         self.o = Oracle(self.w)
         self.stats = stats
         self.deps = [None] * W.DEPS
+        self.guards = {}      # name -> a specialization's guard (op_spec)
+        self.guard_count = 0
 
     # ---- the step --------------------------------------------------------
 
     def step(self, op):
         name, args = op[0], op[1:]
-        before = {s for s, d in enumerate(self.deps) if d is not None
-                  and d.valid}
+        before = {s for s, d in self.dependents() if d.valid}
         self.events = []
         self.after_step = None
         text, expected, call = getattr(self, "op_" + name)(*args)
@@ -127,22 +135,27 @@ class Runner:
         self.o.count_writes(self.events, before, after)
         return text
 
+    def dependents(self):
+        """(slot or guard name, dependent) of every live one."""
+        return ([(s, d) for s, d in enumerate(self.deps) if d is not None]
+                + list(self.guards.items()))
+
     def check(self, name):
-        """Every dependent against the oracle; returns the valid slots."""
+        """Every dependent against the oracle; returns the valid ones."""
         valid = set()
-        for s, dep in enumerate(self.deps):
+        for s, dep in self.dependents():
             info = self.o.deps.get(s)
-            if dep is None or info is None:
+            if info is None:
                 continue
             now = dep.valid
             broken = [a.what for a in info.assumptions
                       if not a.holds(self.o)]
             if now and not info.valid:
-                raise Failure("revived", "dep%d is valid again" % s)
+                raise Failure("revived", "%s is valid again" % _named(s))
             if now and broken:
                 raise Failure("missed invalidation",
-                              "dep%d is valid, but no longer: %s"
-                              % (s, "; ".join(broken)))
+                              "%s is valid, but no longer: %s"
+                              % (_named(s), "; ".join(broken)))
             if info.valid and not now and name not in MANUAL:
                 if broken:
                     self.stats.invalidated += 1
@@ -151,6 +164,10 @@ class Runner:
             info.valid = now
             if now:
                 valid.add(s)
+            elif isinstance(s, str):
+                # An invalid guard is released: pywatch lets it go.
+                del self.guards[s]
+                del self.o.deps[s]
         self.o.registry_gens()
         return valid
 
@@ -363,8 +380,26 @@ class Runner:
     def op_fkwdef(self, f, j):
         i, func = self.func(f)
         val = W.KWDEFAULTS[j % len(W.KWDEFAULTS)]
+        # A copy: fkwin changes a function's own dict in place.
         return ("f%d.__kwdefaults__ = %r" % (i, val), None,
-                lambda: setattr(func, "__kwdefaults__", val))
+                lambda: setattr(func, "__kwdefaults__",
+                                None if val is None else dict(val)))
+
+    def op_fkwin(self, f, mode, v):
+        """__kwdefaults__ changed in place: no function event fires."""
+        i, func = self.func(f)
+        kw = func.__kwdefaults__
+        if kw is None:
+            return "f%d.__kwdefaults__ is None" % i, None, None
+        mode %= 3
+        value = W.VALUES[v % len(W.VALUES)]
+        if mode == 0:
+            return ("f%d.__kwdefaults__['c'] = %r" % (i, value), None,
+                    lambda: kw.__setitem__("c", value))
+        if mode == 1:
+            return "f%d.__kwdefaults__.clear()" % i, None, kw.clear
+        return ("f%d.__kwdefaults__.pop('c', None)" % i, None,
+                lambda: kw.pop("c", None))
 
     # ---- life and death --------------------------------------------------
 
@@ -539,6 +574,73 @@ class Runner:
                              stale=value is not current,
                              type_idents=type_idents)
 
+    def op_rhash(self, d, t, victim):
+        """A key whose second __hash__, the one libwatch's validation
+        makes, releases a dependent: the one registering, or another."""
+        s, dep = self.dep(d)
+        v, target = self.dep(victim)
+        i = t % W.DICTS
+        ident = self.o.dict_ident(i)
+        key = W.ReentrantKey("h%d" % t)
+        a, edges = self.o.key_assumption(ident, key, ABSENT)
+        text = ("dep%d.depends_on(d%d, <key releasing dep%d at its 2nd "
+                "__hash__>)" % (s, i, v))
+        d_i = self.w.dicts[i]
+
+        def call():
+            # pywatch hashes the key once, libwatch's validation again.
+            key.arm(2, target)
+            dep.depends_on(d_i, key)
+        call = dep and call
+        text, expected, call = self.register(s, text, a, edges, call)
+        if v == s and expected is None and target is not None:
+            expected = "ValueError"  # released by its own registration
+        return text, expected, call
+
+    def op_rdel(self, t, victim, k):
+        """A key that only libwatch's record keeps alive, whose __del__
+        releases a dependent when libwatch drops the record."""
+        v, target = self.dep(victim)
+        i = t % W.DICTS
+        d_i = self.w.dicts[i]
+        ident = self.o.dict_ident(i)
+
+        def call():
+            key = W.ReentrantKey("k%d" % k, on_del=target)
+            d_i[key] = W.VALUES[0]
+            tmp = pywatch.Dependent()
+            tmp.depends_on(d_i, key)
+            del d_i[key]   # tmp invalid; libwatch's record holds the key
+            del key, tmp
+        # The writes of a fresh key count for nothing the oracle tracks.
+        return ("<a key that releases dep%d when dropped> in d%d"
+                % (v, i), None, call)
+
+    def op_spec(self, f, g, j):
+        """guard = specialize(f, code, functions=[g]): chains and cycles of
+        specializations when g is specialized too.  pywatch keeps a guard
+        alive while it is valid, so it is checked apart from the slots."""
+        i, func = self.func(f)
+        gi, gfunc = self.func(g)
+        code = W.CODES[j % len(W.CODES)]
+        name = "guard%d" % self.guard_count
+        text = ("%s = specialize(f%d, <%s>, functions=[f%d])"
+                % (name, i, code.co_name, gi))
+        guard_on = [] if gi == i else [self.o.function_assumption(gi)[0]]
+
+        def call():
+            guard = pywatch.specialize(func, code, functions=[gfunc])
+            if not guard.valid:
+                raise Failure("dead guard", "%s returned an invalid guard"
+                              % text)
+            self.guard_count += 1
+            self.guards[name] = guard
+            info = self.o.deps[name] = DepInfo()
+            info.assumptions += guard_on
+            info.assumptions.append(self.o.function_assumption(i)[0])
+        # A cycle (g specialized on f) is refused with ValueError.
+        return text, {None, "ValueError"}, call
+
     def op_rglobal(self, d, f, k):
         s, dep = self.dep(d)
         i, func = self.func(f)
@@ -577,10 +679,10 @@ class Runner:
 
     def close(self):
         """Ends the episode: every dependent released, everything thawed."""
-        for dep in self.deps:
-            if dep is not None:
-                dep.release()
+        for _, dep in self.dependents():
+            dep.release()
         self.deps = [None] * W.DEPS
+        self.guards = {}
         for m in self.w.modules:
             pywatch.thaw(m)
         for c in self.w.classes:

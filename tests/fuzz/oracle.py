@@ -225,10 +225,12 @@ class Oracle:
 
     def function_assumption(self, fslot):
         ident = self.func_ident(fslot)
+        # __kwdefaults__ by identity and by contents: it can change in place.
+        state = lambda g: ((g.__code__, g.__defaults__, g.__kwdefaults__)
+                           + snapshot(g.__kwdefaults__ or {}))
         f = self.world.funcs[fslot]
-        now = (f.__code__, f.__defaults__, f.__kwdefaults__)
-        read = lambda o: (lambda g: (g.__code__, g.__defaults__,
-                                     g.__kwdefaults__))(o.resolve(ident))
+        now = state(f)
+        read = lambda o: state(o.resolve(ident))
         return Assumption("%s keeps %s" % (ident, f.__code__.co_name), ident,
                           read, now), []
 

@@ -33,6 +33,37 @@ class Value:
 
 
 VALUES = tuple(Value(n) for n in range(6))
+
+
+class ReentrantKey:
+    """A key whose hash and equality are Python code, and which releases a
+    dependent at its n-th __hash__ after arm(n, dependent), or when it dies
+    (on_del=dependent)."""
+
+    def __init__(self, name, on_del=None):
+        self.name = name
+        self.release_at, self.victim = 0, None
+        self.on_del = on_del
+        self.hashes = 0
+
+    def arm(self, n, victim):
+        self.hashes, self.release_at, self.victim = 0, n, victim
+
+    def __hash__(self):
+        self.hashes += 1
+        if self.hashes == self.release_at and self.victim is not None:
+            self.victim.release()
+        return hash(self.name)
+
+    def __eq__(self, other):
+        return self is other
+
+    def __del__(self):
+        if self.on_del is not None:
+            self.on_del.release()
+
+    def __repr__(self):
+        return "<key %s>" % self.name
 DEFAULTS = (None, (VALUES[0],), (VALUES[1],), (VALUES[0], VALUES[1]))
 KWDEFAULTS = (None, {"c": VALUES[0]}, {"c": VALUES[1]})
 
@@ -97,7 +128,9 @@ class World:
         m = self.modules[self.module_of_func(i)]
         f = types.FunctionType(self.rng.choice(CODES), m.__dict__, "f%d" % i,
                                self.rng.choice(DEFAULTS))
-        f.__kwdefaults__ = self.rng.choice(KWDEFAULTS)
+        kw = self.rng.choice(KWDEFAULTS)
+        # Its own copy: an operation changes it in place.
+        f.__kwdefaults__ = None if kw is None else dict(kw)
         self.funcs[i] = f
 
     @staticmethod
