@@ -8,9 +8,22 @@ set -euo pipefail
 
 me=mk/deps.sh
 
+# `bash mk/deps.sh fuzz-c` also wants clang, its libFuzzer runtime and
+# llvm's coverage tools (make fuzz-c; Debian bookworm's clang 14).
+want_fuzz_c=0
+[[ "${1:-}" == fuzz-c ]] && want_fuzz_c=1
+
 # Debian package for each missing piece.
 missing() {
   local pkgs=()
+  if ((want_fuzz_c)); then
+    command -v clang >/dev/null || pkgs+=(clang)
+    command -v llvm-cov >/dev/null || pkgs+=(llvm)
+    if ! command -v clang >/dev/null ||
+      [[ ! -e "$(clang -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64.a" ]]; then
+      pkgs+=(libclang-rt-14-dev)
+    fi
+  fi
   command -v cc >/dev/null || pkgs+=(gcc)
   command -v make >/dev/null || pkgs+=(make)
   command -v lcov >/dev/null || pkgs+=(lcov)
