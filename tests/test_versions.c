@@ -196,6 +196,20 @@ count_type_event(PyTypeObject *type)
   return 0;
 }
 
+/* Counts cls's type events from now on in type_events, with a watcher of
+ * the test's own, armed; returns its id. */
+static int
+count_type_events_of(PyObject *cls)
+{
+  int id = PyType_AddWatcher(count_type_event);
+  ck_assert_int_ge(id, 0);
+  type_watched = cls;
+  type_events = 0;
+  ck_assert_int_eq(PyType_Watch(id, cls), 0);
+  ck_assert(PyUnstable_Type_AssignVersionTag((PyTypeObject *)cls));
+  return id;
+}
+
 /* Type watchers fire once per version tag: after one change CPython says
  * nothing until a lookup assigns a new tag (3.14 documents it as
  * aggregation).  libwatch re-arms at each registration, so a dependent
@@ -205,12 +219,7 @@ START_TEST(type_events_fire_once_per_tag_and_each_registration_rearms)
   PyObject *ns = NS("class E(Exception):\n"
                     "    pass\n");
   PyObject *e = ITEM(ns, "E");
-  int id = PyType_AddWatcher(count_type_event);
-  ck_assert_int_ge(id, 0);
-  type_watched = e;
-  type_events = 0;
-  ck_assert_int_eq(PyType_Watch(id, e), 0);
-  ck_assert(PyUnstable_Type_AssignVersionTag((PyTypeObject *)e));
+  int id = count_type_events_of(e);
 
   PROBE(first);
   ck_assert_int_eq(watch_dep_on_attr(first->dep, e, key("x"), NULL), 0);
@@ -250,12 +259,7 @@ START_TEST(a_dying_class_is_reported_once)
                     "class B(A):\n"
                     "    pass\n");
   PyObject *e = ITEM(ns, "E");
-  int id = PyType_AddWatcher(count_type_event);
-  ck_assert_int_ge(id, 0);
-  type_watched = e;
-  type_events = 0;
-  ck_assert_int_eq(PyType_Watch(id, e), 0);
-  ck_assert(PyUnstable_Type_AssignVersionTag((PyTypeObject *)e));
+  int id = count_type_events_of(e);
   PROBE(on_e);
   PROBE(on_b);
   ck_assert_int_eq(watch_dep_on_attr(on_e->dep, e, key("x"), NULL), 0);
