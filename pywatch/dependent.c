@@ -9,16 +9,32 @@
 /* ---- describing namespaces in messages ----------------------------------- */
 
 /* A module's globals by the module's name, any other dict by its address
- * (its repr may be huge), anything else by its repr. */
+ * (its repr may be huge), a module or a class by its name, anything else by
+ * its type and address.  No repr: a module's repr runs its __getattr__, a
+ * class's its metaclass's __repr__, and an error message must not run
+ * Python code that can fail in its turn. */
 static PyObject *
 describe(PyObject *ns)
 {
-  if (!PyDict_Check(ns))
-    return PyObject_Repr(ns);
-  PyObject *name = PyDict_GetItemString(ns, "__name__");
-  if (name != NULL && PyUnicode_Check(name))
-    return PyUnicode_FromFormat("the globals of module %R", name);
-  return PyUnicode_FromFormat("<dict at %p>", (void *)ns);
+  if (PyModule_Check(ns)) {
+    PyObject *name = PyDict_GetItemString(PyModule_GetDict(ns), "__name__");
+    if (name != NULL && PyUnicode_Check(name))
+      return PyUnicode_FromFormat("module %R", name);
+  } else if (PyType_Check(ns)) {
+    PyObject *qualname = PyType_GetQualName((PyTypeObject *)ns);
+    if (qualname == NULL)
+      return NULL;
+    PyObject *text = PyUnicode_FromFormat("class %U", qualname);
+    Py_DECREF(qualname);
+    return text;
+  } else if (PyDict_Check(ns)) {
+    PyObject *name = PyDict_GetItemString(ns, "__name__");
+    if (name != NULL && PyUnicode_Check(name))
+      return PyUnicode_FromFormat("the globals of module %R", name);
+    return PyUnicode_FromFormat("<dict at %p>", (void *)ns);
+  }
+  return PyUnicode_FromFormat("<%s object at %p>", Py_TYPE(ns)->tp_name,
+                              (void *)ns);
 }
 
 /* Turns a libwatch error from a registration on ns (and name, if not NULL)

@@ -7,6 +7,8 @@ modulo what they index, so that any subset of a failing list still replays
 exactly what the oracle expects and that no dependent is still valid while
 one of its assumptions broke, and returns the operation as a readable line.
 """
+import types
+
 import pywatch
 
 from oracle import ABSENT, DepInfo, Oracle
@@ -14,7 +16,7 @@ import world as W
 
 # name: (weight, number of parameters)
 OPS = {
-    "mset": (8, 3), "mdel": (3, 2),
+    "mset": (8, 3), "mdel": (3, 2), "mgetattr": (2, 2), "mclass": (2, 2),
     "dset": (10, 3), "ddel": (3, 2), "dpop": (2, 2), "dsetdefault": (2, 3),
     "dupdate": (3, 5), "dclear": (1, 1),
     "cset": (8, 3), "cdel": (3, 2), "craw": (2, 3), "cbases": (3, 2),
@@ -22,7 +24,7 @@ OPS = {
     "renew": (2, 3), "freeze": (1, 2), "thaw": (1, 2),
     "new": (12, 1), "drop": (1, 1), "release": (1, 1), "invalidate": (1, 1),
     "rkey": (14, 5), "rglobal": (6, 3), "rfunc": (3, 2), "rns": (2, 2),
-    "rhash": (3, 3), "rdel": (3, 3), "spec": (3, 3),
+    "rhash": (3, 3), "rdel": (3, 3), "spec": (3, 3), "rodd": (1, 2),
     "flush": (1, 0),
 }
 # Invalidations these ask for are neither precise nor conservative: they
@@ -238,6 +240,27 @@ class Runner:
         return ("m%d.%s = %r" % (i, key, val),
                 "FrozenError" if frozen else None,
                 lambda: setattr(mod, key, val))
+
+    def op_mgetattr(self, m, mode):
+        """PEP 562: a module __getattr__ defined or removed, through the
+        dict (which freezing does not block)."""
+        i, mod = self.module(m)
+        d, ident = mod.__dict__, self.o.module_ident(i)
+        if mode % 2:
+            self.key_delete(ident, d, "__getattr__")
+            return ("del m%d.__dict__['__getattr__']" % i, None,
+                    lambda: d.pop("__getattr__", None))
+        self.key_write(ident, d, "__getattr__", W.module_getattr)
+        return ("m%d.__dict__['__getattr__'] = <module_getattr>" % i, None,
+                lambda: d.__setitem__("__getattr__", W.module_getattr))
+
+    def op_mclass(self, m, mode):
+        """The module's class swapped, past freezing's setattr hook."""
+        i, mod = self.module(m)
+        cls = W.SubModule if mode % 2 else types.ModuleType
+        return ("m%d.__class__ = %s (object's __class__ setter)"
+                % (i, cls.__name__), None,
+                lambda: object.__dict__["__class__"].__set__(mod, cls))
 
     def op_mdel(self, m, k):
         i, mod = self.module(m)
@@ -544,12 +567,14 @@ class Runner:
         s, dep = self.dep(d)
         n = t % (W.MODULES + W.BUILTINS + W.DICTS + W.CLASSES)
         mode %= 3    # 0: no value, 1: value=<a random one>, 2: value=current
+        refused = False
         if n < W.MODULES:
             ns, name = self.w.modules[n], "m%d" % n
-            ident = self.o.module_ident(n)
             key = W.STR_KEYS[k % len(W.STR_KEYS)]
             current = self.o.key_value(ns.__dict__, key)
-            assumption = lambda val: self.o.key_assumption(ident, key, val)
+            assumption = lambda val: self.o.module_attr_assumption(n, key,
+                                                                   val)
+            refused = lambda val: self.o.module_attr_refused(n, key, val)
             type_idents = ()
         elif n < W.MODULES + W.CLASSES:
             i = n - W.MODULES
@@ -570,9 +595,13 @@ class Runner:
         shown = "" if not kwargs else ", value=%r" % value
         text = "dep%d.depends_on(%s, %r%s)" % (s, name, key, shown)
         call = dep and (lambda: dep.depends_on(ns, key, **kwargs))
-        return self.register(s, text, a, edges, call,
-                             stale=value is not current,
-                             type_idents=type_idents)
+        text, expected, call = self.register(s, text, a, edges, call,
+                                             stale=value is not current,
+                                             type_idents=type_idents)
+        if refused and refused(value) and call is not None \
+                and dep.valid:
+            expected = "ValueError"  # only Python code knows mod.key
+        return text, expected, call
 
     def op_rhash(self, d, t, victim):
         """A key whose second __hash__, the one libwatch's validation
@@ -640,6 +669,17 @@ class Runner:
             info.assumptions.append(self.o.function_assumption(i)[0])
         # A cycle (g specialized on f) is refused with ValueError.
         return text, {None, "ValueError"}, call
+
+    def op_rodd(self, d, k):
+        """depends_on_global of a function whose globals are a dict
+        subclass: refused with TypeError."""
+        s, dep = self.dep(d)
+        key = W.STR_KEYS[k % len(W.STR_KEYS)]
+        text = "dep%d.depends_on_global(<odd globals>, %r)" % (s, key)
+        if dep is None:
+            return text, None, None
+        return (text, "TypeError" if dep.valid else "ValueError",
+                lambda: dep.depends_on_global(W.ODD_FUNC, key))
 
     def op_rglobal(self, d, f, k):
         s, dep = self.dep(d)

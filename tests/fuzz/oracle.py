@@ -184,6 +184,39 @@ class Oracle:
                            % (name, fslot, g, b, value), g, read, value),
                 edges)
 
+    def module_attr_assumption(self, mslot, name, value):
+        """mod.name for a module: its dict's value, its class (a swap
+        invalidates), and for an absence, __getattr__'s absence."""
+        ident = self.module_ident(mslot)
+        cls = type(self.world.modules[mslot])
+
+        def read(o):
+            mod = o.resolve(ident)
+            if type(mod) is not cls:
+                return "<another class>"
+            d = vars(mod)
+            if value is ABSENT and "__getattr__" in d:
+                return "<__getattr__>"
+            return o.key_value(d, name)
+        edges = [(ident, name)]
+        if value is ABSENT:
+            edges.append((ident, "__getattr__"))
+        return (Assumption("%s.%s is %r" % (ident, name, value), ident, read,
+                           value), edges)
+
+    def module_attr_refused(self, mslot, name, assumed):
+        """Whether libwatch refuses mod.name assumed to be assumed, because
+        only Python code knows it: the module's class provides name as a
+        data descriptor, or name is assumed absent while the class provides
+        it or the module has a __getattr__.  Checked before staleness."""
+        mod = self.world.modules[mslot]
+        cls = type(mod)
+        provided = next((vars(c)[name] for c in cls.__mro__
+                         if name in vars(c)), ABSENT)
+        data = provided is not ABSENT and hasattr(type(provided), "__set__")
+        return data or (assumed is ABSENT and (
+            provided is not ABSENT or "__getattr__" in vars(mod)))
+
     def attr_assumption(self, cslot, name, value):
         ident = self.class_ident(cslot)
         read = lambda o: o.attr_value(o.resolve(ident), name)

@@ -78,6 +78,45 @@ def _codes():
 
 
 CODES = _codes()
+
+
+class SubModule(types.ModuleType):
+    """A module class that provides "e" itself: a module swapped to it
+    reads e from here, whatever its dict holds (writes still go to the
+    dict, as they would without it)."""
+
+    @property
+    def e(self):
+        return "e of SubModule"
+
+    @e.setter
+    def e(self, value):
+        self.__dict__["e"] = value
+
+    @e.deleter
+    def e(self):
+        if self.__dict__.pop("e", None) is None:
+            raise AttributeError("e")
+
+
+def module_getattr(name):
+    """A module's __getattr__ (PEP 562): absent names are no longer
+    AttributeError."""
+    return "from __getattr__"
+
+
+def _odd_globals_function():
+    """A function whose globals are a dict subclass with __missing__, which
+    LOAD_GLOBAL reads through its own __getitem__."""
+    class Missing(dict):
+        def __missing__(self, key):
+            return "missing"
+    ns = Missing(__builtins__=__builtins__)
+    exec("def odd():\n    return a\n", ns)
+    return ns["odd"]
+
+
+ODD_FUNC = _odd_globals_function()
 EXC_BASES = (Exception, ValueError)     # besides the exception classes
 
 
