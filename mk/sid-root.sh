@@ -60,7 +60,9 @@ make_root() {
       </dev/null >"$log" 2>&1 || { tail -n 5 "$log" >&2; fail "apt-get in the root failed"; }
   else
     echo "$me: making $root (debootstrap sid, about 4 minutes)"
-    rm -rf "$root"
+    # Never through a bind mount into a source tree.
+    unmount
+    rm -rf --one-file-system "$root"
     mkdir -p "$root"
     local list
     list=$(IFS=,; echo "${packages[*]}")
@@ -87,6 +89,12 @@ mount_all() {
   mkdir -p "$root/tmp"
   chmod 1777 "$root/tmp"
   mkdir -p "$root$src"
+  # A bind left from a tree since deleted and made again at the same path
+  # (a fresh clone in /tmp/fresh) shows the deleted one: bind again.
+  while mountpoint -q "$root$src" &&
+    [[ "$(stat -c %d:%i "$src")" != "$(stat -c %d:%i "$root$src")" ]]; do
+    umount -l "$root$src"
+  done
   mountpoint -q "$root$src" || mount --bind "$src" "$root$src"
 }
 
