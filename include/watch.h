@@ -115,7 +115,9 @@ typedef int (*watch_cb)(watch_dep_t *dep, const watch_event_t *event);
  * watch_fini() invalidates every dependent (WATCH_EVENT_FINALIZED), unwatches
  * everything and frees the interpreter's state.  While it does, a callback
  * told FINALIZED may call watch_fini(), which does nothing, and
- * watch_init(), which fails with WATCH_ENOINIT.  Interpreter finalization does
+ * watch_dep_release(); watch_init() and every other call fail with
+ * WATCH_ENOINIT, so that nothing is registered in an index being torn
+ * down.  Interpreter finalization does
  * the same if watch_fini() was never called.  Dependents stay allocated until
  * released, so releasing them after finalization is still correct. */
 WATCH_EXTERN int watch_init(void);

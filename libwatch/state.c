@@ -109,11 +109,14 @@ count_initialized(struct state *st, int delta)
                         memory_order_release);
 }
 
+/* Not while the last watch_fini() runs: Python code it runs (FINALIZED
+ * callbacks, a dropped reference's __del__) must not register anything in
+ * an index being torn down. */
 struct state *
 state_ready(void)
 {
   struct state *st = state_find(0);
-  if (st == NULL || st->init_count == 0)
+  if (st == NULL || st->init_count == 0 || st->finalizing)
     return NULL;
   index_collect(st);
   return st;
@@ -235,9 +238,9 @@ void
 watch_fini(void)
 {
   struct state *st = state_ready();
-  /* A callback told FINALIZED may call it too: the shutdown under way is
-   * the one it asks for. */
-  if (st == NULL || st->finalizing || --st->init_count > 0)
+  /* A callback told FINALIZED may call it too (state_ready() is NULL
+   * then): the shutdown under way is the one it asks for. */
+  if (st == NULL || --st->init_count > 0)
     return;
   st->init_count = 1;  /* the reset still needs a working libwatch */
   state_reset(st);

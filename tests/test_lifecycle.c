@@ -4,6 +4,7 @@
 #include "harness.h"
 
 static int init_rc_in_callback;
+static int register_rc_in_callback;
 static int fini_calls_in_callback;
 
 static int
@@ -14,13 +15,17 @@ fini_again(watch_dep_t *dep, const watch_event_t *event)
     watch_fini();
     fini_calls_in_callback++;
     init_rc_in_callback = watch_init();
+    watch_dep_t *late = NULL;
+    register_rc_in_callback = watch_dep_new(&late, NULL, NULL);
+    watch_dep_release(late);
   }
   return 0;
 }
 
 /* The shutdown under way is the one asked for: the callback's watch_fini()
- * does nothing and its watch_init() is refused, and libwatch afterwards
- * starts again as new, in this interpreter and beside a subinterpreter. */
+ * does nothing, its watch_init() and anything it would register are
+ * refused, and libwatch afterwards starts again as new, in this
+ * interpreter and beside a subinterpreter. */
 START_TEST(fini_and_init_from_a_finalized_callback)
 {
   ck_assert_int_eq(watch_init(), 0);
@@ -33,6 +38,7 @@ START_TEST(fini_and_init_from_a_finalized_callback)
 
   ck_assert_int_eq(fini_calls_in_callback, 1);
   ck_assert_int_eq(init_rc_in_callback, WATCH_ENOINIT);
+  ck_assert_int_eq(register_rc_in_callback, WATCH_ENOINIT);
   ck_assert_int_eq(p->rec.kind, WATCH_EVENT_FINALIZED);
   watch_counters_t c;
   ck_assert_int_eq(watch_counters(&c), WATCH_ENOINIT);
