@@ -11,7 +11,7 @@ import types
 
 import pywatch
 
-from oracle import ABSENT, DepInfo, Oracle
+from oracle import ABSENT, STATIC_COUNTS, UNSTABLE_LIMIT, DepInfo, Oracle
 import world as W
 
 # name: (weight, number of parameters)
@@ -20,6 +20,7 @@ OPS = {
     "dset": (10, 3), "ddel": (3, 2), "dpop": (2, 2), "dsetdefault": (2, 3),
     "dupdate": (3, 5), "dclear": (1, 1),
     "cset": (8, 3), "cdel": (3, 2), "craw": (2, 3), "cbases": (3, 2),
+    "sraw": (1, 3), "rreg": (1, 2),
     "fcode": (2, 2), "fdef": (2, 2), "fkwdef": (1, 2), "fkwin": (2, 3),
     "renew": (2, 3), "freeze": (1, 2), "thaw": (1, 2),
     "new": (12, 1), "drop": (1, 1), "release": (1, 1), "invalidate": (1, 1),
@@ -382,6 +383,66 @@ class Runner:
         self.type_changed(cls)
         return text, None, lambda: setattr(cls, "__bases__", (new,))
 
+    def op_sraw(self, t, k, v):
+        """A raw write to a builtin type's dict, the only way one changes.
+        Its key records outlive the episode, as the type does, so a key
+        takes only the writes that keep it stable, with close()'s
+        restoring delete."""
+        cls = W.STATIC_TYPES[t % len(W.STATIC_TYPES)]
+        key = W.STR_KEYS[k % len(W.STR_KEYS)]
+        ident = self.o.static_ident(cls)
+        raw = W.static_dict(cls)
+        delete = v % 7 == 6
+        text = ("del %s.__dict__[%r] (raw)" % (cls.__name__, key) if delete
+                else "%s.__dict__[%r] = %r (raw)"
+                % (cls.__name__, key, W.VALUES[v % 6]))
+        if STATIC_COUNTS.get((ident, key), (0, 0))[1] >= UNSTABLE_LIMIT - 2:
+            return text + ": skipped, its budget spent", None, None
+        if delete:
+            self.key_delete(ident, raw, key)
+            call = lambda: raw.pop(key, None)
+        else:
+            value = W.VALUES[v % 6]
+            self.key_write(ident, raw, key, value)
+            call = lambda: raw.__setitem__(key, value)
+
+        def write():
+            call()
+            W.clear_type_caches()
+        return text, None, write
+
+    def op_rreg(self, c, mode):
+        """Raw writes to the subclass registry of a class's base,
+        {id(subclass): weakref}: a key that hashes like the class's
+        address, and the class's own entry replaced and put back.
+        Nothing anyone assumed changes."""
+        i, cls, cname = self.cls(c)
+        if all(self.w.class_slot(b) is None for b in cls.__bases__):
+            return "%s has no registry in the world" % cname, None, None
+        registry = W.subclass_registry(cls)
+        key = id(cls)
+        mode %= 3
+        if mode == 0:
+            fake = key + (2 ** 61 - 1)      # the same hash, another int
+
+            def call():
+                registry[fake] = 1
+                del registry[fake]
+            return ("<an int hashing like id(%s)> in its registry, then "
+                    "out" % cname, None, call)
+        saved = registry[key]
+        if mode == 1:
+            def call():
+                registry[key] = 3
+                registry[key] = saved
+            return ("%s's registry entry = 3, then put back" % cname, None,
+                    call)
+
+        def call():
+            del registry[key]
+            registry[key] = saved
+        return "%s's registry entry deleted, then put back" % cname, None, call
+
     # ---- functions -------------------------------------------------------
 
     def func(self, f):
@@ -728,3 +789,16 @@ class Runner:
         for c in self.w.classes:
             pywatch.thaw(c)
         pywatch.flush()
+        self.restore_static_types()
+
+    def restore_static_types(self):
+        """Takes back the raw writes of sraw, counted as the writes they
+        are: the next episode starts from the builtin types as they were."""
+        self.events = []
+        for cls in W.STATIC_TYPES:
+            raw = W.static_dict(cls)
+            for key in W.STR_KEYS:
+                self.key_delete(self.o.static_ident(cls), raw, key)
+                raw.pop(key, None)
+        W.clear_type_caches()
+        self.o.count_writes(self.events, set(), set())

@@ -13,7 +13,13 @@ must not otherwise.
 """
 import sys
 
+import world as W
+
 UNSTABLE_LIMIT = 8      # libwatch's default; pywatch cannot change it
+
+# The counts of builtin type dicts' keys, which outlive an episode as the
+# types do: one table per process.
+STATIC_COUNTS = {}
 
 
 class _Absent:
@@ -86,6 +92,10 @@ class Oracle:
     def func_ident(self, i):
         return ("f", i, self.world.func_gen[i])
 
+    @staticmethod
+    def static_ident(cls):
+        return ("s", W.STATIC_TYPES.index(cls))
+
     def registry_ident(self, i):
         return ("r", i, self.world.class_gen[i], self.registry_gen[i])
 
@@ -103,6 +113,8 @@ class Oracle:
         w, kind, i = self.world, ident[0], ident[1]
         if kind == "b":
             return w.builtins[i]
+        if kind == "s":
+            return W.STATIC_TYPES[i]
         gens = {"m": w.module_gen, "d": w.dict_gen, "c": w.class_gen,
                 "f": w.func_gen}[kind]
         if gens[i] != ident[2]:
@@ -185,8 +197,9 @@ class Oracle:
                 edges)
 
     def module_attr_assumption(self, mslot, name, value):
-        """mod.name for a module: its dict's value, its class (a swap
-        invalidates), and for an absence, __getattr__'s absence."""
+        """mod.name for a module: its dict's value, its class's lookup of
+        name (a swap invalidates), and for an absence, __getattr__'s
+        absence."""
         ident = self.module_ident(mslot)
         cls = type(self.world.modules[mslot])
 
@@ -195,10 +208,14 @@ class Oracle:
             if type(mod) is not cls:
                 return "<another class>"
             d = vars(mod)
+            provided = o.attr_value(cls, name)
+            if provided is not ABSENT and (
+                    value is ABSENT or hasattr(type(provided), "__set__")):
+                return "<%s provides it>" % cls.__name__
             if value is ABSENT and "__getattr__" in d:
                 return "<__getattr__>"
             return o.key_value(d, name)
-        edges = [(ident, name)]
+        edges = [(ident, name)] + self.mro_edges(cls, name)
         if value is ABSENT:
             edges.append((ident, "__getattr__"))
         return (Assumption("%s.%s is %r" % (ident, name, value), ident, read,
@@ -224,19 +241,24 @@ class Oracle:
                            value), self.attr_edges(cslot, name))
 
     def attr_edges(self, cslot, name):
-        """What libwatch's link_mro() links: name in each heap class dict of
-        the MRO up to the definer, and each heap MRO class's entry in its
-        heap bases' subclass registries."""
+        return self.mro_edges(self.world.classes[cslot], name)
+
+    def mro_edges(self, cls, name):
+        """What libwatch's link_mro() links: name in each class dict of the
+        MRO up to the definer, and each world class's entry in its world
+        bases' subclass registries."""
         w = self.world
-        cls = w.classes[cslot]
         definer, _ = self.attr_definer(cls, name)
         edges = []
         for i, c in enumerate(cls.__mro__):
             s = w.class_slot(c)
-            if s is None:
-                continue          # a builtin type: immutable
             if i <= definer:
-                edges.append((self.class_ident(s), name))
+                if s is not None:
+                    edges.append((self.class_ident(s), name))
+                elif c in W.STATIC_TYPES:
+                    edges.append((self.static_ident(c), name))
+            if s is None:
+                continue
             for b in c.__bases__:
                 bs = w.class_slot(b)
                 if bs is not None:
@@ -279,7 +301,7 @@ class Oracle:
         fail with "changes too often"."""
         must = may = False
         for e in edges:
-            lo, hi = self.counts.get(e, (0, 0))
+            lo, hi = self.table(e).get(e, (0, 0))
             must |= lo > UNSTABLE_LIMIT
             may |= hi > UNSTABLE_LIMIT
         # 3.13 gives a class at most 1000 version tags; each change of the
@@ -292,15 +314,15 @@ class Oracle:
         """What a registration's outcome tells about the counts."""
         if not raised:
             for e in edges:
-                c = self.counts.get(e)
+                c = self.table(e).get(e)
                 if c is not None:
                     c[1] = min(c[1], UNSTABLE_LIMIT)
                     c[0] = min(c[0], c[1])
             return
         over = [e for e in edges
-                if self.counts.get(e, (0, 0))[1] > UNSTABLE_LIMIT]
+                if self.table(e).get(e, (0, 0))[1] > UNSTABLE_LIMIT]
         if len(over) == 1:
-            c = self.counts[over[0]]
+            c = self.table(over[0])[over[0]]
             c[0] = max(c[0], UNSTABLE_LIMIT + 1)
 
     def count_writes(self, events, valid_before, valid_after):
@@ -312,7 +334,8 @@ class Oracle:
             if ident[0] == "r":
                 continue  # subclass registry records never count
             e = (ident, key)
-            c = self.counts.setdefault(e, [0, 0])
+            table = self.table(e)
+            c = table.setdefault(e, [0, 0])
             holders = [s for s, info in self.deps.items() if e in info.edges]
             sure = c[0] > 0 or any(s in valid_after for s in holders) or (
                 n == 0 and any(s in valid_before for s in holders))
@@ -323,7 +346,10 @@ class Oracle:
             elif maybe:
                 c[1] += 1
             if c == [0, 0]:
-                del self.counts[e]
+                del table[e]
+
+    def table(self, edge):
+        return STATIC_COUNTS if edge[0][0] == "s" else self.counts
 
     def forget(self, prefix):
         """Drops the counts of a namespace that died."""

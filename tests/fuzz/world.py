@@ -118,6 +118,31 @@ def _odd_globals_function():
 
 ODD_FUNC = _odd_globals_function()
 EXC_BASES = (Exception, ValueError)     # besides the exception classes
+# The builtin types in the world's MROs.  Only a raw write changes one's
+# dict; libwatch watches them like any class dict.
+STATIC_TYPES = (object, types.ModuleType, BaseException, Exception,
+                ValueError)
+
+
+def static_dict(cls):
+    """The dict behind a builtin type's __dict__ proxy."""
+    return gc.get_referents(cls.__dict__)[0]
+
+
+def subclass_registry(cls):
+    """The tp_subclasses of cls's base, {id(subclass): weakref}: found
+    through gc, as the dict that holds a weak reference to cls under its
+    address."""
+    for ref in weakref.getweakrefs(cls):
+        for r in gc.get_referrers(ref):
+            if type(r) is dict and r.get(id(cls)) is ref:
+                return r
+    raise AssertionError("fuzz harness: %r has no subclass registry" % cls)
+
+
+def clear_type_caches():
+    """A raw write leaves CPython's own attribute cache stale."""
+    getattr(sys, "_clear_internal_caches", sys._clear_type_cache)()
 
 
 def is_exc_slot(i):
