@@ -311,6 +311,50 @@ WATCH_EXTERN int watch_attach_loop(uv_loop_t *loop);
  * not survive fork(): set 0 before forking.  watch_flush() ignores it. */
 WATCH_EXTERN int watch_set_debounce(uint64_t ms);
 
+/* ---- Taps ----------------------------------------------------------------
+ * A dependent hears once that something it assumed broke.  A tap hears every
+ * event on one dict, uncoalesced, as it happens: its callback runs in phase
+ * one, inside libwatch's dict watcher, before CPython makes the change, with
+ * the GIL held.  Taps share libwatch's one dict watcher id, so an audit or a
+ * write log costs no id of its own.
+ *
+ * A tap callback does bounded C work.  It must not run Python code, and so
+ * must not drop a reference that could be the last, mutate any dict, or
+ * create an object the garbage collector tracks (that can start a
+ * collection).  It may take references, allocate C memory, read the dict
+ * with an exact str or int key and read the running frame.  Returning 1 asks
+ * for phase two: the tap's after callback then runs at the next safe point
+ * (see "Delivery"), once however many events asked, and may do anything,
+ * freeing the tap included.
+ *
+ * A tap is told WATCH_EVENT_DEALLOCATED when its dict dies and
+ * WATCH_EVENT_FINALIZED when libwatch shuts down in the interpreter; either
+ * detaches it for good.  It stays allocated until watch_tap_free(), which is
+ * always allowed. */
+typedef struct watch_tap_s watch_tap_t;
+
+typedef struct {
+  watch_event_kind_t kind; /* ADDED, MODIFIED, DELETED, CLEARED, CLONED,
+                              DEALLOCATED or FINALIZED */
+  PyObject *dict;          /* borrowed; NULL for FINALIZED */
+  PyObject *key;           /* borrowed; ADDED, MODIFIED and DELETED only */
+  PyObject *value;         /* borrowed: the new value (ADDED, MODIFIED), the
+                              source dict (CLONED), else NULL */
+} watch_tap_event_t;
+
+typedef int (*watch_tap_cb)(watch_tap_t *tap, const watch_tap_event_t *event);
+typedef void (*watch_tap_after_cb)(watch_tap_t *tap);
+
+/* Taps dict (any dict, subclasses included) from now on.  after may be NULL
+ * if cb never returns 1. */
+WATCH_EXTERN int watch_tap_new(watch_tap_t **out, PyObject *dict,
+                               watch_tap_cb cb, watch_tap_after_cb after,
+                               void *data);
+WATCH_EXTERN void *watch_tap_data(const watch_tap_t *tap);
+/* Whether the tap still hears its dict. */
+WATCH_EXTERN int watch_tap_attached(const watch_tap_t *tap);
+WATCH_EXTERN void watch_tap_free(watch_tap_t *tap);
+
 /* The dict's version, which changes on every modification (PEP 509): an O(1)
  * pull check for callers who prefer it.  Versions are unique within the
  * interpreter and never reused.  Asking for a version tracks the dict until

@@ -46,6 +46,17 @@ dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
     ns_event(st, ns, event_kind(event), key);
 }
 
+/* CPython passes a clone's source dict as the key. */
+static __attribute__((noinline)) void
+dict_event_tapped(struct state *st, struct ns *ns, PyDict_WatchEvent event,
+                  PyObject *key, PyObject *new_value)
+{
+  if (event == PyDict_EVENT_CLONED)
+    tap_event(st, ns, WATCH_EVENT_CLONED, NULL, key);
+  else
+    tap_event(st, ns, event_kind(event), key, new_value);
+}
+
 static int
 dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
            PyObject *new_value)
@@ -60,6 +71,8 @@ dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
       || (event == PyDict_EVENT_MODIFIED && identical_store(dict, key, new_value)))
     return 0;
   ns->version = ++st->clock;
+  if (ns->taps != NULL)
+    dict_event_tapped(st, ns, event, key, new_value);
   int key_event = event == PyDict_EVENT_ADDED || event == PyDict_EVENT_MODIFIED
                   || event == PyDict_EVENT_DELETED;
   if (!key_event)
@@ -145,9 +158,11 @@ dep_ready(watch_dep_t *dep, int *rc)
   return st;
 }
 
-/* Reads dict[key] for validation.  This is the one place a registration may
- * run Python code (a key's __hash__ or __eq__), so it comes before anything
- * is linked, and it re-checks that the dependent is still valid afterwards. */
+/* Reads dict[key] for validation.  A lookup may run Python code (a key's
+ * __hash__ or __eq__, this one's or another's in the same dict), which may
+ * release the dependent or change what was read.  So a registration reads
+ * first, links, then confirms with a second read: any change from then on
+ * invalidates. */
 static int
 read_assumption(watch_dep_t *dep, PyObject *dict, PyObject *key,
                 PyObject **value, Py_hash_t *hash)
@@ -159,6 +174,16 @@ read_assumption(watch_dep_t *dep, PyObject *dict, PyObject *key,
   if (*value == NULL && PyErr_Occurred())
     return WATCH_EPYTHON;
   return dep->head.valid ? 0 : WATCH_EINVALIDATED;
+}
+
+/* The second read, once linked. */
+static int
+confirm(watch_dep_t *dep, PyObject *dict, PyObject *key, PyObject *expected)
+{
+  PyObject *value;
+  Py_hash_t hash;
+  int rc = read_assumption(dep, dict, key, &value, &hash);
+  return rc == 0 && value != expected ? WATCH_ESTALE : rc;
 }
 
 static int
@@ -186,7 +211,15 @@ dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
     return rc;
   if (current != assumed)
     return WATCH_ESTALE;
-  return is_frozendict(dict) ? 0 : link_key(st, dep, dict, key, hash);
+  if (is_frozendict(dict))
+    return 0;
+  struct edge *mark = dep->edges;
+  rc = link_key(st, dep, dict, key, hash);
+  if (rc == 0)
+    rc = confirm(dep, dict, key, assumed);
+  if (rc < 0)
+    dep_unlink_since(st, dep, mark);
+  return rc;
 }
 
 int
@@ -200,8 +233,9 @@ watch_dep_on_key(watch_dep_t *dep, PyObject *dict, PyObject *key,
 
 /* LOAD_GLOBAL reads exact dicts itself, and calls __getitem__ (and so
  * __missing__) of anything else, which a dict dependency cannot follow:
- * only exact dicts are accepted.  Its names are exact str, whose lookups run
- * no Python code, so nothing can change between the two reads. */
+ * only exact dicts are accepted.  Their names are exact str, but a dict may
+ * also hold a key with its own __eq__ that the lookup calls, so the reads are
+ * confirmed once linked. */
 static int
 on_global(struct state *st, watch_dep_t *dep, PyObject *globals,
           PyObject *builtins, PyObject *name, PyObject *assumed)
@@ -225,6 +259,10 @@ on_global(struct state *st, watch_dep_t *dep, PyObject *globals,
   rc = link_key(st, dep, globals, name, hash);
   if (rc == 0 && global == NULL)
     rc = link_key(st, dep, builtins, name, hash);
+  if (rc == 0)
+    rc = confirm(dep, globals, name, global);
+  if (rc == 0 && global == NULL)
+    rc = confirm(dep, builtins, name, builtin);
   if (rc < 0)
     dep_unlink_since(st, dep, mark);
   return rc;

@@ -195,7 +195,7 @@ ns_release(struct state *st, struct ns *ns)
 void
 ns_maybe_free(struct state *st, struct ns *ns)
 {
-  if (ns->obj != NULL && (ns->edges || ns->pinned))
+  if (ns->obj != NULL && (ns->edges || ns->pinned || ns->taps))
     return;
   if (st->in_watcher || ns->collect_queued)
     collect_later(st, ns);
@@ -287,8 +287,10 @@ dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
     ns_maybe_free(st, ns);
     return WATCH_ENOMEM;
   }
-  if (kr->unstable)
+  if (kr->unstable) {
+    keyrec_maybe_free(st, kr);  /* idle again: it keeps no key */
     return WATCH_EUNSTABLE;
+  }
   int rc = edge_new(st, dep, kr);
   if (rc < 0) {
     keyrec_maybe_free(st, kr);
@@ -613,10 +615,10 @@ void
 deps_finalize(struct state *st)
 {
   static const watch_event_t finalized = {.kind = WATCH_EVENT_FINALIZED};
-  deliver_batch(st);
+  deliver_final(st);
   for (watch_dep_t *dep = st->deps; dep; dep = dep->next)
     dep_invalidate(st, dep, &finalized);
-  deliver_batch(st);
+  deliver_final(st);
   queue_drop_all(st);
   while (st->deps != NULL) {
     watch_dep_t *dep = st->deps;

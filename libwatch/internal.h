@@ -93,6 +93,7 @@ struct ns {
   unsigned pinned : 1;
   unsigned collect_queued : 1;
   unsigned subclass_registry : 1; /* a base's tp_subclasses, see type.c */
+  watch_tap_t *taps;    /* tap.c; they keep the namespace watched */
 };
 
 struct watch_dep_s {
@@ -138,6 +139,12 @@ struct state {
   struct waker *waker;     /* on the host loop or the private one */
   struct private_loop *private_loop;
   struct ns *collect;      /* namespaces with records to collect */
+  /* tap.c: every tap, those that asked for phase two, those being
+   * delivered */
+  watch_tap_t *taps;
+  watch_tap_t *taps_due;
+  watch_tap_t **taps_due_tail;
+  watch_tap_t *tap_batch;
   /* References to drop once no libwatch structure is in the middle of a
    * change (state_drain()): a Py_DECREF can run any Python code. */
   PyObject **garbage;
@@ -244,6 +251,7 @@ void queue_drop_all(struct state *st);
 void queue_wake(struct state *st);
 void queue_stop(struct state *st);
 int deliver_batch(struct state *st);
+int deliver_final(struct state *st);
 
 /* dict.c */
 extern const struct ns_kind dict_kind;
@@ -265,6 +273,12 @@ void spec_deoptimize(struct state *st, struct spec *sp,
                      const watch_event_t *report);
 void spec_function_dying(struct ns *ns);
 void spec_free(struct state *st, watch_dep_t *dep);
+
+/* tap.c */
+void tap_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
+               PyObject *key, PyObject *value);
+int taps_deliver(struct state *st);
+void taps_finalize(struct state *st);
 
 /* type.c */
 void type_watch_stop(struct state *st);

@@ -122,17 +122,18 @@ call(struct state *st, watch_dep_t *dep)
   return called;
 }
 
-int
-deliver_batch(struct state *st)
+/* Finishes the batch under way first, as taps_deliver() does. */
+static int
+deliver_dependents(struct state *st)
 {
-  if (st->delivering || st->pending == NULL)
-    return 0;
-  st->delivering = 1;
-  st->batch = st->pending;
-  st->batch->pending_pprev = &st->batch;
-  st->pending = NULL;
-  st->pending_tail = &st->pending;
-  PyObject *exc = PyErr_GetRaisedException();
+  if (st->batch == NULL) {
+    if (st->pending == NULL)
+      return 0;
+    st->batch = st->pending;
+    st->batch->pending_pprev = &st->batch;
+    st->pending = NULL;
+    st->pending_tail = &st->pending;
+  }
   int delivered = 0;
   watch_dep_t *dep;
   while ((dep = st->batch) != NULL) {
@@ -142,10 +143,37 @@ deliver_batch(struct state *st)
     dep->pending_pprev = NULL;
     delivered += call(st, dep);
   }
+  return delivered;
+}
+
+int
+deliver_batch(struct state *st)
+{
+  if (st->delivering
+      || (st->pending == NULL && st->batch == NULL && st->taps_due == NULL
+          && st->tap_batch == NULL))
+    return 0;
+  st->delivering = 1;
+  PyObject *exc = PyErr_GetRaisedException();
+  int delivered = deliver_dependents(st);
+  delivered += taps_deliver(st);
   PyErr_SetRaisedException(exc);
   st->delivering = 0;
-  if (st->pending != NULL)
+  if (st->pending != NULL || st->taps_due != NULL)
     queue_wake(st);
+  return delivered;
+}
+
+/* The last watch_fini() delivers everything queued, even when a callback
+ * calls it in the middle of a batch: the rest of that batch, then the
+ * next. */
+int
+deliver_final(struct state *st)
+{
+  int was_delivering = st->delivering;
+  st->delivering = 0;
+  int delivered = deliver_batch(st);
+  st->delivering = was_delivering;
   return delivered;
 }
 

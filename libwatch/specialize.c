@@ -244,8 +244,9 @@ spec_function_dying(struct ns *ns)
     dep->spec->func = NULL;
 }
 
-/* Outside any watcher, so the references may go now.  A dependent released
- * while valid restores the original code first. */
+/* A dependent released while valid restores the original code first.  The
+ * references go later: the last one can run Python code (a weakref callback
+ * on the code), and the caller may be in the middle of unlinking. */
 void
 spec_free(struct state *st, watch_dep_t *dep)
 {
@@ -254,8 +255,8 @@ spec_free(struct state *st, watch_dep_t *dep)
     return;
   restore(st, sp);
   dep->spec = NULL;
-  Py_DECREF(sp->original);
-  Py_DECREF(sp->code);
+  state_decref_later(st, sp->original);
+  state_decref_later(st, sp->code);
   state_free(st, sp, sizeof(*sp));
 }
 

@@ -191,6 +191,7 @@ state_reset(struct state *st)
 {
   st->finalizing = 1;
   deps_finalize(st);
+  taps_finalize(st);
   queue_stop(st);
   ns_free_all(st);
   dict_watch_stop(st);
@@ -223,6 +224,7 @@ watch_init(void)
   st->hits = 0;
   st->unstable_limit = WATCH_DEFAULT_UNSTABLE_LIMIT;
   st->pending_tail = &st->pending;
+  st->taps_due_tail = &st->taps_due;
   st->is_main = PyInterpreterState_Get() == PyInterpreterState_Main();
   count_initialized(st, 1);
   int rc = dict_watch_start(st);

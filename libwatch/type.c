@@ -217,10 +217,12 @@ link_subclass_entry(struct state *st, watch_dep_t *dep, PyTypeObject *base,
   PyObject *key = PyLong_FromVoidPtr(cls);
   if (key == NULL)
     return WATCH_EPYTHON;
+  /* A class missing from its base's registry (a raw delete through gc)
+   * would change bases unseen: CPython itself no longer tracks it. */
   PyObject *entry = PyDict_GetItemWithError(registry, key);
-  int rc = entry || !PyErr_Occurred()
-               ? dep_on_dict_key(st, dep, registry, key, entry)
-               : WATCH_EPYTHON;
+  int rc = entry ? dep_on_dict_key(st, dep, registry, key, entry)
+           : PyErr_Occurred() ? WATCH_EPYTHON
+                              : WATCH_EUNSTABLE;
   Py_DECREF(key);
   if (rc == 0)
     ns_find(st, registry)->subclass_registry = 1;
@@ -248,6 +250,36 @@ link_bases(struct state *st, watch_dep_t *dep, PyTypeObject *cls)
   if (heap_bases == 0 && !only_object)
     return link_type_watch(st, dep, cls);
   return 0;
+}
+
+static int mro_find(PyObject *mro, PyObject *name, Py_ssize_t *index,
+                    PyObject **value);
+
+/* A metaclass's own mro() may leave out of the MRO the very bases whose
+ * registries are watched, so such a class is refused.  A check, not a
+ * dependency: an override added later only acts when the MRO is computed
+ * again, which takes a __bases__ assignment to a class of today's MRO, and
+ * that invalidates. */
+static int
+default_mro(PyTypeObject *cls)
+{
+  if (Py_TYPE(cls) == &PyType_Type)
+    return 0;
+  PyObject *name = PyUnicode_InternFromString("mro");
+  PyObject *type_dict = PyType_GetDict(&PyType_Type);
+  PyObject *type_mro = name && type_dict
+                           ? PyDict_GetItemWithError(type_dict, name)
+                           : NULL;
+  Py_ssize_t index;
+  PyObject *found = NULL;
+  int rc = type_mro == NULL ? WATCH_EPYTHON
+                            : mro_find(Py_TYPE(cls)->tp_mro, name, &index,
+                                       &found);
+  Py_XDECREF(type_dict);
+  Py_XDECREF(name);
+  if (rc == 0 && found != type_mro)
+    rc = WATCH_EUNSTABLE;
+  return rc;
 }
 
 /* Where _PyType_Lookup finds name: the index in mro of the class whose
@@ -286,6 +318,8 @@ link_mro(struct state *st, watch_dep_t *dep, PyObject *mro, PyObject *name,
       Py_DECREF(dict);
     }
     if (rc == 0 && is_heap(cls))
+      rc = default_mro(cls);
+    if (rc == 0 && is_heap(cls))
       rc = link_bases(st, dep, cls);
     if (rc < 0)
       return rc;
@@ -293,27 +327,41 @@ link_mro(struct state *st, watch_dep_t *dep, PyObject *mro, PyObject *name,
   return 0;
 }
 
+/* The lookups run Python code when a class dict holds a key with its own
+ * __eq__ (written raw), and that code may change the class.  So the result
+ * is read again once everything is linked, when any change invalidates:
+ * an MRO replaced meanwhile is linked anew, a few times at most. */
 static int
 class_attr(struct state *st, watch_dep_t *dep, PyTypeObject *type,
            PyObject *name, PyObject *assumed)
 {
-  PyObject *mro = type->tp_mro;
-  if (mro == NULL)
-    return WATCH_EINVAL;
-  Py_INCREF(mro);
-  Py_ssize_t definer;
-  PyObject *value;
-  int rc = mro_find(mro, name, &definer, &value);
-  if (rc == 0 && value != assumed)
-    rc = WATCH_ESTALE;
-  if (rc == 0) {
+  for (int attempt = 0; attempt < 3; attempt++) {
+    PyObject *mro = type->tp_mro;
+    if (mro == NULL)
+      return WATCH_EINVAL;
+    Py_INCREF(mro);
+    Py_ssize_t definer, again;
+    PyObject *value, *now;
     struct edge *mark = dep->edges;
-    rc = link_mro(st, dep, mro, name, definer, value);
-    if (rc < 0)
+    int rc = mro_find(mro, name, &definer, &value);
+    if (rc == 0 && value != assumed)
+      rc = WATCH_ESTALE;
+    if (rc == 0)
+      rc = link_mro(st, dep, mro, name, definer, value);
+    if (rc == 0)
+      rc = mro_find(mro, name, &again, &now);
+    int moved = rc == 0 && type->tp_mro != mro;
+    if (rc == 0 && !moved && (again != definer || now != value))
+      rc = WATCH_ESTALE;
+    if (rc == 0 && !dep->head.valid)
+      rc = WATCH_EINVALIDATED;
+    if (rc < 0 || moved)
       dep_unlink_since(st, dep, mark);
+    Py_DECREF(mro);
+    if (!moved)
+      return rc;
   }
-  Py_DECREF(mro);
-  return rc;
+  return WATCH_EUNSTABLE;
 }
 
 int
@@ -356,16 +404,24 @@ class_swap_hook(const char *event, PyObject *args, void *unused)
       || PyTuple_GET_SIZE(args) < 2)
     return 0;
   PyObject *obj = PyTuple_GET_ITEM(args, 0), *name = PyTuple_GET_ITEM(args, 1);
-  if (!PyModule_Check(obj) || !PyUnicode_Check(name)
+  if (!(PyModule_Check(obj) || PyType_Check(obj)) || !PyUnicode_Check(name)
       || PyUnicode_CompareWithASCIIString(name, "__class__") != 0)
     return 0;
   struct state *st = state_of_watcher();
-  struct ns *ns = st && st->init_count ? ns_find(st, PyModule_GetDict(obj))
-                                       : NULL;
-  if (ns != NULL) {
-    watch_event_t report = {WATCH_EVENT_TYPE, obj, NULL, NULL, 0};
+  if (st == NULL || !st->init_count)
+    return 0;
+  /* A module is tracked by its dict; a class by its dict, or by itself on
+   * the type watcher's path.  A class changing metaclass may compute its
+   * MRO another way from now on. */
+  PyObject *dict = PyModule_Check(obj) ? Py_NewRef(PyModule_GetDict(obj))
+                                       : PyType_GetDict((PyTypeObject *)obj);
+  watch_event_t report = {WATCH_EVENT_TYPE, obj, NULL, NULL, 0};
+  struct ns *ns = ns_find(st, dict);
+  if (ns != NULL)
     ns_event_reported(st, ns, WATCH_EVENT_TYPE, NULL, &report);
-  }
+  if (PyType_Check(obj) && (ns = ns_find(st, obj)) != NULL)
+    ns_event_reported(st, ns, WATCH_EVENT_TYPE, NULL, &report);
+  Py_DECREF(dict);  /* the object holds it */
   return 0;
 }
 
@@ -382,15 +438,55 @@ watch_class_swaps(void)
   return 0;
 }
 
+/* The class's __getattribute__ is ModuleType's (another one is Python code),
+ * and for an absent name, the class has no __getattr__ either: the lookup
+ * is the module's own. */
+static int
+module_lookup_is_own(struct state *st, watch_dep_t *dep, PyTypeObject *cls,
+                     int absent)
+{
+  PyObject *getattribute = PyUnicode_InternFromString("__getattribute__");
+  PyObject *getattr = PyUnicode_InternFromString("__getattr__");
+  PyObject *module_dict = PyType_GetDict(&PyModule_Type);
+  PyObject *own = getattribute && module_dict
+                      ? PyDict_GetItemWithError(module_dict, getattribute)
+                      : NULL;
+  int rc = own == NULL ? WATCH_EPYTHON
+                       : class_attr(st, dep, cls, getattribute, own);
+  if (rc == 0 && absent)
+    rc = class_attr(st, dep, cls, getattr, NULL);
+  Py_XDECREF(module_dict);
+  Py_XDECREF(getattr);
+  Py_XDECREF(getattribute);
+  return rc == WATCH_ESTALE ? WATCH_EINVAL : rc;
+}
+
+/* A non-data descriptor that the class provides loses to the module dict's
+ * value, until its type gains __set__ or __delete__. */
+static int
+descriptor_stays_non_data(struct state *st, watch_dep_t *dep,
+                          PyObject *descriptor)
+{
+  static const char *const names[] = {"__set__", "__delete__"};
+  int rc = 0;
+  for (int i = 0; rc == 0 && i < 2; i++) {
+    PyObject *name = PyUnicode_InternFromString(names[i]);
+    rc = name ? class_attr(st, dep, Py_TYPE(descriptor), name, NULL)
+              : WATCH_EPYTHON;
+    Py_XDECREF(name);
+  }
+  return rc == WATCH_ESTALE ? WATCH_EINVAL : rc;
+}
+
 static int
 module_attr(struct state *st, watch_dep_t *dep, PyObject *mod, PyObject *name,
             PyObject *assumed)
 {
   PyObject *dict = PyModule_GetDict(mod);
-  PyObject *mro = Py_TYPE(mod)->tp_mro;
+  PyTypeObject *cls = Py_TYPE(mod);
   Py_ssize_t definer;
   PyObject *from_class;
-  int rc = mro_find(mro, name, &definer, &from_class);
+  int rc = mro_find(cls->tp_mro, name, &definer, &from_class);
   if (rc < 0)
     return rc;
   int data_descriptor = from_class != NULL
@@ -407,12 +503,17 @@ module_attr(struct state *st, watch_dep_t *dep, PyObject *mod, PyObject *name,
   if (rc == 0)
     rc = watch_class_swaps();
   struct edge *mark = dep->edges;
+  /* Refusals before staleness, as for the class's own descriptors. */
+  if (rc == 0)
+    rc = module_lookup_is_own(st, dep, cls, assumed == NULL);
   if (rc == 0)
     rc = dep_on_dict_key(st, dep, dict, name, assumed);
   if (rc == 0 && assumed == NULL)
     rc = dep_on_dict_key(st, dep, dict, getattr_name, NULL);
   if (rc == 0)
-    rc = class_attr(st, dep, Py_TYPE(mod), name, from_class);
+    rc = class_attr(st, dep, cls, name, from_class);
+  if (rc == 0 && from_class != NULL)
+    rc = descriptor_stays_non_data(st, dep, from_class);
   if (rc < 0)
     dep_unlink_since(st, dep, mark);
   Py_DECREF(getattr_name);
@@ -427,8 +528,11 @@ on_attr(struct state *st, watch_dep_t *dep, PyObject *obj, PyObject *name,
     return WATCH_EINVAL;
   if (PyModule_Check(obj))
     return module_attr(st, dep, obj, name, assumed);
-  if (PyType_Check(obj))
-    return class_attr(st, dep, (PyTypeObject *)obj, name, assumed);
+  if (PyType_Check(obj)) {
+    int rc = watch_class_swaps();
+    return rc < 0 ? rc : class_attr(st, dep, (PyTypeObject *)obj, name,
+                                    assumed);
+  }
   return WATCH_EINVAL;
 }
 

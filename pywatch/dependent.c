@@ -284,8 +284,11 @@ static void
 dependent_dealloc(DependentObject *self)
 {
   PyObject_GC_UnTrack(self);
-  watch_dep_release(self->dep);
+  /* Forgotten first: what the release drops can run Python code, which
+   * must not find this dying object's handle. */
+  watch_dep_t *dep = self->dep;
   self->dep = NULL;
+  watch_dep_release(dep);
   dependent_clear(self);
   Py_TYPE(self)->tp_free(self);
 }

@@ -367,5 +367,273 @@ class Memory(unittest.TestCase):
         self.assertIsNone(ref())
 
 
+
+def run_script(test, script, **env):
+    """Runs script in a fresh interpreter; it must print "ok" and exit 0."""
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)],
+                          env=dict(ENV, **env), cwd=tempfile.gettempdir(),
+                          capture_output=True, text=True, timeout=60)
+    test.assertEqual((proc.returncode, proc.stdout), (0, "ok\n"), proc.stderr)
+
+
+class DroppedReferencesRunPython(unittest.TestCase):
+    def test_finalization_survives_a_release_from_a_weakref_callback(self):
+        # The specialized code dies in the last watch_fini() (atexit), and
+        # its weakref callback releases the next dependent of libwatch's
+        # list, then allocates over it: a use after free, which make asan
+        # reports, and which crashed with the system allocator.
+        run_script(self, """
+            import weakref, pywatch
+            def f():
+                return 1
+            other = pywatch.Dependent(lambda d, e: None)
+            code = f.__code__.replace(co_name="f_fast")
+            guard = pywatch.specialize(f, code)
+            junk = []
+            def dropped(r):
+                other.release()
+                junk.extend(bytes([i]) * 100 for i in range(200))
+            r = weakref.ref(code, dropped)
+            del code
+            print("ok")
+            """, PYTHONMALLOC="malloc")
+
+    def test_a_released_dependent_is_never_called(self):
+        cfg = {"x": 1}
+
+        def f():
+            return 1
+        code = f.__code__.replace(co_name="f_fast")
+        guard = pywatch.specialize(f, code, attrs=[(cfg, "x")])
+        # Dropping the code, during the release, runs this flush, which
+        # would call the guard being released: its callback lets go of the
+        # reference pywatch keeps to a live guard.
+        ref = weakref.ref(code, lambda r: pywatch.flush())
+        del code
+        held = sys.getrefcount(guard)
+        # Invalidated, then released before any safe point: Dependent's
+        # own release() is C, and the guard's, Python, would reach one.
+        cfg["x"] = 2; pywatch.Dependent.release(guard)  # noqa: E702
+        self.assertIsNone(ref())
+        self.assertEqual(sys.getrefcount(guard), held)
+        guard.release()   # and pywatch lets go of it
+
+
+class RegistrationsThatChangeWhatTheyRead(unittest.TestCase):
+    """A key with its own __eq__ in a dict runs Python code at every lookup
+    of a name hashing like it; a registration confirms what it read once
+    linked."""
+
+    def test_a_global_bound_while_builtins_are_read(self):
+        g = {}
+        calls = [0]
+
+        class Key:
+            def __hash__(self):
+                return hash("foo")
+
+            def __eq__(self, other):
+                calls[0] += 1
+                if calls[0] == 2:    # libwatch's read, after pywatch's
+                    g["foo"] = "shadow"
+                return False
+        g["__builtins__"] = {Key(): None}
+        exec("def f():\n    return foo\n", g)
+        dep = pywatch.Dependent()
+        with self.assertRaises(pywatch.StaleError):
+            dep.depends_on_global(g["f"], "foo")
+        self.assertEqual(g["f"](), "shadow")
+
+    def test_bases_changed_while_the_class_is_read(self):
+        class B:
+            attr = "from B"
+
+        class Other:
+            attr = "from Other"
+
+        class C(B):
+            pass
+        armed = [False]
+
+        class Key:
+            def __hash__(self):
+                return hash("attr")
+
+            def __eq__(self, other):
+                if armed[0]:
+                    armed[0] = False
+                    C.__bases__ = (Other,)
+                return False
+        gc.get_referents(C.__dict__)[0][Key()] = None
+        dep = pywatch.Dependent()
+        armed[0] = True
+        with self.assertRaises(pywatch.StaleError):
+            dep.depends_on(C, "attr", "from B")
+        self.assertEqual(C.attr, "from Other")
+
+
+class KeysWhoseEqualityChanges(unittest.TestCase):
+    def test_a_limit_READONLY_names(self):
+        """A key whose __eq__ changes its answer with no write changes what
+        a lookup finds, and no watcher fires: the dependent stays valid."""
+        equal = [False]
+
+        class Key:
+            def __hash__(self):
+                return hash("foo")
+
+            def __eq__(self, other):
+                return equal[0] and other == "foo"
+        g = {"__builtins__": {}}
+        g[Key()] = "from Key"
+        g["foo"] = "from foo"
+        exec("def f():\n    return foo\n", g)
+        dep = pywatch.Dependent()
+        dep.depends_on_global(g["f"], "foo")
+        equal[0] = True
+        self.assertEqual(g["f"](), "from Key")
+        self.assertTrue(dep.valid)
+
+
+class ModuleClassesAndDescriptors(unittest.TestCase):
+    def module(self, **class_ns):
+        class Base(types.ModuleType):
+            pass
+        M = type("M", (Base,), class_ns)
+        return M, M("m")
+
+    def test_the_class_gains_getattr(self):
+        M, mod = self.module()
+        dep = pywatch.Dependent()
+        dep.depends_on(mod, "y")
+        M.__getattr__ = lambda self, name: 42
+        # getattr(): 3.14's specialized LOAD_ATTR may read what it cached.
+        self.assertEqual(getattr(mod, "y"), 42)
+        self.assertFalse(dep.valid)
+
+    def test_the_class_gains_getattribute(self):
+        M, mod = self.module()
+        mod.x = 1
+        dep = pywatch.Dependent()
+        dep.depends_on(mod, "x")
+        M.__getattribute__ = lambda self, name: 99
+        self.assertFalse(dep.valid)
+
+    def test_an_absence_the_class_s_getattr_fills_is_refused(self):
+        M, mod = self.module(__getattr__=lambda self, name: 42)
+        with self.assertRaises(ValueError):
+            pywatch.Dependent().depends_on(mod, "z")
+
+    def test_a_descriptor_that_becomes_a_data_descriptor(self):
+        class Descr:
+            def __get__(self, obj, owner=None):
+                return "from descriptor"
+        M, mod = self.module(x=Descr())
+        mod.__dict__["x"] = "from dict"
+        dep = pywatch.Dependent()
+        dep.depends_on(mod, "x")
+        Descr.__set__ = lambda self, obj, value: None
+        self.assertEqual(getattr(mod, "x"), "from descriptor")
+        self.assertFalse(dep.valid)
+
+
+class Metaclasses(unittest.TestCase):
+    def test_an_mro_that_leaves_out_a_base_is_refused(self):
+        class Meta(type):
+            def mro(cls):
+                return [cls, object] if cls.__name__ == "C" else \
+                    type.mro(cls)
+
+        class B:
+            pass
+
+        class C(B, metaclass=Meta):
+            pass
+        with self.assertRaises(ValueError):
+            pywatch.Dependent().depends_on(C, "attr")
+
+    def test_a_metaclass_swap_invalidates(self):
+        class Meta(type):
+            pass
+
+        class Meta2(type):
+            def mro(cls):
+                return type.mro(cls)
+
+        class E(Exception, metaclass=Meta):
+            pass
+
+        class A:
+            pass
+
+        class K(A, metaclass=Meta):
+            pass
+        deps = [pywatch.Dependent(), pywatch.Dependent()]
+        deps[0].depends_on(E, "__init__")
+        deps[1].depends_on(K, "x")
+        E.__class__ = Meta2
+        K.__class__ = Meta2
+        self.assertEqual([d.valid for d in deps], [False, False])
+
+
+class RawRegistryDeletes(unittest.TestCase):
+    def test_a_class_missing_from_its_base_s_registry_is_refused(self):
+        class B:
+            attr = "from B"
+
+        class C(B):
+            pass
+        registry = subclass_registry(C)
+        saved = registry.pop(id(C))
+        try:
+            with self.assertRaises(ValueError):
+                pywatch.Dependent().depends_on(C, "attr")
+        finally:
+            registry[id(C)] = saved
+
+
+class UnstableKeys(unittest.TestCase):
+    def test_a_refused_registration_keeps_no_key(self):
+        d = {}
+        key = "".join(["un", "stable"])
+        d[key] = 0
+        for i in range(9):
+            dep = pywatch.Dependent()
+            dep.depends_on(d, key)
+            d[key] = i + 1
+            dep.release()
+        other = "".join(["un", "stable"])   # equal, another object
+        before = sys.getrefcount(other)
+        with self.assertRaises(ValueError):
+            pywatch.Dependent().depends_on(d, other)
+        pywatch.stats()   # libwatch drops what it let go
+        self.assertEqual(sys.getrefcount(other), before)
+        with self.assertRaises(ValueError):
+            pywatch.Dependent().depends_on(d, other)
+
+
+class FinalizeFromACallback(unittest.TestCase):
+    def test_the_rest_of_the_batch_then_finalized(self):
+        run_script(self, """
+            import pywatch
+            d = {"a": 1, "b": 2}
+            got = []
+            def first(dep, ev):
+                got.append(("first", ev.kind))
+                pywatch._finalize()
+            a = pywatch.Dependent(first)
+            a.depends_on(d, "a")
+            b = pywatch.Dependent(lambda dep, ev: got.append(("b", ev.kind)))
+            b.depends_on(d, "b")
+            c = pywatch.Dependent(lambda dep, ev: got.append(("c", ev.kind)))
+            c.depends_on(d, "zzz")
+            d["a"] = 10; d["b"] = 20
+            pywatch.flush()
+            assert got == [("first", "modified"), ("b", "modified"),
+                           ("c", "finalized")], got
+            print("ok")
+            """)
+
+
 if __name__ == "__main__":
     unittest.main()

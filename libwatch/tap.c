@@ -1,0 +1,198 @@
+/* Taps: every event on a dict, as it happens (watch.h, "Taps").
+ *
+ * A tap hangs on its namespace record, so the dict watcher finds a dict's
+ * taps with the probe it makes anyway, and a dict without taps pays one
+ * load.  Taps asking for phase two wait in state->taps_due, each at most
+ * once; delivery moves that list to state->tap_batch first, so that what
+ * an after callback writes waits for the next batch, as dependents do.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+struct watch_tap_s {
+  watch_tap_cb cb;
+  watch_tap_after_cb after;
+  void *data;
+  struct ns *ns;           /* NULL once detached */
+  struct state *state;     /* NULL once libwatch finalized */
+  watch_tap_t *all_next;   /* in state->taps, attached or not */
+  watch_tap_t **all_pprev;
+  watch_tap_t *next;       /* in ns->taps */
+  watch_tap_t **pprev;
+  watch_tap_t *due_next;   /* in state->taps_due or state->tap_batch */
+  watch_tap_t **due_pprev; /* NULL when in neither */
+};
+
+static void
+due_push(struct state *st, watch_tap_t *tap)
+{
+  if (tap->due_pprev != NULL || tap->after == NULL)
+    return;
+  tap->due_next = NULL;
+  tap->due_pprev = st->taps_due_tail;
+  *st->taps_due_tail = tap;
+  st->taps_due_tail = &tap->due_next;
+  queue_wake(st);
+}
+
+static void
+due_remove(struct state *st, watch_tap_t *tap)
+{
+  if (tap->due_pprev == NULL)
+    return;
+  *tap->due_pprev = tap->due_next;
+  if (tap->due_next)
+    tap->due_next->due_pprev = tap->due_pprev;
+  else if (st->taps_due_tail == &tap->due_next)
+    st->taps_due_tail = tap->due_pprev;
+  tap->due_pprev = NULL;
+}
+
+static void
+detach(watch_tap_t *tap)
+{
+  if (tap->ns == NULL)
+    return;
+  *tap->pprev = tap->next;
+  if (tap->next)
+    tap->next->pprev = tap->pprev;
+  tap->ns = NULL;
+}
+
+/* Phase one.  The callbacks run no Python code, so the list cannot change
+ * under the walk, except by detach() below. */
+void
+tap_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
+          PyObject *key, PyObject *value)
+{
+  watch_tap_event_t event = {kind, ns->obj, key, value};
+  for (watch_tap_t *tap = ns->taps; tap != NULL; tap = tap->next)
+    if (tap->cb(tap, &event) == 1)
+      due_push(st, tap);
+  if (kind == WATCH_EVENT_DEALLOCATED)
+    while (ns->taps != NULL)
+      detach(ns->taps);
+}
+
+/* Finishes the batch under way first: the last watch_fini() may come from
+ * an after callback. */
+int
+taps_deliver(struct state *st)
+{
+  if (st->tap_batch == NULL) {
+    if (st->taps_due == NULL)
+      return 0;
+    st->tap_batch = st->taps_due;
+    st->tap_batch->due_pprev = &st->tap_batch;
+    st->taps_due = NULL;
+    st->taps_due_tail = &st->taps_due;
+  }
+  int delivered = 0;
+  watch_tap_t *tap;
+  /* Each leaves the batch before its call, which may free any tap. */
+  while ((tap = st->tap_batch) != NULL) {
+    st->tap_batch = tap->due_next;
+    if (st->tap_batch)
+      st->tap_batch->due_pprev = &st->tap_batch;
+    tap->due_pprev = NULL;
+    tap->after(tap);
+    if (PyErr_Occurred()) {
+      st->counters.callback_errors++;
+      PyErr_WriteUnraisable(NULL);
+    }
+    delivered++;
+  }
+  return delivered;
+}
+
+/* After the last delivery: each tap still attached hears FINALIZED, and
+ * none refers to the state any more. */
+void
+taps_finalize(struct state *st)
+{
+  static const watch_tap_event_t finalized = {WATCH_EVENT_FINALIZED, NULL,
+                                              NULL, NULL};
+  while (st->taps != NULL) {
+    watch_tap_t *tap = st->taps;
+    st->taps = tap->all_next;
+    int attached = tap->ns != NULL;
+    detach(tap);
+    due_remove(st, tap);
+    if (attached)
+      (void)tap->cb(tap, &finalized);
+    tap->state = NULL;
+    st->counters.bytes -= sizeof(*tap);
+  }
+  assert(st->taps_due == NULL && st->tap_batch == NULL);
+}
+
+int
+watch_tap_new(watch_tap_t **out, PyObject *dict, watch_tap_cb cb,
+              watch_tap_after_cb after, void *data)
+{
+  struct state *st = state_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  if (out == NULL || dict == NULL || !PyDict_Check(dict) || cb == NULL)
+    return WATCH_EINVAL;
+  struct ns *ns;
+  int rc = ns_get(st, dict, &dict_kind, &ns);
+  if (rc < 0)
+    return rc;
+  watch_tap_t *tap = state_alloc(st, sizeof(*tap));
+  if (tap == NULL) {
+    ns_maybe_free(st, ns);
+    return WATCH_ENOMEM;
+  }
+  tap->cb = cb;
+  tap->after = after;
+  tap->data = data;
+  tap->state = st;
+  tap->all_next = st->taps;
+  if (st->taps)
+    st->taps->all_pprev = &tap->all_next;
+  tap->all_pprev = &st->taps;
+  st->taps = tap;
+  tap->ns = ns;
+  tap->next = ns->taps;
+  if (ns->taps)
+    ns->taps->pprev = &tap->next;
+  tap->pprev = &ns->taps;
+  ns->taps = tap;
+  *out = tap;
+  return 0;
+}
+
+void *
+watch_tap_data(const watch_tap_t *tap)
+{
+  return tap ? tap->data : NULL;
+}
+
+int
+watch_tap_attached(const watch_tap_t *tap)
+{
+  return tap != NULL && tap->ns != NULL;
+}
+
+void
+watch_tap_free(watch_tap_t *tap)
+{
+  if (tap == NULL)
+    return;
+  struct state *st = tap->state;
+  if (st == NULL) {
+    free(tap);
+    return;
+  }
+  struct ns *ns = tap->ns;
+  detach(tap);
+  due_remove(st, tap);
+  *tap->all_pprev = tap->all_next;
+  if (tap->all_next)
+    tap->all_next->all_pprev = tap->all_pprev;
+  state_free(st, tap, sizeof(*tap));
+  if (ns != NULL)
+    ns_maybe_free(st, ns);
+}
