@@ -17,6 +17,7 @@ import world as W
 # name: (weight, number of parameters)
 OPS = {
     "mset": (8, 3), "mdel": (3, 2), "mgetattr": (2, 2), "mclass": (2, 2),
+    "mcls": (2, 2),
     "dset": (10, 3), "ddel": (3, 2), "dpop": (2, 2), "dsetdefault": (2, 3),
     "dupdate": (3, 5), "dclear": (1, 1),
     "cset": (8, 3), "cdel": (3, 2), "craw": (2, 3), "cbases": (3, 2),
@@ -26,11 +27,12 @@ OPS = {
     "new": (12, 1), "drop": (1, 1), "release": (1, 1), "invalidate": (1, 1),
     "rkey": (14, 5), "rglobal": (6, 3), "rfunc": (3, 2), "rns": (2, 2),
     "rhash": (3, 3), "rdel": (3, 3), "spec": (3, 3), "rodd": (1, 2),
+    "rreent": (2, 5),
     "flush": (1, 0),
 }
 # Invalidations these ask for are neither precise nor conservative: they
 # release or replace a dependent, or make Python code do so.
-MANUAL = ("invalidate", "release", "rhash", "rdel", "spec")
+MANUAL = ("invalidate", "release", "rhash", "rdel", "spec", "rreent")
 _NAMES = sorted(OPS)
 _WEIGHTS = [OPS[n][0] for n in _NAMES]
 
@@ -258,10 +260,49 @@ class Runner:
     def op_mclass(self, m, mode):
         """The module's class swapped, past freezing's setattr hook."""
         i, mod = self.module(m)
-        cls = W.SubModule if mode % 2 else types.ModuleType
+        cls = (types.ModuleType, W.SubModule, self.w.module_class)[mode % 3]
         return ("m%d.__class__ = %s (object's __class__ setter)"
                 % (i, cls.__name__), None,
                 lambda: object.__dict__["__class__"].__set__(mod, cls))
+
+    def op_mcls(self, mode, k):
+        """The episode's ModuleType subclass (op_mclass puts modules in it)
+        gains or loses __getattr__, an overriding __getattribute__, or a
+        descriptor named like a key, and the descriptor's type gains or
+        loses __set__ and __delete__."""
+        mc, nd = self.w.module_class, self.w.nondata_type
+        key = W.STR_KEYS[k % len(W.STR_KEYS)]
+        mode %= 6
+        if mode < 4:
+            name, value = [("__getattr__", W.module_class_getattr),
+                           ("__getattribute__", W.module_class_getattribute),
+                           (key, W.NonData(key)), (key, ABSENT)][mode]
+            if mode < 2 and name in vars(mc):
+                value = ABSENT
+            self.class_dict_write(mc, ("mc", 0), name, value)
+            text = ("del ModuleClass.%s" % name if value is ABSENT
+                    else "ModuleClass.%s = %r" % (name, value))
+            return text, None, (lambda: delattr(mc, name)
+                                if value is ABSENT and name in vars(mc)
+                                else None if value is ABSENT
+                                else setattr(mc, name, value))
+        if mode == 4:
+            for n, f in (("__set__", W._descriptor_set),
+                         ("__delete__", W._descriptor_delete)):
+                self.class_dict_write(nd, ("nd", 0), n, f)
+            return ("NonData.__set__, __delete__ = <writers>", None,
+                    lambda: (setattr(nd, "__set__", W._descriptor_set),
+                             setattr(nd, "__delete__", W._descriptor_delete)))
+        had = "__set__" in vars(nd)
+        for n in ("__set__", "__delete__"):
+            self.class_dict_write(nd, ("nd", 0), n, ABSENT)
+        return ("del NonData.__set__, __delete__", None,
+                had and (lambda: (delattr(nd, "__set__"),
+                                  delattr(nd, "__delete__"))) or None)
+
+    def class_dict_write(self, cls, ident, name, value_or_absent):
+        if vars(cls).get(name, ABSENT) is not value_or_absent:
+            self.events.append((ident, name, True))
 
     def op_mdel(self, m, k):
         i, mod = self.module(m)
@@ -730,6 +771,95 @@ class Runner:
             info.assumptions.append(self.o.function_assumption(i)[0])
         # A cycle (g specialized on f) is refused with ValueError.
         return text, {None, "ValueError"}, call
+
+    def op_rreent(self, d, t, k, n, v):
+        """A registration whose own lookups write what it reads: a key in a
+        dict it reads hashes like the name, and its n-th __eq__ binds the
+        name in a dict read before.  depends_on_global(f, name): the key in
+        f's builtins binds the global (pywatch reads globals, then
+        builtins; libwatch reads both, then both again once linked).
+        depends_on(C, name, value): the key, written raw in the last world
+        class of C's MRO, sets name on C.  Either way the registration is
+        refused (StaleError, or ValueError once invalidated), unless the
+        name was found before the key was reached."""
+        s, dep = self.dep(d)
+        key = W.STR_KEYS[k % len(W.STR_KEYS)]
+        value = W.VALUES[v % len(W.VALUES)]
+        n = 1 + n % 3
+        if t % 2 == 0:
+            i, func = self.func(t // 2)
+            g, b = func.__globals__, func.__builtins__
+            text = ("dep%d.depends_on_global(f%d, %r) while its %d-th lookup"
+                    " sets the global to %r" % (s, i, key, n, value))
+            found_first = key in g
+            a, edges = self.o.global_assumption(i, key)
+            shadow_in, write = b, lambda: g.__setitem__(key, value)
+            g_ident = self.o.ident_of_dict(g)
+            register = lambda: dep.depends_on_global(func, key)
+            on_write = lambda: self.key_write(g_ident, g, key, value)
+        else:
+            i, cls, cname = self.cls(t // 2)
+            last = [c for c in cls.__mro__
+                    if self.w.class_slot(c) is not None][-1]
+            current = self.o.attr_value(cls, key)
+            text = ("dep%d.depends_on(%s, %r, value=%r) while its %d-th "
+                    "lookup sets %s.%s = %r" % (s, cname, key, current, n,
+                                                cname, key, value))
+            definer = self.o.attr_definer(cls, key)[0]
+            found_first = definer < cls.__mro__.index(last)
+            if self.o.class_ident(i) in self.o.frozen_classes:
+                return text + ": frozen", None, None
+            a, edges = self.o.attr_assumption(i, key, current)
+            shadow_in = pywatch._freeze._c._type_dict(last)
+            write = lambda: setattr(cls, key, value)
+            register = lambda: dep.depends_on(cls, key, value=current)
+            on_write = lambda: self.class_write(i, key, value)
+        if dep is None:
+            return text, None, None
+        if not dep.valid:
+            return text, "ValueError", register
+        shadow = W.ShadowKey(key)
+        wrote = []
+
+        def write_once():
+            before = len(self.events)
+            on_write()      # the event, judged before the write
+            wrote.extend(e[:2] for e in self.events[before:])
+            write()
+
+        def call():
+            shadow_in[shadow] = None
+            shadow.arm(n, write_once)
+            try:
+                register()
+            finally:
+                shadow.arm(0, None)
+                del shadow_in[shadow]
+        if found_first:
+            # The key's arrival invalidates, conservatively, any dependent
+            # on that dict: this one may be (ValueError).
+            must, may = self.o.unstable(edges)
+            expected = {"unstable", "ValueError"} if must else (
+                {None, "unstable", "ValueError"} if may
+                else {None, "ValueError"})
+        else:
+            # The write happens, unless a lookup found the name first.
+            expected = {"StaleError", "ValueError", "unstable", None}
+
+        def after(got):
+            # The registration may have linked the key before the write
+            # (whether it counted is unknown): an upper bound only.
+            for e in edges:
+                if e in wrote:
+                    self.o.table(e).setdefault(e, [0, 0])[1] += 1
+            if got is None:
+                # Checked like any other: a valid dependent whose assumed
+                # value was replaced under it is a missed invalidation.
+                self.o.deps[s].assumptions.append(a)
+                self.o.deps[s].edges += edges
+            self.o.learn_unstable(edges, got is not None)
+        self.after_step = after
+        return text, expected, call
 
     def op_rodd(self, d, k):
         """depends_on_global of a function whose globals are a dict

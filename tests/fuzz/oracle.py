@@ -12,6 +12,7 @@ certainly counted, hi those that may have.  A registration must fail with
 must not otherwise.
 """
 import sys
+import types
 
 import world as W
 
@@ -28,6 +29,7 @@ class _Absent:
 
 
 ABSENT = _Absent()      # an assumed absence
+OWN_GETATTRIBUTE = vars(types.ModuleType)["__getattribute__"]
 
 
 class Assumption:
@@ -115,6 +117,10 @@ class Oracle:
             return w.builtins[i]
         if kind == "s":
             return W.STATIC_TYPES[i]
+        if kind == "mc":
+            return w.module_class
+        if kind == "nd":
+            return w.nondata_type
         gens = {"m": w.module_gen, "d": w.dict_gen, "c": w.class_gen,
                 "f": w.func_gen}[kind]
         if gens[i] != ident[2]:
@@ -196,43 +202,59 @@ class Oracle:
                            % (name, fslot, g, b, value), g, read, value),
                 edges)
 
+    def module_lookup(self, mod, cls, name, value):
+        """Why mod.name, assumed to be value, is not the dict's value (a
+        marker), or None: the rules of libwatch's module_attr()."""
+        if self.attr_value(cls, "__getattribute__") is not OWN_GETATTRIBUTE:
+            return "<%s.__getattribute__>" % cls.__name__
+        provided = self.attr_value(cls, name)
+        if provided is not ABSENT and (value is ABSENT
+                                       or self.is_data(provided)):
+            return "<%s provides it>" % cls.__name__
+        if value is ABSENT and "__getattr__" in vars(mod):
+            return "<__getattr__>"
+        if value is ABSENT and \
+                self.attr_value(cls, "__getattr__") is not ABSENT:
+            return "<%s.__getattr__>" % cls.__name__
+        return None
+
+    def is_data(self, descriptor):
+        t = type(descriptor)
+        return (self.attr_value(t, "__set__") is not ABSENT
+                or self.attr_value(t, "__delete__") is not ABSENT)
+
     def module_attr_assumption(self, mslot, name, value):
-        """mod.name for a module: its dict's value, its class's lookup of
-        name (a swap invalidates), and for an absence, __getattr__'s
-        absence."""
+        """mod.name for a module: its dict's value, its class's lookups of
+        name, __getattribute__ and (for an absence) __getattr__, the type of
+        a descriptor the dict shadows, the class itself (a swap
+        invalidates), and for an absence, the dict's __getattr__."""
         ident = self.module_ident(mslot)
-        cls = type(self.world.modules[mslot])
+        mod = self.world.modules[mslot]
+        cls = type(mod)
 
         def read(o):
             mod = o.resolve(ident)
             if type(mod) is not cls:
                 return "<another class>"
-            d = vars(mod)
-            provided = o.attr_value(cls, name)
-            if provided is not ABSENT and (
-                    value is ABSENT or hasattr(type(provided), "__set__")):
-                return "<%s provides it>" % cls.__name__
-            if value is ABSENT and "__getattr__" in d:
-                return "<__getattr__>"
-            return o.key_value(d, name)
-        edges = [(ident, name)] + self.mro_edges(cls, name)
+            return (o.module_lookup(mod, cls, name, value)
+                    or o.key_value(vars(mod), name))
+        edges = [(ident, name)] + self.mro_edges(cls, name) + \
+            self.mro_edges(cls, "__getattribute__")
         if value is ABSENT:
-            edges.append((ident, "__getattr__"))
+            edges += [(ident, "__getattr__")] + \
+                self.mro_edges(cls, "__getattr__")
+        provided = self.attr_value(cls, name)
+        if provided is not ABSENT:
+            for n in ("__set__", "__delete__"):
+                edges += self.mro_edges(type(provided), n)
         return (Assumption("%s.%s is %r" % (ident, name, value), ident, read,
                            value), edges)
 
     def module_attr_refused(self, mslot, name, assumed):
         """Whether libwatch refuses mod.name assumed to be assumed, because
-        only Python code knows it: the module's class provides name as a
-        data descriptor, or name is assumed absent while the class provides
-        it or the module has a __getattr__.  Checked before staleness."""
+        only Python code knows it.  Checked before staleness."""
         mod = self.world.modules[mslot]
-        cls = type(mod)
-        provided = next((vars(c)[name] for c in cls.__mro__
-                         if name in vars(c)), ABSENT)
-        data = provided is not ABSENT and hasattr(type(provided), "__set__")
-        return data or (assumed is ABSENT and (
-            provided is not ABSENT or "__getattr__" in vars(mod)))
+        return self.module_lookup(mod, type(mod), name, assumed) is not None
 
     def attr_assumption(self, cslot, name, value):
         ident = self.class_ident(cslot)
@@ -253,10 +275,9 @@ class Oracle:
         for i, c in enumerate(cls.__mro__):
             s = w.class_slot(c)
             if i <= definer:
-                if s is not None:
-                    edges.append((self.class_ident(s), name))
-                elif c in W.STATIC_TYPES:
-                    edges.append((self.static_ident(c), name))
+                ident = self.class_dict_ident(c)
+                if ident is not None:
+                    edges.append((ident, name))
             if s is None:
                 continue
             for b in c.__bases__:
@@ -264,6 +285,20 @@ class Oracle:
                 if bs is not None:
                     edges.append((self.registry_ident(bs), id(c)))
         return edges
+
+    def class_dict_ident(self, c):
+        """The ident of a class whose dict the world writes, or None."""
+        w = self.world
+        s = w.class_slot(c)
+        if s is not None:
+            return self.class_ident(s)
+        if c in W.STATIC_TYPES:
+            return self.static_ident(c)
+        if c is w.module_class:
+            return ("mc", 0)
+        if c is w.nondata_type:
+            return ("nd", 0)
+        return None
 
     def type_watched(self, cslot):
         """The builtin-based classes in cslot's MRO: libwatch watches them

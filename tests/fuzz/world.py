@@ -64,6 +64,32 @@ class ReentrantKey:
 
     def __repr__(self):
         return "<key %s>" % self.name
+class ShadowKey:
+    """A key that hashes like a name and equals nothing, so that every lookup
+    of the name in its dict calls its __eq__; armed with (n, action), the
+    n-th call runs action, once."""
+
+    def __init__(self, name):
+        self.name = name
+        self.calls, self.at, self.action = 0, 0, None
+
+    def arm(self, n, action):
+        self.calls, self.at, self.action = 0, n, action
+
+    def __hash__(self):
+        return hash(self.name)
+
+    def __eq__(self, other):
+        self.calls += 1
+        if self.calls == self.at and self.action is not None:
+            action, self.action = self.action, None
+            action()
+        return False
+
+    def __repr__(self):
+        return "<shadow of %r>" % self.name
+
+
 DEFAULTS = (None, (VALUES[0],), (VALUES[1],), (VALUES[0], VALUES[1]))
 KWDEFAULTS = (None, {"c": VALUES[0]}, {"c": VALUES[1]})
 
@@ -97,6 +123,41 @@ class SubModule(types.ModuleType):
     def e(self):
         if self.__dict__.pop("e", None) is None:
             raise AttributeError("e")
+
+
+class NonData:
+    """A descriptor without __set__ or __delete__, until an operation gives
+    its (per-episode) class both: then it writes the module dict, as the
+    dict write it replaces would."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        return "from NonData"
+
+
+def _descriptor_set(self, obj, value):
+    obj.__dict__[self.name] = value
+
+
+def _descriptor_delete(self, obj):
+    if obj.__dict__.pop(self.name, _MISSING) is _MISSING:
+        raise AttributeError(self.name)
+
+
+_MISSING = object()
+
+
+def module_class_getattr(self, name):
+    """A ModuleType subclass's __getattr__: absent names get a value."""
+    return "from the class's __getattr__"
+
+
+def module_class_getattribute(self, name):
+    """An override that reads as ModuleType does: only Python code knows
+    that."""
+    return types.ModuleType.__getattribute__(self, name)
 
 
 def module_getattr(name):
@@ -175,6 +236,9 @@ class World:
             self._new_class(i, rng.randrange(1 << 16))
         for i in range(FUNCS):
             self._new_func(i)
+        # Fresh each episode, since operations change them.
+        self.nondata_type = type("NonData", (NonData,), {})
+        self.module_class = type("ModuleClass", (types.ModuleType,), {})
 
     def _fill(self, d, keys):
         for k in keys:
