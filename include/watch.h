@@ -48,7 +48,9 @@ extern "C" {
   XX(EUNSTABLE, -6, "the key changes too often to be depended on")            \
   XX(EINVALIDATED, -7, "the dependent has already been invalidated")          \
   XX(EPYTHON, -8, "a Python exception is set")                               \
-  XX(EINCOMPATIBLE, -9, "the code does not fit the function")
+  XX(EINCOMPATIBLE, -9, "the code does not fit the function")                 \
+  XX(EABI, -10,                                                               \
+     "another libwatch of an incompatible version runs in this interpreter")
 
 typedef enum {
 #define XX(code, value, _) WATCH_##code = (value),
@@ -127,7 +129,12 @@ typedef int (*watch_cb)(watch_dep_t *dep, const watch_event_t *event);
  * WATCH_ENOINIT, so that nothing is registered in an index being torn
  * down.  Interpreter finalization does
  * the same if watch_fini() was never called.  Dependents stay allocated until
- * released, so releasing them after finalization is still correct. */
+ * released, so releasing them after finalization is still correct.
+ * Two copies of libwatch in one process (pywatch's own and an embedder's
+ * libwatch.so) share an interpreter's state, and so its dependents, when
+ * they are of one ABI version.  A copy of another version fails with
+ * WATCH_EABI in an interpreter where the first has run (its state lasts as
+ * long as the interpreter), and the first goes on unharmed. */
 WATCH_EXTERN int watch_init(void);
 WATCH_EXTERN void watch_fini(void);
 

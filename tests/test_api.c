@@ -332,7 +332,7 @@ END_TEST
 
 START_TEST(unknown_codes_are_described_as_unknown)
 {
-  const int unknown[] = {-1000, -10, 1, 42, INT_MIN, INT_MAX};
+  const int unknown[] = {-1000, -100, 1, 42, INT_MIN, INT_MAX};
   for (size_t u = 0; u < sizeof unknown / sizeof unknown[0]; u++) {
     const char *s = watch_strerror(unknown[u]);
     const char *n = watch_err_name(unknown[u]);
