@@ -19,6 +19,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
+OBJCOPY ?= objcopy
 
 VERSION := 0.1.0
 SOVERSION := 0
@@ -96,10 +97,14 @@ PYWATCH_EXT := $(BUILD)/pywatch/_pywatch$(PY_EXT_SUFFIX)
 all: $(BUILD)/libwatch.a $(BUILD)/libwatch.so $(BUILD)/libwatch.pc \
      $(PYWATCH_EXT) $(PYWATCH_PY)
 
+# --exclude-libs: the copy of libwatch inside is pywatch's own, so the
+# module exports its PyInit_ alone; exported, its watch_* would bind an
+# embedder's libwatch.so to pywatch's copy, or pywatch's calls to the
+# embedder's.
 $(PYWATCH_EXT): $(PYWATCH_SRCS) pywatch/pywatch.h $(BUILD)/libwatch.a Makefile
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) -shared $(LDFLAGS) -o $@ $(PYWATCH_SRCS) \
-	  $(BUILD)/libwatch.a $(UV_LIBS)
+	  $(BUILD)/libwatch.a -Wl,--exclude-libs,libwatch.a $(UV_LIBS)
 
 $(BUILD)/pywatch/%.py: pywatch/%.py
 	@mkdir -p $(@D)
@@ -112,11 +117,18 @@ $(BUILD)/obj/%.o: libwatch/%.c Makefile
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) -c -o $@ $<
 
+# A program linking the archive gets only the watch_* API.  Hidden
+# visibility is not enough there: the static linker still resolves a
+# program's own table_insert against a hidden global and fails on the
+# duplicate.  So the objects are prelinked into one (ld -r), which resolves
+# their references to each other, and everything hidden is then made local.
 # Removed first, so that a deleted source does not stay in the archive.
 $(BUILD)/libwatch.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(LD) -r -o $(BUILD)/libwatch.o $^
+	$(OBJCOPY) --localize-hidden $(BUILD)/libwatch.o
+	$(AR) rcs $@ $(BUILD)/libwatch.o
 
 $(BUILD)/libwatch.so: $(LIB_OBJS)
 	@mkdir -p $(@D)

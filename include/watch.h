@@ -48,7 +48,9 @@ extern "C" {
   XX(EUNSTABLE, -6, "the key changes too often to be depended on")            \
   XX(EINVALIDATED, -7, "the dependent has already been invalidated")          \
   XX(EPYTHON, -8, "a Python exception is set")                               \
-  XX(EINCOMPATIBLE, -9, "the code does not fit the function")
+  XX(EINCOMPATIBLE, -9, "the code does not fit the function")                 \
+  XX(EABI, -10,                                                               \
+     "another libwatch of an incompatible version runs in this interpreter")
 
 typedef enum {
 #define XX(code, value, _) WATCH_##code = (value),
@@ -59,24 +61,32 @@ typedef enum {
 WATCH_EXTERN const char *watch_strerror(int err);
 WATCH_EXTERN const char *watch_err_name(int err);
 
-/* Why a dependent was invalidated. */
+/* Why a dependent was invalidated: XX(KIND, value, name, meaning) for
+ * WATCH_EVENT_KIND, whose watch_event_name() is name.  TYPE's ns is the
+ * class, or NULL for a raw write to a base's subclass registry that names no
+ * live class. */
+#define WATCH_EVENT_MAP(XX)                                                   \
+  XX(ADDED, 1, "added", "a key was added")                                    \
+  XX(MODIFIED, 2, "modified", "a key was bound to another object")            \
+  XX(DELETED, 3, "deleted", "a key was removed")                              \
+  XX(CLEARED, 4, "cleared", "the whole dict was cleared")                     \
+  XX(CLONED, 5, "cloned", "the dict was refilled from another in one step")   \
+  XX(DEALLOCATED, 6, "deallocated", "the namespace is being destroyed")       \
+  XX(UNSTABLE, 7, "unstable",                                                 \
+     "the key changed too often; stop depending on it")                       \
+  XX(MANUAL, 8, "manual", "invalidated on request: watch_dep_invalidate()")  \
+  XX(FINALIZED, 9, "finalized", "libwatch shut down in this interpreter")     \
+  XX(CODE, 10, "code", "a function's __code__ is being replaced")             \
+  XX(DEFAULTS, 11, "defaults", "a function's __defaults__ is being replaced") \
+  XX(KWDEFAULTS, 12, "kwdefaults",                                            \
+     "a function's __kwdefaults__ is being replaced")                         \
+  XX(TYPE, 13, "type",                                                        \
+     "a class's bases changed, or it was modified in a way that has no name")
+
 typedef enum {
-  WATCH_EVENT_ADDED = 1,   /* a key was added */
-  WATCH_EVENT_MODIFIED,    /* a key was bound to another object */
-  WATCH_EVENT_DELETED,     /* a key was removed */
-  WATCH_EVENT_CLEARED,     /* the whole dict was cleared */
-  WATCH_EVENT_CLONED,      /* the dict was refilled from another in one step */
-  WATCH_EVENT_DEALLOCATED, /* the namespace is being destroyed */
-  WATCH_EVENT_UNSTABLE,    /* the key changed too often; stop depending on it */
-  WATCH_EVENT_MANUAL,      /* watch_dep_invalidate() */
-  WATCH_EVENT_FINALIZED,   /* libwatch shut down in this interpreter */
-  WATCH_EVENT_CODE,        /* a function's __code__ is being replaced */
-  WATCH_EVENT_DEFAULTS,    /* a function's __defaults__ is being replaced */
-  WATCH_EVENT_KWDEFAULTS,  /* a function's __kwdefaults__ is being replaced */
-  WATCH_EVENT_TYPE         /* a class's bases changed, or it was modified in a
-                              way that has no name; ns is the class, or NULL
-                              for a raw write to a base's subclass registry
-                              that names no live class */
+#define XX(kind, value, name, meaning) WATCH_EVENT_##kind = (value),
+  WATCH_EVENT_MAP(XX)
+#undef XX
 } watch_event_kind_t;
 
 /* What an invalidation callback is told.  The pointers are borrowed and only
@@ -119,7 +129,12 @@ typedef int (*watch_cb)(watch_dep_t *dep, const watch_event_t *event);
  * WATCH_ENOINIT, so that nothing is registered in an index being torn
  * down.  Interpreter finalization does
  * the same if watch_fini() was never called.  Dependents stay allocated until
- * released, so releasing them after finalization is still correct. */
+ * released, so releasing them after finalization is still correct.
+ * Two copies of libwatch in one process (pywatch's own and an embedder's
+ * libwatch.so) share an interpreter's state, and so its dependents, when
+ * they are of one ABI version.  A copy of another version fails with
+ * WATCH_EABI in an interpreter where the first has run (its state lasts as
+ * long as the interpreter), and the first goes on unharmed. */
 WATCH_EXTERN int watch_init(void);
 WATCH_EXTERN void watch_fini(void);
 

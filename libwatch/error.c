@@ -26,19 +26,9 @@ const char *
 watch_event_name(watch_event_kind_t kind)
 {
   switch (kind) {
-  case WATCH_EVENT_ADDED: return "added";
-  case WATCH_EVENT_MODIFIED: return "modified";
-  case WATCH_EVENT_DELETED: return "deleted";
-  case WATCH_EVENT_CLEARED: return "cleared";
-  case WATCH_EVENT_CLONED: return "cloned";
-  case WATCH_EVENT_DEALLOCATED: return "deallocated";
-  case WATCH_EVENT_UNSTABLE: return "unstable";
-  case WATCH_EVENT_MANUAL: return "manual";
-  case WATCH_EVENT_FINALIZED: return "finalized";
-  case WATCH_EVENT_CODE: return "code";
-  case WATCH_EVENT_DEFAULTS: return "defaults";
-  case WATCH_EVENT_KWDEFAULTS: return "kwdefaults";
-  case WATCH_EVENT_TYPE: return "type";
+#define XX(kind, value, name, meaning) case WATCH_EVENT_##kind: return name;
+    WATCH_EVENT_MAP(XX)
+#undef XX
   }
   return "unknown";
 }

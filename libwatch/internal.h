@@ -116,6 +116,21 @@ struct watch_dep_s {
   struct spec *spec;       /* watch_specialize(), or NULL */
 };
 
+/* Two copies of libwatch can run in one process, such as pywatch's, linked
+ * into its extension, and an embedder's libwatch.so.  In one interpreter
+ * they share one struct state (state.c), and each runs its own code on the
+ * structures the other made, so they must agree on all of them.  Bump the
+ * version on any change to the layout or the meaning of struct state or of
+ * any structure it reaches (this file and table.h), or of how the code
+ * uses them: a copy of another version then refuses with WATCH_EABI instead
+ * of sharing.  The test-only switch builds a copy that differs
+ * (mk/suites/abi.sh). */
+#ifdef WATCH_TEST_ABI_VERSION
+#define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
+#else
+#define WATCH_ABI_VERSION 1
+#endif
+
 struct state {
   int init_count;          /* watch_init() nesting; 0: not initialized */
   int dict_watcher;

@@ -9,6 +9,14 @@
  * moves whenever any state is freed, which sends every thread back to the
  * capsule once.  The state struct itself lives until its interpreter is torn
  * down, so a cached pointer stays valid across watch_fini() and watch_init().
+ *
+ * Two copies of libwatch in one process (internal.h, WATCH_ABI_VERSION)
+ * find the same capsule, under a key that no version changes.  What it holds
+ * is told by the capsule itself, never by the struct it points to: its name
+ * carries the ABI version and its context sizeof(struct state), the latter
+ * against a layout change that forgot to bump the version.  A copy uses the
+ * struct only if both match its own, so it never reads one it does not know;
+ * otherwise its watch_init() fails with WATCH_EABI.
  */
 #include "internal.h"
 
@@ -16,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STATE_CAPSULE "libwatch.state"
+#define STATE_KEY "libwatch.state"
+#define STATE_CAPSULE STATE_KEY ".v" Py_STRINGIFY(WATCH_ABI_VERSION)
+#define STATE_SIZE ((void *)(uintptr_t)sizeof(struct state))
 
 /* Initial-exec: one load from the thread pointer, not a __tls_get_addr call
  * on every watcher event.  The block is small enough for the static TLS that
@@ -50,41 +60,66 @@ state_capsule_destroy(PyObject *capsule)
   free(st);
 }
 
-static struct state *
-state_lookup(PyInterpreterState *interp, int create)
+static int
+state_capsule_compatible(PyObject *capsule)
 {
+  return PyCapsule_CheckExact(capsule)
+         && strcmp(PyCapsule_GetName(capsule), STATE_CAPSULE) == 0
+         && PyCapsule_GetContext(capsule) == STATE_SIZE;
+}
+
+/* *out is NULL if there is no state and create is 0.  Fails with
+ * WATCH_EABI for another copy's state that this one cannot share. */
+static int
+state_lookup(PyInterpreterState *interp, int create, struct state **out)
+{
+  *out = NULL;
   PyObject *dict = PyInterpreterState_GetDict(interp);
   if (dict == NULL)
-    return NULL;
-  PyObject *capsule = PyDict_GetItemString(dict, STATE_CAPSULE);
-  if (capsule != NULL)
-    return PyCapsule_GetPointer(capsule, STATE_CAPSULE);
+    return WATCH_ENOMEM;
+  PyObject *capsule = PyDict_GetItemString(dict, STATE_KEY);
+  if (capsule != NULL) {
+    if (!state_capsule_compatible(capsule))
+      return WATCH_EABI;
+    *out = PyCapsule_GetPointer(capsule, STATE_CAPSULE);
+    return 0;
+  }
   if (!create)
-    return NULL;
+    return 0;
   struct state *st = calloc(1, sizeof(*st));
   if (st == NULL)
-    return NULL;
+    return WATCH_ENOMEM;
   st->dict_watcher = -1;
   st->func_watcher = -1;
   st->type_watcher = -1;
   capsule = PyCapsule_New(st, STATE_CAPSULE, state_capsule_destroy);
   if (capsule == NULL) {
     free(st);
-    return NULL;
+    return WATCH_ENOMEM;
   }
-  int rc = PyDict_SetItemString(dict, STATE_CAPSULE, capsule);
-  Py_DECREF(capsule);  /* on failure this frees st through the destructor */
-  return rc < 0 ? NULL : st;
+  /* On failure the last reference frees st through the destructor. */
+  int rc = PyCapsule_SetContext(capsule, STATE_SIZE);
+  if (rc == 0)
+    rc = PyDict_SetItemString(dict, STATE_KEY, capsule);
+  Py_DECREF(capsule);
+  if (rc < 0)
+    return WATCH_ENOMEM;
+  *out = st;
+  return 0;
 }
 
+/* The state of the running interpreter, NULL if there is none or if it is
+ * not this copy's to use. */
 static struct state *
-state_find(int create)
+state_find(int create, int *rc)
 {
   PyInterpreterState *interp = PyInterpreterState_Get();
   uint64_t now = atomic_load_explicit(&epoch, memory_order_relaxed);
+  *rc = 0;
   if (cache.interp == interp && cache.epoch == now)
     return cache.state;
-  struct state *st = state_lookup(interp, create);
+  struct state *st;
+  *rc = state_lookup(interp, create, &st);
   if (st != NULL) {
     cache.interp = interp;
     cache.epoch = now;
@@ -96,7 +131,8 @@ state_find(int create)
 struct state *
 state_of_this_interpreter(void)
 {
-  return state_find(0);
+  int rc;
+  return state_find(0, &rc);
 }
 
 /* Called before the state's watchers are added and after they are gone, so
@@ -115,7 +151,8 @@ count_initialized(struct state *st, int delta)
 struct state *
 state_ready(void)
 {
-  struct state *st = state_find(0);
+  int rc;
+  struct state *st = state_find(0, &rc);
   if (st == NULL || st->init_count == 0 || st->finalizing)
     return NULL;
   index_collect(st);
@@ -207,10 +244,11 @@ state_reset(struct state *st)
 int
 watch_init(void)
 {
-  struct state *st = state_find(1);
+  int rc;
+  struct state *st = state_find(1, &rc);
   if (st == NULL) {
     PyErr_Clear();
-    return WATCH_ENOMEM;
+    return rc;
   }
   /* A callback told FINALIZED cannot start libwatch again in the middle
    * of its own shutdown. */
@@ -227,7 +265,7 @@ watch_init(void)
   st->taps_due_tail = &st->taps_due;
   st->is_main = PyInterpreterState_Get() == PyInterpreterState_Main();
   count_initialized(st, 1);
-  int rc = dict_watch_start(st);
+  rc = dict_watch_start(st);
   if (rc < 0) {
     count_initialized(st, -1);
     return rc;

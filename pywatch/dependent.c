@@ -172,6 +172,10 @@ event_repr(EventObject *self)
   return text;
 }
 
+/* The list of kinds, from the map that defines them. */
+#define XX(kind, value, name, meaning) "\n  '" name "': " meaning
+#define EVENT_KIND_DOCS WATCH_EVENT_MAP(XX)
+
 static PyMemberDef event_members[] = {
     {"namespace", Py_T_OBJECT_EX, offsetof(EventObject, ns), Py_READONLY,
      "The dict, class or function that changed, or None (manual, finalized "
@@ -181,9 +185,7 @@ static PyMemberDef event_members[] = {
      "The key or attribute name that changed, or None for a change to the "
      "whole namespace."},
     {"kind", Py_T_OBJECT_EX, offsetof(EventObject, kind), Py_READONLY,
-     "Why the dependent was invalidated: 'added', 'modified', 'deleted', "
-     "'cleared', 'cloned', 'deallocated', 'unstable', 'manual', 'finalized', "
-     "'code', 'defaults', 'kwdefaults' or 'type'."},
+     "Why the dependent was invalidated, one of:" EVENT_KIND_DOCS},
     {"filename", Py_T_OBJECT_EX, offsetof(EventObject, filename), Py_READONLY,
      "The file of the Python code that made the change, if the dependent "
      "asked with locate(); None otherwise."},
@@ -191,6 +193,8 @@ static PyMemberDef event_members[] = {
      "The line of that code, or 0."},
     {NULL},
 };
+#undef EVENT_KIND_DOCS
+#undef XX
 
 static PyTypeObject EventType = {
     PyVarObject_HEAD_INIT(NULL, 0)

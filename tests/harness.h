@@ -188,19 +188,11 @@ harness_event_name(int kind)
 {
   switch (kind) {
   case 0: return "(none)";
-  case WATCH_EVENT_ADDED: return "ADDED";
-  case WATCH_EVENT_MODIFIED: return "MODIFIED";
-  case WATCH_EVENT_DELETED: return "DELETED";
-  case WATCH_EVENT_CLEARED: return "CLEARED";
-  case WATCH_EVENT_CLONED: return "CLONED";
-  case WATCH_EVENT_DEALLOCATED: return "DEALLOCATED";
-  case WATCH_EVENT_UNSTABLE: return "UNSTABLE";
-  case WATCH_EVENT_MANUAL: return "MANUAL";
-  case WATCH_EVENT_FINALIZED: return "FINALIZED";
-  case WATCH_EVENT_CODE: return "CODE";
-  case WATCH_EVENT_DEFAULTS: return "DEFAULTS";
-  case WATCH_EVENT_KWDEFAULTS: return "KWDEFAULTS";
-  case WATCH_EVENT_TYPE: return "TYPE";
+#define XX(kind, value, name, meaning)                                        \
+  case WATCH_EVENT_##kind:                                                    \
+    return #kind;
+    WATCH_EVENT_MAP(XX)
+#undef XX
   }
   return "(unknown kind)";
 }

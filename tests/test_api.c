@@ -332,7 +332,7 @@ END_TEST
 
 START_TEST(unknown_codes_are_described_as_unknown)
 {
-  const int unknown[] = {-1000, -10, 1, 42, INT_MIN, INT_MAX};
+  const int unknown[] = {-1000, -100, 1, 42, INT_MIN, INT_MAX};
   for (size_t u = 0; u < sizeof unknown / sizeof unknown[0]; u++) {
     const char *s = watch_strerror(unknown[u]);
     const char *n = watch_err_name(unknown[u]);
@@ -348,17 +348,37 @@ START_TEST(unknown_codes_are_described_as_unknown)
 }
 END_TEST
 
+static const struct {
+  watch_event_kind_t kind;
+  const char *name;
+} all_kinds[] = {
+#define XX(kind, value, name, meaning) {WATCH_EVENT_##kind, name},
+  WATCH_EVENT_MAP(XX)
+#undef XX
+};
+#define N_KINDS ((int)(sizeof all_kinds / sizeof all_kinds[0]))
+
 START_TEST(event_name_names_each_kind_distinctly)
 {
-  for (int k = WATCH_EVENT_ADDED; k <= WATCH_EVENT_FINALIZED; k++) {
-    const char *s = watch_event_name((watch_event_kind_t)k);
-    ck_assert_ptr_nonnull(s);
-    ck_assert_int_gt(strlen(s), 0);
-    for (int j = WATCH_EVENT_ADDED; j < k; j++)
-      ck_assert_str_ne(s, watch_event_name((watch_event_kind_t)j));
+  for (int i = 0; i < N_KINDS; i++) {
+    const char *s = watch_event_name(all_kinds[i].kind);
+    ck_assert_str_eq(s, all_kinds[i].name);
+    for (int j = 0; j < i; j++)
+      ck_assert_str_ne(s, watch_event_name(all_kinds[j].kind));
   }
-  ck_assert_ptr_nonnull(watch_event_name((watch_event_kind_t)0));
-  ck_assert_ptr_nonnull(watch_event_name((watch_event_kind_t)1000));
+  ck_assert_str_eq(watch_event_name((watch_event_kind_t)0), "unknown");
+  ck_assert_str_eq(watch_event_name((watch_event_kind_t)1000), "unknown");
+}
+END_TEST
+
+/* Values are ABI: a kind keeps its number, and new ones come after. */
+START_TEST(event_kinds_keep_their_numbers)
+{
+  ck_assert_int_eq(WATCH_EVENT_ADDED, 1);
+  ck_assert_int_eq(WATCH_EVENT_FINALIZED, 9);
+  ck_assert_int_eq(WATCH_EVENT_TYPE, 13);
+  for (int i = 0; i < N_KINDS; i++)
+    ck_assert_int_eq(all_kinds[i].kind, i + 1);
 }
 END_TEST
 
@@ -811,6 +831,7 @@ make_suite(void)
   tcase_add_test(tc, err_name_names_each_code_distinctly);
   tcase_add_test(tc, unknown_codes_are_described_as_unknown);
   tcase_add_test(tc, event_name_names_each_kind_distinctly);
+  tcase_add_test(tc, event_kinds_keep_their_numbers);
   tcase_add_test(tc, bad_arguments_to_dep_on_key_are_invalid);
   tcase_add_test(tc, bad_arguments_to_dep_on_namespace_are_invalid);
   tcase_add_test(tc, bad_arguments_to_dep_on_global_are_invalid);
