@@ -335,9 +335,10 @@ WATCH_EXTERN int watch_set_debounce(uint64_t ms);
  *
  * A tap callback does bounded C work.  It must not run Python code, and so
  * must not drop a reference that could be the last, mutate any dict, or
- * create an object the garbage collector tracks (that can start a
- * collection).  It may take references, allocate C memory, read the dict
- * with an exact str or int key and read the running frame.  Returning 1 asks
+ * call anything that may call back into Python.  It may take references,
+ * allocate, read the dict with an exact str or int key and read the running
+ * frame (a collection that an allocation asks for waits for the next safe
+ * point, on 3.12 and later).  Returning 1 asks
  * for phase two: the tap's after callback then runs at the next safe point
  * (see "Delivery"), once however many events asked, and may do anything,
  * freeing the tap included.

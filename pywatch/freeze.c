@@ -9,18 +9,14 @@
  * - _raw_setattr/_raw_delattr: the ORIGINAL slot, for pywatch.patch().
  * - _set_immutable: Py_TPFLAGS_IMMUTABLETYPE on a heap class, so that
  *   CPython itself refuses C.x = v, del C.x and C.__bases__ = ...
- * - The write log of `python -m pywatch audit` (_audit.py): a dict watcher
- *   of its own that counts every write to the namespaces audited, which
- *   libwatch's dependents cannot (they coalesce a batch into one event),
- *   and the same setattr hook telling setattr writes from direct ones.
+ * - The same hook tells the audit's write log (audit.c) which writes went
+ *   through setattr.
  */
 #include "pywatch.h"
 
 /* ---- the module setattr hook ------------------------------------------- */
 
 static setattrofunc orig_module_setattro; /* process-wide, set once */
-static int audit_setattr(PyObject *obj, PyObject *name, PyObject *value);
-static int audit_watcher = -1; /* the main interpreter's, while auditing */
 /* Process-wide hint: how many modules are frozen in any interpreter.  Only
  * ever used to skip the registry lookup when nothing is frozen. */
 static Py_ssize_t frozen_hint;
@@ -143,9 +139,7 @@ frozen_module_setattro(PyObject *obj, PyObject *name, PyObject *value)
     if (ok <= 0)
       return -1;
   }
-  if (audit_watcher >= 0)
-    return audit_setattr(obj, name, value);
-  return orig_module_setattro(obj, name, value);
+  return pywatch_audit_setattr(obj, name, value, orig_module_setattro);
 }
 
 /* ModuleType.__setattr__ and __delattr__ are slot wrappers that hold the
@@ -184,301 +178,6 @@ install_hook(void)
       || retarget_wrapper("__delattr__") < 0)
     return -1;
   return 0;
-}
-
-/* ---- the audit's write log --------------------------------------------- */
-
-/* 3.15's lazy_import type (PEP 810), or NULL: the placeholder that the
- * import system rebinds to what it imports on first use. */
-static PyTypeObject *lazy_import_type;
-
-/* Whether storing new_value in dict[key] replaces a lazy_import object by
- * something else: the import system resolving it.  key is an exact str, so
- * reading the dict runs no Python code. */
-static int
-resolves_lazy_import(PyObject *dict, PyObject *key, PyObject *new_value)
-{
-  if (lazy_import_type == NULL || new_value == NULL
-      || Py_IS_TYPE(new_value, lazy_import_type))
-    return 0;
-  PyObject *old = PyDict_GetItemWithError(dict, key);
-  return old != NULL && Py_IS_TYPE(old, lazy_import_type);
-}
-
-/* One per (namespace, key) written while auditing, in a capsule. */
-struct audit_entry {
-  Py_ssize_t counts[5]; /* added, modified, deleted, cleared, cloned */
-  Py_ssize_t setattr;   /* how many of them went through module setattr */
-  Py_ssize_t lazy;      /* modifications that resolved a lazy import */
-  unsigned long long order; /* when its first write happened */
-  PyObject *filename;       /* the first writer's, or NULL */
-  int lineno;
-};
-
-#define ENTRY_CAPSULE "pywatch.audit_entry"
-/* Whole-dict events (clear, clone) are logged under None; keys other than
- * exact str, whose comparison could run Python code in the watcher, under
- * Ellipsis. */
-
-static PyObject *audit_live;    /* {id(dict): (label, {key: entry})} */
-static PyObject *audit_retired; /* [(label, {key: entry})] of dead dicts */
-static unsigned long long audit_order;
-
-/* The module setattr running, so that the watcher can tell its write from a
- * direct one.  Saved and restored around the call, since a descriptor's
- * __set__ may nest another. */
-struct setattr_site {
-  PyThreadState *tstate;
-  PyObject *dict;
-  PyObject *name;
-};
-static struct setattr_site audit_site;
-
-static int
-audit_setattr(PyObject *obj, PyObject *name, PyObject *value)
-{
-  if (PyInterpreterState_Get() != PyInterpreterState_Main()
-      || !PyModule_Check(obj))
-    return orig_module_setattro(obj, name, value);
-  struct setattr_site saved = audit_site;
-  audit_site.tstate = PyThreadState_Get();
-  audit_site.dict = PyModule_GetDict(obj);
-  audit_site.name = name;
-  int rc = orig_module_setattro(obj, name, value);
-  audit_site = saved;
-  return rc;
-}
-
-static void
-entry_free(PyObject *capsule)
-{
-  struct audit_entry *e = PyCapsule_GetPointer(capsule, ENTRY_CAPSULE);
-  if (e != NULL) {
-    Py_XDECREF(e->filename);
-    PyMem_Free(e);
-  }
-}
-
-/* The entry of key in log, created (and its writer located) on first use;
- * NULL with an exception on failure. */
-static struct audit_entry *
-audit_entry(PyObject *log, PyObject *key)
-{
-  PyObject *capsule = PyDict_GetItemWithError(log, key);
-  if (capsule != NULL)
-    return PyCapsule_GetPointer(capsule, ENTRY_CAPSULE);
-  if (PyErr_Occurred())
-    return NULL;
-  struct audit_entry *e = PyMem_Calloc(1, sizeof *e);
-  if (e == NULL) {
-    PyErr_NoMemory();
-    return NULL;
-  }
-  e->order = ++audit_order;
-  /* The frame running is the writer's; reading it runs no Python code. */
-  PyFrameObject *frame = PyEval_GetFrame();
-  if (frame != NULL) {
-    PyCodeObject *code = PyFrame_GetCode(frame);
-    e->filename = Py_NewRef(code->co_filename);
-    e->lineno = PyFrame_GetLineNumber(frame);
-    Py_DECREF(code);
-  }
-  capsule = PyCapsule_New(e, ENTRY_CAPSULE, entry_free);
-  if (capsule == NULL) {
-    Py_XDECREF(e->filename);
-    PyMem_Free(e);
-    return NULL;
-  }
-  int rc = PyDict_SetItem(log, key, capsule);
-  Py_DECREF(capsule); /* the log holds it */
-  return rc < 0 ? NULL : e;
-}
-
-/* Runs before the change, for the dicts audited only.  Counts it, in O(1):
- * no snapshot, no diff, no Python code. */
-static int
-audit_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
-            PyObject *new_value)
-{
-  (void)new_value;
-  PyObject *exc = PyErr_GetRaisedException();
-  PyObject *id = PyLong_FromVoidPtr(dict);
-  PyObject *rec = id ? PyDict_GetItemWithError(audit_live, id) : NULL;
-  int rc = 0;
-  if (rec == NULL) {
-    rc = PyErr_Occurred() ? -1 : 0;
-  } else if (event == PyDict_EVENT_DEALLOCATED) {
-    /* Kept for the report if written; its address may be reused. */
-    if (PyDict_GET_SIZE(PyTuple_GET_ITEM(rec, 1)) > 0)
-      rc = PyList_Append(audit_retired, rec);
-    if (rc == 0)
-      rc = PyDict_DelItem(audit_live, id);
-  } else {
-    int slot;
-    switch (event) {
-    case PyDict_EVENT_ADDED: slot = 0; break;
-    case PyDict_EVENT_MODIFIED: slot = 1; break;
-    case PyDict_EVENT_DELETED: slot = 2; break;
-    case PyDict_EVENT_CLEARED: slot = 3; break;
-    default: slot = 4; break; /* PyDict_EVENT_CLONED */
-    }
-    /* A clone names its source dict where other events name a key. */
-    PyObject *k = key == NULL || slot >= 3 ? Py_None
-                  : PyUnicode_CheckExact(key) ? key : Py_Ellipsis;
-    struct audit_entry *e = audit_entry(PyTuple_GET_ITEM(rec, 1), k);
-    if (e == NULL) {
-      rc = -1;
-    } else {
-      e->counts[slot]++;
-      if (slot == 1 && k == key && resolves_lazy_import(dict, key, new_value))
-        e->lazy++;
-      if (audit_site.dict == dict && audit_site.name == key
-          && audit_site.tstate == PyThreadState_Get())
-        e->setattr++;
-    }
-  }
-  Py_XDECREF(id);
-  if (rc < 0)
-    PyErr_WriteUnraisable(NULL); /* never the dict: it may be dying */
-  PyErr_SetRaisedException(exc);
-  return 0;
-}
-
-static PyObject *
-f_audit_start(PyObject *self, PyObject *unused)
-{
-  (void)self, (void)unused;
-  if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
-    PyErr_SetString(PyExc_RuntimeError,
-                    "the audit runs in the main interpreter only");
-    return NULL;
-  }
-  if (audit_watcher >= 0)
-    Py_RETURN_NONE;
-  if (audit_live == NULL && (audit_live = PyDict_New()) == NULL)
-    return NULL;
-  if (audit_retired == NULL && (audit_retired = PyList_New(0)) == NULL)
-    return NULL;
-  if (lazy_import_type == NULL) {
-    PyObject *types = PyImport_ImportModule("types");
-    PyObject *t = types ? PyObject_GetAttrString(types, "LazyImportType")
-                        : NULL;
-    Py_XDECREF(types);
-    if (t == NULL && !PyErr_ExceptionMatches(PyExc_AttributeError))
-      return NULL;
-    PyErr_Clear(); /* before 3.15 there is none */
-    if (t != NULL && PyType_Check(t))
-      lazy_import_type = (PyTypeObject *)t; /* kept: a static type */
-    else
-      Py_XDECREF(t);
-  }
-  audit_watcher = PyDict_AddWatcher(audit_event);
-  if (audit_watcher < 0)
-    return NULL;
-  Py_RETURN_NONE;
-}
-
-/* Ends counting: no dict is called back any more.  The log stays. */
-static PyObject *
-f_audit_stop(PyObject *self, PyObject *unused)
-{
-  (void)self, (void)unused;
-  if (audit_watcher >= 0) {
-    int id = audit_watcher;
-    audit_watcher = -1;
-    if (PyDict_ClearWatcher(id) < 0)
-      return NULL;
-  }
-  Py_RETURN_NONE;
-}
-
-/* _audit_watch(dict, label): logs the dict's writes under label from now
- * on; False if it was logged already. */
-static PyObject *
-f_audit_watch(PyObject *self, PyObject *const *args, Py_ssize_t n)
-{
-  (void)self;
-  if (n != 2 || !PyDict_Check(args[0])) {
-    PyErr_SetString(PyExc_TypeError, "_audit_watch(dict, label)");
-    return NULL;
-  }
-  if (audit_watcher < 0) {
-    PyErr_SetString(PyExc_RuntimeError, "the audit is not running");
-    return NULL;
-  }
-  PyObject *id = PyLong_FromVoidPtr(args[0]);
-  if (id == NULL)
-    return NULL;
-  int has = PyDict_Contains(audit_live, id);
-  PyObject *rec = has == 0 ? Py_BuildValue("(ON)", args[1], PyDict_New())
-                           : NULL;
-  int rc = has != 0 || rec == NULL ? -1
-           : PyDict_SetItem(audit_live, id, rec);
-  Py_XDECREF(rec);
-  Py_DECREF(id);
-  if (has > 0)
-    Py_RETURN_FALSE;
-  if (rc < 0 || PyDict_Watch(audit_watcher, args[0]) < 0)
-    return NULL;
-  Py_RETURN_TRUE;
-}
-
-/* [(label, alive, {key: (added, modified, deleted, cleared, cloned,
- * setattr, order, filename, lineno)})] of every namespace written, dead or
- * alive. */
-static PyObject *
-f_audit_log(PyObject *self, PyObject *unused)
-{
-  (void)self, (void)unused;
-  PyObject *out = PyList_New(0);
-  if (out == NULL || audit_live == NULL)
-    return out;
-  PyObject *recs = PyDict_Values(audit_live);
-  if (recs == NULL) {
-    Py_DECREF(out);
-    return NULL;
-  }
-  Py_ssize_t dead = PyList_GET_SIZE(audit_retired);
-  if (PyList_SetSlice(recs, 0, 0, audit_retired) < 0)
-    goto error;
-  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(recs); i++) {
-    PyObject *rec = PyList_GET_ITEM(recs, i);
-    PyObject *log = PyTuple_GET_ITEM(rec, 1), *key, *capsule;
-    if (PyDict_GET_SIZE(log) == 0)
-      continue;
-    PyObject *writes = PyDict_New();
-    PyObject *item = writes ? Py_BuildValue("(OOO)", PyTuple_GET_ITEM(rec, 0),
-                                            i < dead ? Py_False : Py_True,
-                                            writes)
-                            : NULL;
-    Py_XDECREF(writes);
-    if (item == NULL || PyList_Append(out, item) < 0) {
-      Py_XDECREF(item);
-      goto error;
-    }
-    Py_DECREF(item);
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(log, &pos, &key, &capsule)) {
-      struct audit_entry *e = PyCapsule_GetPointer(capsule, ENTRY_CAPSULE);
-      PyObject *t = e ? Py_BuildValue(
-                            "(nnnnnnKOin)", e->counts[0], e->counts[1],
-                            e->counts[2], e->counts[3], e->counts[4],
-                            e->setattr, e->order,
-                            e->filename ? e->filename : Py_None, e->lineno,
-                            e->lazy)
-                      : NULL;
-      int rc = t ? PyDict_SetItem(writes, key, t) : -1;
-      Py_XDECREF(t);
-      if (rc < 0)
-        goto error;
-    }
-  }
-  Py_DECREF(recs);
-  return out;
-error:
-  Py_DECREF(recs);
-  Py_DECREF(out);
-  return NULL;
 }
 
 /* _call_then(func, after): a callable that returns func(*args, **kwargs)
@@ -686,13 +385,6 @@ static PyMethodDef freeze_functions[] = {
     {"_is_immutable", f_is_immutable, METH_O, "Py_TPFLAGS_IMMUTABLETYPE set."},
     {"_is_heap_type", f_is_heap_type, METH_O, "A class created at run time."},
     {"_type_dict", f_type_dict, METH_O, "The class's real __dict__."},
-    {"_audit_start", f_audit_start, METH_NOARGS,
-     "Starts the audit's write log (main interpreter)."},
-    {"_audit_stop", f_audit_stop, METH_NOARGS, "Stops counting writes."},
-    {"_audit_watch", (PyCFunction)(void (*)(void))f_audit_watch,
-     METH_FASTCALL, "Logs a dict's writes under a label."},
-    {"_audit_log", f_audit_log, METH_NOARGS,
-     "[(label, {key: counts and first writer})] of what was written."},
     {"_call_then", (PyCFunction)(void (*)(void))f_call_then, METH_FASTCALL,
      "A callable running func, then after(result), adding no frame."},
     {NULL, NULL, 0, NULL}};

@@ -68,7 +68,7 @@ PyInit__pywatch(void)
                        "A write to a frozen namespace could not be blocked.")
              < 0
       || pywatch_dependent_init(m) < 0 || pywatch_freeze_init(m) < 0
-      || pywatch_specialize_init(m) < 0) {
+      || pywatch_specialize_init(m) < 0 || pywatch_audit_init(m) < 0) {
     Py_XDECREF(m);
     return NULL;
   }

@@ -2,7 +2,8 @@
  * module.c (the module and its exceptions), dependent.c (Dependent, Event
  * and the tracking functions), freeze.c (the primitives that freezing is
  * built on; the policy is in _freeze.py), specialize.c (likewise for
- * specialize(), with _specialize.py). */
+ * specialize(), with _specialize.py), audit.c (the audit's write log, on
+ * libwatch taps). */
 #ifndef PYWATCH_H
 #define PYWATCH_H
 
@@ -19,6 +20,12 @@ extern PyObject *pywatch_FrozenWarning; /* RuntimeWarning subclass */
 int pywatch_dependent_init(PyObject *module);
 int pywatch_freeze_init(PyObject *module);
 int pywatch_specialize_init(PyObject *module);
+int pywatch_audit_init(PyObject *module);
+
+/* The module setattr hook's last step (audit.c): original(obj, name,
+ * value), told to the audit's write log while it runs. */
+int pywatch_audit_setattr(PyObject *obj, PyObject *name, PyObject *value,
+                          setattrofunc original);
 
 /* RuntimeError naming a libwatch error code; returns NULL. */
 PyObject *pywatch_libwatch_error(int rc);

@@ -19,6 +19,45 @@ from test_audit import ENV, NOTHING, PROGRAMS, AuditCase, write
 V315 = sys.version_info >= (3, 15)
 
 
+class WatcherIds(unittest.TestCase):
+    def test_pywatch_freezing_and_the_audit_take_one_dict_watcher_id(self):
+        """CPython leaves 8 dict watcher ids to extensions on 3.12, 6 on
+        3.13 and 3.14, 5 on 3.15; everything pywatch does takes one.
+        Counted with CPython's _testcapi, in a fresh interpreter."""
+        left = {(3, 12): 8, (3, 13): 6, (3, 14): 6}.get(sys.version_info[:2],
+                                                        5)
+        script = textwrap.dedent("""
+            import _testcapi, types, pywatch
+            def free():
+                ids = []
+                while True:
+                    try:
+                        ids.append(_testcapi.add_dict_watcher(0))
+                    except RuntimeError:
+                        break
+                for i in ids:
+                    _testcapi.clear_dict_watcher(i)
+                return len(ids)
+            m = types.ModuleType("m")
+            m.x = 1
+            class C:
+                y = 2
+            pywatch.freeze(m)
+            pywatch.freeze(C)
+            dep = pywatch.Dependent()
+            dep.depends_on(m, "x")
+            pywatch._pywatch._audit_start()
+            pywatch._pywatch._audit_watch(vars(m), "m")
+            m.__dict__["x"] = 2
+            print(free())
+            pywatch._pywatch._audit_stop()
+            """)
+        proc = subprocess.run([sys.executable, "-W", "ignore", "-c", script],
+                              env=ENV, cwd=tempfile.gettempdir(),
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.stdout.strip(), str(left - 1), proc.stderr)
+
+
 class LazyImports(unittest.TestCase):
     """PEP 810 (3.15): a lazily imported name holds a lazy_import object
     until its first use, which rebinds it in the module dict."""

@@ -1,0 +1,340 @@
+/* The write log of `python -m pywatch audit` (_audit.py), on libwatch taps.
+ *
+ * Each namespace audited gets a tap, which hears every write as it happens,
+ * however many come between two safe points, and counts it in C: the entry
+ * of its key, found in a small hash table of this log's own.  The tap runs
+ * inside libwatch's dict watcher, so it runs no Python code and creates no
+ * Python object: it takes references (the key, the writer's file name) and
+ * allocates C memory, nothing else.  pywatch takes no watcher id for it.
+ *
+ * Whole-dict events (clear, clone) are logged under None; keys other than
+ * exact str, whose comparison could run Python code, under Ellipsis.  The
+ * log outlives its dicts: a dict that dies is reported as dead.
+ */
+#include "pywatch.h"
+
+#include <stdlib.h>
+
+enum { ADDED, MODIFIED, DELETED, CLEARED, CLONED, KINDS };
+
+struct entry {
+  PyObject *key;            /* an exact str, None or Ellipsis; strong */
+  Py_hash_t hash;
+  Py_ssize_t counts[KINDS];
+  Py_ssize_t setattr;       /* how many of them went through module setattr */
+  Py_ssize_t lazy;          /* modifications that resolved a lazy import */
+  unsigned long long order; /* when its first write happened */
+  PyObject *filename;       /* the first writer's, or NULL; strong */
+  int lineno;
+};
+
+/* One per namespace audited. */
+struct logged {
+  PyObject *label;          /* strong */
+  PyObject *dict;           /* borrowed while alive, NULL once dead */
+  watch_tap_t *tap;         /* NULL once the audit stopped */
+  struct entry **slots;     /* open addressing; a power of two */
+  size_t mask, used;
+  struct logged *next;
+};
+
+/* Main interpreter only (f_audit_start says so). */
+static struct logged *logs;
+static int running;
+static int out_of_memory;   /* an event that could not be counted */
+static unsigned long long clock_;
+
+/* 3.15's lazy_import type (PEP 810), or NULL: the placeholder that the
+ * import system rebinds to what it imports on first use. */
+static PyTypeObject *lazy_import_type;
+
+/* The module setattr running, so that the tap can tell its write from a
+ * direct one.  Saved and restored around the call, since a descriptor's
+ * __set__ may nest another. */
+struct setattr_site {
+  PyThreadState *tstate;
+  PyObject *dict;
+  PyObject *name;
+};
+static struct setattr_site site;
+
+int
+pywatch_audit_setattr(PyObject *obj, PyObject *name, PyObject *value,
+                      setattrofunc original)
+{
+  if (!running || PyInterpreterState_Get() != PyInterpreterState_Main()
+      || !PyModule_Check(obj))
+    return original(obj, name, value);
+  struct setattr_site saved = site;
+  site.tstate = PyThreadState_Get();
+  site.dict = PyModule_GetDict(obj);
+  site.name = name;
+  int rc = original(obj, name, value);
+  site = saved;
+  return rc;
+}
+
+/* ---- the table: exact str keys, compared without Python code ----------- */
+
+static int
+same_key(PyObject *a, PyObject *b)
+{
+  return a == b || (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b)
+                    && PyUnicode_Compare(a, b) == 0);
+}
+
+static struct entry **
+slot_of(struct logged *log, PyObject *key, Py_hash_t hash)
+{
+  size_t i = (size_t)hash & log->mask;
+  while (log->slots[i] != NULL
+         && !(log->slots[i]->hash == hash && same_key(log->slots[i]->key, key)))
+    i = (i + 1) & log->mask;
+  return &log->slots[i];
+}
+
+static int
+grow(struct logged *log)
+{
+  size_t size = log->slots ? 2 * (log->mask + 1) : 16;
+  struct entry **old = log->slots;
+  size_t old_size = old ? log->mask + 1 : 0;
+  log->slots = calloc(size, sizeof(*log->slots));
+  if (log->slots == NULL) {
+    log->slots = old;
+    return -1;
+  }
+  log->mask = size - 1;
+  for (size_t i = 0; i < old_size; i++)
+    if (old[i] != NULL)
+      *slot_of(log, old[i]->key, old[i]->hash) = old[i];
+  free(old);
+  return 0;
+}
+
+/* The entry of key, created (and its writer located) on first use; NULL
+ * when out of memory. */
+static struct entry *
+entry_of(struct logged *log, PyObject *key)
+{
+  /* An exact str's hash runs no Python code; None's and Ellipsis's are
+   * their addresses. */
+  Py_hash_t hash = PyUnicode_CheckExact(key) ? PyObject_Hash(key)
+                                             : (Py_hash_t)(uintptr_t)key;
+  if ((log->used + 1) * 2 > log->mask + 1 && grow(log) < 0)
+    return NULL;
+  struct entry **slot = slot_of(log, key, hash);
+  if (*slot != NULL)
+    return *slot;
+  struct entry *e = calloc(1, sizeof(*e));
+  if (e == NULL)
+    return NULL;
+  e->key = Py_NewRef(key);
+  e->hash = hash;
+  e->order = ++clock_;
+  /* The frame running is the writer's; reading it runs no Python code,
+   * and the frame keeps its code alive. */
+  PyFrameObject *frame = PyEval_GetFrame();
+  if (frame != NULL) {
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    e->filename = Py_NewRef(code->co_filename);
+    e->lineno = PyFrame_GetLineNumber(frame);
+    Py_DECREF(code);
+  }
+  *slot = e;
+  log->used++;
+  return e;
+}
+
+/* ---- the tap ------------------------------------------------------------ */
+
+/* Whether storing value in dict[key] replaces a lazy_import object by
+ * something else: the import system resolving it.  key is an exact str, so
+ * reading the dict runs no Python code. */
+static int
+resolves_lazy_import(PyObject *dict, PyObject *key, PyObject *value)
+{
+  if (lazy_import_type == NULL || value == NULL
+      || Py_IS_TYPE(value, lazy_import_type))
+    return 0;
+  PyObject *old = PyDict_GetItemWithError(dict, key);
+  if (old == NULL)
+    PyErr_Clear();
+  return old != NULL && Py_IS_TYPE(old, lazy_import_type);
+}
+
+static int
+heard(watch_tap_t *tap, const watch_tap_event_t *ev)
+{
+  struct logged *log = watch_tap_data(tap);
+  int kind;
+  switch (ev->kind) {
+  case WATCH_EVENT_ADDED: kind = ADDED; break;
+  case WATCH_EVENT_MODIFIED: kind = MODIFIED; break;
+  case WATCH_EVENT_DELETED: kind = DELETED; break;
+  case WATCH_EVENT_CLEARED: kind = CLEARED; break;
+  case WATCH_EVENT_CLONED: kind = CLONED; break;
+  default:
+    /* DEALLOCATED or FINALIZED: the tap hears nothing more. */
+    log->dict = NULL;
+    return 0;
+  }
+  PyObject *key = ev->key == NULL ? Py_None
+                  : PyUnicode_CheckExact(ev->key) ? ev->key : Py_Ellipsis;
+  struct entry *e = entry_of(log, key);
+  if (e == NULL) {
+    out_of_memory = 1;
+    return 0;
+  }
+  e->counts[kind]++;
+  if (kind == MODIFIED && key == ev->key
+      && resolves_lazy_import(ev->dict, key, ev->value))
+    e->lazy++;
+  if (site.dict == ev->dict && site.name == ev->key
+      && site.tstate == PyThreadState_Get())
+    e->setattr++;
+  return 0;
+}
+
+/* ---- the functions ------------------------------------------------------- */
+
+static PyObject *
+f_audit_start(PyObject *self, PyObject *unused)
+{
+  (void)self, (void)unused;
+  if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "the audit runs in the main interpreter only");
+    return NULL;
+  }
+  if (lazy_import_type == NULL) {
+    PyObject *types = PyImport_ImportModule("types");
+    PyObject *t = types ? PyObject_GetAttrString(types, "LazyImportType")
+                        : NULL;
+    Py_XDECREF(types);
+    if (t == NULL && !PyErr_ExceptionMatches(PyExc_AttributeError))
+      return NULL;
+    PyErr_Clear(); /* before 3.15 there is none */
+    if (t != NULL && PyType_Check(t))
+      lazy_import_type = (PyTypeObject *)t; /* kept: a static type */
+    else
+      Py_XDECREF(t);
+  }
+  running = 1;
+  Py_RETURN_NONE;
+}
+
+/* Ends counting: no dict is heard any more.  The log stays. */
+static PyObject *
+f_audit_stop(PyObject *self, PyObject *unused)
+{
+  (void)self, (void)unused;
+  running = 0;
+  for (struct logged *log = logs; log != NULL; log = log->next) {
+    watch_tap_free(log->tap);
+    log->tap = NULL;
+  }
+  Py_RETURN_NONE;
+}
+
+static struct logged *
+find(PyObject *dict)
+{
+  for (struct logged *log = logs; log != NULL; log = log->next)
+    if (log->dict == dict)
+      return log;
+  return NULL;
+}
+
+/* _audit_watch(dict, label): logs the dict's writes under label from now
+ * on; False if it was logged already. */
+static PyObject *
+f_audit_watch(PyObject *self, PyObject *const *args, Py_ssize_t n)
+{
+  (void)self;
+  if (n != 2 || !PyDict_Check(args[0])) {
+    PyErr_SetString(PyExc_TypeError, "_audit_watch(dict, label)");
+    return NULL;
+  }
+  if (!running) {
+    PyErr_SetString(PyExc_RuntimeError, "the audit is not running");
+    return NULL;
+  }
+  if (find(args[0]) != NULL)
+    Py_RETURN_FALSE;
+  struct logged *log = calloc(1, sizeof(*log));
+  if (log == NULL)
+    return PyErr_NoMemory();
+  int rc = watch_tap_new(&log->tap, args[0], heard, NULL, log);
+  if (rc < 0) {
+    free(log);
+    return pywatch_libwatch_error(rc);
+  }
+  log->label = Py_NewRef(args[1]);
+  log->dict = args[0];
+  log->next = logs;
+  logs = log;
+  Py_RETURN_TRUE;
+}
+
+static PyObject *
+entry_tuple(const struct entry *e)
+{
+  return Py_BuildValue("(nnnnnnKOin)", e->counts[ADDED], e->counts[MODIFIED],
+                       e->counts[DELETED], e->counts[CLEARED],
+                       e->counts[CLONED], e->setattr, e->order,
+                       e->filename ? e->filename : Py_None, e->lineno,
+                       e->lazy);
+}
+
+/* [(label, alive, {key: (added, modified, deleted, cleared, cloned,
+ * setattr, order, filename, lineno, lazy)})] of every namespace written,
+ * dead or alive. */
+static PyObject *
+f_audit_log(PyObject *self, PyObject *unused)
+{
+  (void)self, (void)unused;
+  if (out_of_memory)
+    return PyErr_NoMemory(); /* a count would be wrong */
+  PyObject *out = PyList_New(0);
+  for (struct logged *log = logs; out != NULL && log != NULL;
+       log = log->next) {
+    if (log->used == 0)
+      continue;
+    PyObject *writes = PyDict_New();
+    PyObject *item = writes ? Py_BuildValue("(OOO)", log->label,
+                                            log->dict ? Py_True : Py_False,
+                                            writes)
+                            : NULL;
+    int rc = item ? PyList_Append(out, item) : -1;
+    for (size_t i = 0; rc == 0 && i <= log->mask; i++) {
+      const struct entry *e = log->slots[i];
+      PyObject *t = e ? entry_tuple(e) : NULL;
+      if (e != NULL)
+        rc = t ? PyDict_SetItem(writes, e->key, t) : -1;
+      Py_XDECREF(t);
+    }
+    Py_XDECREF(item);
+    Py_XDECREF(writes);
+    if (rc < 0)
+      Py_CLEAR(out);
+  }
+  return out;
+}
+
+static PyMethodDef audit_functions[] = {
+    {"_audit_start", f_audit_start, METH_NOARGS,
+     "Starts the audit's write log (main interpreter)."},
+    {"_audit_stop", f_audit_stop, METH_NOARGS, "Stops counting writes."},
+    {"_audit_watch", (PyCFunction)(void (*)(void))f_audit_watch,
+     METH_FASTCALL, "Logs a dict's writes under a label."},
+    {"_audit_log", f_audit_log, METH_NOARGS,
+     "[(label, alive, {key: counts and first writer})] of what was "
+     "written."},
+    {NULL, NULL, 0, NULL}};
+
+int
+pywatch_audit_init(PyObject *module)
+{
+  return PyModule_AddFunctions(module, audit_functions);
+}
