@@ -58,7 +58,7 @@ raise_for(int rc, PyObject *ns, PyObject *name)
   if (where == NULL)
     return -1;
   if (rc == WATCH_ESTALE)
-    PyErr_Format(pywatch_StaleError, "%R in %U is not the assumed value",
+    PyErr_Format(pywatch_exception(PYWATCH_STALE_ERROR), "%R in %U is not the assumed value",
                  name, where);
   else if (name != NULL)
     PyErr_Format(PyExc_ValueError, "cannot depend on %R in %U: %s", name,

@@ -122,7 +122,7 @@ frozen_check(PyObject *mod, PyObject *name, PyObject *value)
     if (mname == NULL)
       return -1;
   }
-  PyErr_Format(pywatch_FrozenError,
+  PyErr_Format(pywatch_exception(PYWATCH_FROZEN_ERROR),
                "module '%U' is frozen: cannot %s %R "
                "(pywatch.patch() is the sanctioned way)",
                mname, value ? "set" : "delete", name);

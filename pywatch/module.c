@@ -1,19 +1,59 @@
-/* The _pywatch extension module: libwatch initialized for this interpreter,
- * and the exceptions that every part raises. */
+/* The _pywatch extension module: libwatch initialized for each interpreter
+ * that imports it (multi-phase init, PEP 489), and the exceptions that every
+ * part raises, which are that interpreter's own.
+ *
+ * Each module object starts libwatch once in its exec and ends it once,
+ * from _finalize() (an atexit handler, __init__.py) or when the module is
+ * freed, whichever comes first.  The types are static, so legacy
+ * subinterpreters (the shared GIL) are supported and isolated ones, with
+ * their own GIL, are refused at import. */
 #include "pywatch.h"
 
-PyObject *pywatch_StaleError;
-PyObject *pywatch_FrozenError;
-PyObject *pywatch_FrozenWarning;
+typedef struct {
+  int started; /* this module's watch_init() awaits its watch_fini() */
+} module_state;
+
+/* The exception types live in the interpreter's dict, under these keys, so
+ * that C code with no module at hand (a Dependent's method, the setattr
+ * hook) raises this interpreter's. */
+static const char *const exception_keys[] = {
+    [PYWATCH_STALE_ERROR] = "pywatch.StaleError",
+    [PYWATCH_FROZEN_ERROR] = "pywatch.FrozenError",
+    [PYWATCH_FROZEN_WARNING] = "pywatch.FrozenWarning",
+};
+
+PyObject *
+pywatch_exception(enum pywatch_exception which)
+{
+  PyObject *idict = PyInterpreterState_GetDict(PyInterpreterState_Get());
+  PyObject *exc = idict ? PyDict_GetItemString(idict, exception_keys[which])
+                        : NULL;
+  /* Only reachable once the module ran in this interpreter. */
+  return exc ? exc : PyExc_RuntimeError;
+}
 
 static int
-add_exception(PyObject *module, PyObject **slot, const char *name,
-              PyObject *base, const char *doc)
+add_exception(PyObject *module, enum pywatch_exception which,
+              const char *name, PyObject *base, const char *doc)
 {
   char qualified[64];
   snprintf(qualified, sizeof qualified, "pywatch.%s", name);
-  *slot = PyErr_NewExceptionWithDoc(qualified, doc, base, NULL);
-  return *slot == NULL ? -1 : PyModule_AddObjectRef(module, name, *slot);
+  PyObject *idict = PyInterpreterState_GetDict(PyInterpreterState_Get());
+  if (idict == NULL) {
+    PyErr_SetString(PyExc_ImportError, "pywatch: no interpreter dict");
+    return -1;
+  }
+  /* A second import in the same interpreter shares the first's. */
+  PyObject *exc = PyDict_GetItemString(idict, exception_keys[which]);
+  if (exc != NULL)
+    return PyModule_AddObjectRef(module, name, exc);
+  exc = PyErr_NewExceptionWithDoc(qualified, doc, base, NULL);
+  int rc = exc == NULL ? -1
+           : PyDict_SetItemString(idict, exception_keys[which], exc) < 0
+               ? -1
+               : PyModule_AddObjectRef(module, name, exc);
+  Py_XDECREF(exc);
+  return rc;
 }
 
 PyObject *
@@ -22,55 +62,84 @@ pywatch_libwatch_error(int rc)
   return PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
 }
 
-/* libwatch's last watch_fini(), from an atexit handler (__init__.py):
- * there, FINALIZED reaches Python callbacks while the interpreter still
- * works; left to interpreter teardown, it would come after builtins and
- * module globals are cleared. */
+static void
+stop(PyObject *module)
+{
+  module_state *state = PyModule_GetState(module);
+  if (state != NULL && state->started) {
+    state->started = 0;
+    watch_fini();
+  }
+}
+
+/* libwatch's watch_fini() for this module, from an atexit handler
+ * (__init__.py): there, FINALIZED reaches Python callbacks while the
+ * interpreter still works; left to interpreter teardown, it would come after
+ * builtins and module globals are cleared. */
 static PyObject *
 finalize(PyObject *module, PyObject *unused)
 {
-  (void)module, (void)unused;
-  watch_fini();
+  (void)unused;
+  stop(module);
   Py_RETURN_NONE;
+}
+
+static void
+module_free(void *module)
+{
+  stop(module);
+}
+
+static int
+module_exec(PyObject *m)
+{
+  int rc = watch_init();
+  if (rc < 0) {
+    PyErr_Format(PyExc_ImportError, "pywatch: watch_init: %s",
+                 watch_strerror(rc));
+    return -1;
+  }
+  ((module_state *)PyModule_GetState(m))->started = 1;
+  if (add_exception(m, PYWATCH_STALE_ERROR, "StaleError", PyExc_ValueError,
+                    "The namespace no longer holds the assumed value.") < 0
+      || add_exception(m, PYWATCH_FROZEN_ERROR, "FrozenError",
+                       PyExc_AttributeError,
+                       "A write to a frozen module was blocked.") < 0
+      || add_exception(m, PYWATCH_FROZEN_WARNING, "FrozenWarning",
+                       PyExc_RuntimeWarning,
+                       "A write to a frozen namespace could not be blocked.")
+             < 0
+      || pywatch_dependent_init(m) < 0 || pywatch_freeze_init(m) < 0
+      || pywatch_specialize_init(m) < 0 || pywatch_audit_init(m) < 0)
+    return -1; /* module_free() ends libwatch */
+  return 0;
 }
 
 static PyMethodDef module_functions[] = {
     {"_finalize", finalize, METH_NOARGS,
      "_finalize()\n--\n\n"
-     "Finalize libwatch in this interpreter (atexit)."},
+     "Finalize libwatch for this module (atexit)."},
     {NULL},
+};
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},
+    {0, NULL},
 };
 
 static struct PyModuleDef pywatch_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "pywatch._pywatch",
     .m_doc = "libwatch for Python: dependents on namespaces, and freezing.",
-    .m_size = -1,
+    .m_size = sizeof(module_state),
     .m_methods = module_functions,
+    .m_slots = module_slots,
+    .m_free = module_free,
 };
 
 PyMODINIT_FUNC
 PyInit__pywatch(void)
 {
-  int rc = watch_init();
-  if (rc < 0)
-    return PyErr_Format(PyExc_ImportError, "pywatch: watch_init: %s",
-                        watch_strerror(rc));
-  PyObject *m = PyModule_Create(&pywatch_module);
-  if (m == NULL
-      || add_exception(m, &pywatch_StaleError, "StaleError", PyExc_ValueError,
-                       "The namespace no longer holds the assumed value.") < 0
-      || add_exception(m, &pywatch_FrozenError, "FrozenError",
-                       PyExc_AttributeError,
-                       "A write to a frozen module was blocked.") < 0
-      || add_exception(m, &pywatch_FrozenWarning, "FrozenWarning",
-                       PyExc_RuntimeWarning,
-                       "A write to a frozen namespace could not be blocked.")
-             < 0
-      || pywatch_dependent_init(m) < 0 || pywatch_freeze_init(m) < 0
-      || pywatch_specialize_init(m) < 0 || pywatch_audit_init(m) < 0) {
-    Py_XDECREF(m);
-    return NULL;
-  }
-  return m;
+  return PyModuleDef_Init(&pywatch_module);
 }

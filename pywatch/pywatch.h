@@ -10,10 +10,14 @@
 #define PY_SSIZE_T_CLEAN
 #include <watch.h>
 
-/* Created by module.c before the *_init functions run. */
-extern PyObject *pywatch_StaleError;    /* ValueError subclass */
-extern PyObject *pywatch_FrozenError;   /* AttributeError subclass */
-extern PyObject *pywatch_FrozenWarning; /* RuntimeWarning subclass */
+/* The interpreter's own exception types, created by module.c before the
+ * *_init functions run (borrowed). */
+enum pywatch_exception {
+  PYWATCH_STALE_ERROR,    /* ValueError subclass */
+  PYWATCH_FROZEN_ERROR,   /* AttributeError subclass */
+  PYWATCH_FROZEN_WARNING, /* RuntimeWarning subclass */
+};
+PyObject *pywatch_exception(enum pywatch_exception which);
 
 /* Each adds its types and functions to the module; 0 or -1 with an
  * exception set. */
