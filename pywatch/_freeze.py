@@ -346,6 +346,7 @@ def freeze(obj, *, allow=(), classes=False):
     module defines.  Idempotent; a no-op when freezing is disabled."""
     is_module = _check_target(obj, "freeze")
     names = _names(allow)
+    _sys.audit("pywatch.freeze", obj, tuple(sorted(names)), classes)
     if not _state.enabled:
         return obj
     t = _tracker(obj)
@@ -375,6 +376,7 @@ def thaw(obj):
     """Makes a frozen module or class writable again; returns it.
     Idempotent.  Tracking (modified()) goes on."""
     is_module = _check_target(obj, "thaw")
+    _sys.audit("pywatch.thaw", obj)
     t = _tracker(obj, create=False)
     if t is None or not t.frozen:
         return obj
@@ -408,6 +410,7 @@ def enabled():
 def disable():
     """Test mode from now on: thaws everything pywatch froze, and freeze()
     does nothing.  Tracking and dependents keep working."""
+    _sys.audit("pywatch.disable")
     _state.enabled = False
     for t in list(_state.trackers.values()):
         obj = t.ref()
@@ -498,6 +501,7 @@ class patch:
     def __enter__(self):
         if self._old is not None:
             raise RuntimeError("pywatch.patch is not reentrant")
+        _sys.audit("pywatch.patch", self.obj, self.name, self.value, "enter")
         old = _own(self.obj, self.name)
         _sanctioned(self.obj, self.name, self.value)
         self._old = [old]
@@ -505,6 +509,8 @@ class patch:
 
     def __exit__(self, *exc):
         (old,), self._old = self._old, None
+        _sys.audit("pywatch.patch", self.obj, self.name,
+                   None if old is _MISSING else old, "exit")
         if old is _MISSING:
             if _own(self.obj, self.name) is not _MISSING:
                 _sanctioned(self.obj, self.name, _MISSING)

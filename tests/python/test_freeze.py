@@ -777,5 +777,48 @@ class TestServiceExample(unittest.TestCase):
         self.assertEqual(out.count("Ran 5 tests"), 2, out)
 
 
+class AuditEvents(unittest.TestCase):
+    """freeze, thaw, patch and disable raise PEP 578 audit events, so that a
+    service sees who unfroze what.  Audit hooks last for the process: this
+    runs in its own."""
+
+    def test_each_call_raises_its_event(self):
+        script = textwrap.dedent("""
+            import sys, types, pywatch
+            seen = []
+            def hook(event, args):
+                if event.startswith("pywatch."):
+                    seen.append((event,) + tuple(
+                        a.__name__ if isinstance(a, types.ModuleType) else a
+                        for a in args))
+            sys.addaudithook(hook)
+            m = types.ModuleType("m")
+            m.x = 1
+            pywatch.freeze(m, allow=("y",))
+            with pywatch.patch(m, "x", 2):
+                pass
+            with pywatch.patch(m, "new", 3):
+                pass
+            pywatch.thaw(m)
+            pywatch.disable()
+            for e in seen:
+                print(e)
+            """)
+        env = dict(os.environ)
+        env.pop("PYWATCH_DISABLE", None)
+        proc = subprocess.run([sys.executable, "-c", script], env=env,
+                              cwd=tempfile.gettempdir(), capture_output=True,
+                              text=True, timeout=60)
+        self.assertEqual(proc.stdout.splitlines(), [
+            "('pywatch.freeze', 'm', ('y',), False)",
+            "('pywatch.patch', 'm', 'x', 2, 'enter')",
+            "('pywatch.patch', 'm', 'x', 1, 'exit')",
+            "('pywatch.patch', 'm', 'new', 3, 'enter')",
+            "('pywatch.patch', 'm', 'new', None, 'exit')",
+            "('pywatch.thaw', 'm')",
+            "('pywatch.disable',)",
+        ], proc.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
