@@ -70,17 +70,22 @@ def allowed_anyway(owner, is_module, name, value, existed,
     name holds now (_MISSING: deleted), existed whether it held something
     before, resolved_lazy_import whether the write replaced a lazy import
     object (3.15, PEP 810) by something else, which is how the import
-    system resolves it on first use.  Shared with the audit, so that both
-    judge alike."""
+    system resolves it on first use.  The one statement of the policy:
+    the setattr hook (_refusal), the tracking of direct writes and the
+    audit's verdict all ask it.  It runs no code of the program's: no
+    attribute of value is read."""
+    if type(name) is not str:
+        return ""
     if name in _ALWAYS_ALLOWED:
         return "warnings registry"
     if is_module and resolved_lazy_import:
         return "lazy import resolved"
     if name in _LAZY and not existed:
         return "created lazily"
-    if (is_module and isinstance(name, str)
-            and isinstance(value, _ModuleType)
-            and getattr(value, "__name__", None) == "%s.%s" % (owner, name)):
+    # The import system binding a submodule on its package: the very
+    # module it holds under that name.
+    if (is_module and value is not _MISSING
+            and _sys.modules.get("%s.%s" % (owner, name)) is value):
         return "submodule binding"
     return ""
 
@@ -114,78 +119,72 @@ def _describe(obj):
 
 
 class _Tracker:
-    """One per module or class that pywatch tracks: a dependent that watches
-    its dict for good, and a snapshot {name: value} to diff against at each
-    delivery (one delivery may stand for several writes).
+    """One per module or class that pywatch tracks: a _Recorder that hears
+    every write to its dict as it happens, judged at the next safe point,
+    or at once where a caller needs it (sync()).  No write goes unseen,
+    however soon it is undone, and no value is compared: what counts is
+    that a write happened, and who made it.
 
-    A class's tracker must not keep the class alive, and its dict holds
-    values that refer back to it (the __dict__ descriptor, methods using
-    super()): the tracker reads the dict through the class's weak
-    reference, and its snapshot holds the values' ids, which the dict's
-    version backs up (an id can be reused within one delivery)."""
+    A class's tracker must not keep the class alive: it names the class
+    through a weak reference, and the recorder holds no reference to the
+    dict.  A class's __bases__ changes nothing in its dict: a dependent
+    watches them."""
 
     def __init__(self, obj):
         self.is_module = isinstance(obj, _ModuleType)
-        self._module_dict = obj.__dict__ if self.is_module else None
         self.name = _describe(obj)
         self.filename = _where(obj)
         key = id(obj)
         self.ref = _weakref.ref(obj, lambda r, key=key: _forget(key))
-        self.snapshot = {k: self.kept(v) for k, v in self.ns.items()}
-        self.version = None if self.is_module else _c.version(self.ns)
-        self.bases = None if self.is_module else obj.__bases__
+        ns = obj.__dict__ if self.is_module else _c._type_dict(obj)
+        self.recorder = _c._Recorder(ns, self._judge, _MISSING)
         self.frozen = False
         self.was_immutable = False
         self.allowed = frozenset()
         self.classes = []
         self.warned = set()
         self.modified = False
-        self.busy = False
         self.sanctioned = {}  # name -> value being written by patch()
-        self._arm(obj)
-
-    @property
-    def ns(self):
-        if self.is_module:
-            return self._module_dict
-        obj = self.ref()
-        return {} if obj is None else _c._type_dict(obj)
-
-    def kept(self, value):
-        """What the snapshot holds for value."""
-        return value if self.is_module else id(value)
-
-    def _arm(self, obj):
-        """A dependent is invalidated once: each delivery arms a new one on
-        the same namespace before reading what changed, so that no write
-        goes unseen."""
-        self.dependent = _Dependent(self._deliver)
-        self.dependent.locate()
-        self.dependent.depends_on_namespace(self.ns)
+        self.bases = None
+        self.bases_dependent = None
         if not self.is_module:
-            # Invalidated by __bases__ assignment anywhere in the MRO.
-            try:
-                self.dependent.depends_on(obj, "__pywatch_bases_probe__")
-            except (ValueError, TypeError):
-                pass
+            self.bases = obj.__bases__
+            self._watch_bases(obj)
 
-    def release(self):
-        self.dependent.release()
+    def _watch_bases(self, obj):
+        """Invalidated by __bases__ assignment anywhere in the MRO (and, on
+        a builtin-based class, by any change): each delivery arms a new
+        one."""
+        self.bases_dependent = _Dependent(self._bases_changed)
+        try:
+            self.bases_dependent.depends_on(obj, "__pywatch_bases_probe__")
+        except (ValueError, TypeError):
+            pass
 
-    def _deliver(self, dependent, event):
+    def _bases_changed(self, dependent, event):
         obj = self.ref()
-        if (dependent is not self.dependent or obj is None
+        if (dependent is not self.bases_dependent or obj is None
                 or event.kind in ("deallocated", "finalized")):
             return
-        self._arm(obj)
-        self.sync(event.kind, event.name, event.filename, event.lineno)
+        self._watch_bases(obj)
+        if obj.__bases__ is not self.bases:
+            self.bases = obj.__bases__
+            self._judge([("modified", "__bases__", obj.__bases__, _MISSING,
+                          event.filename, event.lineno)])
 
-    def _silent(self, name, obj, old=_MISSING):
-        """A change that is expected after freezing, and no modification;
-        old is what the snapshot held."""
+    def release(self):
+        self.recorder.close()
+        if self.bases_dependent is not None:
+            self.bases_dependent.release()
+
+    def sync(self):
+        """Judges the writes not delivered yet, now."""
+        self._judge(self.recorder.drain())
+
+    def silent(self, name, value, old):
+        """A write that freezing expects, and no modification."""
         if name in self.allowed:
             return True
-        value = self.ns.get(name, _MISSING)
         expected = self.sanctioned.get(name, self)
         if expected is not self and value is expected:
             return True
@@ -193,89 +192,67 @@ class _Tracker:
                     and value is not _MISSING
                     and type(value) is not _LazyImportType)
         return bool(allowed_anyway(self.name, self.is_module, name, value,
-                                   name in self.snapshot, resolved))
+                                   old is not _MISSING, resolved))
 
-    def changes(self):
-        """[(name, how)] of what differs from the snapshot."""
-        snap, ns, out = self.snapshot, self.ns, []
-        for k, v in list(ns.items()):
-            old = snap.get(k, _MISSING)
-            if old is _MISSING:
-                out.append((k, "added"))
-            elif old is not v and old != self.kept(v):
-                out.append((k, "modified"))
-        if len(out) or len(snap) != len(ns):
-            for k in snap.keys() - ns.keys():
-                out.append((k, "deleted"))
-        if self.bases is not None:
-            obj = self.ref()
-            if obj is not None and obj.__bases__ is not self.bases:
-                out.append(("__bases__", "modified"))
-        return out
-
-    def pending(self):
-        """Whether an unprocessed change is a modification."""
-        obj = self.ref()
-        return any(not self._silent(k, obj, self.snapshot.get(k, _MISSING))
-                   for k, _ in self.changes())
-
-    def sync(self, kind=None, key=None, filename=None, lineno=0):
-        if self.busy:
+    def _judge(self, records):
+        if self.ref() is None:
             return
-        obj = self.ref()
-        if obj is None:
-            return
-        self.busy = True
-        try:
-            if not self.ns and self.snapshot:
-                # Emptied (mock.patch.dict clears, then refills, and a
-                # delivery can fall in between): one report; the snapshot
-                # stays, so that the refill is diffed against it.
-                self.modified = True
-                if self.frozen:
-                    _state.detected += 1
-                    self._warn("<all names>", "cleared", kind == "cleared",
-                               filename, lineno)
-                return
-            changes = self.changes()
-            if self.version is not None:
-                version = _c.version(self.ns)
-                if version != self.version and not changes and key in self.ns:
-                    # A value replaced by one at the same address.
-                    changes = [(key, "modified")]
-                self.version = version
-            for k, how in changes:
-                old = self.snapshot.get(k, _MISSING)
-                if k == "__bases__" and self.bases is not None:
-                    self.bases = obj.__bases__
-                elif k in self.ns:
-                    self.snapshot[k] = self.kept(self.ns[k])
-                else:
-                    self.snapshot.pop(k, None)
-                if self._silent(k, obj, old):
-                    continue
-                self.modified = True
-                if self.frozen:
-                    _state.detected += 1
-                    self._warn(k, how, k == key, filename, lineno)
-        finally:
-            self.busy = False
+        for how, name, value, old, filename, lineno in records:
+            if name is not None and self.silent(name, value, old):
+                continue
+            self.modified = True
+            if self.frozen:
+                _state.detected += 1
+                self._warn(name, how, filename, lineno)
 
-    def _warn(self, name, how, located, filename, lineno):
+    def _warn(self, name, how, filename, lineno):
+        name = "<all names>" if name is None else name
         if name in self.warned:
             return
         self.warned.add(name)
         what = "module" if self.is_module else "class"
-        if not (located and filename):
+        if not filename:
             filename, lineno = self.filename, 0
-        if how == "cleared":
-            change = "its __dict__ was cleared"
+        if how in ("cleared", "cloned"):
+            change = "its __dict__ was %s" % how
         else:
             change = "%r was %s straight in its __dict__" % (name, how)
         msg = ("%s %r is frozen, but %s (STORE_GLOBAL, __dict__[...] = ..., "
                "vars().update(), exec() or mock.patch.dict(); pywatch.patch() "
                "is the sanctioned way)" % (what, self.name, change))
         _warnings.warn_explicit(msg, FrozenWarning, filename, lineno)
+
+    def class_refusal(self, obj):
+        """The audit hook's question (freeze.c): why obj may not change
+        class, or None."""
+        if self.ref() is not obj or not self.frozen:
+            return None
+        return ("%s %r is frozen: its __class__ cannot be assigned"
+                % ("module" if self.is_module else "class", self.name))
+
+    def refusal(self, module, name, *value):
+        """The setattr hook's question for a frozen module (freeze.c): why
+        the write of value (none: a deletion) to name is refused, or
+        None."""
+        value = value[0] if value else _MISSING
+        if self.ref() is not module:
+            return None     # a dead module's entry whose id was reused
+        if not issubclass(type(name), str):
+            return None     # the slot itself raises TypeError
+        if type(name) is not str:
+            # Its own __hash__ and __eq__ could pass for an allowed name.
+            return "a name that is not an exact str (%s)" % type(name).__name__
+        if name in self.allowed:
+            return None
+        old = module.__dict__.get(name, _MISSING)
+        if value is not _MISSING and value is old:
+            # Binding the object already bound changes nothing (mock.patch's
+            # clean-up after a refused patch does that).
+            return None
+        if allowed_anyway(self.name, True, name, value, old is not _MISSING):
+            return None
+        return "cannot %s %r" % ("delete" if value is _MISSING else "set",
+                                 name)
 
 
 class _FunctionTracker:
@@ -293,7 +270,7 @@ def _forget(key):
     t = _state.trackers.pop(key, None) or _state.functions.pop(key, None)
     if t is not None:
         t.release()
-        if getattr(t, "frozen", False) and t.is_module:
+        if getattr(t, "frozen", False):
             _c._frozen_registry().pop(key, None)
             _c._frozen_hint(-1)
 
@@ -354,7 +331,7 @@ def freeze(obj, *, allow=(), classes=False):
     if is_module:
         names |= implicitly_allowed(obj)
         t.allowed = t.allowed | names
-        _c._frozen_registry()[id(obj)] = (t.allowed, obj.__dict__)
+        _c._frozen_registry()[id(obj)] = t
         if type(obj) is not _ModuleType:
             _c._hook_module_type(type(obj))
         if not t.frozen:
@@ -368,6 +345,8 @@ def freeze(obj, *, allow=(), classes=False):
         t.allowed = t.allowed | names
         if not t.frozen:
             t.was_immutable = _c._set_immutable(obj, True)
+            _c._frozen_registry()[id(obj)] = t
+            _c._frozen_hint(1)
         t.frozen = True
     return obj
 
@@ -390,8 +369,11 @@ def thaw(obj):
             if cls is not None:
                 thaw(cls)
         t.classes = []
-    elif not t.was_immutable:
-        _c._set_immutable(obj, False)
+    else:
+        _c._frozen_registry().pop(id(obj), None)
+        _c._frozen_hint(-1)
+        if not t.was_immutable:
+            _c._set_immutable(obj, False)
     return obj
 
 
@@ -437,7 +419,8 @@ def modified(obj):
             return False  # static types never change
         _tracker(obj)
         return False
-    return t.modified or t.pending()
+    t.sync()
+    return t.modified
 
 
 def _own(obj, name):
@@ -474,13 +457,10 @@ def _sanctioned(obj, name, value):
             setattr(obj, name, value)
     finally:
         if t is not None:
+            t.sync()   # judged while the write is still the sanctioned one
             t.sanctioned.pop(name, None)
     if t is not None:
         t.modified = True
-        if name in t.ns:
-            t.snapshot[name] = t.kept(t.ns[name])
-        else:
-            t.snapshot.pop(name, None)
 
 
 class patch:

@@ -1,11 +1,11 @@
 /* The primitives that freezing is built on; the policy is in _freeze.py.
  *
  * - A hook on ModuleType's tp_setattro, installed once per process, that
- *   refuses writes to frozen modules (FrozenError).  Reads are untouched:
- *   tp_getattro is not replaced and no module changes class.  The frozen
- *   registry is per interpreter, in PyInterpreterState_GetDict():
- *   "pywatch.frozen" maps id(module) to (frozenset(allowed), module.__dict__)
- *   and is written by _freeze.py.
+ *   refuses writes to frozen modules (FrozenError), as the module's tracker
+ *   in _freeze.py decides.  Reads are untouched: tp_getattro is not
+ *   replaced and no module changes class.  The frozen registry is per
+ *   interpreter, in PyInterpreterState_GetDict(): "pywatch.frozen" maps
+ *   id(module) to its tracker and is written by _freeze.py.
  * - _raw_setattr/_raw_delattr: the ORIGINAL slot, for pywatch.patch().
  * - _set_immutable: Py_TPFLAGS_IMMUTABLETYPE on a heap class, so that
  *   CPython itself refuses C.x = v, del C.x and C.__bases__ = ...
@@ -66,7 +66,9 @@ count_blocked(void)
   PyErr_SetRaisedException(exc);
 }
 
-/* 1: the write goes ahead; 0: refused (FrozenError set); -1: error. */
+/* 1: the write goes ahead; 0: refused (FrozenError set); -1: error.  The
+ * policy is _freeze.py's (the tracker's refusal()): it is asked only for a
+ * frozen module, and only here, where Python code may run. */
 static int
 frozen_check(PyObject *mod, PyObject *name, PyObject *value)
 {
@@ -76,59 +78,89 @@ frozen_check(PyObject *mod, PyObject *name, PyObject *value)
   PyObject *key = PyLong_FromVoidPtr(mod);
   if (key == NULL)
     return -1;
-  PyObject *entry = PyDict_GetItemWithError(registry, key);
+  PyObject *tracker = PyDict_GetItemWithError(registry, key);
   Py_DECREF(key);
-  if (entry == NULL)
+  if (tracker == NULL)
     return PyErr_Occurred() ? -1 : 1;
-  PyObject *md = PyModule_GetDict(mod); /* borrowed, never NULL */
-  if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2
-      || PyTuple_GET_ITEM(entry, 1) != md)
-    return 1; /* a dead module's entry whose id was reused */
-  if (!PyUnicode_Check(name))
-    return 1; /* the original slot raises TypeError */
-  PyObject *allowed = PyTuple_GET_ITEM(entry, 0);
-  int r = PySequence_Contains(allowed, name);
-  if (r != 0)
-    return r < 0 ? -1 : 1;
-  if (PyUnicode_CompareWithASCIIString(name, "__warningregistry__") == 0)
+  Py_INCREF(tracker); /* the call may unfreeze it */
+  PyObject *why = value ? PyObject_CallMethod(tracker, "refusal", "OOO", mod,
+                                              name, value)
+                        : PyObject_CallMethod(tracker, "refusal", "OO", mod,
+                                              name);
+  Py_DECREF(tracker);
+  if (why == NULL)
+    return -1;
+  if (why == Py_None) {
+    Py_DECREF(why);
     return 1;
-  if (value != NULL) {
-    /* Binding the object already bound changes nothing (mock.patch's
-     * clean-up after a refused patch does that). */
-    PyObject *cur = PyDict_GetItemWithError(md, name);
-    if (cur == value)
-      return 1;
-    if (cur == NULL && PyErr_Occurred())
-      return -1;
-    /* The import system binding a submodule on its package. */
-    if (PyModule_Check(value)) {
-      PyObject *pname = PyModule_GetNameObject(mod);
-      PyObject *cname = pname ? PyModule_GetNameObject(value) : NULL;
-      PyObject *want = cname ? PyUnicode_FromFormat("%U.%U", pname, name)
-                             : NULL;
-      int eq = want ? PyUnicode_Compare(want, cname) == 0 : 0;
-      Py_XDECREF(want);
-      Py_XDECREF(cname);
-      Py_XDECREF(pname);
-      PyErr_Clear();
-      if (eq)
-        return 1;
-    }
   }
   PyObject *mname = PyModule_GetNameObject(mod);
   if (mname == NULL) {
     PyErr_Clear();
     mname = PyUnicode_FromString("?");
-    if (mname == NULL)
-      return -1;
   }
-  PyErr_Format(pywatch_exception(PYWATCH_FROZEN_ERROR),
-               "module '%U' is frozen: cannot %s %R "
-               "(pywatch.patch() is the sanctioned way)",
-               mname, value ? "set" : "delete", name);
-  Py_DECREF(mname);
+  if (mname != NULL)
+    PyErr_Format(pywatch_exception(PYWATCH_FROZEN_ERROR),
+                 "module '%U' is frozen: %S (pywatch.patch() is the "
+                 "sanctioned way)", mname, why);
+  Py_XDECREF(mname);
+  Py_DECREF(why);
   count_blocked();
   return 0;
+}
+
+/* ---- __class__ assignment ---------------------------------------------- */
+
+/* Every __class__ assignment raises the audit event object.__setattr__
+ * first, whatever the path (object.__dict__['__class__'].__set__
+ * included), and an audit hook that raises refuses it.  This one is added
+ * with sys.addaudithook, so it is this interpreter's, and it is C, so that
+ * the other events cost a call and a string compare. */
+static PyObject *
+class_swap_hook(PyObject *self, PyObject *const *args, Py_ssize_t n)
+{
+  (void)self;
+  if (frozen_hint == 0 || n != 2 || !PyUnicode_Check(args[0])
+      || PyUnicode_CompareWithASCIIString(args[0], "object.__setattr__") != 0
+      || !PyTuple_Check(args[1]) || PyTuple_GET_SIZE(args[1]) < 2)
+    Py_RETURN_NONE;
+  PyObject *obj = PyTuple_GET_ITEM(args[1], 0);
+  PyObject *name = PyTuple_GET_ITEM(args[1], 1);
+  if (!PyUnicode_Check(name)
+      || PyUnicode_CompareWithASCIIString(name, "__class__") != 0)
+    Py_RETURN_NONE;
+  PyObject *registry = interp_dict_item(REGISTRY_KEY, 0);
+  PyObject *key = registry ? PyLong_FromVoidPtr(obj) : NULL;
+  PyObject *tracker = key ? PyDict_GetItemWithError(registry, key) : NULL;
+  Py_XDECREF(key);
+  if (tracker == NULL)
+    return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+  Py_INCREF(tracker);
+  PyObject *why = PyObject_CallMethod(tracker, "class_refusal", "O", obj);
+  Py_DECREF(tracker);
+  if (why == NULL || why == Py_None)
+    return why;
+  PyErr_Format(pywatch_exception(PYWATCH_FROZEN_ERROR), "%S", why);
+  Py_DECREF(why);
+  count_blocked();
+  return NULL;
+}
+
+static PyMethodDef class_swap_hook_def = {
+    "pywatch_class_swap_hook", (PyCFunction)(void (*)(void))class_swap_hook,
+    METH_FASTCALL, "Refuses __class__ assignment to a frozen object."};
+
+static int
+add_class_swap_hook(void)
+{
+  PyObject *hook = PyCFunction_New(&class_swap_hook_def, NULL);
+  PyObject *sys = hook ? PyImport_ImportModule("sys") : NULL;
+  PyObject *r = sys ? PyObject_CallMethod(sys, "addaudithook", "O", hook)
+                    : NULL;
+  Py_XDECREF(sys);
+  Py_XDECREF(hook);
+  Py_XDECREF(r);
+  return r ? 0 : -1;
 }
 
 static int
@@ -392,7 +424,7 @@ static PyMethodDef freeze_functions[] = {
 int
 pywatch_freeze_init(PyObject *module)
 {
-  if (install_hook() < 0
+  if (install_hook() < 0 || add_class_swap_hook() < 0
       || PyModule_AddFunctions(module, freeze_functions) < 0)
     return -1;
   return 0;

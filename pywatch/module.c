@@ -110,7 +110,8 @@ module_exec(PyObject *m)
                        "A write to a frozen namespace could not be blocked.")
              < 0
       || pywatch_dependent_init(m) < 0 || pywatch_freeze_init(m) < 0
-      || pywatch_specialize_init(m) < 0 || pywatch_audit_init(m) < 0)
+      || pywatch_specialize_init(m) < 0 || pywatch_audit_init(m) < 0
+      || pywatch_recorder_init(m) < 0)
     return -1; /* module_free() ends libwatch */
   return 0;
 }

@@ -3,7 +3,8 @@
  * and the tracking functions), freeze.c (the primitives that freezing is
  * built on; the policy is in _freeze.py), specialize.c (likewise for
  * specialize(), with _specialize.py), audit.c (the audit's write log, on
- * libwatch taps). */
+ * libwatch taps), recorder.c (freezing's record of every write, on taps
+ * too). */
 #ifndef PYWATCH_H
 #define PYWATCH_H
 
@@ -25,6 +26,7 @@ int pywatch_dependent_init(PyObject *module);
 int pywatch_freeze_init(PyObject *module);
 int pywatch_specialize_init(PyObject *module);
 int pywatch_audit_init(PyObject *module);
+int pywatch_recorder_init(PyObject *module);
 
 /* The module setattr hook's last step (audit.c): original(obj, name,
  * value), told to the audit's write log while it runs. */

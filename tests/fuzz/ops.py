@@ -261,8 +261,10 @@ class Runner:
         """The module's class swapped, past freezing's setattr hook."""
         i, mod = self.module(m)
         cls = (types.ModuleType, W.SubModule, self.w.module_class)[mode % 3]
+        # Refused on a frozen module, whatever the path (an audit hook).
+        expected = "FrozenError" if i in self.o.frozen_modules else None
         return ("m%d.__class__ = %s (object's __class__ setter)"
-                % (i, cls.__name__), None,
+                % (i, cls.__name__), expected,
                 lambda: object.__dict__["__class__"].__set__(mod, cls))
 
     def op_mcls(self, mode, k):
