@@ -804,9 +804,8 @@ class AuditEvents(unittest.TestCase):
             for e in seen:
                 print(e)
             """)
-        env = dict(os.environ)
-        env.pop("PYWATCH_DISABLE", None)
-        proc = subprocess.run([sys.executable, "-c", script], env=env,
+        from test_audit import ENV  # pywatch's path, made absolute
+        proc = subprocess.run([sys.executable, "-c", script], env=ENV,
                               cwd=tempfile.gettempdir(), capture_output=True,
                               text=True, timeout=60)
         self.assertEqual(proc.stdout.splitlines(), [
