@@ -40,13 +40,16 @@ static __attribute__((noinline)) void
 dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
                     PyObject *key, PyObject *new_value)
 {
+  /* A registry's events mean a class changing bases: type.c's to read
+   * (type.c registers through this file). */
   if (ns->subclass_registry && key != NULL)
     subclass_registry_event(st, ns, event_kind(event), key, new_value);
   else
     ns_event(st, ns, event_kind(event), key);
 }
 
-/* CPython passes a clone's source dict as the key. */
+/* The taps hear the event first (tap.c, which registers through this
+ * file).  CPython passes a clone's source dict as the key. */
 static __attribute__((noinline)) void
 dict_event_tapped(struct state *st, struct ns *ns, PyDict_WatchEvent event,
                   PyObject *key, PyObject *new_value)
@@ -134,28 +137,6 @@ is_frozendict(PyObject *obj)
   (void)obj;
   return 0;
 #endif
-}
-
-/* Pinned first: state_ready() drops the references left to drop, whose
- * Python code may release dep too. */
-struct state *
-dep_ready(watch_dep_t *dep, int *rc)
-{
-  if (dep == NULL) {
-    *rc = WATCH_EINVAL;
-    return NULL;
-  }
-  dep->pins++;  /* until dep_done() */
-  struct state *st = state_ready();
-  if (st == NULL || dep->state != st) {
-    *rc = dep_done(dep, WATCH_ENOINIT);
-    return NULL;
-  }
-  if (!dep->head.valid) {
-    *rc = dep_done(dep, WATCH_EINVALIDATED);
-    return NULL;
-  }
-  return st;
 }
 
 /* Reads dict[key] for validation.  A lookup may run Python code (a key's
@@ -302,7 +283,7 @@ watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict)
 int
 watch_version(PyObject *dict, uint64_t *version)
 {
-  struct state *st = state_ready();
+  struct state *st = index_ready();
   if (st == NULL)
     return WATCH_ENOINIT;
   if (dict == NULL || !PyDict_Check(dict) || version == NULL)

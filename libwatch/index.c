@@ -203,6 +203,53 @@ ns_maybe_free(struct state *st, struct ns *ns)
     ns_release(st, ns);
 }
 
+#ifdef WATCH_CHECK_INDEX
+/* The index's invariants, walked whole after each collection (make asan
+ * builds with WATCH_CHECK_INDEX): every edge sits where its pprev says, on
+ * its own record's list, and belongs to a valid dependent; an invalid
+ * dependent has no edge; an idle record keeps no key and no edge; and the
+ * counters count what is there. */
+static void
+index_check(struct state *st)
+{
+  uint64_t namespaces = 0, keys = 0, edges = 0, deps = 0;
+  for (size_t i = 0; st->namespaces.count && i <= st->namespaces.mask; i++)
+    for (table_node_t *n = st->namespaces.buckets[i]; n; n = n->next) {
+      struct ns *ns = (struct ns *)n;
+      size_t ns_edges = 0;
+      unsigned idle = 0;
+      assert(ns->obj != NULL);
+      namespaces++;
+      for (struct edge *e = ns->whole.edges; e; e = e->next, ns_edges++)
+        assert(e->keyrec == &ns->whole && *e->pprev == e
+               && (e->dep->head.valid || UNFIXED_CYCLE));
+      for (size_t j = 0; ns->keys.count && j <= ns->keys.mask; j++)
+        for (table_node_t *k = ns->keys.buckets[j]; k; k = k->next) {
+          struct keyrec *kr = (struct keyrec *)k;
+          keys++;
+          assert(kr->ns == ns);
+          if (kr->idle) {
+            idle++;
+            assert(kr->key == NULL && kr->edges == NULL);
+          }
+          for (struct edge *e = kr->edges; e; e = e->next, ns_edges++)
+            assert(e->keyrec == kr && *e->pprev == e
+                   && (e->dep->head.valid || UNFIXED_CYCLE));
+        }
+      assert(ns_edges == ns->edges && idle == ns->idle);
+      edges += ns_edges;
+    }
+  for (watch_dep_t *dep = st->deps; dep; dep = dep->next, deps++)
+    assert(dep->state == st && *dep->pprev == dep
+           && (dep->head.valid || dep->edges == NULL || UNFIXED_CYCLE));
+  assert(namespaces == st->counters.namespaces);
+  assert(keys == st->counters.keys && edges == st->counters.edges);
+  assert(deps == st->counters.dependents);
+}
+#else
+#define index_check(st) ((void)(st))
+#endif
+
 /* Also drops the references left to drop: called where no structure is in
  * the middle of a change. */
 void
@@ -222,6 +269,7 @@ index_collect(struct state *st)
     }
     ns_maybe_free(st, ns);
   }
+  index_check(st);
   state_drain(st);
 }
 
@@ -322,7 +370,7 @@ dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark)
   }
 }
 
-static void
+void
 dep_unlink_all(struct state *st, watch_dep_t *dep)
 {
   dep_unlink_since(st, dep, NULL);
@@ -363,7 +411,10 @@ dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
     locate(&dep->event);
   dep_unlink_all(st, dep);
   /* After the unlinking: the swap back tells the function's dependents,
-   * and an invalid dependent must not be among them. */
+   * and an invalid dependent must not be among them.  Phase one calls up
+   * here, into specialize.c and queue.c, because it must: the very next
+   * call runs the original code, and the callback must be queued before
+   * the mutation completes. */
   if (dep->spec != NULL)
     spec_deoptimize(st, dep->spec, report);
   queue_push(st, dep);
@@ -501,133 +552,16 @@ object_event(PyObject *obj, watch_event_kind_t kind)
     ns_changed(st, ns, kind);
 }
 
-/* ---- dependents ---------------------------------------------------------- */
-
-int
-watch_dep_new(watch_dep_t **out, watch_cb cb, void *data)
+/* Not while the last watch_fini() runs: Python code it runs (FINALIZED
+ * callbacks, a dropped reference's __del__) must not register anything in
+ * an index being torn down. */
+struct state *
+index_ready(void)
 {
-  struct state *st = state_ready();
-  if (st == NULL)
-    return WATCH_ENOINIT;
-  if (out == NULL)
-    return WATCH_EINVAL;
-  watch_dep_t *dep = state_alloc(st, sizeof(*dep));
-  if (dep == NULL)
-    return WATCH_ENOMEM;
-  dep->head.valid = 1;
-  dep->cb = cb;
-  dep->data = data;
-  dep->state = st;
-  dep->next = st->deps;
-  if (st->deps)
-    st->deps->pprev = &dep->next;
-  dep->pprev = &st->deps;
-  st->deps = dep;
-  st->counters.dependents++;
-  *out = dep;
-  return 0;
-}
-
-void *
-watch_dep_data(const watch_dep_t *dep)
-{
-  return dep ? dep->data : NULL;
-}
-
-static void
-dep_free(watch_dep_t *dep)
-{
-  if (dep->state != NULL)
-    state_free(dep->state, dep, sizeof(*dep));
-  else
-    free(dep);
-}
-
-/* Detaches the dependent from everything; it stays allocated. */
-static void
-dep_detach(struct state *st, watch_dep_t *dep)
-{
-  dep->head.valid = 0;
-  dep_unlink_all(st, dep);
-  spec_free(st, dep);
-  if (dep->pending_pprev != NULL)
-    queue_remove(st, dep);
-  *dep->pprev = dep->next;
-  if (dep->next)
-    dep->next->pprev = dep->pprev;
-  st->counters.dependents--;
-}
-
-void
-watch_dep_release(watch_dep_t *dep)
-{
-  if (dep == NULL || dep->released)
-    return;
-  struct state *st = dep->state;
-  if (st != NULL)  /* else finalized: the state no longer knows it */
-    dep_detach(st, dep);
-  dep->released = 1;
-  if (dep->pins == 0 || UNFIXED_REENTRY)
-    dep_free(dep);
-  if (st != NULL)
-    index_collect(st);
-}
-
-/* The end of a registration: unpins, and frees a dependent released
- * meanwhile, whose registration then fails.  rc is returned otherwise. */
-int
-dep_done(watch_dep_t *dep, int rc)
-{
-  if (--dep->pins > 0 || !dep->released)
-    return rc;
-  dep_free(dep);
-  return WATCH_EINVALIDATED;
-}
-
-int
-watch_dep_locate(watch_dep_t *dep)
-{
-  if (dep == NULL)
-    return WATCH_EINVAL;
-  dep->locate = 1;
-  return 0;
-}
-
-int
-watch_dep_invalidate(watch_dep_t *dep)
-{
-  if (dep == NULL)
-    return WATCH_EINVAL;
-  if (dep->state == NULL || !dep->head.valid)
-    return 0;
-  static const watch_event_t manual = {.kind = WATCH_EVENT_MANUAL};
-  dep_invalidate(dep->state, dep, &manual);
-  deliver_batch(dep->state);
-  return 0;
-}
-
-/* The finalization rule: callbacks already queued are delivered first, then
- * every dependent still valid is invalidated with WATCH_EVENT_FINALIZED and
- * told so.  They stay allocated, because their owners still hold them, until
- * watch_dep_release().  Whatever those callbacks invalidate or create is
- * detached without a callback. */
-void
-deps_finalize(struct state *st)
-{
-  static const watch_event_t finalized = {.kind = WATCH_EVENT_FINALIZED};
-  deliver_final(st);
-  for (watch_dep_t *dep = st->deps; dep; dep = dep->next)
-    dep_invalidate(st, dep, &finalized);
-  deliver_final(st);
-  queue_drop_all(st);
-  while (st->deps != NULL) {
-    watch_dep_t *dep = st->deps;
-    st->deps = dep->next;
-    dep->head.valid = 0;
-    dep_unlink_all(st, dep);
-    spec_free(st, dep);
-    dep->state = NULL;
-    st->counters.bytes -= sizeof(*dep);
-    st->counters.dependents--;
-  }
+  int rc;
+  struct state *st = state_find(0, &rc);
+  if (st == NULL || st->init_count == 0 || st->finalizing)
+    return NULL;
+  index_collect(st);
+  return st;
 }

@@ -128,11 +128,14 @@ struct watch_dep_s {
 #ifdef WATCH_TEST_ABI_VERSION
 #define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
 #else
-#define WATCH_ABI_VERSION 1
+#define WATCH_ABI_VERSION 2
 #endif
 
 struct state {
   int init_count;          /* watch_init() nesting; 0: not initialized */
+  /* lifecycle.c's reset, for the interpreter's teardown (state.c), which
+   * must not call up into the layers itself */
+  void (*teardown)(struct state *st);
   int dict_watcher;
   int func_watcher;        /* -1 until the first function dependency */
   int type_watcher;        /* -1 until the first class that needs one */
@@ -183,7 +186,8 @@ state_of_watcher(void)
   return st ? st : state_of_this_interpreter();
 }
 
-struct state *state_ready(void);   /* NULL unless watch_init() succeeded */
+struct state *state_find(int create, int *rc);
+void state_count_initialized(struct state *st, int delta);
 void *state_alloc(struct state *st, size_t size);
 void state_free(struct state *st, void *p, size_t size);
 /* Takes over a reference and drops it at the next state_drain(). */
@@ -205,9 +209,17 @@ int dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
              Py_hash_t hash);
 int dep_link_whole(struct state *st, watch_dep_t *dep, struct ns *ns);
 void dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark);
+void dep_unlink_all(struct state *st, watch_dep_t *dep);
 void dep_invalidate(struct state *st, watch_dep_t *dep,
                     const watch_event_t *report);
 void index_collect(struct state *st);
+/* The state of this interpreter, for a call of the API: NULL unless
+ * watch_init() succeeded, with what was left to collect collected. */
+struct state *index_ready(void);
+
+/* dep.c */
+struct state *dep_ready(watch_dep_t *dep, int *rc);
+int dep_done(watch_dep_t *dep, int rc);
 void deps_finalize(struct state *st);
 
 /* Exact str and int keys hash and compare in C, with no Python code, so the
@@ -263,17 +275,17 @@ ns_key_idle(const struct ns *ns, PyObject *key)
 void queue_push(struct state *st, watch_dep_t *dep);
 void queue_remove(struct state *st, watch_dep_t *dep);
 void queue_drop_all(struct state *st);
-void queue_wake(struct state *st);
-void queue_stop(struct state *st);
 int deliver_batch(struct state *st);
 int deliver_final(struct state *st);
+
+/* waker.c */
+void queue_wake(struct state *st);
+void queue_stop(struct state *st);
 
 /* dict.c */
 extern const struct ns_kind dict_kind;
 int dict_watch_start(struct state *st);
 void dict_watch_stop(struct state *st);
-struct state *dep_ready(watch_dep_t *dep, int *rc);
-int dep_done(watch_dep_t *dep, int rc);
 int dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
                     PyObject *key, PyObject *assumed);
 int dep_on_namespace(struct state *st, watch_dep_t *dep, PyObject *dict);

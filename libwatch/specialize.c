@@ -150,7 +150,7 @@ specialization_of(struct ns *ns, PyObject *func)
 static int
 lookup(PyObject *func, watch_dep_t **dep)
 {
-  struct state *st = state_ready();
+  struct state *st = index_ready();
   if (st == NULL)
     return WATCH_ENOINIT;
   if (func == NULL || !PyFunction_Check(func))

@@ -42,8 +42,6 @@ static _Atomic uint64_t epoch = 1;
 _Atomic(struct state *) sole_state;
 static _Atomic int initialized_states;
 
-static void state_reset(struct state *st);
-
 static void
 state_capsule_destroy(PyObject *capsule)
 {
@@ -55,7 +53,7 @@ state_capsule_destroy(PyObject *capsule)
   /* CPython clears the interpreter dict before it clears its watchers, and
    * dicts keep changing after this point: stop listening first. */
   if (st->init_count > 0)
-    state_reset(st);
+    st->teardown(st);
   atomic_fetch_add_explicit(&epoch, 1, memory_order_relaxed);
   free(st);
 }
@@ -110,7 +108,7 @@ state_lookup(PyInterpreterState *interp, int create, struct state **out)
 
 /* The state of the running interpreter, NULL if there is none or if it is
  * not this copy's to use. */
-static struct state *
+struct state *
 state_find(int create, int *rc)
 {
   PyInterpreterState *interp = PyInterpreterState_Get();
@@ -137,26 +135,12 @@ state_of_this_interpreter(void)
 
 /* Called before the state's watchers are added and after they are gone, so
  * that no callback ever sees a sole state that is not its own. */
-static void
-count_initialized(struct state *st, int delta)
+void
+state_count_initialized(struct state *st, int delta)
 {
   int n = atomic_fetch_add(&initialized_states, delta) + delta;
   atomic_store_explicit(&sole_state, n == 1 && delta > 0 ? st : NULL,
                         memory_order_release);
-}
-
-/* Not while the last watch_fini() runs: Python code it runs (FINALIZED
- * callbacks, a dropped reference's __del__) must not register anything in
- * an index being torn down. */
-struct state *
-state_ready(void)
-{
-  int rc;
-  struct state *st = state_find(0, &rc);
-  if (st == NULL || st->init_count == 0 || st->finalizing)
-    return NULL;
-  index_collect(st);
-  return st;
 }
 
 void *
@@ -219,92 +203,4 @@ state_drain(struct state *st)
     st->garbage = NULL;
     st->garbage_cap = 0;
   }
-}
-
-/* Back to "not initialized": every dependent invalidated and detached,
- * every namespace unwatched, the watcher id returned. */
-static void
-state_reset(struct state *st)
-{
-  st->finalizing = 1;
-  deps_finalize(st);
-  taps_finalize(st);
-  queue_stop(st);
-  ns_free_all(st);
-  dict_watch_stop(st);
-  func_watch_stop(st);
-  type_watch_stop(st);
-  st->init_count = 0;
-  st->finalizing = 0;
-  count_initialized(st, -1);
-  /* Last: the Python code it runs finds libwatch uninitialized. */
-  state_drain(st);
-}
-
-int
-watch_init(void)
-{
-  int rc;
-  struct state *st = state_find(1, &rc);
-  if (st == NULL) {
-    PyErr_Clear();
-    return rc;
-  }
-  /* A callback told FINALIZED cannot start libwatch again in the middle
-   * of its own shutdown. */
-  if (st->finalizing)
-    return WATCH_ENOINIT;
-  if (st->init_count > 0) {
-    st->init_count++;
-    return 0;
-  }
-  memset(&st->counters, 0, sizeof(st->counters));
-  st->hits = 0;
-  st->unstable_limit = WATCH_DEFAULT_UNSTABLE_LIMIT;
-  st->pending_tail = &st->pending;
-  st->taps_due_tail = &st->taps_due;
-  st->is_main = PyInterpreterState_Get() == PyInterpreterState_Main();
-  count_initialized(st, 1);
-  rc = dict_watch_start(st);
-  if (rc < 0) {
-    count_initialized(st, -1);
-    return rc;
-  }
-  st->init_count = 1;
-  return 0;
-}
-
-void
-watch_fini(void)
-{
-  struct state *st = state_ready();
-  /* A callback told FINALIZED may call it too (state_ready() is NULL
-   * then): the shutdown under way is the one it asks for. */
-  if (st == NULL || --st->init_count > 0)
-    return;
-  st->init_count = 1;  /* the reset still needs a working libwatch */
-  state_reset(st);
-}
-
-int
-watch_set_unstable_limit(unsigned limit)
-{
-  struct state *st = state_ready();
-  if (st == NULL)
-    return WATCH_ENOINIT;
-  st->unstable_limit = limit;
-  return 0;
-}
-
-int
-watch_counters(watch_counters_t *counters)
-{
-  struct state *st = state_ready();
-  if (st == NULL)
-    return WATCH_ENOINIT;
-  if (counters == NULL)
-    return WATCH_EINVAL;
-  *counters = st->counters;
-  counters->misses = st->counters.events - st->hits;
-  return 0;
 }

@@ -131,7 +131,7 @@ int
 watch_tap_new(watch_tap_t **out, PyObject *dict, watch_tap_cb cb,
               watch_tap_after_cb after, void *data)
 {
-  struct state *st = state_ready();
+  struct state *st = index_ready();
   if (st == NULL)
     return WATCH_ENOINIT;
   if (out == NULL || dict == NULL || !PyDict_Check(dict) || cb == NULL)

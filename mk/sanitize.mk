@@ -2,8 +2,10 @@
 # as for `make`):
 #
 #   make asan        libwatch, pywatch and every program built with
-#                    AddressSanitizer and UBSan into build/asan-X.Y/, then the
-#                    C tests, the examples and the Python tests run with them
+#                    AddressSanitizer and UBSan, and the index's invariants
+#                    checked after every collection (WATCH_CHECK_INDEX), into
+#                    build/asan-X.Y/, then the C tests, the examples and the
+#                    Python tests run with them
 #   make valgrind    the C tests and examples of build/X.Y/ under memcheck
 #
 # Both run every program even after a failure, and fail if any failed.
@@ -28,7 +30,8 @@ ASAN_PRELOAD = LD_PRELOAD=$$($(CC) -print-file-name=libasan.so)
 asan:
 	@bash mk/deps.sh
 	@$(MAKE) --no-print-directory PYTHON=$(PY) VARIANT=asan- \
-	  CFLAGS='-O1 -g $(SANITIZE)' LDFLAGS='$(SANITIZE)' programs
+	  CFLAGS='-O1 -g $(SANITIZE) -DWATCH_CHECK_INDEX' LDFLAGS='$(SANITIZE)' \
+	  programs
 	@$(call run_each,$(ASAN_ENV),$(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,\
 	  $(TESTS) $(EXAMPLES)))
 	PYTHONPATH=$(abspath $(ASAN_BUILD)) $(ASAN_ENV) $(ASAN_PRELOAD) \

@@ -1,0 +1,160 @@
+/* Dependents: the public life of a watch_dep_t, and the gate of every
+ * registration (dep_ready() and dep_done()).  What a dependent depends on
+ * is the index's (index.c); its delivery is the queue's (queue.c). */
+#include "internal.h"
+
+#include <stdlib.h>
+
+/* Pinned first: index_ready() drops the references left to drop, whose
+ * Python code may release dep too. */
+struct state *
+dep_ready(watch_dep_t *dep, int *rc)
+{
+  if (dep == NULL) {
+    *rc = WATCH_EINVAL;
+    return NULL;
+  }
+  dep->pins++;  /* until dep_done() */
+  struct state *st = index_ready();
+  if (st == NULL || dep->state != st) {
+    *rc = dep_done(dep, WATCH_ENOINIT);
+    return NULL;
+  }
+  if (!dep->head.valid) {
+    *rc = dep_done(dep, WATCH_EINVALIDATED);
+    return NULL;
+  }
+  return st;
+}
+
+
+int
+watch_dep_new(watch_dep_t **out, watch_cb cb, void *data)
+{
+  struct state *st = index_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  if (out == NULL)
+    return WATCH_EINVAL;
+  watch_dep_t *dep = state_alloc(st, sizeof(*dep));
+  if (dep == NULL)
+    return WATCH_ENOMEM;
+  dep->head.valid = 1;
+  dep->cb = cb;
+  dep->data = data;
+  dep->state = st;
+  dep->next = st->deps;
+  if (st->deps)
+    st->deps->pprev = &dep->next;
+  dep->pprev = &st->deps;
+  st->deps = dep;
+  st->counters.dependents++;
+  *out = dep;
+  return 0;
+}
+
+void *
+watch_dep_data(const watch_dep_t *dep)
+{
+  return dep ? dep->data : NULL;
+}
+
+static void
+dep_free(watch_dep_t *dep)
+{
+  if (dep->state != NULL)
+    state_free(dep->state, dep, sizeof(*dep));
+  else
+    free(dep);
+}
+
+/* Detaches the dependent from everything; it stays allocated. */
+static void
+dep_detach(struct state *st, watch_dep_t *dep)
+{
+  dep->head.valid = 0;
+  dep_unlink_all(st, dep);
+  /* Up into specialize.c: a released dependent takes its specialization
+   * with it (the function gets its code back). */
+  spec_free(st, dep);
+  if (dep->pending_pprev != NULL)
+    queue_remove(st, dep);
+  *dep->pprev = dep->next;
+  if (dep->next)
+    dep->next->pprev = dep->pprev;
+  st->counters.dependents--;
+}
+
+void
+watch_dep_release(watch_dep_t *dep)
+{
+  if (dep == NULL || dep->released)
+    return;
+  struct state *st = dep->state;
+  if (st != NULL)  /* else finalized: the state no longer knows it */
+    dep_detach(st, dep);
+  dep->released = 1;
+  if (dep->pins == 0 || UNFIXED_REENTRY)
+    dep_free(dep);
+  if (st != NULL)
+    index_collect(st);
+}
+
+/* The end of a registration: unpins, and frees a dependent released
+ * meanwhile, whose registration then fails.  rc is returned otherwise. */
+int
+dep_done(watch_dep_t *dep, int rc)
+{
+  if (--dep->pins > 0 || !dep->released)
+    return rc;
+  dep_free(dep);
+  return WATCH_EINVALIDATED;
+}
+
+int
+watch_dep_locate(watch_dep_t *dep)
+{
+  if (dep == NULL)
+    return WATCH_EINVAL;
+  dep->locate = 1;
+  return 0;
+}
+
+int
+watch_dep_invalidate(watch_dep_t *dep)
+{
+  if (dep == NULL)
+    return WATCH_EINVAL;
+  if (dep->state == NULL || !dep->head.valid)
+    return 0;
+  static const watch_event_t manual = {.kind = WATCH_EVENT_MANUAL};
+  dep_invalidate(dep->state, dep, &manual);
+  deliver_batch(dep->state);
+  return 0;
+}
+
+/* The finalization rule: callbacks already queued are delivered first, then
+ * every dependent still valid is invalidated with WATCH_EVENT_FINALIZED and
+ * told so.  They stay allocated, because their owners still hold them, until
+ * watch_dep_release().  Whatever those callbacks invalidate or create is
+ * detached without a callback. */
+void
+deps_finalize(struct state *st)
+{
+  static const watch_event_t finalized = {.kind = WATCH_EVENT_FINALIZED};
+  deliver_final(st);
+  for (watch_dep_t *dep = st->deps; dep; dep = dep->next)
+    dep_invalidate(st, dep, &finalized);
+  deliver_final(st);
+  queue_drop_all(st);
+  while (st->deps != NULL) {
+    watch_dep_t *dep = st->deps;
+    st->deps = dep->next;
+    dep->head.valid = 0;
+    dep_unlink_all(st, dep);
+    spec_free(st, dep);
+    dep->state = NULL;
+    st->counters.bytes -= sizeof(*dep);
+    st->counters.dependents--;
+  }
+}

@@ -1,0 +1,96 @@
+/* libwatch's life cycle in an interpreter: the top of the layers.
+ * watch_init() starts the dict watcher; the last watch_fini() (or the
+ * interpreter's teardown, through the state's teardown hook) takes every
+ * other layer down, in order. */
+#include "internal.h"
+
+#include <string.h>
+
+/* Back to "not initialized": every dependent invalidated and detached,
+ * every namespace unwatched, the watcher id returned. */
+static void
+state_reset(struct state *st)
+{
+  st->finalizing = 1;
+  deps_finalize(st);
+  taps_finalize(st);
+  queue_stop(st);
+  ns_free_all(st);
+  dict_watch_stop(st);
+  func_watch_stop(st);
+  type_watch_stop(st);
+  st->init_count = 0;
+  st->finalizing = 0;
+  state_count_initialized(st, -1);
+  /* Last: the Python code it runs finds libwatch uninitialized. */
+  state_drain(st);
+}
+
+int
+watch_init(void)
+{
+  int rc;
+  struct state *st = state_find(1, &rc);
+  if (st == NULL) {
+    PyErr_Clear();
+    return rc;
+  }
+  /* A callback told FINALIZED cannot start libwatch again in the middle
+   * of its own shutdown. */
+  if (st->finalizing)
+    return WATCH_ENOINIT;
+  if (st->init_count > 0) {
+    st->init_count++;
+    return 0;
+  }
+  memset(&st->counters, 0, sizeof(st->counters));
+  st->hits = 0;
+  st->unstable_limit = WATCH_DEFAULT_UNSTABLE_LIMIT;
+  st->pending_tail = &st->pending;
+  st->taps_due_tail = &st->taps_due;
+  st->is_main = PyInterpreterState_Get() == PyInterpreterState_Main();
+  st->teardown = state_reset;
+  state_count_initialized(st, 1);
+  rc = dict_watch_start(st);
+  if (rc < 0) {
+    state_count_initialized(st, -1);
+    return rc;
+  }
+  st->init_count = 1;
+  return 0;
+}
+
+void
+watch_fini(void)
+{
+  struct state *st = index_ready();
+  /* A callback told FINALIZED may call it too (index_ready() is NULL
+   * then): the shutdown under way is the one it asks for. */
+  if (st == NULL || --st->init_count > 0)
+    return;
+  st->init_count = 1;  /* the reset still needs a working libwatch */
+  state_reset(st);
+}
+
+int
+watch_set_unstable_limit(unsigned limit)
+{
+  struct state *st = index_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  st->unstable_limit = limit;
+  return 0;
+}
+
+int
+watch_counters(watch_counters_t *counters)
+{
+  struct state *st = index_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  if (counters == NULL)
+    return WATCH_EINVAL;
+  *counters = st->counters;
+  counters->misses = st->counters.events - st->hits;
+  return 0;
+}
