@@ -29,16 +29,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 read -r -a make_cmd <<<"${MAKE:-make}"
 timeout_s=${TEST_TIMEOUT:-600}
 
-passed=0
-failed=0
-table=()
-out=$(mktemp)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+out=$work/out        # each lane has its own (see lane())
+records=$work/records
 
-# record PYVER SUITE PASSED FAILED
+# record PYVER SUITE PASSED FAILED: one line of $records, summed at the end
+# (lanes run in subshells).
 record() {
-  passed=$((passed + $3))
-  failed=$((failed + $4))
-  table+=("$(printf '  %-5s %-32s %5d passed %5d failed' "$1" "$2" "$3" "$4")")
+  printf '%s\t%s\t%d\t%d\n' "$1" "$2" "$3" "$4" >>"$records"
   printf -- '---- %s %s: %d passed, %d failed\n\n' "$1" "$2" "$3" "$4"
 }
 
@@ -101,13 +100,6 @@ if ((${#tests[@]} + ${#examples[@]} == 0)); then
   exit 1
 fi
 
-# Making the sid root (3.14, 3.15) is mostly waiting on the network: it
-# goes on while this machine's interpreters are tested.
-root_log=$(mktemp)
-trap 'rm -f "$out" "$root_log"' EXIT
-if [[ -z "${PYTHON:-}" && "${WATCH_SID_ROOT:-}" != none ]]; then
-  bash mk/sid-root.sh make >"$root_log" 2>&1 &
-fi
 
 # test_on INTERPRETER: builds for it and runs every suite.
 test_on() {
@@ -115,7 +107,7 @@ test_on() {
   py=${1#sid:}
   read -r ver _ < <("${on[@]}" "$py" mk/pyinfo.py)
   build=build/$ver
-  tested+=("$ver")
+  echo "$ver" >>"$work/tested"
 
   header "$ver" "$1" "build"
   built=1
@@ -195,23 +187,47 @@ test_on() {
   fi
 }
 
-tested=()
-for where in host sid; do
-  if [[ $where == sid ]]; then
-    wait
-    cat "$root_log"
+# lane WHERE: test_on for each interpreter that mk/interpreters.sh WHERE
+# names, one after the other, with a $out of its own.  The sid lane first
+# makes the root (mostly waiting on the network).
+lane() {
+  out=$work/out-$1
+  if [[ $1 == sid && -z "${PYTHON:-}" && "${WATCH_SID_ROOT:-}" != none ]]; then
+    bash mk/sid-root.sh make 2>&1
   fi
-  for interpreter in $(bash mk/interpreters.sh "$where"); do
+  for interpreter in $(bash mk/interpreters.sh "$1"); do
     test_on "$interpreter"
   done
-done
+}
+
+# Most suites keep one core busy: the two lanes, this machine's
+# interpreters and the root's, run side by side.  The host lane shows its
+# output as it goes, the sid lane's follows it.
+: >"$records"
+: >"$work/tested"
+lane sid >"$work/sid.log" 2>&1 &
+sid_lane=$!
+lane host
+wait "$sid_lane"
+cat "$work/sid.log"
+
+passed=0
+failed=0
+table=()
+while IFS=$'\t' read -r ver suite p f; do
+  passed=$((passed + p))
+  failed=$((failed + f))
+  table+=("$(printf '  %-5s %-32s %5d passed %5d failed' "$ver" "$suite" "$p" "$f")")
+done <"$records"
+mapfile -t tested <"$work/tested"
 
 # CI names the versions it needs (WATCH_REQUIRE_VERSIONS="3.12 3.13 ..."):
 # one that could not be tested is a failure, never a silent skip.
 for need in ${WATCH_REQUIRE_VERSIONS:-}; do
   if [[ " ${tested[*]} " != *" $need "* ]]; then
     echo "mk/run-tests.sh: CPython $need was required but could not be tested"
-    record "$need" "(not tested)" 0 1
+    failed=$((failed + 1))
+    table+=("$(printf '  %-5s %-32s %5d passed %5d failed' "$need" "(not tested)" 0 1)")
   fi
 done
 
