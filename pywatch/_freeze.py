@@ -148,8 +148,13 @@ class _Tracker:
         self.bases = None
         self.bases_dependent = None
         if not self.is_module:
-            self.bases = obj.__bases__
+            self.bases = self._refs(obj.__bases__)
             self._watch_bases(obj)
+
+    @staticmethod
+    def _refs(bases):
+        """The bases, held weakly: a base the class leaves may die."""
+        return tuple(_weakref.ref(b) for b in bases)
 
     def _watch_bases(self, obj):
         """Invalidated by __bases__ assignment anywhere in the MRO (and, on
@@ -167,8 +172,10 @@ class _Tracker:
                 or event.kind in ("deallocated", "finalized")):
             return
         self._watch_bases(obj)
-        if obj.__bases__ is not self.bases:
-            self.bases = obj.__bases__
+        bases = obj.__bases__
+        if len(bases) != len(self.bases) or any(
+                r() is not b for r, b in zip(self.bases, bases)):
+            self.bases = self._refs(bases)
             self._judge([("modified", "__bases__", obj.__bases__, _MISSING,
                           event.filename, event.lineno)])
 

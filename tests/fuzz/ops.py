@@ -21,7 +21,7 @@ OPS = {
     "dset": (10, 3), "ddel": (3, 2), "dpop": (2, 2), "dsetdefault": (2, 3),
     "dupdate": (3, 5), "dclear": (1, 1),
     "cset": (8, 3), "cdel": (3, 2), "craw": (2, 3), "cbases": (3, 2),
-    "sraw": (1, 3), "rreg": (1, 2),
+    "sraw": (1, 3), "rreg": (1, 2), "cmeta": (1, 2),
     "fcode": (2, 2), "fdef": (2, 2), "fkwdef": (1, 2), "fkwin": (2, 3),
     "renew": (2, 3), "freeze": (1, 2), "thaw": (1, 2),
     "new": (12, 1), "drop": (1, 1), "release": (1, 1), "invalidate": (1, 1),
@@ -483,8 +483,39 @@ class Runner:
 
         def call():
             del registry[key]
-            registry[key] = saved
-        return "%s's registry entry deleted, then put back" % cname, None, call
+            try:
+                # Missing from its base's registry, the class cannot be
+                # tracked: a registration on it is refused.
+                probe = pywatch.Dependent()
+                try:
+                    probe.depends_on(cls, "a")
+                    refused = False
+                except ValueError:
+                    refused = True
+                probe.release()
+            finally:
+                registry[key] = saved
+            if not refused:
+                raise Failure("registered", "depends_on(%s) succeeded while"
+                              " it was missing from its base's registry"
+                              % cname)
+        return ("%s's registry entry deleted, a registration on it, then the"
+                " entry put back" % cname, None, call)
+
+    def op_cmeta(self, c, mode):
+        """A plain class's metaclass swapped (object's __class__ setter):
+        to one that computes its own MRO, under which no registration on
+        the class or its subclasses is accepted, or back."""
+        i, cls, cname = self.cls(c)
+        if W.is_exc_slot(i):
+            return "%s keeps type as its metaclass" % cname, None, None
+        meta = (W.WorldMeta, W.OwnMROMeta)[mode % 2]
+        text = "%s.__class__ = %s" % (cname, meta.__name__)
+        if self.o.class_ident(i) in self.o.frozen_classes:
+            return text, "FrozenError", lambda: object.__dict__[
+                "__class__"].__set__(cls, meta)
+        return text, None, lambda: object.__dict__["__class__"].__set__(cls,
+                                                                        meta)
 
     # ---- functions -------------------------------------------------------
 
@@ -672,6 +703,7 @@ class Runner:
         n = t % (W.MODULES + W.BUILTINS + W.DICTS + W.CLASSES)
         mode %= 3    # 0: no value, 1: value=<a random one>, 2: value=current
         refused = False
+        own_mro = False
         if n < W.MODULES:
             ns, name = self.w.modules[n], "m%d" % n
             key = W.STR_KEYS[k % len(W.STR_KEYS)]
@@ -687,6 +719,7 @@ class Runner:
             current = self.o.attr_value(ns, key)
             assumption = lambda val: self.o.attr_assumption(i, key, val)
             type_idents = self.o.type_watched(i)
+            own_mro = self.o.own_mro(ns)
         else:
             ns, ident, name, key = self.dict_target(
                 n - W.MODULES - W.CLASSES, k)
@@ -702,6 +735,9 @@ class Runner:
         text, expected, call = self.register(s, text, a, edges, call,
                                              stale=value is not current,
                                              type_idents=type_idents)
+        if own_mro and call is not None and dep.valid \
+                and expected != "StaleError":
+            expected = "unstable"   # a metaclass computes its own MRO
         if refused and refused(value) and call is not None \
                 and dep.valid:
             expected = "ValueError"  # only Python code knows mod.key
@@ -847,6 +883,9 @@ class Runner:
         else:
             # The write happens, unless a lookup found the name first.
             expected = {"StaleError", "ValueError", "unstable", None}
+        if t % 2 and self.o.own_mro(cls):
+            # Refused (op_cmeta), unless the reads saw the write first.
+            expected = {"unstable", "ValueError", "StaleError"}
 
         def after(got):
             # The registration may have linked the key before the write

@@ -300,6 +300,14 @@ class Oracle:
             return ("nd", 0)
         return None
 
+    @staticmethod
+    def own_mro(cls):
+        """Whether a class of cls's MRO has a metaclass whose mro() is not
+        type's: libwatch refuses it."""
+        default = vars(type)["mro"]
+        return any(Oracle.attr_definer(type(c), "mro")[1] is not default
+                   for c in cls.__mro__)
+
     def type_watched(self, cslot):
         """The builtin-based classes in cslot's MRO: libwatch watches them
         with a type watcher, which needs a version tag each time."""

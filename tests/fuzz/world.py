@@ -206,6 +206,19 @@ def clear_type_caches():
     getattr(sys, "_clear_internal_caches", sys._clear_type_cache)()
 
 
+class WorldMeta(type):
+    """The plain classes' metaclass: a heap one, so that op_cmeta can swap
+    it (CPython refuses __class__ assignment from or to type itself)."""
+
+
+class OwnMROMeta(type):
+    """A metaclass that computes the MRO itself (the default one, but only
+    Python code knows that)."""
+
+    def mro(cls):
+        return type.mro(cls)
+
+
 def is_exc_slot(i):
     return i >= PLAIN_CLASSES
 
@@ -286,7 +299,10 @@ class World:
         for k in STR_KEYS:
             if self.rng.random() < 0.3:
                 ns[k] = self.rng.choice(VALUES)
-        self.classes[i] = type(class_name(i), (base,), ns)
+        # A new class takes its base's metaclass, as class statements do.
+        meta = type if is_exc_slot(i) else (
+            type(base) if type(base) in (WorldMeta, OwnMROMeta) else WorldMeta)
+        self.classes[i] = meta(class_name(i), (base,), ns)
 
     def class_slot(self, cls):
         for i, c in enumerate(self.classes):

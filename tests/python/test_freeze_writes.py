@@ -84,6 +84,28 @@ class EveryWrite(Frozen):
         self.assertFalse(pywatch.modified(big))
 
 
+class NothingKeptAlive(unittest.TestCase):
+    def test_a_base_the_class_leaves_can_die(self):
+        import gc
+        import weakref
+
+        class B:
+            pass
+
+        class Other:
+            pass
+
+        class C(B):
+            pass
+        self.assertFalse(pywatch.modified(C))     # tracked from now on
+        gone = weakref.ref(B)
+        C.__bases__ = (Other,)
+        del B
+        gc.collect()      # before any delivery
+        self.assertIsNone(gone())
+        self.assertTrue(pywatch.modified(C))
+
+
 class Bypasses(Frozen):
     def test_class_assignment_is_refused_whatever_the_path(self):
         class Sub(types.ModuleType):
