@@ -9,8 +9,9 @@
  * it finds that bug too (make fuzz-c FUZZ_C_DEFS=-DWATCH_TEST_UNFIX_...).
  * Operations register dependencies (keys, globals, class and module
  * attributes, functions), write, delete and clear, change class attributes
- * and bases, swap code and defaults, flush, invalidate, release, and cycle
- * watch_fini()/watch_init() with work pending.  After each, the oracle's
+ * and bases, swap code and defaults, flush, invalidate, release, cycle
+ * watch_fini()/watch_init() with work pending, and specialize with code
+ * whose death releases another dependent.  After each, the oracle's
  * rule: no dependent is valid while what it assumed (re-read from scratch)
  * has changed.  A broken rule aborts, and libFuzzer keeps the input.  At
  * the end every dependent is released and libwatch must hold nothing. */
@@ -102,7 +103,13 @@ static const char *WORLD_SRC =
     "exec('def f(x, *, k=1):\\n    return a\\ndef g(x, *, k=1):\\n"
     "    return len\\n', mod.__dict__)\n"
     "codes = (mod.f.__code__, mod.g.__code__)\n"
-    "key = ReleasingKey()\n";
+    "key = ReleasingKey()\n"
+    "import weakref\n"
+    "refs = []\n"
+    "def dropping_code(f, victim):\n"
+    "    code = f.__code__.replace(co_name='spec')\n"
+    "    refs.append(weakref.ref(code, lambda r: release_slot(victim)))\n"
+    "    return code\n";
 
 static PyObject *
 item(const char *name)
@@ -261,7 +268,7 @@ run_op(unsigned op, unsigned arg)
     Py_DECREF(victim);
     Py_DECREF(two);
   }
-  switch (op % 18) {
+  switch (op % 19) {
   case 0:
     if (s->dep == NULL) {
       forget(s);
@@ -360,6 +367,21 @@ run_op(unsigned op, unsigned arg)
     watch_fini();
     if (watch_init() < 0)
       fail("watch_init after watch_fini");
+    break;
+  case 18:
+    /* A specialization whose code, when libwatch lets go of it (a release,
+     * a new specialization, a shutdown), releases another dependent from a
+     * weakref callback.  No assumption is recorded: it would keep the code
+     * alive; the Python fuzzer checks what specializations assume. */
+    if (s->dep != NULL) {
+      PyObject *f = func(arg / 8);
+      PyObject *code = PyObject_CallFunction(
+          item("dropping_code"), "Oi", f, (arg / 16) % SLOTS);
+      if (code == NULL)
+        fail("dropping_code");
+      (void)watch_specialize(s->dep, f, code);
+      Py_DECREF(code);
+    }
     break;
   }
   PyErr_Clear();
