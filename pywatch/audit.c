@@ -132,15 +132,7 @@ entry_of(struct logged *log, PyObject *key)
   e->key = Py_NewRef(key);
   e->hash = hash;
   e->order = ++clock_;
-  /* The frame running is the writer's; reading it runs no Python code,
-   * and the frame keeps its code alive. */
-  PyFrameObject *frame = PyEval_GetFrame();
-  if (frame != NULL) {
-    PyCodeObject *code = PyFrame_GetCode(frame);
-    e->filename = Py_NewRef(code->co_filename);
-    e->lineno = PyFrame_GetLineNumber(frame);
-    Py_DECREF(code);
-  }
+  pywatch_writer(&e->filename, &e->lineno);
   *slot = e;
   log->used++;
   return e;

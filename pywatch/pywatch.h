@@ -51,4 +51,21 @@ watch_dep_t *pywatch_dependent_handle(PyObject *obj);
 #define pywatch_dict_check(obj) PyDict_Check(obj)
 #endif
 
+/* Who is writing, from inside a tap: the running frame's file (a new
+ * reference, or NULL) and line.  Reading the frame runs no Python code, and
+ * the frame keeps its code alive. */
+static inline void
+pywatch_writer(PyObject **filename, int *lineno)
+{
+  *filename = NULL;
+  *lineno = 0;
+  PyFrameObject *frame = PyEval_GetFrame();
+  if (frame != NULL) {
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    *filename = Py_NewRef(code->co_filename);
+    *lineno = PyFrame_GetLineNumber(frame);
+    Py_DECREF(code);
+  }
+}
+
 #endif /* PYWATCH_H */

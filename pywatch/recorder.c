@@ -55,16 +55,7 @@ push(RecorderObject *self, const watch_tap_event_t *ev)
   r->key = Py_XNewRef(key);
   r->value = ev->kind == WATCH_EVENT_CLONED ? NULL : Py_XNewRef(ev->value);
   r->old = Py_XNewRef(old);
-  r->filename = NULL;
-  r->lineno = 0;
-  /* The frame running is the writer's, and it keeps its code alive. */
-  PyFrameObject *frame = PyEval_GetFrame();
-  if (frame != NULL) {
-    PyCodeObject *code = PyFrame_GetCode(frame);
-    r->filename = Py_NewRef(code->co_filename);
-    r->lineno = PyFrame_GetLineNumber(frame);
-    Py_DECREF(code);
-  }
+  pywatch_writer(&r->filename, &r->lineno);
   return 0;
 }
 
