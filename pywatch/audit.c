@@ -35,6 +35,8 @@ struct logged {
   watch_tap_t *tap;         /* NULL once the audit stopped */
   struct entry **slots;     /* open addressing; a power of two */
   size_t mask, used;
+  struct entry *last;       /* the entry written last: a counter in a loop
+                               is found without hashing */
   struct logged *next;
 };
 
@@ -117,6 +119,8 @@ grow(struct logged *log)
 static struct entry *
 entry_of(struct logged *log, PyObject *key)
 {
+  if (log->last != NULL && log->last->key == key)
+    return log->last;
   /* An exact str's hash runs no Python code; None's and Ellipsis's are
    * their addresses. */
   Py_hash_t hash = PyUnicode_CheckExact(key) ? PyObject_Hash(key)
@@ -125,7 +129,7 @@ entry_of(struct logged *log, PyObject *key)
     return NULL;
   struct entry **slot = slot_of(log, key, hash);
   if (*slot != NULL)
-    return *slot;
+    return log->last = *slot;
   struct entry *e = calloc(1, sizeof(*e));
   if (e == NULL)
     return NULL;
@@ -135,7 +139,7 @@ entry_of(struct logged *log, PyObject *key)
   pywatch_writer(&e->filename, &e->lineno);
   *slot = e;
   log->used++;
-  return e;
+  return log->last = e;
 }
 
 /* ---- the tap ------------------------------------------------------------ */
