@@ -694,7 +694,10 @@ class Runner:
             if got is None:
                 info.assumptions.append(assumption)
                 info.edges += edges
-            self.o.learn_unstable(edges, got is not None)
+            # A refusal for another reason (a module's class providing the
+            # name, say) tells nothing about the counts.
+            if got is None or _kind(got) == "unstable":
+                self.o.learn_unstable(edges, got is not None)
         self.after_step = after
         return text, expected, call
 
@@ -898,7 +901,10 @@ class Runner:
                 # value was replaced under it is a missed invalidation.
                 self.o.deps[s].assumptions.append(a)
                 self.o.deps[s].edges += edges
-            self.o.learn_unstable(edges, got is not None)
+            # Only a success or an instability tells about the counts; a
+            # stale or invalidated registration tells nothing.
+            if got is None or _kind(got) == "unstable":
+                self.o.learn_unstable(edges, got is not None)
         self.after_step = after
         return text, expected, call
 
