@@ -66,23 +66,30 @@ count_blocked(void)
   PyErr_SetRaisedException(exc);
 }
 
+/* The tracker of a frozen module or class, from this interpreter's
+ * registry (by id), as a new reference, since the call made on it may
+ * unfreeze it; NULL if none (with an exception set on failure). */
+static PyObject *
+frozen_tracker(PyObject *obj)
+{
+  PyObject *registry = interp_dict_item(REGISTRY_KEY, 0);
+  if (registry == NULL)
+    return NULL;
+  PyObject *key = PyLong_FromVoidPtr(obj);
+  PyObject *tracker = key ? PyDict_GetItemWithError(registry, key) : NULL;
+  Py_XDECREF(key);
+  return Py_XNewRef(tracker);
+}
+
 /* 1: the write goes ahead; 0: refused (FrozenError set); -1: error.  The
  * policy is _freeze.py's (the tracker's refusal()): it is asked only for a
  * frozen module, and only here, where Python code may run. */
 static int
 frozen_check(PyObject *mod, PyObject *name, PyObject *value)
 {
-  PyObject *registry = interp_dict_item(REGISTRY_KEY, 0);
-  if (registry == NULL)
-    return 1;
-  PyObject *key = PyLong_FromVoidPtr(mod);
-  if (key == NULL)
-    return -1;
-  PyObject *tracker = PyDict_GetItemWithError(registry, key);
-  Py_DECREF(key);
+  PyObject *tracker = frozen_tracker(mod);
   if (tracker == NULL)
     return PyErr_Occurred() ? -1 : 1;
-  Py_INCREF(tracker); /* the call may unfreeze it */
   PyObject *why = value ? PyObject_CallMethod(tracker, "refusal", "OOO", mod,
                                               name, value)
                         : PyObject_CallMethod(tracker, "refusal", "OO", mod,
@@ -129,13 +136,9 @@ class_swap_hook(PyObject *self, PyObject *const *args, Py_ssize_t n)
   if (!PyUnicode_Check(name)
       || PyUnicode_CompareWithASCIIString(name, "__class__") != 0)
     Py_RETURN_NONE;
-  PyObject *registry = interp_dict_item(REGISTRY_KEY, 0);
-  PyObject *key = registry ? PyLong_FromVoidPtr(obj) : NULL;
-  PyObject *tracker = key ? PyDict_GetItemWithError(registry, key) : NULL;
-  Py_XDECREF(key);
+  PyObject *tracker = frozen_tracker(obj);
   if (tracker == NULL)
     return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
-  Py_INCREF(tracker);
   PyObject *why = PyObject_CallMethod(tracker, "class_refusal", "O", obj);
   Py_DECREF(tracker);
   if (why == NULL || why == Py_None)
