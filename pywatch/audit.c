@@ -37,6 +37,8 @@ struct logged {
   size_t mask, used;
   struct entry *last;       /* the entry written last: a counter in a loop
                                is found without hashing */
+  int may_hold_lazy;        /* a lazy_import object may be in the dict, so
+                               a modification must look at the old value */
   struct logged *next;
 };
 
@@ -150,8 +152,7 @@ entry_of(struct logged *log, PyObject *key)
 static int
 resolves_lazy_import(PyObject *dict, PyObject *key, PyObject *value)
 {
-  if (lazy_import_type == NULL || value == NULL
-      || Py_IS_TYPE(value, lazy_import_type))
+  if (value == NULL || Py_IS_TYPE(value, lazy_import_type))
     return 0;
   PyObject *old = PyDict_GetItemWithError(dict, key);
   if (old == NULL)
@@ -183,9 +184,12 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
     return 0;
   }
   e->counts[kind]++;
-  if (kind == MODIFIED && key == ev->key
+  if (log->may_hold_lazy && kind == MODIFIED && key == ev->key
       && resolves_lazy_import(ev->dict, key, ev->value))
     e->lazy++;
+  if (lazy_import_type != NULL && (kind == CLONED
+      || (ev->value != NULL && Py_IS_TYPE(ev->value, lazy_import_type))))
+    log->may_hold_lazy = 1;
   if (site.dict == ev->dict && site.name == ev->key
       && site.tstate == PyThreadState_Get())
     e->setattr++;
@@ -233,6 +237,20 @@ f_audit_stop(PyObject *self, PyObject *unused)
   Py_RETURN_NONE;
 }
 
+/* Only the values' types are read: no Python code runs. */
+static int
+holds_lazy_import(PyObject *dict)
+{
+  Py_ssize_t pos = 0;
+  PyObject *key, *value;
+  if (lazy_import_type == NULL)
+    return 0;
+  while (PyDict_Next(dict, &pos, &key, &value))
+    if (Py_IS_TYPE(value, lazy_import_type))
+      return 1;
+  return 0;
+}
+
 static struct logged *
 find(PyObject *dict)
 {
@@ -268,6 +286,7 @@ f_audit_watch(PyObject *self, PyObject *const *args, Py_ssize_t n)
   }
   log->label = Py_NewRef(args[1]);
   log->dict = args[0];
+  log->may_hold_lazy = holds_lazy_import(args[0]);
   log->next = logs;
   logs = log;
   Py_RETURN_TRUE;
