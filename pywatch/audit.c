@@ -117,12 +117,11 @@ grow(struct logged *log)
 }
 
 /* The entry of key, created (and its writer located) on first use; NULL
- * when out of memory. */
-static struct entry *
-entry_of(struct logged *log, PyObject *key)
+ * when out of memory.  Out of line: the tap's common case, the key written
+ * last, then needs neither its registers nor its stack. */
+static __attribute__((noinline)) struct entry *
+entry_looked_up(struct logged *log, PyObject *key)
 {
-  if (log->last != NULL && log->last->key == key)
-    return log->last;
   /* An exact str's hash runs no Python code; None's and Ellipsis's are
    * their addresses. */
   Py_hash_t hash = PyUnicode_CheckExact(key) ? PyObject_Hash(key)
@@ -144,12 +143,20 @@ entry_of(struct logged *log, PyObject *key)
   return log->last = e;
 }
 
+static inline struct entry *
+entry_of(struct logged *log, PyObject *key)
+{
+  if (log->last != NULL && log->last->key == key)
+    return log->last;
+  return entry_looked_up(log, key);
+}
+
 /* ---- the tap ------------------------------------------------------------ */
 
 /* Whether storing value in dict[key] replaces a lazy_import object by
  * something else: the import system resolving it.  key is an exact str, so
  * reading the dict runs no Python code. */
-static int
+static __attribute__((noinline)) int
 resolves_lazy_import(PyObject *dict, PyObject *key, PyObject *value)
 {
   if (value == NULL || Py_IS_TYPE(value, lazy_import_type))
