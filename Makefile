@@ -6,8 +6,9 @@
 #   make demo            build and run examples/demo and the Python examples
 #   make bench           build and run every bench program, on every
 #                        interpreter (bench-one: PYTHON's only)
-#   make install         PREFIX=/usr/local, DESTDIR=
-#   make installcheck    install into build/X.Y/stage and use it from there
+#   make install         PREFIX=/usr/local, DESTDIR=, PYWATCH_DIR=
+#   make installcheck    install for PYTHONS (default: PYTHON's alone) into
+#                        one prefix, and build and run against each there
 #   make clean
 #
 # X.Y is the version of the interpreter built for: the first that
@@ -21,7 +22,9 @@ CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
 OBJCOPY ?= objcopy
 
-VERSION := 0.1.0
+# The release, from the one place it is written.
+VERSION := $(shell sed -n 's/^\#define WATCH_VERSION_[A-Z]* \([0-9][0-9]*\)$$/\1/p' \
+             include/watch.h | paste -sd.)
 SOVERSION := 0
 
 .DEFAULT_GOAL := all
@@ -72,6 +75,13 @@ CHECK_LIBS = $(call pkg,CHECK_LIBS,--libs check)
 VARIANT ?=
 BUILD := build/$(VARIANT)$(PY_VERSION)
 
+# Installed names carry the interpreter's X.Y, as CPython's python-X.Y.pc
+# does: builds for two interpreters coexist in one prefix, each library with
+# its own soname, beside the one watch.h (which serves every version).
+LIBNAME := watch-$(PY_VERSION)
+SONAME := lib$(LIBNAME).so.$(SOVERSION)
+PC := $(BUILD)/lib$(LIBNAME).pc
+
 LIB_SRCS := $(wildcard libwatch/*.c)
 LIB_OBJS := $(LIB_SRCS:libwatch/%.c=$(BUILD)/obj/%.o)
 TESTS := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/test_*.c))
@@ -94,7 +104,7 @@ PYWATCH_SRCS := $(wildcard pywatch/*.c)
 PYWATCH_PY := $(patsubst pywatch/%,$(BUILD)/pywatch/%,$(wildcard pywatch/*.py))
 PYWATCH_EXT := $(BUILD)/pywatch/_pywatch$(PY_EXT_SUFFIX)
 
-all: $(BUILD)/libwatch.a $(BUILD)/libwatch.so $(BUILD)/libwatch.pc \
+all: $(BUILD)/libwatch.a $(BUILD)/libwatch.so $(PC) \
      $(PYWATCH_EXT) $(PYWATCH_PY)
 
 # --exclude-libs: the copy of libwatch inside is pywatch's own, so the
@@ -132,13 +142,13 @@ $(BUILD)/libwatch.a: $(LIB_OBJS)
 
 $(BUILD)/libwatch.so: $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-soname,libwatch.so.$(SOVERSION) $(LDFLAGS) \
+	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) \
 	  -o $@ $^ $(UV_LIBS)
 
 # Written with prefix=$(PREFIX) as built; `make install` rewrites it to the
 # PREFIX it installs to.  The Python include dir is part of Cflags because
 # watch.h includes Python.h.
-$(BUILD)/libwatch.pc: Makefile
+$(PC): Makefile include/watch.h
 	@mkdir -p $(@D)
 	@printf '%s\n' \
 	  'prefix=$(PREFIX)' \
@@ -146,12 +156,12 @@ $(BUILD)/libwatch.pc: Makefile
 	  'libdir=$${exec_prefix}/lib' \
 	  'includedir=$${prefix}/include' \
 	  '' \
-	  'Name: libwatch' \
+	  'Name: libwatch-$(PY_VERSION)' \
 	  'Description: Exact dependents on Python namespaces (CPython $(PY_VERSION))' \
 	  'Version: $(VERSION)' \
 	  'Cflags: -I$${includedir} -I$(PY_INCLUDE)' \
 	  'Requires: libuv' \
-	  'Libs: -L$${libdir} -lwatch' > $@
+	  'Libs: -L$${libdir} -l$(LIBNAME)' > $@
 
 # Each tests/test_*.c, examples/*.c and bench/*.c is a whole program.
 $(TESTS): $(BUILD)/tests/%: tests/%.c $(BUILD)/libwatch.a Makefile
@@ -199,41 +209,35 @@ bench-one: all $(BENCHES)
 	  PYTHONPATH=$(BUILD) $(PY) $$b || exit 1; done
 
 LIBDIR_INST = $(DESTDIR)$(PREFIX)/lib
+# pywatch goes where this interpreter looks for packages under PREFIX: its
+# own site-packages when PREFIX is its sys.prefix.
+PYWATCH_DIR ?= $(shell $(PY) -c 'import sys, sysconfig; \
+  print(sysconfig.get_path("platlib", "posix_prefix", \
+                           {"base": sys.argv[1], "platbase": sys.argv[1]}))' \
+  '$(PREFIX)')
 install: all
-	install -d $(DESTDIR)$(PREFIX)/include $(LIBDIR_INST)/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/include $(LIBDIR_INST)/pkgconfig \
+	  $(DESTDIR)$(PYWATCH_DIR)/pywatch
 	install -m 644 include/watch.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/libwatch.a $(LIBDIR_INST)/
-	install -m 755 $(BUILD)/libwatch.so $(LIBDIR_INST)/libwatch.so.$(SOVERSION)
-	ln -sf libwatch.so.$(SOVERSION) $(LIBDIR_INST)/libwatch.so
-	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(BUILD)/libwatch.pc \
-	  > $(LIBDIR_INST)/pkgconfig/libwatch.pc
+	install -m 644 $(BUILD)/libwatch.a $(LIBDIR_INST)/lib$(LIBNAME).a
+	install -m 755 $(BUILD)/libwatch.so $(LIBDIR_INST)/$(SONAME)
+	ln -sf $(SONAME) $(LIBDIR_INST)/lib$(LIBNAME).so
+	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PC) \
+	  > $(LIBDIR_INST)/pkgconfig/lib$(LIBNAME).pc
+	install -m 644 $(PYWATCH_PY) $(DESTDIR)$(PYWATCH_DIR)/pywatch/
+	install -m 755 $(PYWATCH_EXT) $(DESTDIR)$(PYWATCH_DIR)/pywatch/
+	@echo "installed libwatch $(VERSION) for CPython $(PY_VERSION):" \
+	  "pkg-config name lib$(LIBNAME), in $(DESTDIR)$(PREFIX)"
+	@echo "installed pywatch in $(DESTDIR)$(PYWATCH_DIR)"
+	@test -n '$(DESTDIR)' || $(PY) -c 'import sys; \
+	  sys.exit(sys.argv[1] not in sys.path)' '$(PYWATCH_DIR)' || \
+	  echo "  (not on $(PY)'s sys.path: add it to PYTHONPATH)"
 
-# Installs as a distribution package would (PREFIX=/usr under a DESTDIR),
-# checks the files and the shared library's ELF headers, then builds
-# examples/demo.c the way a user would, from the installed header, .pc and
-# shared library alone, and runs it.  pkg-config gets the staged prefix by
-# --define-variable: PKG_CONFIG_SYSROOT_DIR would also prefix the Python
-# include dir, which is not under DESTDIR.
-STAGE = $(abspath $(BUILD))/stage
-installcheck: all
-	rm -rf $(STAGE)
-	$(MAKE) --no-print-directory PYTHON=$(PY) PREFIX=/usr DESTDIR=$(STAGE) install
-	cd $(STAGE)/usr && ls -l include/watch.h lib/libwatch.a lib/libwatch.so \
-	  lib/libwatch.so.$(SOVERSION) lib/pkgconfig/libwatch.pc
-	test -L $(STAGE)/usr/lib/libwatch.so
-	grep -qx 'prefix=/usr' $(STAGE)/usr/lib/pkgconfig/libwatch.pc
-	readelf -d $(STAGE)/usr/lib/libwatch.so.$(SOVERSION) > $(STAGE)/dynamic.txt
-	grep -q 'SONAME.*\[libwatch\.so\.$(SOVERSION)\]' $(STAGE)/dynamic.txt
-	! grep 'NEEDED.*libpython' $(STAGE)/dynamic.txt
-	$(PY) -c 'import ctypes; ctypes.CDLL("$(STAGE)/usr/lib/libwatch.so")'
-ifneq ($(wildcard examples/demo.c),)
-	$(CC) -std=c11 $(CFLAGS) -o $(STAGE)/demo examples/demo.c \
-	  $$(PKG_CONFIG_PATH=$(STAGE)/usr/lib/pkgconfig $(PKG_CONFIG) \
-	     --define-variable=prefix=$(STAGE)/usr --cflags --libs libwatch) \
-	  -Wl,-rpath,$(STAGE)/usr/lib $(UV_CFLAGS) $(UV_LIBS) $(PY_EMBED_LIBS)
-	ldd $(STAGE)/demo | grep -q 'libwatch\.so\.$(SOVERSION) => $(STAGE)/usr/lib/'
-	$(STAGE)/demo
-endif
+# Installs for each of PYTHONS into one prefix, then builds and runs an
+# extension and an embedding program against each, through pkg-config
+# alone (mk/installcheck.sh).
+installcheck:
+	bash mk/installcheck.sh $(or $(PYTHONS),$(PY))
 
 clean:
 	rm -rf build

@@ -31,6 +31,16 @@ extern "C" {
 #error "libwatch does not support free-threaded CPython (Py_GIL_DISABLED) yet: its index and validity flags rely on the GIL; see doc/free-threading.md"
 #endif
 
+/* This header's release.  watch_library_version() is the running library's,
+ * so that an embedder can check that the two match.  The Makefile, the
+ * package metadata and pywatch.__version__ all read these lines. */
+#define WATCH_VERSION_MAJOR 0
+#define WATCH_VERSION_MINOR 1
+#define WATCH_VERSION_PATCH 0
+#define WATCH_VERSION_HEX                                                     \
+  ((WATCH_VERSION_MAJOR << 16) | (WATCH_VERSION_MINOR << 8)                   \
+   | WATCH_VERSION_PATCH)
+
 #if defined(__GNUC__) && __GNUC__ >= 4
 #define WATCH_EXTERN __attribute__((visibility("default")))
 #else
@@ -59,6 +69,10 @@ typedef enum {
 } watch_errno_t;
 
 WATCH_EXTERN const char *watch_strerror(int err);
+
+/* The library's WATCH_VERSION_HEX, as it was built: compare it with the
+ * header's to know that they are one release.  Callable at any time. */
+WATCH_EXTERN unsigned int watch_library_version(void);
 WATCH_EXTERN const char *watch_err_name(int err);
 
 /* Why a dependent was invalidated: XX(KIND, value, name, meaning) for
@@ -375,7 +389,7 @@ WATCH_EXTERN void watch_tap_free(watch_tap_t *tap);
  * pull check for callers who prefer it.  Versions are unique within the
  * interpreter and never reused.  Asking for a version tracks the dict until
  * it is deallocated. */
-WATCH_EXTERN int watch_version(PyObject *dict, uint64_t *version);
+WATCH_EXTERN int watch_dict_version(PyObject *dict, uint64_t *version);
 
 /* A key added, modified or deleted more than limit times becomes unstable:
  * its dependents are invalidated with WATCH_EVENT_UNSTABLE and registrations

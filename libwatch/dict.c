@@ -281,7 +281,7 @@ watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict)
 }
 
 int
-watch_version(PyObject *dict, uint64_t *version)
+watch_dict_version(PyObject *dict, uint64_t *version)
 {
   struct state *st = index_ready();
   if (st == NULL)

@@ -24,6 +24,6 @@ $(LINK_BUILD)/clash $(LINK_BUILD)/abi_refuse: $(LINK_BUILD)/%: tests/link/%.c \
 $(LINK_BUILD)/two_copies: tests/link/two_copies.c $(BUILD)/libwatch.so \
     Makefile mk/link.mk
 	@mkdir -p $(@D)
-	ln -sf ../libwatch.so $(LINK_BUILD)/libwatch.so.$(SOVERSION)
-	$(CC) $(PROG_CFLAGS) $(LDFLAGS) -o $@ $< $(LINK_BUILD)/libwatch.so.$(SOVERSION) \
+	ln -sf ../libwatch.so $(LINK_BUILD)/$(SONAME)
+	$(CC) $(PROG_CFLAGS) $(LDFLAGS) -o $@ $< $(LINK_BUILD)/$(SONAME) \
 	  -Wl,-rpath,'$$ORIGIN' $(UV_LIBS) $(PY_EMBED_LIBS)

@@ -17,7 +17,8 @@
 #   tests/python   tests/python/run.py (unittest), its last line likewise;
 #   mk/suites/*.sh each run as `bash SUITE PYTHON BUILD`, likewise: its
 #                  last line of stdout is "N passed, N failed";
-#   installcheck   `make installcheck`, likewise.
+#   installcheck   `make installcheck` once per lane, for the lane's
+#                  interpreters together (one prefix), likewise.
 #
 # Environment: MAKE (set by the Makefile), PYTHON (only that interpreter: a
 # path, or sid:PATH), WATCH_SID_ROOT (mk/sid-root.sh; "none": no root),
@@ -177,14 +178,6 @@ test_on() {
     } 2>&1
     record_counted "$ver" "$suite"
   done
-
-  header "$ver" "$1" installcheck
-  if "${on[@]}" "${make_cmd[@]}" --no-print-directory PYTHON="$py" \
-    installcheck; then
-    record "$ver" installcheck 1 0
-  else
-    record "$ver" installcheck 0 1
-  fi
 }
 
 # lane WHERE: test_on for each interpreter that mk/interpreters.sh WHERE
@@ -195,9 +188,25 @@ lane() {
   if [[ $1 == sid && -z "${PYTHON:-}" && "${WATCH_SID_ROOT:-}" != none ]]; then
     bash mk/sid-root.sh make 2>&1
   fi
-  for interpreter in $(bash mk/interpreters.sh "$1"); do
+  local interpreters pys=() vers=() on ver
+  interpreters=$(bash mk/interpreters.sh "$1")
+  [[ -n "$interpreters" ]] || return 0
+  for interpreter in $interpreters; do
     test_on "$interpreter"
+    pys+=("${interpreter#sid:}")
+    vers+=("$ver")
   done
+  # The lane's interpreters installed into one prefix together.
+  on=(bash mk/on.sh "$interpreter")
+  ver=$(IFS=+; echo "${vers[*]}")
+  header "$ver" "$1" installcheck
+  {
+    timeout --kill-after=10 "$timeout_s" "${on[@]}" "${make_cmd[@]}" \
+      --no-print-directory PYTHON="${pys[0]}" PYTHONS="${pys[*]}" \
+      installcheck </dev/null | tee "$out"
+    status=${PIPESTATUS[0]}
+  } 2>&1
+  record_counted "$ver" installcheck
 }
 
 # Most suites keep one core busy: the two lanes, this machine's

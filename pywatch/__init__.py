@@ -9,7 +9,7 @@ in a function while its assumptions hold.
 import atexit as _atexit
 
 from ._pywatch import (Dependent, Event, FrozenError, FrozenWarning,
-                       StaleError, flush, version, watch)
+                       StaleError, __version__, dict_version, flush, watch)
 from ._pywatch import _finalize
 from ._pywatch import counters as _counters
 from ._freeze import (disable, enabled, freeze, is_frozen, modified, patch,
@@ -18,9 +18,9 @@ from ._specialize import deoptimize, get_specialized, specialize
 from . import _freeze
 
 __all__ = ["Dependent", "Event", "FrozenError", "FrozenWarning", "StaleError",
-           "deoptimize", "disable", "enabled", "flush", "freeze",
-           "get_specialized", "is_frozen", "modified", "patch", "specialize",
-           "stats", "thaw", "version", "watch"]
+           "deoptimize", "dict_version", "disable", "enabled", "flush",
+           "freeze", "get_specialized", "is_frozen", "modified", "patch",
+           "specialize", "stats", "thaw", "watch"]
 
 
 # First registered, so last run: the audit's report and the program's own

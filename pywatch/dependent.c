@@ -1,4 +1,4 @@
-/* Dependent and Event, and the functions over them: watch(), version(),
+/* Dependent and Event, and the functions over them: watch(), dict_version(),
  * flush() and counters().
  *
  * A Dependent owns one watch_dep_t whose data is the Dependent itself,
@@ -620,14 +620,14 @@ pywatch_watch(PyObject *module, PyObject *args, PyObject *kwds)
 }
 
 static PyObject *
-pywatch_version(PyObject *module, PyObject *ns)
+pywatch_dict_version(PyObject *module, PyObject *ns)
 {
   (void)module;
-  PyObject *dict = own_dict(ns, "version");
+  PyObject *dict = own_dict(ns, "dict_version");
   if (dict == NULL)
     return NULL;
   uint64_t version;
-  int rc = watch_version(dict, &version);
+  int rc = watch_dict_version(dict, &version);
   Py_DECREF(dict);
   if (raise_for(rc, ns, NULL) < 0)
     return NULL;
@@ -668,8 +668,8 @@ static PyMethodDef dependent_functions[] = {
      "watch(namespace, name, callback)\n--\n\n"
      "Dependent(callback) depending on namespace's current name; returns\n"
      "the Dependent, which must be kept alive for the callback to come."},
-    {"version", pywatch_version, METH_O,
-     "version(namespace)\n--\n\n"
+    {"dict_version", pywatch_dict_version, METH_O,
+     "dict_version(namespace)\n--\n\n"
      "An int that changes on every modification of the dict, module or\n"
      "class's own __dict__, and is never reused."},
     {"flush", pywatch_flush, METH_NOARGS,

@@ -90,6 +90,11 @@ module_free(void *module)
   stop(module);
 }
 
+/* libwatch's release, which is pywatch's: they are built together. */
+#define VERSION                                                               \
+  Py_STRINGIFY(WATCH_VERSION_MAJOR) "." Py_STRINGIFY(WATCH_VERSION_MINOR)    \
+  "." Py_STRINGIFY(WATCH_VERSION_PATCH)
+
 static int
 module_exec(PyObject *m)
 {
@@ -100,7 +105,8 @@ module_exec(PyObject *m)
     return -1;
   }
   ((module_state *)PyModule_GetState(m))->started = 1;
-  if (add_exception(m, PYWATCH_STALE_ERROR, "StaleError", PyExc_ValueError,
+  if (PyModule_AddStringConstant(m, "__version__", VERSION) < 0
+      || add_exception(m, PYWATCH_STALE_ERROR, "StaleError", PyExc_ValueError,
                     "The namespace no longer holds the assumed value.") < 0
       || add_exception(m, PYWATCH_FROZEN_ERROR, "FrozenError",
                        PyExc_AttributeError,

@@ -330,6 +330,15 @@ START_TEST(err_name_names_each_code_distinctly)
 }
 END_TEST
 
+START_TEST(the_library_is_the_release_of_its_header)
+{
+  ck_assert_uint_eq(watch_library_version(), WATCH_VERSION_HEX);
+  ck_assert_uint_eq(WATCH_VERSION_HEX >> 16, WATCH_VERSION_MAJOR);
+  ck_assert_uint_eq((WATCH_VERSION_HEX >> 8) & 0xff, WATCH_VERSION_MINOR);
+  ck_assert_uint_eq(WATCH_VERSION_HEX & 0xff, WATCH_VERSION_PATCH);
+}
+END_TEST
+
 START_TEST(unknown_codes_are_described_as_unknown)
 {
   const int unknown[] = {-1000, -100, 1, 42, INT_MIN, INT_MAX};
@@ -453,9 +462,9 @@ START_TEST(bad_arguments_to_the_other_calls_are_invalid)
 
   ck_assert_int_eq(watch_dep_new(NULL, rec_cb, NULL), WATCH_EINVAL);
   ck_assert_int_eq(watch_dep_invalidate(NULL), WATCH_EINVAL);
-  ck_assert_int_eq(watch_version(NULL, &v), WATCH_EINVAL);
-  ck_assert_int_eq(watch_version(list, &v), WATCH_EINVAL);
-  ck_assert_int_eq(watch_version(d, NULL), WATCH_EINVAL);
+  ck_assert_int_eq(watch_dict_version(NULL, &v), WATCH_EINVAL);
+  ck_assert_int_eq(watch_dict_version(list, &v), WATCH_EINVAL);
+  ck_assert_int_eq(watch_dict_version(d, NULL), WATCH_EINVAL);
   ck_assert_int_eq(watch_counters(NULL), WATCH_EINVAL);
 
   assert_no_python_error();
@@ -513,7 +522,7 @@ START_TEST(calls_before_watch_init_fail_with_enoinit)
 
   ck_assert_int_eq(watch_counters(&c), WATCH_ENOINIT);
   ck_assert_int_eq(watch_dep_new(&dep, NULL, NULL), WATCH_ENOINIT);
-  ck_assert_int_eq(watch_version(d, &v), WATCH_ENOINIT);
+  ck_assert_int_eq(watch_dict_version(d, &v), WATCH_ENOINIT);
   ck_assert_int_eq(watch_set_unstable_limit(3), WATCH_ENOINIT);
 
   assert_no_python_error();
@@ -753,7 +762,7 @@ START_TEST(watch_fini_unwatches_every_dict)
   PROBE(p);
   DEPEND(p, d, "x");
   uint64_t v;
-  ck_assert_int_eq(watch_version(versioned, &v), 0);
+  ck_assert_int_eq(watch_dict_version(versioned, &v), 0);
   watch_fini();
 
   /* The id libwatch gave back is the lowest free one: a new watcher gets it
@@ -830,6 +839,7 @@ make_suite(void)
   tcase_add_test(tc, strerror_messages_are_distinct);
   tcase_add_test(tc, err_name_names_each_code_distinctly);
   tcase_add_test(tc, unknown_codes_are_described_as_unknown);
+  tcase_add_test(tc, the_library_is_the_release_of_its_header);
   tcase_add_test(tc, event_name_names_each_kind_distinctly);
   tcase_add_test(tc, event_kinds_keep_their_numbers);
   tcase_add_test(tc, bad_arguments_to_dep_on_key_are_invalid);

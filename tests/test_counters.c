@@ -239,9 +239,9 @@ START_TEST(a_versioned_dict_is_forgotten_when_deallocated)
   watch_counters_t start = COUNTERS();
   PyObject *d = PY("{'x': 1}");
   uint64_t v;
-  ck_assert_int_eq(watch_version(d, &v), 0);
+  ck_assert_int_eq(watch_dict_version(d, &v), 0);
   RUN_WITH("d['x'] = 2", "d", d);
-  ck_assert_int_eq(watch_version(d, &v), 0);
+  ck_assert_int_eq(watch_dict_version(d, &v), 0);
 
   Py_DECREF(d);
 
@@ -256,7 +256,7 @@ START_TEST(a_versioned_dict_frees_its_memory_when_deallocated)
   watch_counters_t start = COUNTERS();
   PyObject *d = PY("{'x': 1}");
   uint64_t v;
-  ck_assert_int_eq(watch_version(d, &v), 0);
+  ck_assert_int_eq(watch_dict_version(d, &v), 0);
   RUN_WITH("d['x'] = 2", "d", d);
 
   Py_DECREF(d);

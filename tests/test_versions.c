@@ -135,11 +135,11 @@ START_TEST(a_value_change_moves_the_version_on_every_version)
 {
   PyObject *d = PY("{'x': 1, 'y': 2}");
   uint64_t v0, v1, v2;
-  ck_assert_int_eq(watch_version(d, &v0), 0);
+  ck_assert_int_eq(watch_dict_version(d, &v0), 0);
   RUN_WITH("d['x'] = 10", "d", d);
-  ck_assert_int_eq(watch_version(d, &v1), 0);
+  ck_assert_int_eq(watch_dict_version(d, &v1), 0);
   RUN_WITH("d['x'] = d['x']", "d", d); /* the identical object: no change */
-  ck_assert_int_eq(watch_version(d, &v2), 0);
+  ck_assert_int_eq(watch_dict_version(d, &v2), 0);
   ck_assert_uint_gt(v1, v0);
   ck_assert_uint_eq(v2, v1);
   Py_DECREF(d);
@@ -346,7 +346,7 @@ START_TEST(a_frozendict_dependency_is_checked_and_costs_nothing)
   ASSERT_COUNTER(edges, ==, before.edges);
   ASSERT_COUNTER(namespaces, ==, before.namespaces);
   uint64_t version;
-  ck_assert_int_eq(watch_version(fd, &version), WATCH_EINVAL);
+  ck_assert_int_eq(watch_dict_version(fd, &version), WATCH_EINVAL);
   assert_intact(p);
   probe_release(p);
   Py_DECREF(ns);

@@ -17,7 +17,7 @@ make -s -C "$top" --no-print-directory PYTHON="$PY" PREFIX=/usr \
   DESTDIR="$out/stage" install >/dev/null
 pc() {
   PKG_CONFIG_PATH=$out/stage/usr/lib/pkgconfig \
-    pkg-config --define-variable=prefix="$out/stage/usr" "$@" libwatch
+    pkg-config --define-variable=prefix="$out/stage/usr" "$@" "libwatch-$ver"
 }
 suffix=$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 # shellcheck disable=SC2046 # pkg-config prints several flags

@@ -116,8 +116,9 @@ main(int argc, char **argv)
   PyDict_SetItemString(g, "__builtins__", PyEval_GetBuiltins());
 
   Dl_info where;
-  check(dladdr((void *)watch_init, &where) && strstr(where.dli_fname,
-                                                     "libwatch.so"),
+  check(dladdr((void *)watch_init, &where)
+            && strstr(where.dli_fname, "/libwatch-") != NULL
+            && strstr(where.dli_fname, ".so.") != NULL,
         "this program's watch_init() is libwatch.so's");
   if (so_first) {
     check(watch_init() == 0, "watch_init() through libwatch.so, first");

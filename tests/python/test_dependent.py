@@ -1,4 +1,4 @@
-"""pywatch.Dependent, Event, watch(), version() and flush(), through the
+"""pywatch.Dependent, Event, watch(), dict_version() and flush(), through the
 public API.
 
 Callbacks come at the next safe point of the main thread, which may be any
@@ -486,20 +486,20 @@ class WatchAndVersionTest(unittest.TestCase):
         with self.assertRaisesRegex(TypeError, "'int'"):
             pywatch.watch(1, "k", print)
 
-    def test_version(self):
+    def test_dict_version(self):
         class C:
             pass
 
         for target, change in ((module(), lambda m: setattr(m, "x", 1)),
                                ({}, lambda d: d.update(x=1)),
                                (C, lambda c: setattr(c, "x", 1))):
-            first = pywatch.version(target)
+            first = pywatch.dict_version(target)
             self.assertIsInstance(first, int)
-            self.assertEqual(pywatch.version(target), first)
+            self.assertEqual(pywatch.dict_version(target), first)
             change(target)
-            self.assertNotEqual(pywatch.version(target), first)
+            self.assertNotEqual(pywatch.dict_version(target), first)
         with self.assertRaisesRegex(TypeError, "'int'"):
-            pywatch.version(3)
+            pywatch.dict_version(3)
 
 
 class BadInputTest(unittest.TestCase):

@@ -104,7 +104,7 @@ class RegistrationErrorTest(unittest.TestCase):
 
     def test_version_of_something_else_than_a_namespace(self):
         with self.assertRaises(TypeError) as cm:
-            pywatch.version(42)
+            pywatch.dict_version(42)
         self.assertIn("'int'", str(cm.exception))
 
 

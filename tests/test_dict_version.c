@@ -1,4 +1,4 @@
-/* Dict versions (watch_version): change on every modification, unchanged
+/* Dict versions (watch_dict_version): change on every modification, unchanged
  * otherwise, unique within the interpreter and never reused. */
 #include "harness.h"
 
@@ -6,9 +6,9 @@ static uint64_t
 version_at(const char *file, int line, PyObject *d)
 {
   uint64_t v = 0;
-  int err = watch_version(d, &v);
+  int err = watch_dict_version(d, &v);
   if (err != 0)
-    _ck_assert_failed(file, line, "watch_version", "watch_version() = %d (%s)",
+    _ck_assert_failed(file, line, "watch_dict_version", "watch_dict_version() = %d (%s)",
                       err, harness_err(err));
   return v;
 }
