@@ -23,7 +23,7 @@ versions=(3.14 3.15)
 # Everything make test, asan, valgrind and coverage use, for both versions.
 packages=(gcc make pkg-config check libuv1-dev lcov valgrind ca-certificates)
 for v in "${versions[@]}"; do
-  packages+=("python$v-dev" "libpython$v-testsuite")
+  packages+=("python$v-dev" "libpython$v-testsuite" "python$v-venv")
 done
 stamp=$root/.libwatch-packages
 

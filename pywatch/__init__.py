@@ -8,6 +8,12 @@ in a function while its assumptions hold.
 """
 import atexit as _atexit
 
+try:
+    from ._pywatch import __version__
+except ImportError as _error:
+    from ._extension import explain as _explain
+    raise _explain(_error) from None
+
 from ._pywatch import (Dependent, Event, FrozenError, FrozenWarning,
                        StaleError, __version__, dict_version, flush, watch)
 from ._pywatch import _finalize

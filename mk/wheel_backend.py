@@ -1,0 +1,128 @@
+"""The PEP 517 build backend of pyproject.toml: standard library only.
+
+`pip wheel .` and `pip install .` call build_wheel() in the project root.
+It builds libwatch and pywatch with the Makefile for the interpreter
+running it (make PYTHON=sys.executable: pywatch links libwatch statically),
+then zips build/X.Y/pywatch/ with the metadata that pyproject.toml's
+[project] table describes.  The version is include/watch.h's.
+"""
+import base64
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _project():
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        return tomllib.load(f)
+
+
+def _version():
+    with open(os.path.join(ROOT, "include", "watch.h")) as f:
+        parts = dict(re.findall(
+            r"^#define WATCH_VERSION_(MAJOR|MINOR|PATCH) (\d+)$", f.read(),
+            re.M))
+    return "%s.%s.%s" % (parts["MAJOR"], parts["MINOR"], parts["PATCH"])
+
+
+def _tag():
+    """cp313-cp313-linux_x86_64: this interpreter, its ABI, its platform."""
+    ver = "cp%d%d" % sys.version_info[:2]
+    abi = ver + ("d" if sysconfig.get_config_var("Py_DEBUG") else "")
+    platform = re.sub(r"[-.]", "_", sysconfig.get_platform())
+    return "%s-%s-%s" % (ver, abi, platform)
+
+
+def _metadata(pyproject, version):
+    project = pyproject["project"]
+    lines = ["Metadata-Version: 2.1",
+             "Name: " + project["name"],
+             "Version: " + version,
+             "Summary: " + project["description"],
+             "License: " + project["license"],
+             "Requires-Python: " + project["requires-python"]]
+    lines += ["Classifier: " + c for c in project.get("classifiers", ())]
+    external = pyproject.get("tool", {}).get("wheel_backend", {})
+    lines += ["Requires-External: " + r
+              for r in external.get("requires-external", ())]
+    lines.append("Description-Content-Type: text/markdown")
+    with open(os.path.join(ROOT, project["readme"])) as f:
+        return "\n".join(lines) + "\n\n" + f.read()
+
+
+def _entry_points(project):
+    groups = dict(project.get("entry-points", {}))
+    if "scripts" in project:
+        groups["console_scripts"] = project["scripts"]
+    return "".join("[%s]\n%s\n" % (group, "".join(
+        "%s = %s\n" % item for item in sorted(entries.items())))
+        for group, entries in sorted(groups.items()))
+
+
+def _build():
+    """Builds for this interpreter; the directory holding the package."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    try:
+        subprocess.run(["make", "-C", ROOT, "--no-print-directory",
+                        "PYTHON=" + sys.executable, "all"],
+                       check=True, env=env, stdout=sys.stderr)
+    except FileNotFoundError:
+        raise RuntimeError("building pywatch needs make and a C compiler, "
+                           "and libuv's headers (Debian: apt-get install "
+                           "make gcc pkg-config libuv1-dev)") from None
+    return os.path.join(ROOT, "build", "%d.%d" % sys.version_info[:2])
+
+
+def _record_line(arcname, data):
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest())
+    return "%s,sha256=%s,%d\n" % (arcname, digest.rstrip(b"=").decode(),
+                                  len(data))
+
+
+def build_wheel(wheel_directory, config_settings=None,
+                metadata_directory=None):
+    pyproject = _project()
+    project = pyproject["project"]
+    version = _version()
+    build = _build()
+    name = project["name"]
+    dist_info = "%s-%s.dist-info" % (name, version)
+    files = []
+    package = os.path.join(build, "pywatch")
+    extension = "_pywatch" + sysconfig.get_config_var("EXT_SUFFIX")
+    for entry in sorted(os.listdir(package)):
+        if entry.endswith(".py") or entry == extension:
+            with open(os.path.join(package, entry), "rb") as f:
+                files.append(("pywatch/" + entry, f.read()))
+    with open(os.path.join(ROOT, "LICENSE"), "rb") as f:
+        files.append((dist_info + "/LICENSE", f.read()))
+    files.append((dist_info + "/METADATA",
+                  _metadata(pyproject, version).encode()))
+    files.append((dist_info + "/WHEEL", (
+        "Wheel-Version: 1.0\nGenerator: pywatch mk/wheel_backend.py\n"
+        "Root-Is-Purelib: false\nTag: %s\n" % _tag()).encode()))
+    entry_points = _entry_points(project)
+    if entry_points:
+        files.append((dist_info + "/entry_points.txt", entry_points.encode()))
+    record = dist_info + "/RECORD"
+    record_text = "".join(_record_line(n, d) for n, d in files)
+    files.append((record, (record_text + record + ",,\n").encode()))
+
+    wheel = "%s-%s-%s.whl" % (name, version, _tag())
+    with zipfile.ZipFile(os.path.join(wheel_directory, wheel), "w",
+                         zipfile.ZIP_DEFLATED) as zf:
+        for arcname, data in files:
+            info = zipfile.ZipInfo(arcname, date_time=(1980, 1, 1, 0, 0, 0))
+            mode = 0o755 if arcname.endswith(".so") else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    return wheel
