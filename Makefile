@@ -99,9 +99,11 @@ PROG_CFLAGS = $(WATCH_CFLAGS)
 PROG_LIBS = $(BUILD)/libwatch.a $(UV_LIBS) $(PY_EMBED_LIBS)
 
 # pywatch: the extension (libwatch.a linked in) beside a copy of the
-# package's Python files, so that PYTHONPATH=$(BUILD) imports it.
+# package's Python files, so that PYTHONPATH=$(BUILD) imports it.  Those are
+# kept in pywatch/python/: the source directory pywatch/, without an
+# __init__.py, cannot shadow the build from the repo root.
 PYWATCH_SRCS := $(wildcard pywatch/*.c)
-PYWATCH_PY := $(patsubst pywatch/%,$(BUILD)/pywatch/%,$(wildcard pywatch/*.py))
+PYWATCH_PY := $(patsubst pywatch/python/%,$(BUILD)/pywatch/%,$(wildcard pywatch/python/*.py))
 PYWATCH_EXT := $(BUILD)/pywatch/_pywatch$(PY_EXT_SUFFIX)
 
 all: $(BUILD)/libwatch.a $(BUILD)/libwatch.so $(PC) \
@@ -116,7 +118,7 @@ $(PYWATCH_EXT): $(PYWATCH_SRCS) pywatch/pywatch.h $(BUILD)/libwatch.a Makefile
 	$(CC) $(LIB_CFLAGS) -shared $(LDFLAGS) -o $@ $(PYWATCH_SRCS) \
 	  $(BUILD)/libwatch.a -Wl,--exclude-libs,libwatch.a $(UV_LIBS)
 
-$(BUILD)/pywatch/%.py: pywatch/%.py
+$(BUILD)/pywatch/%.py: pywatch/python/%.py
 	@mkdir -p $(@D)
 	cp $< $@
 

@@ -18,7 +18,7 @@ def explain(error):
                            % (here, message))
     this = "%d.%d" % sys.version_info[:2]
     built_for = sorted({"%s.%s" % m.groups() for m in (
-        re.match(r"_pywatch\.cpython-(\d)(\d+)", name)
+        re.match(r"_pywatch\.cpython-(\d)(\d+)\S*\.so$", name)
         for name in os.listdir(here)) if m})
     if built_for:
         return ImportError(

@@ -1,0 +1,104 @@
+"""pywatch as a package (issue 16): its version is watch.h's; an import that
+cannot load the extension says why; README's audit command works from the
+repo root as README writes it."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import unittest
+
+import pywatch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+PACKAGE = os.path.dirname(os.path.abspath(pywatch.__file__))
+THIS = "%d.%d" % sys.version_info[:2]
+
+
+def header_version():
+    with open(os.path.join(ROOT, "include", "watch.h")) as f:
+        return ".".join(re.findall(
+            r"^#define WATCH_VERSION_(?:MAJOR|MINOR|PATCH) (\d+)$", f.read(),
+            re.M))
+
+
+def import_error(package_dir, env=None):
+    """The last stderr line of `import pywatch` from package_dir's parent."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import pywatch"], cwd=tempfile.gettempdir(),
+        env=dict(os.environ, PYTHONPATH=os.path.dirname(package_dir),
+                 **(env or {})),
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0, proc.stdout
+    return proc.stderr.strip().splitlines()[-1]
+
+
+class Version(unittest.TestCase):
+    def test_version_is_the_headers(self):
+        self.assertRegex(pywatch.__version__, r"^\d+\.\d+\.\d+$")
+        self.assertEqual(pywatch.__version__, header_version())
+
+    def test_per_dict_versions_are_named_for_dicts(self):
+        self.assertFalse(hasattr(pywatch, "version"))
+        self.assertIsInstance(pywatch.dict_version({}), int)
+
+
+class ImportErrors(unittest.TestCase):
+    """A copy of the built package, broken the way a user's can be."""
+
+    def setUp(self):
+        tmp = tempfile.mkdtemp(prefix="pywatch-import-")
+        self.addCleanup(shutil.rmtree, tmp)
+        self.copy = os.path.join(tmp, "pywatch")
+        shutil.copytree(PACKAGE, self.copy,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        self.tmp = tmp
+        self.extension = os.path.join(
+            self.copy, "_pywatch" + sysconfig.get_config_var("EXT_SUFFIX"))
+
+    def test_a_build_for_another_interpreter_says_which(self):
+        os.rename(self.extension, os.path.join(
+            self.copy, "_pywatch.cpython-399-x86_64-linux-gnu.so"))
+        line = import_error(self.copy)
+        self.assertIn("built for CPython 3.99, not for this CPython %s"
+                      % THIS, line)
+        self.assertIn("make PYTHON=%s" % sys.executable, line)
+
+    def test_no_extension_at_all_says_to_build_it(self):
+        os.remove(self.extension)
+        self.assertIn("has no compiled extension: build it with make",
+                      import_error(self.copy))
+
+    def test_missing_libuv_says_which_package(self):
+        """A libuv.so.1 that cannot load stands for one that is missing."""
+        fake = os.path.join(self.tmp, "lib")
+        os.mkdir(fake)
+        open(os.path.join(fake, "libuv.so.1"), "w").close()
+        line = import_error(self.copy, {"LD_LIBRARY_PATH": fake})
+        self.assertIn("pywatch needs the libuv shared library", line)
+        self.assertIn("apt-get install libuv1", line)
+
+
+class ReadmeCommands(unittest.TestCase):
+    def test_the_audit_command_works_from_the_repo_root(self):
+        """README's line, for this interpreter, run where make demo leaves
+        you: the source tree's pywatch/ must not shadow the build."""
+        with open(os.path.join(ROOT, "README.md")) as f:
+            (line,) = re.findall(
+                r"^PYTHONPATH=build/3\.13 python3\.13 -m pywatch audit "
+                r"(\S+)$", f.read(), re.M)
+        build = os.path.dirname(PACKAGE)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pywatch", "audit", line], cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=os.path.relpath(build, ROOT),
+                     PYTHONDONTWRITEBYTECODE="1"),
+            capture_output=True, text=True, timeout=300)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("pywatch audit:", proc.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
