@@ -20,8 +20,10 @@ me=mk/sid-root.sh
 root=${WATCH_SID_ROOT:-/var/cache/libwatch/sid-root}
 mirror=${WATCH_SID_MIRROR:-http://deb.debian.org/debian}
 versions=(3.14 3.15)
-# Everything make test, asan, valgrind and coverage use, for both versions.
-packages=(gcc make pkg-config check libuv1-dev lcov valgrind ca-certificates)
+# Everything make test, demo, asan, valgrind and coverage use, for both
+# versions (gnuplot: mk/deps.sh, run by make demo, wants it).
+packages=(gcc make pkg-config check libuv1-dev lcov valgrind gnuplot-nox
+  ca-certificates)
 for v in "${versions[@]}"; do
   packages+=("python$v-dev" "libpython$v-testsuite" "python$v-venv")
 done

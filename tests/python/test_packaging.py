@@ -82,7 +82,28 @@ class ImportErrors(unittest.TestCase):
         self.assertIn("apt-get install libuv1", line)
 
 
+def clean_env():
+    """The environment of a user's shell: no make of ours around, no build
+    chosen."""
+    return {k: v for k, v in os.environ.items()
+            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTHON",
+                         "PYTHONPATH")}
+
+
 class ReadmeCommands(unittest.TestCase):
+    def test_make_demo_as_written(self):
+        """`make demo` in the repo root, on the interpreter it picks."""
+        picked = subprocess.run(["bash", "mk/pythons.sh"], cwd=ROOT,
+                                env=clean_env(), capture_output=True,
+                                text=True, timeout=120).stdout.split()
+        if not picked or (os.path.realpath(picked[0])
+                          != os.path.realpath(sys.executable)):
+            self.skipTest("make demo runs on %s" % picked[:1])
+        proc = subprocess.run(["make", "demo"], cwd=ROOT, env=clean_env(),
+                              capture_output=True, text=True, timeout=600)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("constcache demo: ok", proc.stdout)
+
     def test_the_audit_command_works_from_the_repo_root(self):
         """README's line, for this interpreter, run where make demo leaves
         you: the source tree's pywatch/ must not shadow the build."""
