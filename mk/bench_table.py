@@ -20,6 +20,8 @@ ROWS = [
     ("audit, module counter written 3x10^6 times",
      r"module counter, 3e6 writes .*: ([\d.]+)x", "<= 1.3x",
      lambda x: x <= 1.3),
+    ("  its floor: watched by a dependent, not audited",
+     r"watched, not audited: ([\d.]+)x", "", None),
     ('specialized len("abc"), speed-up',
      r"specialized vs plain: ([\d.]+)x faster", "= the ceiling", None),
     ("  hand-written ceiling",
