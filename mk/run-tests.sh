@@ -226,7 +226,7 @@ table=()
 while IFS=$'\t' read -r ver suite p f; do
   passed=$((passed + p))
   failed=$((failed + f))
-  table+=("$(printf '  %-5s %-32s %5d passed %5d failed' "$ver" "$suite" "$p" "$f")")
+  table+=("$(printf '  %-9s %-32s %5d passed %5d failed' "$ver" "$suite" "$p" "$f")")
 done <"$records"
 mapfile -t tested <"$work/tested"
 
@@ -236,7 +236,7 @@ for need in ${WATCH_REQUIRE_VERSIONS:-}; do
   if [[ " ${tested[*]} " != *" $need "* ]]; then
     echo "mk/run-tests.sh: CPython $need was required but could not be tested"
     failed=$((failed + 1))
-    table+=("$(printf '  %-5s %-32s %5d passed %5d failed' "$need" "(not tested)" 0 1)")
+    table+=("$(printf '  %-9s %-32s %5d passed %5d failed' "$need" "(not tested)" 0 1)")
   fi
 done
 
