@@ -5,14 +5,17 @@ It builds libwatch and pywatch with the Makefile for the interpreter
 running it (make PYTHON=sys.executable: pywatch links libwatch statically),
 then zips build/X.Y/pywatch/ with the metadata that pyproject.toml's
 [project] table describes.  The version is include/watch.h's.
+build_sdist() packs the source tree, less what .gitignore names.
 """
 import base64
 import hashlib
+import io
 import os
 import re
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import tomllib
 import zipfile
 
@@ -126,3 +129,35 @@ def build_wheel(wheel_directory, config_settings=None,
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
     return wheel
+
+
+def _ignored():
+    """.gitignore's names (directories, one per line), and git's own."""
+    with open(os.path.join(ROOT, ".gitignore")) as f:
+        names = {line.strip().strip("/") for line in f}
+    return (names - {""}) | {".git"}
+
+
+def build_sdist(sdist_directory, config_settings=None):
+    pyproject = _project()
+    version = _version()
+    top = "%s-%s" % (pyproject["project"]["name"], version)
+    ignored = _ignored()
+
+    def keep(info):
+        parts = info.name.split("/")[1:]
+        if any(part in ignored for part in parts):
+            return None
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        info.mtime = 0
+        return info
+
+    sdist = top + ".tar.gz"
+    pkg_info = _metadata(pyproject, version).encode()
+    with tarfile.open(os.path.join(sdist_directory, sdist), "w:gz") as tf:
+        tf.add(ROOT, arcname=top, filter=keep)
+        info = tarfile.TarInfo(top + "/PKG-INFO")
+        info.size = len(pkg_info)
+        tf.addfile(info, io.BytesIO(pkg_info))
+    return sdist

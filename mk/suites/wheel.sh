@@ -2,7 +2,8 @@
 # pip, as README tells a user to run it, offline: `pip install --no-index .`
 # into a fresh venv, `pip wheel --no-index .`, and the wheel checked (its
 # name, METADATA, RECORD, entry points); then pywatch imported and used from
-# another directory, in that venv.  Ends with "N passed, N failed".
+# another directory, in that venv.  Last, the backend's sdist: its files, and
+# a wheel built from it alone.  Ends with "N passed, N failed".
 #
 # Usage: bash mk/suites/wheel.sh PYTHON BUILD
 set -uo pipefail
@@ -93,6 +94,28 @@ except pywatch.FrozenError:
 else:
     raise AssertionError("a frozen module was written")
 EOF
+
+check "the sdist: PKG-INFO and the sources, no build output" "$vpy" - \
+  "$work/sdist" <<'EOF'
+import os, sys, tarfile
+sys.path.insert(0, "mk")
+import wheel_backend
+out = sys.argv[1]
+os.mkdir(out)
+name = wheel_backend.build_sdist(out)
+with tarfile.open(os.path.join(out, name)) as tf:
+    names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
+for want in ("PKG-INFO", "pyproject.toml", "Makefile", "LICENSE",
+             "include/watch.h", "libwatch/dict.c", "pywatch/module.c",
+             "pywatch/python/__init__.py", "mk/wheel_backend.py"):
+    assert want in names, want
+assert not [n for n in names
+            if n.split("/")[0] in ("build", ".git", ".scratch")
+            or "__pycache__" in n], names
+EOF
+check "a wheel from the sdist alone" sh -c "cd '$work' &&
+  '$vpy' -m pip wheel -q --no-index --no-deps --disable-pip-version-check \
+    -w '$work/from-sdist' sdist/*.tar.gz && ls from-sdist/*.whl >/dev/null"
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
