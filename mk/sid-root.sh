@@ -34,8 +34,15 @@ fail() {
   exit 1
 }
 
+# Ready when every package wanted was installed: the stamp lists all that
+# ever were, so that trees with other lists (a branch, a worktree) share
+# the root without installing back and forth.
 ready() {
-  [[ -f "$stamp" && "$(cat "$stamp")" == "${packages[*]}" ]]
+  local p
+  [[ -f "$stamp" ]] || return 1
+  for p in "${packages[@]}"; do
+    grep -qxF -- "$p" "$stamp" || return 1
+  done
 }
 
 make_root() {
@@ -79,7 +86,9 @@ make_root() {
       >"$root/etc/apt/apt.conf.d/99libwatch"
   fi
   rm -f "$log"
-  echo "${packages[*]}" >"$stamp"
+  { [[ ! -f "$stamp" ]] || tr ' ' '\n' <"$stamp"; printf '%s\n' "${packages[@]}"; } |
+    sort -u >"$stamp.new"
+  mv "$stamp.new" "$stamp"
 }
 
 # The root sees /proc, /dev and the source tree at its own path.
