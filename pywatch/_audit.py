@@ -67,10 +67,12 @@ def start_in_program(loaded):
         os.environ.pop("PYTHONPATH", None)
     else:
         os.environ["PYTHONPATH"] = pythonpath
-    # The runner put its directory and pywatch's first on PYTHONPATH.
-    for path in sys.path[:2]:
-        sys.path_importer_cache.pop(path, None)
+    # pywatch's directory, then the runner's, which is first on PYTHONPATH.
+    pywatch_parent, runner = sys.path[:2]
     del sys.path[:2]
+    sys.path_importer_cache.pop(runner, None)
+    if pywatch_parent not in sys.path:
+        sys.path_importer_cache.pop(pywatch_parent, None)
     # What the audit imported is its own: the program imports its own copy,
     # from its own sys.path.  pywatch stays, so that a program that uses
     # pywatch uses the one that audits it.
@@ -109,7 +111,8 @@ class Audit:
         pywatch_dir = os.path.dirname(_freeze.__file__) + os.sep
         mock = os.path.join(os.path.dirname(os.__file__), "unittest",
                             "mock.py")
-        _c._audit_start((pywatch_dir, mock))
+        _c._audit_start((pywatch_dir, mock),
+                        getattr(types, "LazyImportType", None))
         _bootstrap._load_unlocked = _c._call_then(_bootstrap._load_unlocked,
                                                   self.track)
         _bootstrap._exec = _c._call_then(_bootstrap._exec, self.track)

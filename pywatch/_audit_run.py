@@ -24,9 +24,12 @@ from . import _audit, _audit_report
 PROG = "python -m pywatch audit"
 
 # The runner's sitecustomize: sys.modules is noted before pywatch is
-# imported, so that _audit can take its own imports out again.
+# imported, so that _audit can take its own imports out again, and
+# pywatch's directory is put first on sys.path only for that import
+# (on PYTHONPATH, site would drop the program's own entry for it).
 BOOT = """import sys
 loaded = list(sys.modules)
+sys.path.insert(0, %r)
 from pywatch._audit import start_in_program
 start_in_program(loaded)
 """
@@ -91,15 +94,13 @@ def main(argv):
 def _run(program, tmp):
     """Runs the program to its end; its wait status (negative: a signal)."""
     with open(os.path.join(tmp, "sitecustomize.py"), "w") as f:
-        f.write(BOOT)
-    package_parent = os.path.dirname(os.path.dirname(_audit.__file__))
+        f.write(BOOT % os.path.dirname(os.path.dirname(_audit.__file__)))
     env = dict(os.environ)
     env[_audit.ENV_OUT] = os.path.join(tmp, "report")
-    paths = [tmp, package_parent]
-    if "PYTHONPATH" in env:
-        env[_audit.ENV_PYTHONPATH] = env["PYTHONPATH"]
-        paths.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["PYTHONPATH"] = tmp
+    if "PYTHONPATH" in os.environ:
+        env[_audit.ENV_PYTHONPATH] = os.environ["PYTHONPATH"]
+        env["PYTHONPATH"] += os.pathsep + os.environ["PYTHONPATH"]
     args = [sys.executable, *subprocess._args_from_interpreter_flags(),
             *program]
     # A terminal's ^C reaches the program itself; so does a SIGTERM sent to

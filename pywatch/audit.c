@@ -309,10 +309,12 @@ on_audit_event(const char *event, PyObject *args, void *unused)
 
 /* ---- the functions ------------------------------------------------------- */
 
-/* _audit_start(skipped_files): a tuple of path prefixes, pywatch's package
- * directory first (see skipped_files). */
+/* _audit_start(skipped_files, lazy_import_type): a tuple of path prefixes,
+ * pywatch's package directory first (see skipped_files), and 3.15's
+ * types.LazyImportType or None.  Passed in, so that the audit imports
+ * nothing once it runs. */
 static PyObject *
-f_audit_start(PyObject *self, PyObject *files)
+f_audit_start(PyObject *self, PyObject *const *args, Py_ssize_t n)
 {
   (void)self;
   if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
@@ -320,32 +322,22 @@ f_audit_start(PyObject *self, PyObject *files)
                     "the audit runs in the main interpreter only");
     return NULL;
   }
-  if (!PyTuple_CheckExact(files) || PyTuple_GET_SIZE(files) == 0) {
+  int ok = n == 2 && PyTuple_CheckExact(args[0])
+           && PyTuple_GET_SIZE(args[0]) > 0
+           && (args[1] == Py_None || PyType_Check(args[1]));
+  for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(args[0]); i++)
+    ok = PyUnicode_CheckExact(PyTuple_GET_ITEM(args[0], i));
+  if (!ok) {
     PyErr_SetString(PyExc_TypeError,
-                    "_audit_start(files): a tuple of path prefixes");
+                    "_audit_start(files, lazy_import_type): a tuple of str "
+                    "path prefixes, and a type or None");
     return NULL;
   }
-  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(files); i++)
-    if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(files, i))) {
-      PyErr_SetString(PyExc_TypeError, "_audit_start(files): str prefixes");
-      return NULL;
-    }
   if (skipped_files == NULL && PySys_AddAuditHook(on_audit_event, NULL) < 0)
     return NULL;
-  Py_XSETREF(skipped_files, Py_NewRef(files));
-  if (lazy_import_type == NULL) {
-    PyObject *types = PyImport_ImportModule("types");
-    PyObject *t = types ? PyObject_GetAttrString(types, "LazyImportType")
-                        : NULL;
-    Py_XDECREF(types);
-    if (t == NULL && !PyErr_ExceptionMatches(PyExc_AttributeError))
-      return NULL;
-    PyErr_Clear(); /* before 3.15 there is none */
-    if (t != NULL && PyType_Check(t))
-      lazy_import_type = (PyTypeObject *)t; /* kept: a static type */
-    else
-      Py_XDECREF(t);
-  }
+  Py_XSETREF(skipped_files, Py_NewRef(args[0]));
+  if (args[1] != Py_None)
+    Py_XSETREF(lazy_import_type, (PyTypeObject *)Py_NewRef(args[1]));
   running = 1;
   Py_RETURN_NONE;
 }
@@ -464,7 +456,8 @@ f_audit_log(PyObject *self, PyObject *unused)
 }
 
 static PyMethodDef audit_functions[] = {
-    {"_audit_start", f_audit_start, METH_O,
+    {"_audit_start", (PyCFunction)(void (*)(void))f_audit_start,
+     METH_FASTCALL,
      "Starts the audit's write log (main interpreter), naming the files "
      "whose frames are not first writers."},
     {"_audit_stop", f_audit_stop, METH_NOARGS, "Stops counting writes."},
