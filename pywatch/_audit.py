@@ -216,7 +216,9 @@ class Audit:
 class _StartSeen:
     """Whether the program's code began to run: python may fail to find,
     read or compile it.  A sys.monitoring tool sees the first frame that
-    runs in __main__'s namespace, and is given back at once."""
+    runs in __main__'s namespace, and is given back at once, as is
+    __main__'s namespace: held, it would keep what the program's
+    __main__ holds alive into module teardown."""
 
     def __init__(self):
         self.started = False
@@ -234,6 +236,7 @@ class _StartSeen:
         if sys._getframe(1).f_globals is not self.main:
             return
         self.started = True
+        self.main = None
         mon = sys.monitoring
         mon.set_events(self.tool, 0)
         mon.register_callback(self.tool, mon.events.PY_START, None)

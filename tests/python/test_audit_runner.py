@@ -301,6 +301,10 @@ class TestMissedWrites(RunnerCase):
         class Writer:
             def __del__(self, module=sys.modules[__name__]):
                 module.x = 1
+                try:
+                    sys.modules["late"]
+                except BaseException as exc:  # as teardown has it
+                    print(type(exc).__name__)
         keep = Writer()
         """, prog="import late\n")
         _, _, data = self.same("prog.py", audit_args=("--include=late",))
