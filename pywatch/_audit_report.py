@@ -2,6 +2,7 @@
 program left at exit (_audit.Audit.data): the --include and --exclude
 choice, the verdict, the table for stderr and the data for --json."""
 import fnmatch
+import os
 
 from ._audit import KINDS
 
@@ -72,11 +73,14 @@ def _attention(report):
 
 
 def _where(first_writer, cwd):
+    """file:line, the file relative to cwd if it is under it: cwd is a
+    string, since the program may have removed the directory."""
     if first_writer is None:
         return "?"
     path = first_writer["file"]
-    if path.startswith(cwd.rstrip("/") + "/"):
-        path = path[len(cwd.rstrip("/")) + 1:]
+    under = os.path.join(cwd, "")
+    if path.startswith(under):
+        path = path[len(under):]
     return "%s:%d" % (path, first_writer["line"])
 
 
@@ -84,9 +88,8 @@ def render(report, cwd, show_all=False):
     """The report as a table, for stderr: paths relative to cwd, the
     writes that freeze() allows anyway only if show_all."""
     v = report["verdict"]
-    out = ["pywatch audit: %d of %d modules need attention, %d safe to "
-           "freeze()" % (len(_attention(report)),
-                         report["tracked"]["modules"], len(v["safe"]))]
+    out = ["pywatch audit: %d of %d modules need attention"
+           % (len(_attention(report)), report["tracked"]["modules"])]
     shown, hidden = [], 0
     for ns in report["namespaces"]:
         writes = [w for w in ns["writes"]

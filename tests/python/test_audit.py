@@ -108,8 +108,7 @@ class TestReports(AuditCase):
                          dict(NOTHING, allow={"counter_mod": ["n"]}))
         self.assertEqual(report["tracked"], {"modules": 1, "classes": 1})
         self.assertEqual(proc.stderr, (
-            "pywatch audit: 1 of 1 modules need attention, 0 safe to "
-            "freeze()\n\n"
+            "pywatch audit: 1 of 1 modules need attention\n\n"
             "module counter_mod\n"
             "  name  kind       count  via   first writer\n"
             "  n     modified    1000  dict  counter_mod.py:%d\n\n"

@@ -26,10 +26,10 @@ ENV.pop("PYWATCH_DISABLE", None)
 REPORT = re.compile(r"^pywatch audit: ", re.M)
 
 
-def python(args, cwd, stdin=None):
+def python(args, cwd, stdin=None, **kwargs):
     return subprocess.run([sys.executable, *args], cwd=cwd, env=ENV,
                           input=stdin, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, **kwargs)
 
 
 def without_report(stderr):
@@ -57,16 +57,16 @@ class RunnerCase(unittest.TestCase):
                 f.write(textwrap.dedent(text))
 
     def same(self, *args, cwd=None, stdin=None, audit_args=(),
-             before=lambda: None):
-        """Runs args plainly and audited in cwd, each after before(): the
-        same output and exit status; (audited process, its report on
-        stderr, its JSON)."""
+             before=lambda: None, options=()):
+        """Runs python OPTIONS ARGS plainly and audited in cwd, each after
+        before(): the same output and exit status; (audited process, its
+        report on stderr, its JSON)."""
         cwd = cwd or self.dir
         before()
-        plain = python(args, cwd, stdin)
+        plain = python([*options, *args], cwd, stdin)
         before()
-        audited = python(["-m", "pywatch", "audit", "--json", self.json,
-                          *audit_args, *args], cwd, stdin)
+        audited = python([*options, "-m", "pywatch", "audit", "--json",
+                          self.json, *audit_args, *args], cwd, stdin)
         stderr, report = without_report(audited.stderr)
         self.assertEqual(audited.stdout, plain.stdout)
         self.assertEqual(stderr, plain.stderr)
@@ -174,6 +174,21 @@ class TestOutputs(RunnerCase):
     def test_fd_2_closed(self):
         self.check("os.close(2)")
 
+    def test_json_and_table_each_on_its_own(self):
+        self.files(mod="x = 0", prog="import mod\nmod.x = 1\n")
+        lost = os.path.join(self.dir, "no such dir", "r.json")
+        proc = python(["-m", "pywatch", "audit", "--json", lost, "prog.py"],
+                      self.dir)
+        self.assertIn("freeze(mod, allow=('x',))", proc.stderr)
+        self.assertTrue(proc.stderr.endswith(
+            "pywatch audit: cannot write %s: [Errno 2] No such file or "
+            "directory: %r\n" % (lost, lost)), proc.stderr)
+        proc = python(["-m", "pywatch", "audit", "--json", self.json,
+                       "prog.py"], self.dir, preexec_fn=lambda: os.close(2))
+        self.assertEqual(proc.returncode, 0)
+        with open(self.json) as f:
+            self.assertEqual(json.load(f)["verdict"]["allow"]["mod"], ["x"])
+
     def test_cwd_removed(self):
         work = os.path.join(self.dir, "work")
         self.check("os.rmdir(os.getcwd())", cwd=work,
@@ -208,6 +223,21 @@ class TestForms(RunnerCase):
         with zipfile.ZipFile(os.path.join(self.dir, "app.pyz"), "w") as z:
             z.writestr("__main__.py", textwrap.dedent(self.SHOW))
         self.same("app.pyz", "x")
+
+    def test_interpreter_options_pass_on(self):
+        self.files(prog=self.SHOW + "print(sys.flags.safe_path, "
+                   "sys.flags.optimize, sys.warnoptions)\n")
+        self.same("prog.py", options=("-P", "-O", "-W", "error"))
+
+    def test_no_site_or_environment_refused(self):
+        """-E: pywatch is found in the working directory instead."""
+        self.files(prog="print('ran')")
+        here = os.path.dirname(os.path.dirname(pywatch.__file__))
+        for option in ("-S", "-E"):
+            proc = python([option, "-m", "pywatch", "audit",
+                           os.path.join(self.dir, "prog.py")], here)
+            self.assertEqual((proc.returncode, proc.stdout), (2, ""))
+            self.assertIn("run it without -S, -E or -I", proc.stderr)
 
     def test_stdin(self):
         self.same("-", "x", stdin=textwrap.dedent(self.SHOW))
@@ -255,6 +285,24 @@ class TestTracebacks(RunnerCase):
                       "atexit.register(lambda: print(repr(sys.last_value),"
                       " repr(getattr(sys, 'last_exc', None))))\n"
                       "raise KeyError('k')\n")
+
+    def test_sigterm_to_the_audit_reaches_the_program(self):
+        self.files(prog="import time\nprint('ready', flush=True)\n"
+                   "time.sleep(60)\n")
+        statuses = []
+        for audit in ([], ["-m", "pywatch", "audit"]):
+            proc = subprocess.Popen([sys.executable, *audit, "prog.py"],
+                                    cwd=self.dir, env=ENV, text=True,
+                                    stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            self.assertEqual(proc.stdout.readline(), "ready\n")
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=60)
+            statuses.append(proc.returncode)
+        self.assertEqual(statuses, [-signal.SIGTERM, -signal.SIGTERM])
+        self.assertEqual(stderr, "pywatch audit: no report: the program "
+                         "ended without running its exit handlers "
+                         "(os._exit() or a signal)\n")
 
     def test_exit_status(self):
         self.run_prog("import sys\nsys.exit(7)\n")
@@ -349,8 +397,7 @@ class TestReadableAudit(RunnerCase):
         include = ("--include=pkg*", "--include=mod")
         _, report, _ = self.same("prog.py", audit_args=include)
         self.assertTrue(report.startswith(
-            "pywatch audit: 1 of 3 modules need attention, 2 safe to "
-            "freeze()\n\nmodule mod\n"), report)
+            "pywatch audit: 1 of 3 modules need attention\n\nmodule mod\n"), report)
         self.assertNotIn("module pkg\n", report)
         self.assertIn("\n1 write that freeze() allows anyway not shown "
                       "(--all shows them)\n", report)
