@@ -67,7 +67,8 @@ struct setattr_site {
 };
 static struct setattr_site site;
 
-/* The write pywatch.patch() announced and is about to make. */
+/* The write pywatch.patch() announced and is about to make: the dict is
+ * only compared, the name is held (strong), since it is read. */
 static struct setattr_site sanctioned;
 
 /* Path prefixes (exact str) of the files whose frames are not a write's
@@ -302,7 +303,8 @@ on_audit_event(const char *event, PyObject *args, void *unused)
       || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 2)
     return 0;
   sanctioned.dict = namespace_dict(PyTuple_GET_ITEM(args, 0));
-  sanctioned.name = PyTuple_GET_ITEM(args, 1);
+  /* Outside any watcher: releasing the old name may run code. */
+  Py_XSETREF(sanctioned.name, Py_NewRef(PyTuple_GET_ITEM(args, 1)));
   sanctioned.tstate = PyThreadState_Get();
   return 0;
 }
