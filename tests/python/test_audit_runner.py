@@ -370,13 +370,15 @@ class TestRightAudit(RunnerCase):
                        with pywatch.patch(mod.C, "size", 2):
                            print(mod.LEVEL, mod.C.size)
                    print(mod.LEVEL, mod.C.size)
+                   with pywatch.patch(mod, "LEVEL", mod.LEVEL):
+                       pass  # the same object: no write, none to leave out
                    mod.LEVEL = 2
                    """)
         _, _, data = self.same("prog.py", audit_args=("--include=mod",))
         (ns,) = data["namespaces"]
         (w,) = ns["writes"]
         self.assertEqual((ns["name"], w["name"], w["count"],
-                          w["first_writer"]["line"]), ("mod", "LEVEL", 1, 7))
+                          w["first_writer"]["line"]), ("mod", "LEVEL", 1, 9))
 
     def test_class_named_by_the_module_that_holds_it(self):
         """Like _collections_abc, whose __name__ is collections.abc."""
