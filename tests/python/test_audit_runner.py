@@ -199,9 +199,10 @@ class TestForms(RunnerCase):
     """Issue 18, point 4: every program python runs."""
 
     SHOW = """
-    import sys
+    import os, sys
     print(__name__, sys.argv, sys.path[0], globals().get("__file__"))
     print(repr(__spec__ and __spec__.name), __package__)
+    print(sys.path[1:], sorted(os.environ.items()))
     """
 
     def test_script(self):
