@@ -10,10 +10,15 @@
  * Whole-dict events (clear, clone) are logged under None; keys other than
  * exact str, whose comparison could run Python code, under Ellipsis.  The
  * log outlives its dicts: a dict that dies is reported as dead.
+ *
+ * pywatch.patch() is the sanctioned way to write: its writes are not
+ * logged.  A C audit hook hears its "pywatch.patch" event, and the write
+ * that follows it to that name, from pywatch's own code, is left out.
  */
 #include "pywatch.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 enum { ADDED, MODIFIED, DELETED, CLEARED, CLONED, KINDS };
 
@@ -62,6 +67,16 @@ struct setattr_site {
 };
 static struct setattr_site site;
 
+/* The write pywatch.patch() announced and is about to make: the dict is
+ * only compared, the name is held (strong), since it is read. */
+static struct setattr_site sanctioned;
+
+/* Path prefixes (exact str) of the files whose frames are not a write's
+ * "first writer": pywatch's own, and unittest.mock's, so that the writer
+ * named is the program's line that asked for the write.  The first is
+ * pywatch's package directory. */
+static PyObject *skipped_files;
+
 int
 pywatch_audit_setattr(PyObject *obj, PyObject *name, PyObject *value,
                       setattrofunc original)
@@ -76,6 +91,57 @@ pywatch_audit_setattr(PyObject *obj, PyObject *name, PyObject *value,
   int rc = original(obj, name, value);
   site = saved;
   return rc;
+}
+
+/* ---- who writes ------------------------------------------------------ */
+
+static int
+is_skipped(PyObject *filename)
+{
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(skipped_files); i++)
+    if (PyUnicode_Tailmatch(filename, PyTuple_GET_ITEM(skipped_files, i), 0,
+                            PY_SSIZE_T_MAX, -1) == 1)
+      return 1;
+  return 0;
+}
+
+/* Whether the running Python frame is pywatch's own code. */
+static int
+in_pywatch(void)
+{
+  PyFrameObject *frame = PyEval_GetFrame();
+  if (frame == NULL)
+    return 0;
+  PyCodeObject *code = PyFrame_GetCode(frame);
+  int ours = PyUnicode_Tailmatch(code->co_filename,
+                                 PyTuple_GET_ITEM(skipped_files, 0), 0,
+                                 PY_SSIZE_T_MAX, -1) == 1;
+  Py_DECREF(code);
+  return ours;
+}
+
+/* The innermost frame outside the skipped files, or the innermost frame
+ * if all of them are skipped.  Frames are only read: no Python code
+ * runs. */
+static void
+locate_writer(PyObject **filename, int *lineno)
+{
+  pywatch_writer(filename, lineno);
+  PyFrameObject *frame = PyEval_GetFrame();
+  Py_XINCREF(frame);
+  while (frame != NULL) {
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int skip = is_skipped(code->co_filename);
+    if (!skip) {
+      Py_XSETREF(*filename, Py_NewRef(code->co_filename));
+      *lineno = PyFrame_GetLineNumber(frame);
+    }
+    Py_DECREF(code);
+    if (!skip)
+      break;
+    Py_SETREF(frame, PyFrame_GetBack(frame));
+  }
+  Py_XDECREF(frame);
 }
 
 /* ---- the table: exact str keys, compared without Python code ----------- */
@@ -137,7 +203,7 @@ entry_looked_up(struct logged *log, PyObject *key)
   e->key = Py_NewRef(key);
   e->hash = hash;
   e->order = ++clock_;
-  pywatch_writer(&e->filename, &e->lineno);
+  locate_writer(&e->filename, &e->lineno);
   *slot = e;
   log->used++;
   return log->last = e;
@@ -185,6 +251,13 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
   }
   PyObject *key = ev->key == NULL ? Py_None
                   : PyUnicode_CheckExact(ev->key) ? ev->key : Py_Ellipsis;
+  if (sanctioned.dict == ev->dict && key == ev->key
+      && same_key(sanctioned.name, key)
+      && sanctioned.tstate == PyThreadState_Get()) {
+    sanctioned.dict = NULL;
+    if (in_pywatch())
+      return 0;
+  }
   struct entry *e = entry_of(log, key);
   if (e == NULL) {
     out_of_memory = 1;
@@ -203,30 +276,70 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
   return 0;
 }
 
+/* ---- pywatch.patch's writes ------------------------------------------- */
+
+/* The real __dict__ of a module or class, borrowed, or NULL. */
+static PyObject *
+namespace_dict(PyObject *obj)
+{
+  if (PyModule_Check(obj))
+    return PyModule_GetDict(obj);
+  if (!PyType_Check(obj))
+    return NULL;
+  PyObject *dict = PyType_GetDict((PyTypeObject *)obj);
+  Py_XDECREF(dict); /* the class keeps it alive; only compared */
+  return dict;
+}
+
+/* pywatch.patch's event: (obj, name, value, "enter" or "exit"), raised
+ * just before it writes obj.name.  Called for every audit event of the
+ * process: a string comparison is all the others cost. */
+static int
+on_audit_event(const char *event, PyObject *args, void *unused)
+{
+  (void)unused;
+  if (!running || strcmp(event, "pywatch.patch") != 0
+      || PyInterpreterState_Get() != PyInterpreterState_Main()
+      || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 2)
+    return 0;
+  sanctioned.dict = namespace_dict(PyTuple_GET_ITEM(args, 0));
+  /* Outside any watcher: releasing the old name may run code. */
+  Py_XSETREF(sanctioned.name, Py_NewRef(PyTuple_GET_ITEM(args, 1)));
+  sanctioned.tstate = PyThreadState_Get();
+  return 0;
+}
+
 /* ---- the functions ------------------------------------------------------- */
 
+/* _audit_start(skipped_files, lazy_import_type): a tuple of path prefixes,
+ * pywatch's package directory first (see skipped_files), and 3.15's
+ * types.LazyImportType or None.  Passed in, so that the audit imports
+ * nothing once it runs. */
 static PyObject *
-f_audit_start(PyObject *self, PyObject *unused)
+f_audit_start(PyObject *self, PyObject *const *args, Py_ssize_t n)
 {
-  (void)self, (void)unused;
+  (void)self;
   if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
     PyErr_SetString(PyExc_RuntimeError,
                     "the audit runs in the main interpreter only");
     return NULL;
   }
-  if (lazy_import_type == NULL) {
-    PyObject *types = PyImport_ImportModule("types");
-    PyObject *t = types ? PyObject_GetAttrString(types, "LazyImportType")
-                        : NULL;
-    Py_XDECREF(types);
-    if (t == NULL && !PyErr_ExceptionMatches(PyExc_AttributeError))
-      return NULL;
-    PyErr_Clear(); /* before 3.15 there is none */
-    if (t != NULL && PyType_Check(t))
-      lazy_import_type = (PyTypeObject *)t; /* kept: a static type */
-    else
-      Py_XDECREF(t);
+  int ok = n == 2 && PyTuple_CheckExact(args[0])
+           && PyTuple_GET_SIZE(args[0]) > 0
+           && (args[1] == Py_None || PyType_Check(args[1]));
+  for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(args[0]); i++)
+    ok = PyUnicode_CheckExact(PyTuple_GET_ITEM(args[0], i));
+  if (!ok) {
+    PyErr_SetString(PyExc_TypeError,
+                    "_audit_start(files, lazy_import_type): a tuple of str "
+                    "path prefixes, and a type or None");
+    return NULL;
   }
+  if (skipped_files == NULL && PySys_AddAuditHook(on_audit_event, NULL) < 0)
+    return NULL;
+  Py_XSETREF(skipped_files, Py_NewRef(args[0]));
+  if (args[1] != Py_None)
+    Py_XSETREF(lazy_import_type, (PyTypeObject *)Py_NewRef(args[1]));
   running = 1;
   Py_RETURN_NONE;
 }
@@ -345,8 +458,10 @@ f_audit_log(PyObject *self, PyObject *unused)
 }
 
 static PyMethodDef audit_functions[] = {
-    {"_audit_start", f_audit_start, METH_NOARGS,
-     "Starts the audit's write log (main interpreter)."},
+    {"_audit_start", (PyCFunction)(void (*)(void))f_audit_start,
+     METH_FASTCALL,
+     "Starts the audit's write log (main interpreter), naming the files "
+     "whose frames are not first writers."},
     {"_audit_stop", f_audit_stop, METH_NOARGS, "Stops counting writes."},
     {"_audit_watch", (PyCFunction)(void (*)(void))f_audit_watch,
      METH_FASTCALL, "Logs a dict's writes under a label."},

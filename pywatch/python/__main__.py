@@ -1,19 +1,29 @@
-"""python -m pywatch audit [options] (script.py | -m module) [args...]
-
-Runs a program and reports which module namespaces it writes after import
-(see pywatch._audit)."""
+"""python -m pywatch COMMAND: pywatch's command line."""
 import sys
 
-USAGE = """usage: python -m pywatch audit [options] (script.py | -m module) [args...]
-       python -m pywatch audit --help
+# python -m puts the working directory first on sys.path: the command's own
+# imports must not come from the files of the program it is pointed at.
+if not sys.flags.safe_path:
+    del sys.path[0]
+
+USAGE = """usage: python -m pywatch COMMAND [args...]
+
+commands:
+  audit    run a program as python would, and report which module
+           namespaces it writes after import and what could be frozen
+           (python -m pywatch audit --help)
 """
 
 
 def main(argv):
     if argv[:1] == ["audit"]:
-        from . import _audit
-        return _audit.main(argv[1:])
+        from . import _audit_run
+        return _audit_run.main(argv[1:])
+    if argv in ([], ["-h"], ["--help"]):
+        sys.stdout.write(USAGE)
+        return 0
     sys.stderr.write(USAGE)
+    sys.stderr.write("python -m pywatch: unknown command %r\n" % argv[0])
     return 2
 
 

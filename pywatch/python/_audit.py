@@ -1,115 +1,182 @@
-"""python -m pywatch audit: which module namespaces change after import, and
-who changes them, so that a team knows what it can freeze().
+"""The audit inside the audited program (python -m pywatch audit; the runner
+is _audit_run).
 
-From the moment a module finishes importing (the import system's
-_load_unlocked returns it; the modules loaded when the audit starts are
-tracked from the start), its __dict__ and the __dict__ of every class that
-freeze(module, classes=True) would freeze go into freeze.c's write log: a
-dict watcher that counts every write exactly, keeps the first writer's file
-and line, and tells a module write made through setattr (which freeze()
-blocks) from a direct one (STORE_GLOBAL, __dict__[k] = v, which freeze() can
-only report).  Nothing is frozen: the audit only observes.
+The runner starts the program's python with a sitecustomize of its own
+first on PYTHONPATH, which calls start_in_program().  That runs after
+python has set sys.path up and before it adds the program's directory and
+runs the program, so the program's own first line, frames, tracebacks and
+exit are python's.  From then on each module namespace is tracked from the
+moment it finishes importing (the import system's _load_unlocked, or
+_exec for importlib.reload(), returns it; the modules already loaded are
+tracked from the start), with the classes that freeze(module,
+classes=True) would freeze: freeze.c's write log counts every write
+exactly, keeps the first writer's file and line, and tells a module write
+made through setattr (which freeze() blocks) from a direct one.  Nothing
+is frozen: the audit only observes.
 
-The report is printed on stderr at exit (atexit: after an uncaught
-exception's traceback, and after sys.exit(n)); os._exit() skips it.
+At exit (atexit: after the program's own exit handlers) the data of the
+report goes to the file the runner named, which prints it.  The audit
+reads program objects only through C slots and descriptors that run no
+Python code: type(v), never isinstance(), which reads __class__.
 """
-import argparse
 import atexit
-import builtins
-import fnmatch
-import importlib._bootstrap as _bootstrap
-import importlib.machinery
-import io
-import json
+import marshal
 import os
-import runpy
 import sys
 import types
 import weakref
+import _frozen_importlib as _bootstrap
 
 from . import _freeze
 from . import _pywatch as _c
 
-_ModuleType = types.ModuleType
+# Set by the runner for the program's python, and taken out of its
+# environment before the program starts.
+ENV_OUT = "_PYWATCH_AUDIT_OUT"
+ENV_PYTHONPATH = "_PYWATCH_AUDIT_PYTHONPATH"  # absent: the program had none
+
 # The kinds of write, in the order of freeze.c's counts.
-_KINDS = ("added", "modified", "deleted", "cleared", "cloned")
+KINDS = ("added", "modified", "deleted", "cleared", "cloned")
 # Never audited: pywatch itself, and the program's own __main__, which runs
 # for the whole life of the program rather than finishing its import.
-_OWN = ("pywatch", "pywatch.*", "__main__")
+_OWN = ("pywatch", "__main__")
 _MISSING = object()
 
-VIA_LEGEND = (
-    "via: setattr = mod.x = v, setattr(), del mod.x, mock.patch: freeze() "
-    "blocks it\n"
-    "     dict    = STORE_GLOBAL, mod.__dict__[k] = v, exec(): freeze() only "
-    "reports it (FrozenWarning)\n"
-    "     class attributes: C.x = v, which freeze(C) blocks\n")
+_ModuleType = types.ModuleType
+# Descriptors read straight from CPython's slots: no attribute lookup on a
+# program object, so no __getattribute__, __class__ or metaclass of its.
+_module_dict = _ModuleType.__dict__["__dict__"].__get__
+_class_mro = type.__dict__["__mro__"].__get__
+_class_dict = type.__dict__["__dict__"].__get__
+_class_module = type.__dict__["__module__"].__get__
+_class_qualname = type.__dict__["__qualname__"].__get__
+# Bound now: the program may replace them.
+_os_open, _os_write, _os_close = os.open, os.write, os.close
+_marshal_dumps = marshal.dumps
+
+
+def start_in_program(loaded):
+    """From the runner's sitecustomize: loaded is sys.modules's keys before
+    pywatch was imported.  Puts back the program's environment, sys.path and
+    sys.modules, runs the real sitecustomize if there is one, and starts the
+    audit.  Raises the ModuleNotFoundError that site ignores when there is
+    none, so that no sitecustomize is left in sys.modules."""
+    out = os.environ.pop(ENV_OUT)
+    pythonpath = os.environ.pop(ENV_PYTHONPATH, None)
+    if pythonpath is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = pythonpath
+    # pywatch's directory, then the runner's, which is first on PYTHONPATH.
+    pywatch_parent, runner = sys.path[:2]
+    del sys.path[:2]
+    sys.path_importer_cache.pop(runner, None)
+    if pywatch_parent not in sys.path:
+        sys.path_importer_cache.pop(pywatch_parent, None)
+    # What the audit imported is its own: the program imports its own copy,
+    # from its own sys.path.  pywatch stays, so that a program that uses
+    # pywatch uses the one that audits it.
+    for name in set(sys.modules) - set(loaded):
+        if name != "pywatch" and not name.startswith("pywatch."):
+            del sys.modules[name]
+    del sys.modules["sitecustomize"]  # the runner's
+    try:
+        import sitecustomize  # noqa: F401  the one python would have run
+    except ImportError as exc:
+        if exc.name != "sitecustomize":
+            raise
+        missing = exc
+    else:
+        missing = None
+    finally:
+        Audit(out).start()
+    if missing is not None:
+        raise missing
 
 
 class Audit:
-    """The namespaces tracked, and the report made of their write log."""
+    """The namespaces tracked, and the data of the report made of their
+    write log."""
 
-    def __init__(self, include=(), exclude=()):
-        self.include = list(include) or ["*"]
-        self.exclude = list(exclude) + list(_OWN)
-        self.tracked = {}  # (kind, name) -> weakref to the module or class
+    def __init__(self, out):
+        self.out = out
+        # (kind, name) -> (weakref to the module or class, its module's name)
+        self.tracked = {}
         self.done = False
-
-    def wanted(self, module_name):
-        """--include and --exclude: fnmatch patterns on module names."""
-        return (any(fnmatch.fnmatchcase(module_name, p) for p in self.include)
-                and not any(fnmatch.fnmatchcase(module_name, p)
-                            for p in self.exclude))
+        self.start_seen = _StartSeen()
 
     def start(self):
-        """Tracks what is loaded, and every module imported from now on."""
-        _c._audit_start()
+        """Tracks what is loaded, and every module imported or reloaded
+        from now on."""
+        pywatch_dir = os.path.dirname(_freeze.__file__) + os.sep
+        mock = os.path.join(os.path.dirname(os.__file__), "unittest",
+                            "mock.py")
+        _c._audit_start((pywatch_dir, mock),
+                        getattr(types, "LazyImportType", None))
         _bootstrap._load_unlocked = _c._call_then(_bootstrap._load_unlocked,
                                                   self.track)
+        _bootstrap._exec = _c._call_then(_bootstrap._exec, self.track)
         for module in list(sys.modules.values()):
             self.track(module)
+        atexit.register(self.exit)
+        os.register_at_fork(after_in_child=self.forget)
+        self.start_seen.watch()
 
     def track(self, module):
-        # Only type(module) is looked at first: a module with its own
-        # __getattribute__, such as importlib.util.LazyLoader's, may load
-        # itself (and write everything) on any attribute access, even
-        # isinstance()'s __class__; it is left alone.
         cls = type(module)
+        # A module whose class has its own __getattribute__, such as
+        # importlib.util.LazyLoader's, loads itself (and writes everything)
+        # when it is first read; it is left alone.
         if (not issubclass(cls, _ModuleType)
-                or cls.__getattribute__ is not _ModuleType.__getattribute__):
+                or _lookup(cls, "__getattribute__")
+                is not _ModuleType.__getattribute__):
             return
-        name = module.__dict__.get("__name__")
-        if (not isinstance(name, str) or not self.wanted(name)
-                or not _c._audit_watch(module.__dict__,
-                                       ("module", name, name))):
+        namespace = _module_dict(module)
+        name = _module_name(namespace)
+        if name is None or _is_own(name):
             return
-        self.tracked["module", name] = weakref.ref(module)
-        for cls in _freeze.defined_classes(module):
-            qualname = "%s.%s" % (name, cls.__qualname__)
+        if _c._audit_watch(namespace, ("module", name, name)):
+            self.tracked["module", name] = (weakref.ref(module), name)
+        for cls in _defined_classes(namespace):
+            qualname = "%s.%s" % (name, _class_qualname(cls))
             if _c._audit_watch(_c._type_dict(cls), ("class", qualname, name)):
-                self.tracked["class", qualname] = weakref.ref(cls)
+                self.tracked["class", qualname] = (weakref.ref(cls), name)
 
     def forget(self):
         """In a forked child: the parent reports, not the child."""
         self.done = True
 
-    def exit(self, json_path=None):
-        """At exit: the report on stderr, and in json_path if given."""
+    def exit(self):
+        """At exit: the report's data, for the runner."""
         if self.done:
             return
         self.done = True
-        report = self.report()
-        stream = sys.__stderr__ or sys.stderr
-        stream.write(render(report))
-        stream.flush()
-        if json_path:
-            with open(json_path, "w") as f:
-                json.dump(report, f, indent=1)
-                f.write("\n")
+        try:
+            data = self.data()
+        except Exception as exc:
+            data = {"error": "the report failed: %s: %s"
+                    % (type(exc).__name__, exc)}
+        try:
+            fd = _os_open(self.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                          0o600)
+            try:
+                _write_all(fd, _marshal_dumps(data))
+            finally:
+                _os_close(fd)
+        except OSError as exc:
+            # Where the program's stderr still goes, if anywhere.
+            try:
+                _write_all(2, b"pywatch audit: cannot pass the report on: "
+                           + str(exc).encode() + b"\n")
+            except OSError:
+                pass
 
-    def report(self):
-        """Stops counting; the report as JSON-ready data."""
+    def data(self):
+        """Stops counting; what the runner needs for the report, as plain
+        data (marshal)."""
         _c._audit_stop()
+        if not self.start_seen.started:
+            return {"started": False}
         merged = {}  # (kind, name) -> (module name, {key: counts})
         for (kind, name, module), alive, writes in _c._audit_log():
             if not alive:
@@ -120,21 +187,104 @@ class Audit:
             for key, row in writes.items():
                 log[key] = _merge(log[key], row) if key in log else row
         namespaces = []
-        for (kind, name), (module, log) in sorted(
-                merged.items(),
-                key=lambda item: (item[1][0], item[0][0] != "module",
-                                  item[0][1])):
-            ref = self.tracked.get((kind, name))
+        for (kind, name), (module, log) in merged.items():
+            ref, _ = self.tracked.get((kind, name), (None, None))
             namespaces.append({
                 "kind": kind, "name": name, "module": module,
                 "writes": [_write(kind, name, ref and ref(), key, row)
                            for key, row in sorted(log.items(),
                                                   key=lambda kv: kv[1][6])]})
-        modules = sorted(n for k, n in self.tracked if k == "module")
-        return {"tracked": {"modules": len(modules),
-                            "classes": len(self.tracked) - len(modules)},
+        return {"started": True,
+                "tracked": [[kind, name, module] for (kind, name), (_, module)
+                            in sorted(self.tracked.items())],
                 "namespaces": namespaces,
-                "verdict": _verdict(modules, namespaces)}
+                "not_freezable": self.not_freezable()}
+
+    def not_freezable(self):
+        refused = {}
+        for (kind, name), (ref, _) in self.tracked.items():
+            module = ref()
+            if kind != "module" or module is None:
+                continue
+            try:
+                _freeze._check_target(module, "freeze")
+            except (TypeError, ValueError) as exc:
+                refused[name] = str(exc)
+        return refused
+
+
+class _StartSeen:
+    """Whether the program's code began to run: python may fail to find,
+    read or compile it.  A sys.monitoring tool sees the first frame that
+    runs in __main__'s namespace, and is given back at once, as is
+    __main__'s namespace: held, it would keep what the program's
+    __main__ holds alive into module teardown."""
+
+    def __init__(self):
+        self.started = False
+        self.main = _module_dict(sys.modules["__main__"])
+        self.tool = None
+
+    def watch(self):
+        mon = sys.monitoring
+        self.tool = next(i for i in range(6) if mon.get_tool(i) is None)
+        mon.use_tool_id(self.tool, "pywatch audit")
+        mon.register_callback(self.tool, mon.events.PY_START, self.heard)
+        mon.set_events(self.tool, mon.events.PY_START)
+
+    def heard(self, code, offset):
+        if sys._getframe(1).f_globals is not self.main:
+            return
+        self.started = True
+        self.main = None
+        mon = sys.monitoring
+        mon.set_events(self.tool, 0)
+        mon.register_callback(self.tool, mon.events.PY_START, None)
+        mon.free_tool_id(self.tool)
+
+
+def _write_all(fd, data):
+    while data:
+        data = data[_os_write(fd, data):]
+
+
+def _lookup(cls, name):
+    """cls.name as the class's MRO holds it, read without the metaclass."""
+    for base in _class_mro(cls):
+        value = _class_dict(base).get(name, _MISSING)
+        if value is not _MISSING:
+            return value
+    return None
+
+
+def _module_name(namespace):
+    """The name the import system gave the module: its spec's, which is the
+    one sys.modules holds it under (_collections_abc's __name__ is
+    collections.abc), else its __name__; None if neither is a str."""
+    spec = namespace.get("__spec__")
+    if type(spec) is _bootstrap.ModuleSpec and type(spec.name) is str:
+        return spec.name
+    name = namespace.get("__name__")
+    return name if type(name) is str else None
+
+
+def _is_own(name):
+    return any(name == own or name.startswith(own + ".") for own in _OWN)
+
+
+def _defined_classes(namespace):
+    """The classes freeze(module, classes=True) freezes: heap classes bound
+    in the module whose __module__ is the module's __name__."""
+    name = namespace.get("__name__")
+    if type(name) is not str:
+        return []
+    found = []
+    for value in list(namespace.values()):
+        if issubclass(type(value), type) and _c._is_heap_type(value):
+            module = _class_module(value)
+            if type(module) is str and module == name:
+                found.append(value)
+    return found
 
 
 def _drop_gc_clear(writes):
@@ -154,16 +304,21 @@ def _merge(a, b):
 
 
 def _write(kind, owner, obj, key, row):
-    counts = dict(zip(_KINDS, row[:5]))
+    counts = dict(zip(KINDS, row[:5]))
     total = sum(counts.values())
     if kind == "class":
         # C.x = v: a class dict has no other public path for a name.
-        setattr_n = total if isinstance(key, str) else 0
+        setattr_n = total if type(key) is str else 0
     else:
         setattr_n = row[5]
-    if isinstance(key, str):
+    if type(key) is str:
         name = key
-        ns = vars(obj) if obj is not None else {}
+        if obj is None:
+            ns = {}
+        elif kind == "module":
+            ns = _module_dict(obj)
+        else:
+            ns = _c._type_dict(obj)
         value = ns.get(key, _MISSING)
         # Whether every write resolved a lazy import (row[9]: 3.15's
         # import system replacing its placeholder).
@@ -184,223 +339,3 @@ def _write(kind, owner, obj, key, row):
             "first_writer": ({"file": filename, "line": lineno}
                              if filename else None),
             "allowed_by_freeze": reason or None}
-
-
-def _verdict(modules, namespaces):
-    """What freeze() can be told, module by module."""
-    blocking = {}  # module -> names freeze() would not let through
-    classes = {}   # class -> names written
-    for ns in namespaces:
-        names = [w["name"] for w in ns["writes"] if not w["allowed_by_freeze"]]
-        if not names:
-            continue
-        if ns["kind"] == "class":
-            classes[ns["name"]] = names
-        else:
-            blocking[ns["name"]] = names
-    refused = {}
-    for name in modules:
-        module = sys.modules.get(name)
-        if module is None:
-            continue
-        try:
-            _freeze._check_target(module, "freeze")
-        except (TypeError, ValueError) as exc:
-            refused[name] = str(exc)
-    for name, names in blocking.items():
-        if name not in refused and any(n.startswith("<") for n in names):
-            refused[name] = ("its __dict__ was cleared or written with a "
-                             "non-str key: no allow= covers that")
-    return {
-        "safe": [m for m in modules if m not in blocking and m not in refused],
-        "allow": {m: sorted(n) for m, n in sorted(blocking.items())
-                  if m not in refused},
-        "classes_written": {c: sorted(n) for c, n in sorted(classes.items())},
-        "not_freezable": dict(sorted(refused.items())),
-    }
-
-
-def _where(first_writer, cwd=None):
-    if first_writer is None:
-        return "?"
-    path = first_writer["file"]
-    cwd = cwd or os.getcwd()
-    if os.path.isabs(path) and path.startswith(cwd + os.sep):
-        path = os.path.relpath(path, cwd)
-    return "%s:%d" % (path, first_writer["line"])
-
-
-def render(report):
-    """The report as a table, for stderr."""
-    written = report["namespaces"]
-    nmod = sum(1 for ns in written if ns["kind"] == "module")
-    tracked = report["tracked"]
-    out = ["pywatch audit: written after import: %d of %d modules, %d of %d "
-           "classes" % (nmod, tracked["modules"], len(written) - nmod,
-                        tracked["classes"])]
-    rows = [[ns] + [("+".join(k for k in _KINDS if w[k]), w)
-                    for w in ns["writes"]] for ns in written]
-    wname = max([4] + [len(w["name"]) for ns in written
-                       for w in ns["writes"]])
-    wkind = max([4] + [len(k) for r in rows for k, _ in r[1:]])
-    wvia = max([3] + [len(w["via"]) for ns in written for w in ns["writes"]])
-    line = "  %-*s  %-*s %7s  %-*s  %s"
-    for ns, *writes in rows:
-        out.append("")
-        out.append("%s %s" % (ns["kind"], ns["name"]))
-        out.append(line % (wname, "name", wkind, "kind", "count", wvia, "via",
-                           "first writer"))
-        for kinds, w in writes:
-            note = ("  (freeze allows: %s)" % w["allowed_by_freeze"]
-                    if w["allowed_by_freeze"] else "")
-            out.append(line % (wname, w["name"], wkind, kinds, w["count"],
-                               wvia, w["via"], _where(w["first_writer"]))
-                       + note)
-    if written:
-        out.append("")
-        out.append(VIA_LEGEND.rstrip("\n"))
-    v = report["verdict"]
-    out.append("")
-    out.append("verdict")
-    out.append("  safe to freeze() (never written after import): %d modules"
-               % len(v["safe"]))
-    out.extend(_wrap(", ".join(v["safe"]), "    "))
-    if v["allow"]:
-        out.append("  freezable with allow=:")
-        for m, names in v["allow"].items():
-            out.append("    freeze(%s, allow=(%s))" % (
-                m, "".join("%r, " % n for n in names).rstrip(" ")))
-    if v["classes_written"]:
-        out.append("  written classes: freeze their module without "
-                   "classes=True")
-        for c, names in v["classes_written"].items():
-            out.append("    %s: %s" % (c, ", ".join(names)))
-    if v["not_freezable"]:
-        out.append("  not freezable:")
-        for m, why in v["not_freezable"].items():
-            out.append("    %s: %s" % (m, why))
-    return "\n".join(out) + "\n"
-
-
-def _wrap(text, indent, width=79):
-    lines, line = [], indent
-    for word in text.split(" "):
-        if len(line) + len(word) > width and line.strip():
-            lines.append(line.rstrip())
-            line = indent
-        line += word + " "
-    if line.strip():
-        lines.append(line.rstrip())
-    return lines
-
-
-def _parser():
-    p = argparse.ArgumentParser(
-        prog="python -m pywatch audit",
-        usage="%(prog)s [options] (script.py | -m module) [args...]",
-        description="Runs a program and reports, at exit, which module "
-        "namespaces (and the classes they define) were written after "
-        "import, by whom, and what could be frozen.")
-    p.add_argument("--json", metavar="FILE",
-                   help="also write the report as JSON to FILE")
-    p.add_argument("--include", metavar="PATTERN", action="append",
-                   default=[], help="audit only modules matching this "
-                   "fnmatch pattern (repeatable)")
-    p.add_argument("--exclude", metavar="PATTERN", action="append",
-                   default=[], help="do not audit modules matching this "
-                   "pattern (repeatable)")
-    p.add_argument("-m", dest="module", metavar="module",
-                   help="run a library module as a script, like python -m")
-    p.add_argument("script", nargs="?", help="the program to run")
-    return p
-
-
-def _split(argv):
-    """The audit's options end where the program begins, as on python's
-    own command line: at -m MODULE, or at the first argument that is not
-    an option.  The rest is the program's."""
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "-m":
-            return argv[:i + 2], argv[i + 2:]
-        if arg in ("--json", "--include", "--exclude"):
-            i += 2
-        elif arg.startswith("-") and arg != "-":
-            i += 1
-        else:
-            return argv[:i + 1], argv[i + 1:]
-    return argv, []
-
-
-def main(argv):
-    """Runs the program under audit; returns 1 after an uncaught exception
-    (its traceback printed, as python does).  SystemExit passes through."""
-    ours, args = _split(argv)
-    parser = _parser()
-    opts = parser.parse_args(ours)
-    if (opts.module is None) == (opts.script is None):
-        parser.error("give a script or -m module (one of them)")
-    json_path = os.path.abspath(opts.json) if opts.json else None
-    if opts.script is not None:
-        try:
-            code = _compile(opts.script)
-        except OSError as exc:
-            sys.stderr.write("%s: can't open file %r: %s\n"
-                             % (parser.prog, opts.script, exc))
-            return 2
-        sys.path[0] = os.path.dirname(os.path.realpath(opts.script))
-    sys.argv = [opts.script or opts.module] + args
-    audit = Audit(opts.include, opts.exclude)
-    audit.start()
-    atexit.register(audit.exit, json_path)
-    os.register_at_fork(after_in_child=audit.forget)
-    # The program's own __main__, left in sys.modules after it, as python
-    # does.  This module is out of sys.modules from now on.
-    sys.modules["__main__"] = _main_module()
-    try:
-        if opts.module is not None:
-            # What python -m runs, argv[0] included.
-            runpy._run_module_as_main(opts.module)
-        else:
-            _run_script(code)
-    except Exception as exc:  # SystemExit and KeyboardInterrupt go through
-        exc.with_traceback(_program_frames(exc.__traceback__))
-        sys.excepthook(type(exc), exc, exc.__traceback__)
-        return 1
-    return 0
-
-
-def _compile(script):
-    """The script's code, under the absolute name python gives it."""
-    filename = os.path.join(os.getcwd(), script)
-    with io.open_code(filename) as f:
-        source = f.read()
-    return compile(source, filename, "exec", dont_inherit=True)
-
-
-def _main_module():
-    module = _ModuleType("__main__")
-    module.__builtins__ = builtins
-    module.__annotations__ = {}
-    return module
-
-
-def _run_script(code):
-    """As python runs a script: in __main__, with these dunders."""
-    namespace = sys.modules["__main__"].__dict__
-    namespace.update(
-        __file__=code.co_filename, __cached__=None, __package__=None,
-        __spec__=None,
-        __loader__=importlib.machinery.SourceFileLoader("__main__",
-                                                        code.co_filename))
-    exec(code, namespace)
-
-
-def _program_frames(tb):
-    """The traceback from the program's first frame on, as python would
-    print it without the audit in between."""
-    ours = {main.__code__.co_filename, runpy._run_code.__code__.co_filename}
-    while tb is not None and tb.tb_frame.f_code.co_filename in ours:
-        tb = tb.tb_next
-    return tb

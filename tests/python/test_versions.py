@@ -46,7 +46,7 @@ class WatcherIds(unittest.TestCase):
             pywatch.freeze(C)
             dep = pywatch.Dependent()
             dep.depends_on(m, "x")
-            pywatch._pywatch._audit_start()
+            pywatch._pywatch._audit_start((pywatch.__path__[0] + "/",), None)
             pywatch._pywatch._audit_watch(vars(m), "m")
             m.__dict__["x"] = 2
             print(free())

@@ -1,0 +1,156 @@
+"""The audit's report, made by the runner from the data that the audited
+program left at exit (_audit.Audit.data): the --include and --exclude
+choice, the verdict, the table for stderr and the data for --json."""
+import fnmatch
+import os
+
+from ._audit import KINDS
+
+VIA_LEGEND = (
+    "via: setattr = mod.x = v, setattr(), del mod.x, mock.patch: freeze() "
+    "blocks it\n"
+    "     dict    = STORE_GLOBAL, mod.__dict__[k] = v, exec(): freeze() only "
+    "reports it (FrozenWarning)\n"
+    "     class attributes: C.x = v, which freeze(C) blocks\n")
+
+
+def report(data, include=(), exclude=()):
+    """The report as JSON-ready data, for the modules chosen: fnmatch
+    patterns on module names."""
+    include = list(include) or ["*"]
+
+    def wanted(module):
+        return (any(fnmatch.fnmatchcase(module, p) for p in include)
+                and not any(fnmatch.fnmatchcase(module, p) for p in exclude))
+
+    tracked = [(kind, name) for kind, name, module in data["tracked"]
+               if wanted(module)]
+    modules = sorted(name for kind, name in tracked if kind == "module")
+    namespaces = sorted(
+        (ns for ns in data["namespaces"] if wanted(ns["module"])),
+        key=lambda ns: (ns["module"], ns["kind"] != "module", ns["name"]))
+    refused = {m: why for m, why in data["not_freezable"].items()
+               if m in modules}
+    return {"tracked": {"modules": len(modules),
+                        "classes": len(tracked) - len(modules)},
+            "namespaces": namespaces,
+            "verdict": _verdict(modules, namespaces, refused)}
+
+
+def _verdict(modules, namespaces, refused):
+    """What freeze() can be told, module by module."""
+    blocking = {}  # module -> names freeze() would not let through
+    classes = {}   # class -> names written
+    for ns in namespaces:
+        names = [w["name"] for w in ns["writes"] if not w["allowed_by_freeze"]]
+        if not names:
+            continue
+        if ns["kind"] == "class":
+            classes[ns["name"]] = names
+        else:
+            blocking[ns["name"]] = names
+    refused = dict(refused)
+    for name, names in blocking.items():
+        if name not in refused and any(n.startswith("<") for n in names):
+            refused[name] = ("its __dict__ was cleared or written with a "
+                             "non-str key: no allow= covers that")
+    return {
+        "safe": [m for m in modules if m not in blocking and m not in refused],
+        "allow": {m: sorted(n) for m, n in sorted(blocking.items())
+                  if m not in refused},
+        "classes_written": {c: sorted(n) for c, n in sorted(classes.items())},
+        "not_freezable": dict(sorted(refused.items())),
+    }
+
+
+def _attention(report):
+    """The modules that cannot simply be frozen: written, refused, or
+    holding a written class."""
+    v = report["verdict"]
+    owners = {ns["module"] for ns in report["namespaces"]
+              if ns["kind"] == "class" and ns["name"] in v["classes_written"]}
+    return set(v["allow"]) | set(v["not_freezable"]) | owners
+
+
+def _where(first_writer, cwd):
+    """file:line, the file relative to cwd if it is under it: cwd is a
+    string, since the program may have removed the directory."""
+    if first_writer is None:
+        return "?"
+    path = first_writer["file"]
+    under = os.path.join(cwd, "")
+    if path.startswith(under):
+        path = path[len(under):]
+    return "%s:%d" % (path, first_writer["line"])
+
+
+def render(report, cwd, show_all=False):
+    """The report as a table, for stderr: paths relative to cwd, the
+    writes that freeze() allows anyway only if show_all."""
+    v = report["verdict"]
+    out = ["pywatch audit: %d of %d modules need attention"
+           % (len(_attention(report)), report["tracked"]["modules"])]
+    shown, hidden = [], 0
+    for ns in report["namespaces"]:
+        writes = [w for w in ns["writes"]
+                  if show_all or not w["allowed_by_freeze"]]
+        hidden += len(ns["writes"]) - len(writes)
+        if writes:
+            shown.append((ns, writes))
+    rows = [(ns, [("+".join(k for k in KINDS if w[k]), w) for w in writes])
+            for ns, writes in shown]
+    all_writes = [w for _, writes in shown for w in writes]
+    wname = max([4] + [len(w["name"]) for w in all_writes])
+    wkind = max([4] + [len(k) for _, r in rows for k, _ in r])
+    wvia = max([3] + [len(w["via"]) for w in all_writes])
+    line = "  %-*s  %-*s %7s  %-*s  %s"
+    for ns, writes in rows:
+        out.append("")
+        out.append("%s %s" % (ns["kind"], ns["name"]))
+        out.append(line % (wname, "name", wkind, "kind", "count", wvia, "via",
+                           "first writer"))
+        for kinds, w in writes:
+            note = ("  (freeze allows: %s)" % w["allowed_by_freeze"]
+                    if w["allowed_by_freeze"] else "")
+            out.append(line % (wname, w["name"], wkind, kinds, w["count"],
+                               wvia, w["via"], _where(w["first_writer"], cwd))
+                       + note)
+    if hidden:
+        out.append("")
+        out.append("%d write%s that freeze() allows anyway not shown (--all "
+                   "shows them)" % (hidden, "" if hidden == 1 else "s"))
+    if shown:
+        out.append("")
+        out.append(VIA_LEGEND.rstrip("\n"))
+    out.append("")
+    out.append("verdict")
+    out.append("  safe to freeze() (never written after import): %d modules"
+               % len(v["safe"]))
+    out.extend(_wrap(", ".join(v["safe"]), "    "))
+    if v["allow"]:
+        out.append("  freezable with allow=:")
+        for m, names in v["allow"].items():
+            out.append("    freeze(%s, allow=(%s))" % (
+                m, "".join("%r, " % n for n in names).rstrip(" ")))
+    if v["classes_written"]:
+        out.append("  written classes: freeze their module without "
+                   "classes=True")
+        for c, names in v["classes_written"].items():
+            out.append("    %s: %s" % (c, ", ".join(names)))
+    if v["not_freezable"]:
+        out.append("  not freezable:")
+        for m, why in v["not_freezable"].items():
+            out.append("    %s: %s" % (m, why))
+    return "\n".join(out) + "\n"
+
+
+def _wrap(text, indent, width=79):
+    lines, line = [], indent
+    for word in text.split(" "):
+        if len(line) + len(word) > width and line.strip():
+            lines.append(line.rstrip())
+            line = indent
+        line += word + " "
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines

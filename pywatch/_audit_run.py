@@ -1,0 +1,168 @@
+"""python -m pywatch audit [options] program: runs the program as plain
+python would, in a python of its own, and prints the report when it ends.
+
+The program is started as `python [this python's options] program...`,
+with a sitecustomize of the audit's first on PYTHONPATH (_audit), so that
+python itself finds and runs every form of program it accepts: a script,
+-m module, -c command, a directory or zipapp, and - (stdin).  Its stdin,
+stdout and stderr are this process's.  What it leaves at exit is read
+here, after it ended, so that no stream or directory the program closed or
+removed can lose the report: the table goes to this process's stderr, the
+JSON to its file, each on its own.  The exit status is the program's.
+"""
+import argparse
+import json
+import marshal
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+from . import _audit, _audit_report
+
+PROG = "python -m pywatch audit"
+
+# The runner's sitecustomize: sys.modules is noted before pywatch is
+# imported, so that _audit can take its own imports out again, and
+# pywatch's directory is put first on sys.path only for that import
+# (on PYTHONPATH, site would drop the program's own entry for it).
+BOOT = """import sys
+loaded = list(sys.modules)
+sys.path.insert(0, %r)
+from pywatch._audit import start_in_program
+start_in_program(loaded)
+"""
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        usage="%(prog)s [options] (script.py | -m module | -c command | dir "
+        "| zipapp | -) [args...]",
+        description="Runs a program as python would, and reports at exit "
+        "which module namespaces (and the classes they define) were written "
+        "after import, by whom, and what could be frozen.")
+    p.add_argument("--json", metavar="FILE",
+                   help="also write the report as JSON to FILE")
+    p.add_argument("--include", metavar="PATTERN", action="append",
+                   default=[], help="report only modules matching this "
+                   "fnmatch pattern (repeatable)")
+    p.add_argument("--exclude", metavar="PATTERN", action="append",
+                   default=[], help="do not report modules matching this "
+                   "pattern (repeatable)")
+    p.add_argument("--all", action="store_true",
+                   help="also show the writes that freeze() allows anyway")
+    return p
+
+
+def split(argv):
+    """The audit's options, and the program's command line: it begins, as on
+    python's own, at -m MODULE, -c COMMAND, - or the first argument that is
+    not an option."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-m", "-c") or arg.startswith(("-m", "-c")) \
+                and not arg.startswith("--"):
+            return argv[:i], argv[i:]
+        if arg == "-" or not arg.startswith("-"):
+            return argv[:i], argv[i:]
+        i += 2 if arg in ("--json", "--include", "--exclude") else 1
+    return argv, []
+
+
+def main(argv):
+    ours, program = split(argv)
+    parser = _parser()
+    opts = parser.parse_args(ours)
+    if not program or program[0] in ("-m", "-c") and len(program) == 1:
+        parser.error("give the program: a script, -m module, -c command, "
+                     "a directory, a zipapp or -")
+    if sys.flags.no_site or sys.flags.ignore_environment:
+        parser.error("the audit starts in the program's python through site "
+                     "and PYTHONPATH: run it without -S, -E or -I")
+    cwd = os.getcwd()
+    json_path = os.path.abspath(opts.json) if opts.json else None
+    with tempfile.TemporaryDirectory(prefix="pywatch-audit-") as tmp:
+        status = _run(program, tmp)
+        data = _read(os.path.join(tmp, "report"))
+    _report(data, opts, cwd, json_path, status)
+    return _exit_status(status)
+
+
+def _run(program, tmp):
+    """Runs the program to its end; its wait status (negative: a signal)."""
+    with open(os.path.join(tmp, "sitecustomize.py"), "w") as f:
+        f.write(BOOT % os.path.dirname(os.path.dirname(_audit.__file__)))
+    env = dict(os.environ)
+    env[_audit.ENV_OUT] = os.path.join(tmp, "report")
+    env["PYTHONPATH"] = tmp
+    if "PYTHONPATH" in os.environ:
+        env[_audit.ENV_PYTHONPATH] = os.environ["PYTHONPATH"]
+        env["PYTHONPATH"] += os.pathsep + os.environ["PYTHONPATH"]
+    args = [sys.executable, *subprocess._args_from_interpreter_flags(),
+            *program]
+    # A terminal's ^C reaches the program itself; so does a SIGTERM sent to
+    # the audit.
+    child = subprocess.Popen(args, env=env)
+    previous = (signal.signal(signal.SIGINT, signal.SIG_IGN),
+                signal.signal(signal.SIGTERM,
+                              lambda sig, frame: child.send_signal(sig)))
+    try:
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return marshal.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def _report(data, opts, cwd, json_path, status):
+    """The table on stderr and the JSON in its file, each written whatever
+    happens to the other."""
+    if data is None:
+        _say("pywatch audit: no report: the program ended without running "
+             "its exit handlers (os._exit() or a signal)\n")
+        return
+    if "error" in data:
+        _say("pywatch audit: %s\n" % data["error"])
+        return
+    if not data["started"]:
+        _say("pywatch audit: the program did not start (%s): no report\n"
+             % ("exit status %d" % status if status >= 0
+                else "signal %d" % -status))
+        return
+    result = _audit_report.report(data, opts.include, opts.exclude)
+    _say(_audit_report.render(result, cwd, opts.all))
+    if json_path:
+        try:
+            with open(json_path, "w") as f:
+                json.dump(result, f, indent=1)
+                f.write("\n")
+        except OSError as exc:
+            _say("pywatch audit: cannot write %s: %s\n" % (json_path, exc))
+
+
+def _say(text):
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass  # no stderr: the JSON, if asked for, is written all the same
+
+
+def _exit_status(status):
+    """The program's exit status: a signal that killed it kills this process
+    too, so that its parent sees what plain python would give it."""
+    if status >= 0:
+        return status
+    signal.signal(-status, signal.SIG_DFL)
+    os.kill(os.getpid(), -status)
+    return 128 - status
