@@ -8,9 +8,11 @@ mock.patch.dict(mod.__dict__)): each is reported once per (module, name) as a
 FrozenWarning at the writer's file and line, and counted.  freeze(cls) sets
 Py_TPFLAGS_IMMUTABLETYPE, so that CPython itself raises TypeError.
 
-PYWATCH_DISABLE=1 or -X pywatch=off turn freeze() into a no-op for test
-suites; disable() does the same at run time and thaws what was frozen.
-patch() is the sanctioned way to patch, frozen or not.
+PYWATCH_DISABLE=1 or -X pywatch=off turn freezing off for test suites;
+disable() does the same at run time and thaws what was frozen, and enable()
+freezes it again.  freeze() remembers what it is asked whether freezing is
+on or off, so that enable() can apply it.  patch() is the sanctioned way to
+patch, frozen or not.
 """
 import builtins as _builtins
 import os as _os
@@ -23,7 +25,7 @@ from . import _pywatch as _c
 from ._pywatch import Dependent as _Dependent
 from ._pywatch import FrozenError, FrozenWarning
 
-__all__ = ["counts", "disable", "enabled", "freeze", "is_frozen", "modified",
+__all__ = ["counts", "disable", "enable", "enabled", "freeze", "is_frozen", "modified",
            "patch", "thaw", "FrozenError", "FrozenWarning"]
 
 _MISSING = object()
@@ -55,6 +57,7 @@ class _State:
     freezing this module (as bench_freeze does with all of sys.modules) does
     not report pywatch's own bookkeeping."""
     enabled = not _switched_off()
+    requests = {}     # id(module or class) -> _Request, frozen or not
     trackers = {}     # id(module or class) -> _Tracker
     functions = {}    # id(function) -> _FunctionTracker
     detected = 0      # direct dict writes to frozen namespaces
@@ -141,7 +144,6 @@ class _Tracker:
         self.frozen = False
         self.was_immutable = False
         self.allowed = frozenset()
-        self.classes = []
         self.warned = set()
         self.modified = False
         self.sanctioned = {}  # name -> value being written by patch()
@@ -320,91 +322,210 @@ def _names(allow):
     return names
 
 
+class _Request:
+    """What freeze() was asked for one module or class, kept whether
+    freezing is on or off: enable() applies it, disable() lifts it, thaw()
+    forgets it.  It holds the object weakly."""
+
+    def __init__(self, obj):
+        key = id(obj)
+        self.ref = _weakref.ref(obj, lambda r, key=key: _drop_request(key, r))
+        self.allow = frozenset()
+        self.classes = []   # weak references: what classes=True froze
+
+
+def _drop_request(key, ref):
+    req = _state.requests.get(key)
+    if req is not None and req.ref is ref:
+        del _state.requests[key]
+
+
+def _request(obj, create=True):
+    req = _state.requests.get(id(obj))
+    if req is not None and req.ref() is obj:
+        return req
+    if not create:
+        return None
+    req = _state.requests[id(obj)] = _Request(obj)
+    return req
+
+
+def _requested():
+    """(object, request) for every live request."""
+    pairs = [(req.ref(), req) for req in list(_state.requests.values())]
+    return [(obj, req) for obj, req in pairs if obj is not None]
+
+
+def _globals_stored(module):
+    """Names that functions of the module (and methods of its classes)
+    assign or delete as globals: names the module may create after
+    import."""
+    import dis   # on first use: pywatch's import loads as few modules as it can
+    ns = module.__dict__
+    codes = []
+    for v in list(ns.values()) + [f for c in defined_classes(module)
+                                  for f in list(vars(c).values())]:
+        func = getattr(v, "__func__", v) if isinstance(
+            v, (staticmethod, classmethod)) else v
+        if isinstance(func, _FunctionType) and func.__globals__ is ns:
+            codes.append(func.__code__)
+    names = set()
+    while codes:
+        code = codes.pop()
+        codes.extend(c for c in code.co_consts if isinstance(c, _types.CodeType))
+        names.update(i.argval for i in dis.get_instructions(code)
+                     if i.opname in ("STORE_GLOBAL", "DELETE_GLOBAL"))
+    return names
+
+
+def _check_allow(obj, is_module, names):
+    """allow= must name what obj holds or may create: a name bound now, one
+    created lazily (__warningregistry__, __annotations__, __slotnames__),
+    a global that the module's own functions assign, or any name of a
+    module with a __getattr__ (PEP 562), which may create names on first
+    use.  Anything else is most likely a typo: ValueError."""
+    ns = obj.__dict__
+    unknown = [n for n in names
+               if n not in ns and n not in _ALWAYS_ALLOWED and n not in _LAZY]
+    if unknown and is_module:
+        if "__getattr__" in ns:
+            return
+        stored = _globals_stored(obj)
+        unknown = [n for n in unknown if n not in stored]
+    if unknown:
+        raise ValueError(
+            "freeze(%s, allow=...): %s %s, and no function of %s assigns "
+            "%s (bind %s in it first)"
+            % (_describe(obj), _describe(obj),
+               "has no attribute " + ", ".join(map(repr, sorted(unknown))),
+               "the module" if is_module else "the class",
+               "it" if len(unknown) == 1 else "them",
+               "it" if len(unknown) == 1 else "them"))
+
+
 def freeze(obj, *, allow=(), classes=False):
     """Freezes a module or class and returns it.
 
     Module: obj.x = v, del obj.x, setattr() and mock.patch() raise
     FrozenError; writes straight to obj.__dict__ are reported as
     FrozenWarning.  Class: CPython raises TypeError for writes.  allow names
-    attributes that stay writable; classes=True also freezes the classes the
-    module defines.  Idempotent; a no-op when freezing is disabled."""
+    attributes that stay writable (ValueError for a name obj neither holds
+    nor may create); classes=True also freezes the classes the module
+    defines.  Idempotent.  When freezing is off (test mode) the request is
+    remembered, for enable(), and nothing is frozen."""
     is_module = _check_target(obj, "freeze")
     names = _names(allow)
+    _check_allow(obj, is_module, names)
     _sys.audit("pywatch.freeze", obj, tuple(sorted(names)), classes)
-    if not _state.enabled:
-        return obj
-    t = _tracker(obj)
-    t.sync()  # what changed before freezing is no frozen write
+    req = _request(obj)
+    req.allow = req.allow | names
     if is_module:
-        names |= implicitly_allowed(obj)
-        t.allowed = t.allowed | names
-        _c._frozen_registry()[id(obj)] = t
-        if type(obj) is not _ModuleType:
-            _c._hook_module_type(type(obj))
-        if not t.frozen:
-            _c._frozen_hint(1)
-        t.frozen = True
+        req.allow = req.allow | implicitly_allowed(obj)
         if classes:
             for cls in defined_classes(obj):
                 freeze(cls)
-                t.classes.append(_weakref.ref(cls))
-    else:
-        t.allowed = t.allowed | names
-        if not t.frozen:
-            t.was_immutable = _c._set_immutable(obj, True)
-            _c._frozen_registry()[id(obj)] = t
-            _c._frozen_hint(1)
-        t.frozen = True
+                if not any(ref() is cls for ref in req.classes):
+                    req.classes.append(_weakref.ref(cls))
+    if _state.enabled:
+        _apply(obj, req)
     return obj
 
 
-def thaw(obj):
-    """Makes a frozen module or class writable again; returns it.
-    Idempotent.  Tracking (modified()) goes on."""
-    is_module = _check_target(obj, "thaw")
-    _sys.audit("pywatch.thaw", obj)
+def _apply(obj, req):
+    """Freezes obj for real, as req says."""
+    t = _tracker(obj)
+    t.sync()  # what changed before freezing is no frozen write
+    t.allowed = req.allow
+    if t.frozen:
+        return
+    if not t.is_module:
+        t.was_immutable = _c._set_immutable(obj, True)
+    elif type(obj) is not _ModuleType:
+        _c._hook_module_type(type(obj))
+    _c._frozen_registry()[id(obj)] = t
+    _c._frozen_hint(1)
+    t.frozen = True
+
+
+def _lift(obj):
+    """Makes obj writable again; its request stays."""
     t = _tracker(obj, create=False)
     if t is None or not t.frozen:
-        return obj
+        return
     t.sync()  # report what was written while frozen
     t.frozen = False
-    if is_module:
-        _c._frozen_registry().pop(id(obj), None)
-        _c._frozen_hint(-1)
-        for ref in t.classes:
+    _c._frozen_registry().pop(id(obj), None)
+    _c._frozen_hint(-1)
+    if not t.is_module and not t.was_immutable:
+        _c._set_immutable(obj, False)
+
+
+def thaw(obj):
+    """Makes a frozen module or class writable again, and forgets that it
+    was frozen (with the classes freeze(classes=True) froze); returns it.
+    Idempotent.  Tracking (modified()) goes on."""
+    _check_target(obj, "thaw")
+    _sys.audit("pywatch.thaw", obj)
+    req = _request(obj, create=False)
+    if req is not None:
+        del _state.requests[id(obj)]
+        for ref in req.classes:
             cls = ref()
             if cls is not None:
                 thaw(cls)
-        t.classes = []
-    else:
-        _c._frozen_registry().pop(id(obj), None)
-        _c._frozen_hint(-1)
-        if not t.was_immutable:
-            _c._set_immutable(obj, False)
+    _lift(obj)
     return obj
 
 
 def is_frozen(obj):
-    """Whether pywatch froze this module or class."""
-    t = _tracker(obj, create=False) if isinstance(obj, (_ModuleType, type)) \
-        else None
-    return bool(t is not None and t.frozen)
+    """Whether freeze() was called on this module or class (directly, or
+    through classes=True) and thaw() was not.  That holds in test mode
+    too, where it is not in force: enabled() tells whether it is."""
+    if not isinstance(obj, (_ModuleType, type)):
+        return False
+    return _request(obj, create=False) is not None
 
 
 def enabled():
-    """False under PYWATCH_DISABLE=1, -X pywatch=off, or after disable()."""
+    """False under PYWATCH_DISABLE=1, -X pywatch=off, or after disable(),
+    until enable()."""
     return _state.enabled
 
 
 def disable():
     """Test mode from now on: thaws everything pywatch froze, and freeze()
-    does nothing.  Tracking and dependents keep working."""
+    only remembers what it is asked.  Tracking and dependents keep
+    working."""
     _sys.audit("pywatch.disable")
     _state.enabled = False
-    for t in list(_state.trackers.values()):
-        obj = t.ref()
-        if obj is not None and t.frozen:
-            thaw(obj)
+    for obj, req in _requested():
+        _lift(obj)
+
+
+def enable():
+    """The end of test mode: freezes for real everything that freeze() was
+    asked and thaw() did not undo, disabled or not, and freeze() freezes
+    again."""
+    _sys.audit("pywatch.enable")
+    _state.enabled = True
+    for obj, req in _requested():
+        _apply(obj, req)
+
+
+def _saved_requests():
+    """What freeze() was asked, to be put back by _restore_requests()."""
+    return [(req, req.allow, list(req.classes))
+            for req in _state.requests.values()]
+
+
+def _restore_requests(saved):
+    """Puts back what _saved_requests() saw; freezing must be off."""
+    _state.requests.clear()
+    for req, allow, classes in saved:
+        obj = req.ref()
+        if obj is not None:
+            req.allow, req.classes = allow, classes
+            _state.requests[id(obj)] = req
 
 
 def modified(obj):
@@ -474,22 +595,32 @@ class patch:
     """with pywatch.patch(obj, name, value): the sanctioned way to patch.
 
     Works whether obj is frozen or not; on exit restores the original
-    object exactly, or deletes the name if obj did not have it.  Writes
-    through it invalidate dependents like any write, raise no FrozenWarning
-    and count as a modification for modified()."""
+    object exactly, or deletes the name if obj did not have it.  As
+    mock.patch does, it raises AttributeError for a name obj lacks unless
+    create=True, and decorates a function (or a coroutine function) to
+    patch during each call.  Writes through it invalidate dependents like
+    any write, raise no FrozenWarning and count as a modification for
+    modified()."""
 
-    def __init__(self, obj, name, value):
+    def __init__(self, obj, name, value, *, create=False):
         if not isinstance(name, str):
             raise TypeError("attribute name must be str, not %s"
                             % type(name).__name__)
         self.obj, self.name, self.value = obj, name, value
+        self.create = create
         self._old = None
 
     def __enter__(self):
         if self._old is not None:
             raise RuntimeError("pywatch.patch is not reentrant")
-        _sys.audit("pywatch.patch", self.obj, self.name, self.value, "enter")
         old = _own(self.obj, self.name)
+        if (old is _MISSING and not self.create
+                and not hasattr(self.obj, self.name)):
+            raise AttributeError(
+                "%s has no attribute %r (pywatch.patch(..., create=True) "
+                "adds it)" % (_describe_target(self.obj), self.name),
+                name=self.name, obj=self.obj)
+        _sys.audit("pywatch.patch", self.obj, self.name, self.value, "enter")
         _sanctioned(self.obj, self.name, self.value)
         self._old = [old]
         return self.value
@@ -504,6 +635,34 @@ class patch:
         else:
             _sanctioned(self.obj, self.name, old)
         return False
+
+    def __call__(self, func):
+        """The decorator: a fresh patch around each call, so that calls
+        may nest and recurse."""
+        # On first use: pywatch's import loads as few modules as it can.
+        import functools
+        import inspect
+        if not callable(func):
+            raise TypeError("pywatch.patch decorates a callable, not %s"
+                            % type(func).__name__)
+        obj, name, value, create = self.obj, self.name, self.value, self.create
+        if inspect.iscoroutinefunction(func):
+            @functools.wraps(func)
+            async def patched(*args, **kwargs):
+                with patch(obj, name, value, create=create):
+                    return await func(*args, **kwargs)
+        else:
+            @functools.wraps(func)
+            def patched(*args, **kwargs):
+                with patch(obj, name, value, create=create):
+                    return func(*args, **kwargs)
+        return patched
+
+
+def _describe_target(obj):
+    if isinstance(obj, (_ModuleType, type)):
+        return _describe(obj)
+    return "%s object" % type(obj).__name__
 
 
 def counts():
