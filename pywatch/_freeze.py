@@ -252,9 +252,12 @@ class _Tracker:
             change = "its __dict__ was %s" % how
         else:
             change = "%r was %s straight in its __dict__" % (name, how)
+        obj = self.ref()
+        ns = obj.__dict__ if obj is not None else {}
         msg = ("%s %r is frozen, but %s (STORE_GLOBAL, __dict__[...] = ..., "
                "vars().update(), exec() or mock.patch.dict(); pywatch.patch() "
-               "is the sanctioned way)" % (what, self.name, change))
+               "is the sanctioned way)%s" % (what, self.name, change,
+                                            self._unheld_allowed(ns)))
         _warnings.warn_explicit(msg, FrozenWarning, filename, lineno)
 
     def class_refusal(self, obj):
@@ -286,8 +289,19 @@ class _Tracker:
             return None
         if allowed_anyway(self.name, True, name, value, old is not _MISSING):
             return None
-        return "cannot %s %r" % ("delete" if value is _MISSING else "set",
-                                 name)
+        return "cannot %s %r%s" % ("delete" if value is _MISSING else "set",
+                                   name, self._unheld_allowed(module.__dict__))
+
+    def _unheld_allowed(self, ns):
+        """allow= names that the namespace does not hold, for the message of
+        a refused write: they may be misspellings of the name refused.  A
+        name not bound yet is accepted, since others may add it later."""
+        unheld = sorted(n for n in self.allowed if n not in ns
+                        and n not in _ALWAYS_ALLOWED and n not in _LAZY)
+        if not unheld:
+            return ""
+        return ("; allow= also names %s, which it does not hold: misspelt?"
+                % ", ".join(map(repr, unheld)))
 
 
 class _FunctionTracker:
@@ -387,67 +401,19 @@ def _requested():
     return [(obj, req) for obj, req in pairs if obj is not None]
 
 
-def _globals_stored(module):
-    """Names that functions of the module (and methods of its classes)
-    assign or delete as globals: names the module may create after
-    import."""
-    import dis   # on first use: pywatch's import loads as few modules as it can
-    ns = module.__dict__
-    codes = []
-    for v in list(ns.values()) + [f for c in defined_classes(module)
-                                  for f in list(vars(c).values())]:
-        func = getattr(v, "__func__", v) if isinstance(
-            v, (staticmethod, classmethod)) else v
-        if isinstance(func, _FunctionType) and func.__globals__ is ns:
-            codes.append(func.__code__)
-    names = set()
-    while codes:
-        code = codes.pop()
-        codes.extend(c for c in code.co_consts if isinstance(c, _types.CodeType))
-        names.update(i.argval for i in dis.get_instructions(code)
-                     if i.opname in ("STORE_GLOBAL", "DELETE_GLOBAL"))
-    return names
-
-
-def _check_allow(obj, is_module, names):
-    """allow= must name what obj holds or may create: a name bound now, one
-    created lazily (__warningregistry__, __annotations__, __slotnames__),
-    a global that the module's own functions assign, or any name of a
-    module with a __getattr__ (PEP 562), which may create names on first
-    use.  Anything else is most likely a typo: ValueError."""
-    ns = obj.__dict__
-    stdlib = STDLIB_WRITES.get(_describe(obj), ()) if is_module else ()
-    unknown = [n for n in names if n not in ns and n not in _ALWAYS_ALLOWED
-               and n not in _LAZY and n not in stdlib]
-    if unknown and is_module:
-        if "__getattr__" in ns:
-            return
-        stored = _globals_stored(obj)
-        unknown = [n for n in unknown if n not in stored]
-    if unknown:
-        raise ValueError(
-            "freeze(%s, allow=...): %s %s, and no function of %s assigns "
-            "%s (bind %s in it first)"
-            % (_describe(obj), _describe(obj),
-               "has no attribute " + ", ".join(map(repr, sorted(unknown))),
-               "the module" if is_module else "the class",
-               "it" if len(unknown) == 1 else "them",
-               "it" if len(unknown) == 1 else "them"))
-
-
 def freeze(obj, *, allow=(), classes=False):
     """Freezes a module or class and returns it.
 
     Module: obj.x = v, del obj.x, setattr() and mock.patch() raise
     FrozenError; writes straight to obj.__dict__ are reported as
     FrozenWarning.  Class: CPython raises TypeError for writes.  allow names
-    attributes that stay writable (ValueError for a name obj neither holds
-    nor may create); classes=True also freezes the classes the module
+    attributes that stay writable, bound yet or not (a name that is not
+    is pointed out in the messages of refused writes, as a likely
+    misspelling); classes=True also freezes the classes the module
     defines.  Idempotent.  When freezing is off (test mode) the request is
     remembered, for enable(), and nothing is frozen."""
     is_module = _check_target(obj, "freeze")
     names = _names(allow)
-    _check_allow(obj, is_module, names)
     _sys.audit("pywatch.freeze", obj, tuple(sorted(names)), classes)
     req = _request(obj)
     req.allow = req.allow | names

@@ -34,9 +34,6 @@ def fill_cache():
     cache = {"filled": True}
 def warn():
     warnings.warn("from a frozen module", UserWarning)
-def make_lazy():
-    global lazy_made
-    lazy_made = 1
 class C:
     a = 1
     def m(self):

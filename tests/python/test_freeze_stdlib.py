@@ -33,7 +33,7 @@ concurrent.futures.ThreadPoolExecutor
 with concurrent.futures.ThreadPoolExecutor(1) as ex:
     ex.submit(abs, -1).result()
 t = threading.Thread(target=abs, args=(1,)); t.start(); t.join()
-asyncio.get_event_loop_policy()
+asyncio.run(asyncio.sleep(0))
 pkgutil.resolve_name("os.path:join")
 platform.uname()
 sysconfig.get_config_vars()
