@@ -595,8 +595,8 @@ class patch:
     Works whether obj is frozen or not; on exit restores the original
     object exactly, or deletes the name if obj did not have it.  As
     mock.patch does, it raises AttributeError for a name obj lacks unless
-    create=True, and decorates a function (or a coroutine function) to
-    patch during each call.  Writes through it invalidate dependents like
+    create=True, and decorates a function (or a coroutine function, not a
+    class) to patch during each call.  Writes through it invalidate dependents like
     any write, raise no FrozenWarning and count as a modification for
     modified()."""
 
@@ -640,8 +640,10 @@ class patch:
         # On first use: pywatch's import loads as few modules as it can.
         import functools
         import inspect
-        if not callable(func):
-            raise TypeError("pywatch.patch decorates a callable, not %s"
+        if isinstance(func, type) or not callable(func):
+            # A class would come back as a function: its tests would vanish.
+            raise TypeError("pywatch.patch decorates a function, not %s "
+                            "(decorate the methods of a class)"
                             % type(func).__name__)
         obj, name, value, create = self.obj, self.name, self.value, self.create
         if inspect.iscoroutinefunction(func):

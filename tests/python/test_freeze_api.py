@@ -72,9 +72,10 @@ class TestPatchLikeMock(FreezeCase):
         self.assertEqual(asyncio.run(read()), 5)
         self.assertEqual(self.mod.x, 1)
 
-    def test_decorator_needs_a_callable(self):
-        with self.assertRaisesRegex(TypeError, "callable"):
-            pywatch.patch(self.mod, "x", 5)(42)
+    def test_decorator_needs_a_function(self):
+        for what in (42, unittest.TestCase):
+            with self.assertRaisesRegex(TypeError, "decorates a function"):
+                pywatch.patch(self.mod, "x", 5)(what)
 
 
 class TestAllowNamesNotHeld(FreezeCase):
