@@ -38,33 +38,73 @@ _FunctionType = _types.FunctionType
 # adds it on the first warning raised from the module's code.
 _ALWAYS_ALLOWED = frozenset(["__warningregistry__"])
 # Created lazily by CPython on first *read* (module and class
-# __annotations__ on 3.12/3.13) or by copyreg (a class's __slotnames__,
-# through setattr, which a frozen class refuses and copyreg ignores).
-_LAZY = frozenset(["__annotations__", "__slotnames__"])
+# __annotations__ on 3.12/3.13), by copyreg (a class's __slotnames__,
+# through setattr, which a frozen class refuses and copyreg ignores), or by
+# eval() and exec() in a module's dict that lacks __builtins__ (an extension
+# module's, when inspect.signature() reads a builtin's text signature).
+_LAZY = frozenset(["__annotations__", "__slotnames__", "__builtins__"])
 
 # What the standard library writes to its own modules after import, on
 # 3.12 to 3.15, by module name: found by auditing CPython's test suites and
 # real programs (READONLY.txt lists them, with the code that writes each).
-STDLIB_WRITES = {
-    "asyncio.events": frozenset(["_event_loop_policy"]),
+STDLIB_WRITES = {k: frozenset(v) for k, v in {
+    # catch_warnings(), filterwarnings(), resetwarnings(); showwarning by
+    # logging.captureWarnings() too; 3.14 moved the code to _py_warnings.
+    "warnings": ["filters", "_filters_version", "showwarning",
+                 "_showwarnmsg_impl"],
+    "_py_warnings": ["filters", "_filters_version", "showwarning",
+                     "_showwarnmsg_impl", "_wm"],
+    "logging": ["_warnings_showwarning", "_loggerClass", "_logRecordFactory"],
+    # At interpreter exit.
+    "threading": ["_SHUTTING_DOWN", "_trace_hook", "_profile_hook"],
+    "concurrent.futures.thread": ["_shutdown"],
+    "concurrent.futures.process": ["_global_shutdown",
+                                   "_system_limits_checked",
+                                   "_system_limited"],
+    "multiprocessing.util": ["_exiting"],
     # Created on first use by the module's __getattr__.
-    "concurrent.futures": frozenset(["ProcessPoolExecutor",
-                                     "ThreadPoolExecutor",
-                                     "InterpreterPoolExecutor"]),
-    "concurrent.futures.thread": frozenset(["_shutdown"]),
-    "pkgutil": frozenset(["_NAME_PATTERN", "_LENIENT_PATTERN"]),
-    "platform": frozenset(["_uname_cache"]),
-    "sysconfig": frozenset(["_CONFIG_VARS", "_CONFIG_VARS_INITIALIZED"]),
-    "tempfile": frozenset(["_name_sequence", "tempdir"]),
-    "threading": frozenset(["_SHUTTING_DOWN"]),
+    "typing": ["Match", "Pattern", "ContextManager", "AsyncContextManager",
+               "ForwardRef", "_collect_parameters", "_lazy_annotationlib"],
+    "concurrent.futures": ["ProcessPoolExecutor", "ThreadPoolExecutor",
+                           "InterpreterPoolExecutor"],
+    "importlib.abc": ["ResourceReader", "Traversable",
+                      "TraversableResources"],
+    "unittest": ["IsolatedAsyncioTestCase"],
+    "ast": ["_Unparser"],
+    # Caches filled on first use.
+    "asyncio.events": ["_event_loop_policy"],
+    "base64": ["_a85chars", "_a85chars2", "_b85chars", "_b85chars2",
+               "_b85dec"],
+    "collections": ["heapq"],
+    "datetime": ["_normalize_century"],
+    "gettext": ["_token_pattern", "_current_domain"],
+    "locale": ["_percent_re"],
+    "mimetypes": ["inited", "_db", "types_map", "encodings_map",
+                  "suffix_map", "common_types", "_types_map_default",
+                  "_encodings_map_default", "_suffix_map_default",
+                  "_common_types_default"],
+    "pkgutil": ["_NAME_PATTERN", "_LENIENT_PATTERN"],
+    "platform": ["_uname_cache"],
+    "random": ["_sha512"],
+    "shutil": ["_USE_CP_SENDFILE"],
+    "sysconfig": ["_CONFIG_VARS", "_CONFIG_VARS_INITIALIZED"],
+    "tempfile": ["_name_sequence", "tempdir"],
+    "urllib.parse": ["_hextobyte", "_hostprog", "_portprog", "_typeprog"],
+    "uuid": ["_last_counter_v7", "_last_timestamp_v7", "_last_timestamp"],
+    "zipfile": ["_crctable"],
+    "_osx_support": ["_SYSTEM_VERSION"],
+    "_strptime": ["_TimeRE_cache"],
     # time.tzset(), which _strptime calls.
-    "time": frozenset(["tzname", "timezone", "altzone", "daylight"]),
-    "typing": frozenset(["Match", "Pattern", "_lazy_annotationlib"]),
-    # catch_warnings(), filterwarnings(), resetwarnings(), and
-    # logging.captureWarnings() for showwarning.
-    "warnings": frozenset(["filters", "showwarning", "_showwarnmsg_impl"]),
-    "logging": frozenset(["_warnings_showwarning"]),
-}
+    "time": ["tzname", "timezone", "altzone", "daylight"],
+    # Setters: zoneinfo.reset_tzpath(), doctest.set_unittest_reportflags(),
+    # gettext.install() (builtins), and doctest's runs, which patch
+    # pdb.set_trace and linecache.getlines and put them back.
+    "zoneinfo._tzpath": ["TZPATH"],
+    "doctest": ["_unittest_reportflags"],
+    "builtins": ["gettext", "ngettext", "pgettext", "npgettext"],
+    "pdb": ["set_trace"],
+    "linecache": ["getlines"],
+}.items()}
 
 
 def _switched_off():

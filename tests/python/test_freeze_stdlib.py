@@ -12,13 +12,14 @@ from test_audit import ENV  # pywatch's path, made absolute
 
 EXERCISE = '''
 import asyncio, concurrent.futures, logging, pkgutil, platform, sys
-import sysconfig
-import tempfile, threading, time, typing, warnings
-import concurrent.futures.thread
+import base64, builtins, gettext, inspect, mimetypes, random, sysconfig
+import tempfile, threading, time, typing, urllib.parse, warnings
+import concurrent.futures.thread, marshal
 import pywatch
-mods = [asyncio.events, concurrent.futures, concurrent.futures.thread,
-        logging, pkgutil, platform, sysconfig, tempfile, threading, time,
-        typing, warnings]
+mods = [asyncio.events, base64, builtins, concurrent.futures,
+        concurrent.futures.thread, gettext, logging, mimetypes, pkgutil,
+        platform, random, sysconfig, tempfile, threading, time, typing,
+        urllib.parse, warnings, marshal]
 for m in mods:
     pywatch.freeze(m)
 with warnings.catch_warnings(record=True):
@@ -41,6 +42,12 @@ tempfile.gettempdir()
 tempfile.TemporaryFile().close()
 time.tzset()
 time.strptime("2020", "%Y")
+mimetypes.guess_type("a.txt")
+base64.a85encode(b"x"), base64.b85decode(base64.b85encode(b"x"))
+urllib.parse.unquote_to_bytes("%41")
+random.seed("a string")
+inspect.signature(marshal.dumps)  # eval() in its dict adds __builtins__
+gettext.install("nothing")                 # builtins._ and gettext
 pywatch.flush()
 stats = pywatch.stats()
 print("frozen", all(pywatch.is_frozen(m) for m in mods))
