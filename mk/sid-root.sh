@@ -21,7 +21,7 @@ root=${WATCH_SID_ROOT:-/var/cache/libwatch/sid-root}
 mirror=${WATCH_SID_MIRROR:-http://deb.debian.org/debian}
 versions=(3.14 3.15)
 # Everything make test, asan, valgrind and coverage use, for both versions.
-packages=(gcc make pkg-config check libuv1-dev lcov valgrind ca-certificates)
+packages=(gcc make pkg-config check libuv1-dev lcov valgrind ca-certificates python3-pytest python3-markdown python3-docutils)
 for v in "${versions[@]}"; do
   packages+=("python$v-dev" "libpython$v-testsuite")
 done
