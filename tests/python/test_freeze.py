@@ -795,7 +795,6 @@ class AuditEvents(unittest.TestCase):
             sys.addaudithook(hook)
             m = types.ModuleType("m")
             m.x = 1
-            m.y = 1
             pywatch.freeze(m, allow=("y",))
             with pywatch.patch(m, "x", 2):
                 pass
