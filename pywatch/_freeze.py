@@ -25,8 +25,8 @@ from . import _pywatch as _c
 from ._pywatch import Dependent as _Dependent
 from ._pywatch import FrozenError, FrozenWarning
 
-__all__ = ["counts", "disable", "enable", "enabled", "freeze", "is_frozen", "modified",
-           "patch", "thaw", "FrozenError", "FrozenWarning"]
+__all__ = ["counts", "disable", "enable", "enabled", "freeze", "is_frozen",
+           "modified", "patch", "thaw", "FrozenError", "FrozenWarning"]
 
 _MISSING = object()
 _ModuleType = _types.ModuleType
@@ -536,7 +536,7 @@ def disable():
     working."""
     _sys.audit("pywatch.disable")
     _state.enabled = False
-    for obj, req in _requested():
+    for obj, _ in _requested():
         _lift(obj)
 
 
@@ -636,9 +636,9 @@ class patch:
     object exactly, or deletes the name if obj did not have it.  As
     mock.patch does, it raises AttributeError for a name obj lacks unless
     create=True, and decorates a function (or a coroutine function, not a
-    class) to patch during each call.  Writes through it invalidate dependents like
-    any write, raise no FrozenWarning and count as a modification for
-    modified()."""
+    class) to patch during each call.  Writes through it invalidate
+    dependents like any write, raise no FrozenWarning and count as a
+    modification for modified()."""
 
     def __init__(self, obj, name, value, *, create=False):
         if not isinstance(name, str):
