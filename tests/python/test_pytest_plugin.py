@@ -168,6 +168,31 @@ class PytestPlugin(unittest.TestCase):
         self.assertEqual(got, {"passed": 4}, out)
         self.assertEqual(rc, 0, out)
 
+    def test_entry_point(self):
+        """The wheel's pytest11 entry point, named as the module is, loads
+        the plugin without -p, and -p of that name on top is harmless (under
+        another name, pluggy would refuse to register the module twice)."""
+        site = os.path.join(self.tmp, "site")
+        info = os.path.join(site, "pywatch_entry-0.dist-info")
+        os.makedirs(info, exist_ok=True)
+        with open(os.path.join(info, "METADATA"), "w") as f:
+            f.write("Metadata-Version: 2.1\nName: pywatch-entry\n"
+                    "Version: 0\n")
+        with open(os.path.join(info, "entry_points.txt"), "w") as f:
+            f.write("[pytest11]\n"
+                    "pywatch.pytest_plugin = pywatch.pytest_plugin\n")
+        env = dict(self.env, PYTHONPATH=os.pathsep.join(
+            [site, self.env["PYTHONPATH"]]))
+        for extra in ([], ["-p", "pywatch.pytest_plugin"]):
+            proc = subprocess.run(
+                [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                 "-p", "no:warnings", "-q", "--strict-markers"] + extra
+                + ["test_suite.py"],
+                cwd=self.tmp, env=env, capture_output=True, text=True,
+                timeout=300)
+            out = proc.stdout + proc.stderr
+            self.assertEqual(counts(proc.stdout), {"passed": 8}, out)
+
     def test_bad_option_value(self):
         rc, got, out = self.pytest("-p", "pywatch.pytest_plugin",
                                    "--pywatch=maybe", "test_on.py")
