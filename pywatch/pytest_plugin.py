@@ -14,6 +14,9 @@ import pytest
 import pywatch
 from pywatch import _freeze
 
+# Whether freezing was on before the session, put back at its end.
+_WAS_ENABLED = pytest.StashKey[bool]()
+
 
 def pytest_addoption(parser):
     parser.addoption(
@@ -25,7 +28,7 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "pywatch_frozen: run the test with freezing on")
-    config._pywatch_was_enabled = pywatch.enabled()
+    config.stash[_WAS_ENABLED] = pywatch.enabled()
     if config.getoption("pywatch") == "on":
         pywatch.enable()
     else:
@@ -33,7 +36,7 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    was = getattr(config, "_pywatch_was_enabled", None)
+    was = config.stash.get(_WAS_ENABLED, None)
     if was is True:
         pywatch.enable()
     elif was is False:
