@@ -69,6 +69,16 @@ def test_marker(pywatch_patch):
     assert plugapp.get() == "frozen"
     pywatch.thaw(plugapp)  # undone after the test
 
+@pytest.fixture
+def monkeyed(monkeypatch):
+    monkeypatch.setattr(plugapp, "value", "set up")
+
+@pytest.mark.pywatch_frozen
+def test_marker_after_fixture_set_up(monkeyed):
+    assert plugapp.get() == "set up"  # set up in test mode
+    with pytest.raises(pywatch.FrozenError):
+        plugapp.value = "x"
+
 def test_after_marker(monkeypatch):
     assert not pywatch.enabled() and pywatch.is_frozen(plugapp)
     assert plugapp.value == "real"
@@ -153,7 +163,7 @@ class PytestPlugin(unittest.TestCase):
     def test_test_mode_fixture_and_marker(self):
         rc, got, out = self.pytest("-p", "pywatch.pytest_plugin",
                                    "--strict-markers", "test_suite.py")
-        self.assertEqual(got, {"passed": 8}, out)
+        self.assertEqual(got, {"passed": 9}, out)
         self.assertEqual(rc, 0, out)
 
     def test_without_the_plugin_monkeypatch_is_refused(self):
@@ -191,7 +201,7 @@ class PytestPlugin(unittest.TestCase):
                 cwd=self.tmp, env=env, capture_output=True, text=True,
                 timeout=300)
             out = proc.stdout + proc.stderr
-            self.assertEqual(counts(proc.stdout), {"passed": 8}, out)
+            self.assertEqual(counts(proc.stdout), {"passed": 9}, out)
 
     def test_bad_option_value(self):
         rc, got, out = self.pytest("-p", "pywatch.pytest_plugin",
