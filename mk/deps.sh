@@ -29,6 +29,7 @@ missing() {
   command -v lcov >/dev/null || pkgs+=(lcov)
   command -v valgrind >/dev/null || pkgs+=(valgrind)
   command -v gnuplot >/dev/null || pkgs+=(gnuplot-nox)
+  for p in pytest markdown docutils; do [[ -d /usr/lib/python3/dist-packages/$p ]] || pkgs+=(python3-$p); done
   if command -v pkg-config >/dev/null; then
     pkg-config --exists check || pkgs+=(check)
     pkg-config --exists libuv || pkgs+=(libuv1-dev)

@@ -21,9 +21,10 @@ root=${WATCH_SID_ROOT:-/var/cache/libwatch/sid-root}
 mirror=${WATCH_SID_MIRROR:-http://deb.debian.org/debian}
 versions=(3.14 3.15)
 # Everything make test, demo, asan, valgrind and coverage use, for both
-# versions (gnuplot: mk/deps.sh, run by make demo, wants it).
+# versions (gnuplot: mk/deps.sh, run by make demo, wants it; pytest,
+# markdown and docutils: the pytest plugin's and the real workload's tests).
 packages=(gcc make pkg-config check libuv1-dev lcov valgrind gnuplot-nox
-  ca-certificates)
+  ca-certificates python3-pytest python3-markdown python3-docutils)
 for v in "${versions[@]}"; do
   packages+=("python$v-dev" "libpython$v-testsuite" "python$v-venv")
 done

@@ -216,9 +216,29 @@ typedef struct {
   PyObject_HEAD
   watch_dep_t *dep;   /* NULL once released */
   PyObject *callback; /* NULL for none */
+  int kept;           /* watch() holds a reference to it: see keep() */
 } DependentObject;
 
 static PyTypeObject DependentType;
+
+/* watch()'s Dependent keeps itself alive, as weakref.finalize does, so that
+ * dropping watch()'s result still leaves its callback to come: the
+ * reference is dropped once the callback has run, or at release(). */
+static void
+keep(DependentObject *self)
+{
+  self->kept = 1;
+  Py_INCREF(self);
+}
+
+static void
+unkeep(DependentObject *self)
+{
+  if (self->kept) {
+    self->kept = 0;
+    Py_DECREF(self);
+  }
+}
 
 /* Phase two: calls callback(dependent, event).  An exception is left set
  * for libwatch, which reports it to sys.unraisablehook. */
@@ -237,6 +257,7 @@ dependent_called(watch_dep_t *dep, const watch_event_t *event)
   Py_XDECREF(result);
   Py_XDECREF(ev);
   Py_DECREF(callback);
+  unkeep(self);
   Py_DECREF(self);
   return result ? 0 : -1;
 }
@@ -510,6 +531,7 @@ dependent_release(DependentObject *self, PyObject *unused)
   watch_dep_t *dep = self->dep;
   self->dep = NULL;
   watch_dep_release(dep);
+  unkeep(self); /* the caller's reference keeps self alive */
   Py_RETURN_NONE;
 }
 
@@ -574,7 +596,9 @@ static PyTypeObject DependentType = {
               "When one breaks, valid turns False before the change completes\n"
               "and callback(dependent, event) is called after it, at a safe\n"
               "point or in flush().  An exception it raises goes to\n"
-              "sys.unraisablehook.  Garbage collection releases it.",
+              "sys.unraisablehook.  Garbage collection releases it: keep a\n"
+              "reference for as long as the callback should come (watch()'s\n"
+              "Dependent keeps itself alive instead).",
     .tp_basicsize = sizeof(DependentObject),
     /* A base type: specialize() returns a subclass that its registry
      * forgets on release(). */
@@ -613,9 +637,19 @@ pywatch_watch(PyObject *module, PyObject *args, PyObject *kwds)
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO:watch", kwlist, &ns, &name,
                                    &callback))
     return NULL;
+  /* Without a callback, nothing would ever let go of the dependent. */
+  if (!PyCallable_Check(callback))
+    return PyErr_Format(PyExc_TypeError,
+                        "watch() callback must be callable, not '%.200s'",
+                        Py_TYPE(callback)->tp_name);
   PyObject *dep = PyObject_CallOneArg((PyObject *)&DependentType, callback);
-  if (dep != NULL && depend_on((DependentObject *)dep, ns, name, NULL) < 0)
-    Py_CLEAR(dep);
+  if (dep == NULL)
+    return NULL;
+  if (depend_on((DependentObject *)dep, ns, name, NULL) < 0) {
+    Py_DECREF(dep);
+    return NULL;
+  }
+  keep((DependentObject *)dep);
   return dep;
 }
 
@@ -667,7 +701,8 @@ static PyMethodDef dependent_functions[] = {
      METH_VARARGS | METH_KEYWORDS,
      "watch(namespace, name, callback)\n--\n\n"
      "Dependent(callback) depending on namespace's current name; returns\n"
-     "the Dependent, which must be kept alive for the callback to come."},
+     "the Dependent.  Like weakref.finalize, it keeps itself alive until\n"
+     "its callback has run or it is released: the result may be dropped."},
     {"dict_version", pywatch_dict_version, METH_O,
      "dict_version(namespace)\n--\n\n"
      "An int that changes on every modification of the dict, module or\n"

@@ -66,6 +66,19 @@ count_blocked(void)
   PyErr_SetRaisedException(exc);
 }
 
+/* Raises FrozenError with msg; it is an AttributeError, and names what was
+ * refused in its obj and name, as AttributeError does. */
+static void
+raise_frozen(PyObject *obj, PyObject *name, PyObject *msg)
+{
+  PyErr_SetObject(pywatch_exception(PYWATCH_FROZEN_ERROR), msg);
+  PyObject *exc = PyErr_GetRaisedException();
+  if (PyObject_SetAttrString(exc, "obj", obj) < 0
+      || PyObject_SetAttrString(exc, "name", name) < 0)
+    PyErr_Clear();
+  PyErr_SetRaisedException(exc);
+}
+
 /* The tracker of a frozen module or class, from this interpreter's
  * registry (by id), as a new reference, since the call made on it may
  * unfreeze it; NULL if none (with an exception set on failure). */
@@ -106,10 +119,13 @@ frozen_check(PyObject *mod, PyObject *name, PyObject *value)
     PyErr_Clear();
     mname = PyUnicode_FromString("?");
   }
-  if (mname != NULL)
-    PyErr_Format(pywatch_exception(PYWATCH_FROZEN_ERROR),
-                 "module '%U' is frozen: %S (pywatch.patch() is the "
-                 "sanctioned way)", mname, why);
+  PyObject *msg = mname ? PyUnicode_FromFormat(
+                              "module '%U' is frozen: %S (pywatch.patch() is "
+                              "the sanctioned way)", mname, why)
+                        : NULL;
+  if (msg != NULL)
+    raise_frozen(mod, name, msg);
+  Py_XDECREF(msg);
   Py_XDECREF(mname);
   Py_DECREF(why);
   count_blocked();
@@ -143,7 +159,10 @@ class_swap_hook(PyObject *self, PyObject *const *args, Py_ssize_t n)
   Py_DECREF(tracker);
   if (why == NULL || why == Py_None)
     return why;
-  PyErr_Format(pywatch_exception(PYWATCH_FROZEN_ERROR), "%S", why);
+  PyObject *msg = PyObject_Str(why);
+  if (msg != NULL)
+    raise_frozen(obj, name, msg);
+  Py_XDECREF(msg);
   Py_DECREF(why);
   count_blocked();
   return NULL;

@@ -15,7 +15,8 @@ def setUpModule():
 class TestHandlers(unittest.TestCase):
     def test_freezing_is_off(self):
         self.assertFalse(pywatch.enabled())
-        self.assertFalse(pywatch.is_frozen(config))
+        # Asked for at startup, not in force.
+        self.assertTrue(pywatch.is_frozen(config))
 
     def test_greeting(self):
         self.assertEqual(handlers.handle("/"), (200, "hello, world!"))

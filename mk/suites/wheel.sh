@@ -2,7 +2,8 @@
 # pip, as README tells a user to run it, offline: `pip install --no-index .`
 # into a fresh venv, `pip wheel --no-index .`, and the wheel checked (its
 # name, METADATA, RECORD, entry points); then pywatch imported and used from
-# another directory, in that venv.  Last, the backend's sdist: its files, and
+# another directory, in that venv, and its pytest plugin found through the
+# installed entry point.  Last, the backend's sdist: its files, and
 # a wheel built from it alone.  Ends with "N passed, N failed".
 #
 # Usage: bash mk/suites/wheel.sh PYTHON BUILD
@@ -59,6 +60,8 @@ with zipfile.ZipFile(os.path.join(dist, wheel)) as zf:
                  "Requires-External: libuv (>=1.0)"):
         assert line in meta.splitlines(), (line, meta[:800])
     assert "Root-Is-Purelib: false" in zf.read(info + "WHEEL").decode()
+    assert zf.read(info + "entry_points.txt").decode() == (
+        "[pytest11]\npywatch.pytest_plugin = pywatch.pytest_plugin\n\n")
     record = {}
     for line in zf.read(info + "RECORD").decode().splitlines():
         name, digest, size = line.rsplit(",", 2)
@@ -75,10 +78,15 @@ EOF
 
 check "pywatch from the venv, used in another directory" sh -c "
   cd '$work' && '$vpy' - '$venv'" <<'EOF'
-import importlib.metadata, sys, types
+import importlib.metadata, importlib.util, sys, types
 import pywatch
 assert pywatch.__file__.startswith(sys.argv[1]), pywatch.__file__
 assert pywatch.__version__ == importlib.metadata.version("pywatch")
+(plugin,) = importlib.metadata.entry_points(group="pytest11",
+                                            name="pywatch.pytest_plugin")
+# Found, not loaded: the venv has no pytest.
+assert importlib.util.find_spec(plugin.value).origin.startswith(sys.argv[1])
+
 m = types.ModuleType("m")
 m.x = 1
 events = []

@@ -2,8 +2,9 @@
 
 Dependents are told, after the fact, when a module, dict, class attribute or
 function they assumed changes.  Services freeze their modules at the end of
-startup; test suites switch freezing off (PYWATCH_DISABLE=1 or
--X pywatch=off) and patch with pywatch.patch().  specialize() runs other code
+startup; test suites switch freezing off (PYWATCH_DISABLE=1,
+-X pywatch=off, or pytest's -p pywatch.pytest_plugin) and patch with
+pywatch.patch().  specialize() runs other code
 in a function while its assumptions hold.
 """
 import atexit as _atexit
@@ -18,15 +19,15 @@ from ._pywatch import (Dependent, Event, FrozenError, FrozenWarning,
                        StaleError, __version__, dict_version, flush, watch)
 from ._pywatch import _finalize
 from ._pywatch import counters as _counters
-from ._freeze import (disable, enabled, freeze, is_frozen, modified, patch,
-                      thaw)
+from ._freeze import (disable, enable, enabled, freeze, is_frozen, modified,
+                      patch, thaw)
 from ._specialize import deoptimize, get_specialized, specialize
 from . import _freeze
 
 __all__ = ["Dependent", "Event", "FrozenError", "FrozenWarning", "StaleError",
-           "deoptimize", "dict_version", "disable", "enabled", "flush",
-           "freeze", "get_specialized", "is_frozen", "modified", "patch",
-           "specialize", "stats", "thaw", "watch"]
+           "deoptimize", "dict_version", "disable", "enable", "enabled",
+           "flush", "freeze", "get_specialized", "is_frozen", "modified",
+           "patch", "specialize", "stats", "thaw", "watch"]
 
 
 # First registered, so last run: the audit's report and the program's own

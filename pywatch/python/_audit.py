@@ -116,11 +116,17 @@ class Audit:
         _bootstrap._load_unlocked = _c._call_then(_bootstrap._load_unlocked,
                                                   self.track)
         _bootstrap._exec = _c._call_then(_bootstrap._exec, self.track)
+        # site is still being imported: its main() runs the runner's
+        # sitecustomize, and the names it binds after that are its import's.
+        importing = []
         for module in list(sys.modules.values()):
-            self.track(module)
+            if _importing(module):
+                importing.append(module)
+            else:
+                self.track(module)
         atexit.register(self.exit)
         os.register_at_fork(after_in_child=self.forget)
-        self.start_seen.watch()
+        self.start_seen.watch(lambda: [self.track(m) for m in importing])
 
     def track(self, module):
         cls = type(module)
@@ -224,8 +230,11 @@ class _StartSeen:
         self.started = False
         self.main = _module_dict(sys.modules["__main__"])
         self.tool = None
+        self.on_start = None
 
-    def watch(self):
+    def watch(self, on_start):
+        """on_start() is called once, as the program's code begins."""
+        self.on_start = on_start
         mon = sys.monitoring
         self.tool = next(i for i in range(6) if mon.get_tool(i) is None)
         mon.use_tool_id(self.tool, "pywatch audit")
@@ -241,6 +250,16 @@ class _StartSeen:
         mon.set_events(self.tool, 0)
         mon.register_callback(self.tool, mon.events.PY_START, None)
         mon.free_tool_id(self.tool)
+        on_start, self.on_start = self.on_start, None
+        on_start()
+
+
+def _importing(module):
+    """Whether module's import is still under way: importlib marks its
+    spec, a ModuleSpec, whose attributes run no code."""
+    spec = _module_dict(module).get("__spec__")
+    return (type(spec) is _bootstrap.ModuleSpec
+            and getattr(spec, "_initializing", False) is True)
 
 
 def _write_all(fd, data):

@@ -8,9 +8,11 @@ mock.patch.dict(mod.__dict__)): each is reported once per (module, name) as a
 FrozenWarning at the writer's file and line, and counted.  freeze(cls) sets
 Py_TPFLAGS_IMMUTABLETYPE, so that CPython itself raises TypeError.
 
-PYWATCH_DISABLE=1 or -X pywatch=off turn freeze() into a no-op for test
-suites; disable() does the same at run time and thaws what was frozen.
-patch() is the sanctioned way to patch, frozen or not.
+PYWATCH_DISABLE=1 or -X pywatch=off turn freezing off for test suites;
+disable() does the same at run time and thaws what was frozen, and enable()
+freezes it again.  freeze() remembers what it is asked whether freezing is
+on or off, so that enable() can apply it.  patch() is the sanctioned way to
+patch, frozen or not.
 """
 import builtins as _builtins
 import os as _os
@@ -23,8 +25,8 @@ from . import _pywatch as _c
 from ._pywatch import Dependent as _Dependent
 from ._pywatch import FrozenError, FrozenWarning
 
-__all__ = ["counts", "disable", "enabled", "freeze", "is_frozen", "modified",
-           "patch", "thaw", "FrozenError", "FrozenWarning"]
+__all__ = ["counts", "disable", "enable", "enabled", "freeze", "is_frozen",
+           "modified", "patch", "thaw", "FrozenError", "FrozenWarning"]
 
 _MISSING = object()
 _ModuleType = _types.ModuleType
@@ -36,9 +38,79 @@ _FunctionType = _types.FunctionType
 # adds it on the first warning raised from the module's code.
 _ALWAYS_ALLOWED = frozenset(["__warningregistry__"])
 # Created lazily by CPython on first *read* (module and class
-# __annotations__ on 3.12/3.13) or by copyreg (a class's __slotnames__,
-# through setattr, which a frozen class refuses and copyreg ignores).
-_LAZY = frozenset(["__annotations__", "__slotnames__"])
+# __annotations__ on 3.12/3.13), by copyreg (a class's __slotnames__,
+# through setattr, which a frozen class refuses and copyreg ignores), or by
+# eval() and exec() in a module's dict that lacks __builtins__ (an extension
+# module's, when inspect.signature() reads a builtin's text signature).
+_LAZY = frozenset(["__annotations__", "__slotnames__", "__builtins__"])
+
+# What the standard library writes to its own modules after import, on
+# 3.12 to 3.15, by module name: found by auditing CPython's test suites and
+# real programs (READONLY.txt lists them, with the code that writes each).
+STDLIB_WRITES = {k: frozenset(v) for k, v in {
+    # catch_warnings(), filterwarnings(), resetwarnings(); showwarning by
+    # logging.captureWarnings() too; 3.14 moved the code to _py_warnings.
+    "warnings": ["filters", "_filters_version", "showwarning",
+                 "_showwarnmsg_impl"],
+    "_py_warnings": ["filters", "_filters_version", "showwarning",
+                     "_showwarnmsg_impl", "_wm"],
+    "logging": ["_warnings_showwarning", "_loggerClass", "_logRecordFactory"],
+    # importlib/__init__.py, on its first import, names the frozen
+    # bootstrap modules it wraps.
+    "_frozen_importlib": ["__file__", "__name__", "__package__"],
+    "_frozen_importlib_external": ["__file__", "__name__", "__package__"],
+    # At interpreter exit.
+    "threading": ["_SHUTTING_DOWN", "_trace_hook", "_profile_hook"],
+    "concurrent.futures.thread": ["_shutdown"],
+    "concurrent.futures.process": ["_global_shutdown",
+                                   "_system_limits_checked",
+                                   "_system_limited"],
+    "multiprocessing.util": ["_exiting"],
+    # Created on first use by the module's __getattr__.
+    "typing": ["Match", "Pattern", "ContextManager", "AsyncContextManager",
+               "ByteString", "ForwardRef", "_collect_parameters",
+               "_lazy_annotationlib"],
+    "concurrent.futures": ["ProcessPoolExecutor", "ThreadPoolExecutor",
+                           "InterpreterPoolExecutor"],
+    "importlib.abc": ["ResourceReader", "Traversable",
+                      "TraversableResources"],
+    "unittest": ["IsolatedAsyncioTestCase"],
+    "ast": ["_Unparser"],
+    # Caches filled on first use.
+    "asyncio.events": ["_event_loop_policy"],
+    "base64": ["_a85chars", "_a85chars2", "_b85chars", "_b85chars2",
+               "_b85dec"],
+    "collections": ["heapq"],
+    "datetime": ["_normalize_century"],
+    "gettext": ["_token_pattern", "_current_domain"],
+    "locale": ["_percent_re"],
+    "mimetypes": ["inited", "_db", "types_map", "encodings_map",
+                  "suffix_map", "common_types", "_types_map_default",
+                  "_encodings_map_default", "_suffix_map_default",
+                  "_common_types_default"],
+    "dataclasses": ["_MODULE_IDENTIFIER_RE"],
+    "pkgutil": ["_NAME_PATTERN", "_LENIENT_PATTERN", "_STRICT_PATTERN"],
+    "platform": ["_uname_cache"],
+    "random": ["_sha512"],
+    "shutil": ["_USE_CP_SENDFILE"],
+    "sysconfig": ["_CONFIG_VARS", "_CONFIG_VARS_INITIALIZED"],
+    "tempfile": ["_name_sequence", "tempdir"],
+    "urllib.parse": ["_hextobyte", "_hostprog", "_portprog", "_typeprog"],
+    "uuid": ["_last_counter_v7", "_last_timestamp_v7", "_last_timestamp"],
+    "zipfile": ["_crctable"],
+    "_osx_support": ["_SYSTEM_VERSION"],
+    "_strptime": ["_TimeRE_cache"],
+    # time.tzset(), which _strptime calls.
+    "time": ["tzname", "timezone", "altzone", "daylight"],
+    # Setters: zoneinfo.reset_tzpath(), doctest.set_unittest_reportflags(),
+    # gettext.install() (builtins), and doctest's runs, which patch
+    # pdb.set_trace and linecache.getlines and put them back.
+    "zoneinfo._tzpath": ["TZPATH"],
+    "doctest": ["_unittest_reportflags"],
+    "builtins": ["gettext", "ngettext", "pgettext", "npgettext"],
+    "pdb": ["set_trace"],
+    "linecache": ["getlines"],
+}.items()}
 
 
 def _switched_off():
@@ -55,6 +127,7 @@ class _State:
     freezing this module (as bench_freeze does with all of sys.modules) does
     not report pywatch's own bookkeeping."""
     enabled = not _switched_off()
+    requests = {}     # id(module or class) -> _Request, frozen or not
     trackers = {}     # id(module or class) -> _Tracker
     functions = {}    # id(function) -> _FunctionTracker
     detected = 0      # direct dict writes to frozen namespaces
@@ -78,6 +151,8 @@ def allowed_anyway(owner, is_module, name, value, existed,
         return ""
     if name in _ALWAYS_ALLOWED:
         return "warnings registry"
+    if is_module and name in STDLIB_WRITES.get(owner, ()):
+        return "the standard library's own write"
     if is_module and resolved_lazy_import:
         return "lazy import resolved"
     if name in _LAZY and not existed:
@@ -135,13 +210,12 @@ class _Tracker:
         self.name = _describe(obj)
         self.filename = _where(obj)
         key = id(obj)
-        self.ref = _weakref.ref(obj, lambda r, key=key: _forget(key))
+        self.ref = _weakref.ref(obj, lambda r, key=key, f=_forget: f(key))
         ns = obj.__dict__ if self.is_module else _c._type_dict(obj)
         self.recorder = _c._Recorder(ns, self._judge, _MISSING)
         self.frozen = False
         self.was_immutable = False
         self.allowed = frozenset()
-        self.classes = []
         self.warned = set()
         self.modified = False
         self.sanctioned = {}  # name -> value being written by patch()
@@ -224,9 +298,12 @@ class _Tracker:
             change = "its __dict__ was %s" % how
         else:
             change = "%r was %s straight in its __dict__" % (name, how)
+        obj = self.ref()
+        ns = obj.__dict__ if obj is not None else {}
         msg = ("%s %r is frozen, but %s (STORE_GLOBAL, __dict__[...] = ..., "
                "vars().update(), exec() or mock.patch.dict(); pywatch.patch() "
-               "is the sanctioned way)" % (what, self.name, change))
+               "is the sanctioned way)%s" % (what, self.name, change,
+                                            self._unheld_allowed(ns)))
         _warnings.warn_explicit(msg, FrozenWarning, filename, lineno)
 
     def class_refusal(self, obj):
@@ -258,14 +335,25 @@ class _Tracker:
             return None
         if allowed_anyway(self.name, True, name, value, old is not _MISSING):
             return None
-        return "cannot %s %r" % ("delete" if value is _MISSING else "set",
-                                 name)
+        return "cannot %s %r%s" % ("delete" if value is _MISSING else "set",
+                                   name, self._unheld_allowed(module.__dict__))
+
+    def _unheld_allowed(self, ns):
+        """allow= names that the namespace does not hold, for the message of
+        a refused write: they may be misspellings of the name refused.  A
+        name not bound yet is accepted, since others may add it later."""
+        unheld = sorted(n for n in self.allowed if n not in ns
+                        and n not in _ALWAYS_ALLOWED and n not in _LAZY)
+        if not unheld:
+            return ""
+        return ("; allow= also names %s, which it does not hold: misspelt?"
+                % ", ".join(map(repr, unheld)))
 
 
 class _FunctionTracker:
     def __init__(self, func):
         key = id(func)
-        self.ref = _weakref.ref(func, lambda r, key=key: _forget(key))
+        self.ref = _weakref.ref(func, lambda r, key=key, f=_forget: f(key))
         self.dependent = _Dependent()
         self.dependent.depends_on_function(func)
 
@@ -273,13 +361,16 @@ class _FunctionTracker:
         self.dependent.release()
 
 
-def _forget(key):
-    t = _state.trackers.pop(key, None) or _state.functions.pop(key, None)
+def _forget(key, state=_state, registry=_c._frozen_registry,
+            hint=_c._frozen_hint):
+    """A tracked object died.  What it uses is bound in its defaults: at
+    interpreter teardown, objects die after module globals are cleared."""
+    t = state.trackers.pop(key, None) or state.functions.pop(key, None)
     if t is not None:
         t.release()
         if getattr(t, "frozen", False):
-            _c._frozen_registry().pop(key, None)
-            _c._frozen_hint(-1)
+            registry().pop(key, None)
+            hint(-1)
 
 
 def _tracker(obj, create=True):
@@ -320,91 +411,165 @@ def _names(allow):
     return names
 
 
+class _Request:
+    """What freeze() was asked for one module or class, kept whether
+    freezing is on or off: enable() applies it, disable() lifts it, thaw()
+    forgets it.  It holds the object weakly."""
+
+    def __init__(self, obj):
+        key = id(obj)
+        self.ref = _weakref.ref(obj, lambda r, key=key, f=_drop_request:
+                                f(key, r))
+        self.allow = frozenset()
+        self.classes = []   # weak references: what classes=True froze
+
+
+def _drop_request(key, ref, state=_state):
+    """A requested object died (state bound for teardown, as in _forget)."""
+    req = state.requests.get(key)
+    if req is not None and req.ref is ref:
+        del state.requests[key]
+
+
+def _request(obj, create=True):
+    req = _state.requests.get(id(obj))
+    if req is not None and req.ref() is obj:
+        return req
+    if not create:
+        return None
+    req = _state.requests[id(obj)] = _Request(obj)
+    return req
+
+
+def _requested():
+    """(object, request) for every live request."""
+    pairs = [(req.ref(), req) for req in list(_state.requests.values())]
+    return [(obj, req) for obj, req in pairs if obj is not None]
+
+
 def freeze(obj, *, allow=(), classes=False):
     """Freezes a module or class and returns it.
 
     Module: obj.x = v, del obj.x, setattr() and mock.patch() raise
     FrozenError; writes straight to obj.__dict__ are reported as
     FrozenWarning.  Class: CPython raises TypeError for writes.  allow names
-    attributes that stay writable; classes=True also freezes the classes the
-    module defines.  Idempotent; a no-op when freezing is disabled."""
+    attributes that stay writable, bound yet or not (a name that is not
+    is pointed out in the messages of refused writes, as a likely
+    misspelling); classes=True also freezes the classes the module
+    defines.  Idempotent.  When freezing is off (test mode) the request is
+    remembered, for enable(), and nothing is frozen."""
     is_module = _check_target(obj, "freeze")
     names = _names(allow)
     _sys.audit("pywatch.freeze", obj, tuple(sorted(names)), classes)
-    if not _state.enabled:
-        return obj
-    t = _tracker(obj)
-    t.sync()  # what changed before freezing is no frozen write
+    req = _request(obj)
+    req.allow = req.allow | names
     if is_module:
-        names |= implicitly_allowed(obj)
-        t.allowed = t.allowed | names
-        _c._frozen_registry()[id(obj)] = t
-        if type(obj) is not _ModuleType:
-            _c._hook_module_type(type(obj))
-        if not t.frozen:
-            _c._frozen_hint(1)
-        t.frozen = True
+        req.allow = req.allow | implicitly_allowed(obj)
         if classes:
             for cls in defined_classes(obj):
                 freeze(cls)
-                t.classes.append(_weakref.ref(cls))
-    else:
-        t.allowed = t.allowed | names
-        if not t.frozen:
-            t.was_immutable = _c._set_immutable(obj, True)
-            _c._frozen_registry()[id(obj)] = t
-            _c._frozen_hint(1)
-        t.frozen = True
+                if not any(ref() is cls for ref in req.classes):
+                    req.classes.append(_weakref.ref(cls))
+    if _state.enabled:
+        _apply(obj, req)
     return obj
 
 
-def thaw(obj):
-    """Makes a frozen module or class writable again; returns it.
-    Idempotent.  Tracking (modified()) goes on."""
-    is_module = _check_target(obj, "thaw")
-    _sys.audit("pywatch.thaw", obj)
+def _apply(obj, req):
+    """Freezes obj for real, as req says."""
+    t = _tracker(obj)
+    t.sync()  # what changed before freezing is no frozen write
+    t.allowed = req.allow
+    if t.frozen:
+        return
+    if not t.is_module:
+        t.was_immutable = _c._set_immutable(obj, True)
+    elif type(obj) is not _ModuleType:
+        _c._hook_module_type(type(obj))
+    _c._frozen_registry()[id(obj)] = t
+    _c._frozen_hint(1)
+    t.frozen = True
+
+
+def _lift(obj):
+    """Makes obj writable again; its request stays."""
     t = _tracker(obj, create=False)
     if t is None or not t.frozen:
-        return obj
+        return
     t.sync()  # report what was written while frozen
     t.frozen = False
-    if is_module:
-        _c._frozen_registry().pop(id(obj), None)
-        _c._frozen_hint(-1)
-        for ref in t.classes:
+    _c._frozen_registry().pop(id(obj), None)
+    _c._frozen_hint(-1)
+    if not t.is_module and not t.was_immutable:
+        _c._set_immutable(obj, False)
+
+
+def thaw(obj):
+    """Makes a frozen module or class writable again, and forgets that it
+    was frozen (with the classes freeze(classes=True) froze); returns it.
+    Idempotent.  Tracking (modified()) goes on."""
+    _check_target(obj, "thaw")
+    _sys.audit("pywatch.thaw", obj)
+    req = _request(obj, create=False)
+    if req is not None:
+        del _state.requests[id(obj)]
+        for ref in req.classes:
             cls = ref()
             if cls is not None:
                 thaw(cls)
-        t.classes = []
-    else:
-        _c._frozen_registry().pop(id(obj), None)
-        _c._frozen_hint(-1)
-        if not t.was_immutable:
-            _c._set_immutable(obj, False)
+    _lift(obj)
     return obj
 
 
 def is_frozen(obj):
-    """Whether pywatch froze this module or class."""
-    t = _tracker(obj, create=False) if isinstance(obj, (_ModuleType, type)) \
-        else None
-    return bool(t is not None and t.frozen)
+    """Whether freeze() was called on this module or class (directly, or
+    through classes=True) and thaw() was not.  That holds in test mode
+    too, where it is not in force: enabled() tells whether it is."""
+    if not isinstance(obj, (_ModuleType, type)):
+        return False
+    return _request(obj, create=False) is not None
 
 
 def enabled():
-    """False under PYWATCH_DISABLE=1, -X pywatch=off, or after disable()."""
+    """False under PYWATCH_DISABLE=1, -X pywatch=off, or after disable(),
+    until enable()."""
     return _state.enabled
 
 
 def disable():
     """Test mode from now on: thaws everything pywatch froze, and freeze()
-    does nothing.  Tracking and dependents keep working."""
+    only remembers what it is asked.  Tracking and dependents keep
+    working."""
     _sys.audit("pywatch.disable")
     _state.enabled = False
-    for t in list(_state.trackers.values()):
-        obj = t.ref()
-        if obj is not None and t.frozen:
-            thaw(obj)
+    for obj, _ in _requested():
+        _lift(obj)
+
+
+def enable():
+    """The end of test mode: freezes for real everything that freeze() was
+    asked and thaw() did not undo, disabled or not, and freeze() freezes
+    again."""
+    _sys.audit("pywatch.enable")
+    _state.enabled = True
+    for obj, req in _requested():
+        _apply(obj, req)
+
+
+def _saved_requests():
+    """What freeze() was asked, to be put back by _restore_requests()."""
+    return [(req, req.allow, list(req.classes))
+            for req in _state.requests.values()]
+
+
+def _restore_requests(saved):
+    """Puts back what _saved_requests() saw; freezing must be off."""
+    _state.requests.clear()
+    for req, allow, classes in saved:
+        obj = req.ref()
+        if obj is not None:
+            req.allow, req.classes = allow, classes
+            _state.requests[id(obj)] = req
 
 
 def modified(obj):
@@ -474,22 +639,32 @@ class patch:
     """with pywatch.patch(obj, name, value): the sanctioned way to patch.
 
     Works whether obj is frozen or not; on exit restores the original
-    object exactly, or deletes the name if obj did not have it.  Writes
-    through it invalidate dependents like any write, raise no FrozenWarning
-    and count as a modification for modified()."""
+    object exactly, or deletes the name if obj did not have it.  As
+    mock.patch does, it raises AttributeError for a name obj lacks unless
+    create=True, and decorates a function (or a coroutine function, not a
+    class) to patch during each call.  Writes through it invalidate
+    dependents like any write, raise no FrozenWarning and count as a
+    modification for modified()."""
 
-    def __init__(self, obj, name, value):
+    def __init__(self, obj, name, value, *, create=False):
         if not isinstance(name, str):
             raise TypeError("attribute name must be str, not %s"
                             % type(name).__name__)
         self.obj, self.name, self.value = obj, name, value
+        self.create = create
         self._old = None
 
     def __enter__(self):
         if self._old is not None:
             raise RuntimeError("pywatch.patch is not reentrant")
-        _sys.audit("pywatch.patch", self.obj, self.name, self.value, "enter")
         old = _own(self.obj, self.name)
+        if (old is _MISSING and not self.create
+                and not hasattr(self.obj, self.name)):
+            raise AttributeError(
+                "%s has no attribute %r (pywatch.patch(..., create=True) "
+                "adds it)" % (_describe_target(self.obj), self.name),
+                name=self.name, obj=self.obj)
+        _sys.audit("pywatch.patch", self.obj, self.name, self.value, "enter")
         _sanctioned(self.obj, self.name, self.value)
         self._old = [old]
         return self.value
@@ -504,6 +679,36 @@ class patch:
         else:
             _sanctioned(self.obj, self.name, old)
         return False
+
+    def __call__(self, func):
+        """The decorator: a fresh patch around each call, so that calls
+        may nest and recurse."""
+        # On first use: pywatch's import loads as few modules as it can.
+        import functools
+        import inspect
+        if isinstance(func, type) or not callable(func):
+            # A class would come back as a function: its tests would vanish.
+            raise TypeError("pywatch.patch decorates a function, not %s "
+                            "(decorate the methods of a class)"
+                            % type(func).__name__)
+        obj, name, value, create = self.obj, self.name, self.value, self.create
+        if inspect.iscoroutinefunction(func):
+            @functools.wraps(func)
+            async def patched(*args, **kwargs):
+                with patch(obj, name, value, create=create):
+                    return await func(*args, **kwargs)
+        else:
+            @functools.wraps(func)
+            def patched(*args, **kwargs):
+                with patch(obj, name, value, create=create):
+                    return func(*args, **kwargs)
+        return patched
+
+
+def _describe_target(obj):
+    if isinstance(obj, (_ModuleType, type)):
+        return _describe(obj)
+    return "%s object" % type(obj).__name__
 
 
 def counts():

@@ -22,6 +22,14 @@ def module(name="tmod", **attrs):
     return mod
 
 
+def settle():
+    """Collects the garbage of earlier tests, and delivers the callbacks of
+    watch() dependents whose namespace it freed, which let go of them."""
+    gc.collect()
+    pywatch.flush()
+    gc.collect()
+
+
 class Recorder:
     """A callback that records (dependent, event, what it read then)."""
 
@@ -430,7 +438,7 @@ class LifetimeTest(unittest.TestCase):
     def test_garbage_collected_dependent_releases(self):
         ns = {"k": 1}
         rec = Recorder()
-        gc.collect()
+        settle()
         before = _pywatch.counters()
 
         def make_cycle():
@@ -455,10 +463,45 @@ class LifetimeTest(unittest.TestCase):
     def test_dropped_dependent_releases(self):
         ns = {"k": 1}
         before = _pywatch.counters()["dependents"]
-        dep = pywatch.watch(ns, "k", Recorder())
+        dep = pywatch.Dependent(Recorder())
+        dep.depends_on(ns, "k")
         self.assertEqual(_pywatch.counters()["dependents"], before + 1)
         del dep
         self.assertEqual(_pywatch.counters()["dependents"], before)
+
+    def test_dropped_watch_still_fires(self):
+        """watch() keeps its Dependent alive, as weakref.finalize does,
+        until the callback has run; then it goes."""
+        ns = {"k": 1}
+        rec = Recorder()
+        settle()
+        before = _pywatch.counters()["dependents"]
+        pywatch.watch(ns, "k", rec)
+        gc.collect()
+        self.assertEqual(_pywatch.counters()["dependents"], before + 1)
+        ns["k"] = 2
+        pywatch.flush()
+        self.assertEqual([(e.kind, e.name) for e in rec.events],
+                         [("modified", "k")])
+        rec.calls.clear()  # they hold the dependent
+        gc.collect()
+        self.assertEqual(_pywatch.counters()["dependents"], before)
+
+    def test_released_watch_goes(self):
+        ns = {"k": 1}
+        rec = Recorder()
+        settle()
+        before = _pywatch.counters()["dependents"]
+        pywatch.watch(ns, "k", rec).release()
+        gc.collect()
+        self.assertEqual(_pywatch.counters()["dependents"], before)
+        ns["k"] = 2
+        pywatch.flush()
+        self.assertEqual(rec.calls, [])
+
+    def test_watch_needs_a_callback(self):
+        with self.assertRaisesRegex(TypeError, "callable"):
+            pywatch.watch({"k": 1}, "k", None)
 
     def test_counters(self):
         counters = _pywatch.counters()

@@ -519,7 +519,7 @@ class TestPatch(FreezeCase):
         pywatch.freeze(self.mod)
 
         def run():
-            with pywatch.patch(self.mod, "absent", 1):
+            with pywatch.patch(self.mod, "absent", 1, create=True):
                 self.assertEqual(self.mod.absent, 1)
             self.assertNotIn("absent", vars(self.mod))
         self.assertEqual(self.caught(run), [])
@@ -546,7 +546,7 @@ class TestPatch(FreezeCase):
                 self.assertEqual(C().a, 5)
                 with self.assertRaises(TypeError):
                     C.a = 6
-            with pywatch.patch(C, "inherited", 7):
+            with pywatch.patch(C, "inherited", 7, create=True):
                 self.assertEqual(C.inherited, 7)
         self.assertEqual(self.caught(run), [])
         self.assertEqual(C.a, 1)
@@ -709,12 +709,12 @@ class TestSwitch(unittest.TestCase):
     def test_env(self):
         r = self.run_py([], {"PYWATCH_DISABLE": "1"})
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("enabled False frozen False", r.stdout)
+        self.assertIn("enabled False frozen True", r.stdout)
 
     def test_xoption(self):
         r = self.run_py(["-X", "pywatch=off"], {})
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("enabled False frozen False", r.stdout)
+        self.assertIn("enabled False frozen True", r.stdout)
 
     def test_without_the_switch_mock_patch_is_blocked(self):
         r = self.run_py([], {})
@@ -739,9 +739,10 @@ class TestSwitch(unittest.TestCase):
                 assert pywatch.enabled()
                 pywatch.disable()
                 assert not pywatch.enabled()
-                assert not pywatch.is_frozen(m) and not pywatch.is_frozen(C)
+                # Asked for, and not in force.
+                assert pywatch.is_frozen(m) and pywatch.is_frozen(C)
                 m.x = 2; C.a = 2
-                assert pywatch.freeze(m) is m and not pywatch.is_frozen(m)
+                assert pywatch.freeze(m) is m
                 m.x = 3
                 d = pywatch.Dependent(); d.depends_on(m, "x")
                 m.x = 4
@@ -797,10 +798,11 @@ class AuditEvents(unittest.TestCase):
             pywatch.freeze(m, allow=("y",))
             with pywatch.patch(m, "x", 2):
                 pass
-            with pywatch.patch(m, "new", 3):
+            with pywatch.patch(m, "new", 3, create=True):
                 pass
             pywatch.thaw(m)
             pywatch.disable()
+            pywatch.enable()
             for e in seen:
                 print(e)
             """)
@@ -816,6 +818,7 @@ class AuditEvents(unittest.TestCase):
             "('pywatch.patch', 'm', 'new', None, 'exit')",
             "('pywatch.thaw', 'm')",
             "('pywatch.disable',)",
+            "('pywatch.enable',)",
         ], proc.stderr)
 
 
