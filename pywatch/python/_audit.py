@@ -48,10 +48,10 @@ _ModuleType = types.ModuleType
 _module_dict = _ModuleType.__dict__["__dict__"].__get__
 _class_mro = type.__dict__["__mro__"].__get__
 _class_dict = type.__dict__["__dict__"].__get__
-_class_module = type.__dict__["__module__"].__get__
 _class_qualname = type.__dict__["__qualname__"].__get__
 # Bound now: the program may replace them.
 _os_open, _os_write, _os_close = os.open, os.write, os.close
+_O_REPORT = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 _marshal_dumps = marshal.dumps
 
 
@@ -163,13 +163,12 @@ class Audit:
             data = {"error": "the report failed: %s: %s"
                     % (type(exc).__name__, exc)}
         try:
-            fd = _os_open(self.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                          0o600)
+            fd = _os_open(self.out, _O_REPORT, 0o600)
             try:
                 _write_all(fd, _marshal_dumps(data))
             finally:
                 _os_close(fd)
-        except OSError as exc:
+        except Exception as exc:
             # Where the program's stderr still goes, if anywhere.
             try:
                 _write_all(2, b"pywatch audit: cannot pass the report on: "
@@ -233,10 +232,14 @@ class _StartSeen:
         self.on_start = None
 
     def watch(self, on_start):
-        """on_start() is called once, as the program's code begins."""
+        """on_start() is called once, as the program's code begins.  The
+        tool id is one that sys.monitoring names for no kind of tool (0, 1,
+        2 and 5 are a debugger's, coverage's, a profiler's and an
+        optimizer's), so that what the program's start-up takes is free."""
         self.on_start = on_start
         mon = sys.monitoring
-        self.tool = next(i for i in range(6) if mon.get_tool(i) is None)
+        self.tool = next(i for i in (4, 3, 2, 1, 0, 5)
+                         if mon.get_tool(i) is None)
         mon.use_tool_id(self.tool, "pywatch audit")
         mon.register_callback(self.tool, mon.events.PY_START, self.heard)
         mon.set_events(self.tool, mon.events.PY_START)
@@ -300,7 +303,9 @@ def _defined_classes(namespace):
     found = []
     for value in list(namespace.values()):
         if issubclass(type(value), type) and _c._is_heap_type(value):
-            module = _class_module(value)
+            # A heap class's __module__ is its dict's, if any (a class made
+            # by type() in an eval() has none).
+            module = _class_dict(value).get("__module__")
             if type(module) is str and module == name:
                 found.append(value)
     return found

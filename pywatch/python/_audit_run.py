@@ -93,27 +93,51 @@ def main(argv):
 
 def _run(program, tmp):
     """Runs the program to its end; its wait status (negative: a signal)."""
-    with open(os.path.join(tmp, "sitecustomize.py"), "w") as f:
+    with open(os.path.join(tmp, "sitecustomize.py"), "w",
+              encoding="utf-8") as f:
         f.write(BOOT % os.path.dirname(os.path.dirname(_audit.__file__)))
     env = dict(os.environ)
     env[_audit.ENV_OUT] = os.path.join(tmp, "report")
     env["PYTHONPATH"] = tmp
     if "PYTHONPATH" in os.environ:
         env[_audit.ENV_PYTHONPATH] = os.environ["PYTHONPATH"]
-        env["PYTHONPATH"] += os.pathsep + os.environ["PYTHONPATH"]
-    args = [sys.executable, *subprocess._args_from_interpreter_flags(),
-            *program]
-    # A terminal's ^C reaches the program itself; so does a SIGTERM sent to
-    # the audit.
-    child = subprocess.Popen(args, env=env)
-    previous = (signal.signal(signal.SIGINT, signal.SIG_IGN),
-                signal.signal(signal.SIGTERM,
-                              lambda sig, frame: child.send_signal(sig)))
+        if os.environ["PYTHONPATH"]:  # an empty entry would be the cwd
+            env["PYTHONPATH"] += os.pathsep + os.environ["PYTHONPATH"]
+    argv0, options = _interpreter_command()
+    # Every descriptor is the program's, as plain python would have it
+    # (a supervisor's pipes, systemd's LISTEN_FDS).
+    child = subprocess.Popen([argv0, *options, *program],
+                             executable=sys.executable, env=env,
+                             close_fds=False)
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _GROUP}
+    for sig in _FORWARDED:
+        previous[sig] = signal.signal(
+            sig, lambda sig, frame: child.send_signal(sig))
     try:
         return child.wait()
     finally:
-        signal.signal(signal.SIGINT, previous[0])
-        signal.signal(signal.SIGTERM, previous[1])
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+# A terminal sends these to its whole foreground process group, the
+# program included: the audit only stays alive for the report.
+_GROUP = (signal.SIGINT, signal.SIGQUIT)
+# Sent to the audit's pid, these are passed on to the program.
+_FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+              signal.SIGALRM)
+
+
+def _interpreter_command():
+    """argv[0] and the interpreter options this python was started with,
+    as given (the environment's PYTHON* variables then act in the program's
+    python as they did here): sys.orig_argv up to -m pywatch."""
+    argv = sys.orig_argv
+    for i, arg in enumerate(argv[1:], 1):
+        if arg == "-mpywatch" or arg == "-m" and argv[i + 1:i + 2] == [
+                "pywatch"]:
+            return argv[0], argv[1:i]
+    return sys.executable, subprocess._args_from_interpreter_flags()
 
 
 def _read(path):
@@ -129,7 +153,8 @@ def _report(data, opts, cwd, json_path, status):
     happens to the other."""
     if data is None:
         _say("pywatch audit: no report: the program ended without running "
-             "its exit handlers (os._exit() or a signal)\n")
+             "its exit handlers (os._exit(), a signal, os.exec*(), or "
+             "atexit's handlers cleared)\n")
         return
     if "error" in data:
         _say("pywatch audit: %s\n" % data["error"])
@@ -143,7 +168,7 @@ def _report(data, opts, cwd, json_path, status):
     _say(_audit_report.render(result, cwd, opts.all))
     if json_path:
         try:
-            with open(json_path, "w") as f:
+            with open(json_path, "w", encoding="utf-8") as f:
                 json.dump(result, f, indent=1)
                 f.write("\n")
         except OSError as exc:

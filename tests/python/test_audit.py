@@ -190,7 +190,8 @@ class TestReports(AuditCase):
         self.assertEqual((plain.returncode, proc.returncode), (4, 4))
         self.assertEqual(proc.stderr, plain.stderr + (
             "pywatch audit: no report: the program ended without running "
-            "its exit handlers (os._exit() or a signal)\n"))
+            "its exit handlers (os._exit(), a signal, os.exec*(), or "
+            "atexit's handlers cleared)\n"))
         self.assertIsNone(report)
 
     def test_nonzero_exit(self):

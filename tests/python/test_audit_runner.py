@@ -39,6 +39,22 @@ def without_report(stderr):
         else (stderr, "")
 
 
+def _path_of(name):
+    for dunder in ("__init__", "__main__"):
+        if name.endswith("__" + dunder):
+            return _path_of(name[:-len(dunder) - 2]) + "/" + dunder
+    return name.replace("__", "/")
+
+
+# What a program can see of how it was started.
+SHOW = """
+import os, sys
+print(__name__, sys.argv, sys.path[0], globals().get("__file__"))
+print(repr(__spec__ and __spec__.name), __package__)
+print(sys.path[1:], sorted(os.environ.items()))
+"""
+
+
 class RunnerCase(unittest.TestCase):
     maxDiff = None
 
@@ -49,9 +65,10 @@ class RunnerCase(unittest.TestCase):
         self.json = os.path.join(self.dir, "report.json")
 
     def files(self, **sources):
-        """Writes dir/NAME (a __ in NAME is a /), dedented."""
+        """Writes dir/NAME.py, dedented: a __ in NAME is a /, and a NAME
+        ending in ____init__ or ____main__ names a package's file."""
         for name, text in sources.items():
-            path = os.path.join(self.dir, name.replace("__", "/") + ".py")
+            path = os.path.join(self.dir, _path_of(name) + ".py")
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w") as f:
                 f.write(textwrap.dedent(text))
@@ -198,12 +215,7 @@ class TestOutputs(RunnerCase):
 class TestForms(RunnerCase):
     """Issue 18, point 4: every program python runs."""
 
-    SHOW = """
-    import os, sys
-    print(__name__, sys.argv, sys.path[0], globals().get("__file__"))
-    print(repr(__spec__ and __spec__.name), __package__)
-    print(sys.path[1:], sorted(os.environ.items()))
-    """
+    SHOW = SHOW
 
     def test_script(self):
         self.files(prog=self.SHOW)
@@ -303,7 +315,8 @@ class TestTracebacks(RunnerCase):
         self.assertEqual(statuses, [-signal.SIGTERM, -signal.SIGTERM])
         self.assertEqual(stderr, "pywatch audit: no report: the program "
                          "ended without running its exit handlers "
-                         "(os._exit() or a signal)\n")
+                         "(os._exit(), a signal, os.exec*(), or atexit's "
+                         "handlers cleared)\n")
 
     def test_exit_status(self):
         self.run_prog("import sys\nsys.exit(7)\n")
@@ -417,6 +430,122 @@ class TestReadableAudit(RunnerCase):
             self.assertEqual(report, "pywatch audit: the program did not "
                              "start (exit status %d): no report\n" % status)
             self.assertIsNone(data)
+
+
+class TestProcess(RunnerCase):
+    """What a program gets from the process it runs in: descriptors,
+    signals, its interpreter's options, sys.monitoring's tools."""
+
+    def test_descriptors_above_2_are_the_programs(self):
+        self.files(prog="import os, sys\nos.write(int(sys.argv[1]), b'x')\n")
+        got = []
+        for audit in ([], ["-m", "pywatch", "audit"]):
+            r, w = os.pipe()
+            try:
+                proc = subprocess.run(
+                    [sys.executable, *audit, "prog.py", str(w)], cwd=self.dir,
+                    env=ENV, pass_fds=(w,), capture_output=True, text=True,
+                    timeout=120)
+            finally:
+                os.close(w)
+            with os.fdopen(r, "rb") as f:
+                got.append((proc.returncode, f.read()))
+        self.assertEqual(got, [(0, b"x"), (0, b"x")])
+
+    def test_signals_sent_to_the_audit_reach_the_program(self):
+        self.files(prog="""
+                   import signal, sys, time
+                   def handler(sig, frame):
+                       print("got", signal.Signals(sig).name)
+                       sys.exit(0)
+                   for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+                               signal.SIGALRM, signal.SIGTERM):
+                       signal.signal(sig, handler)
+                   print("ready", flush=True)
+                   time.sleep(60)
+                   print("not signalled")
+                   """)
+        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM):
+            outs = []
+            for audit in ([], ["-m", "pywatch", "audit"]):
+                proc = subprocess.Popen([sys.executable, *audit, "prog.py"],
+                                        cwd=self.dir, env=ENV, text=True,
+                                        stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE)
+                self.assertEqual(proc.stdout.readline(), "ready\n")
+                proc.send_signal(sig)
+                out, err = proc.communicate(timeout=60)
+                outs.append((proc.returncode, out))
+            self.assertEqual(outs, [(0, "got %s\n" % sig.name)] * 2)
+            self.assertTrue(err.startswith("pywatch audit: "), err)
+
+    def test_interpreter_options_as_given(self):
+        """Those that sys.flags does not spell back, too."""
+        self.files(prog=SHOW + "print(sys.stdout.write_through, "
+                   "sys.flags.int_max_str_digits, sys.orig_argv[1:], "
+                   "sys._xoptions)\n")
+        self.same("prog.py", options=("-u", "-X", "int_max_str_digits=5000",
+                                      "-X", "warn_default_encoding",
+                                      "-W", "error::EncodingWarning"))
+
+    def test_monitoring_tools_free_before_main(self):
+        self.files(pk____init__="""
+                   import sys
+                   print([sys.monitoring.get_tool(i) for i in (0, 1, 2, 5)])
+                   """, pk__mod="print('main')")
+        self.same("-m", "pk.mod")
+
+    def test_an_empty_pythonpath_adds_no_entry(self):
+        """PYTHONPATH= (set, empty): no working directory on sys.path."""
+        self.files(prog="import sys\nprint(sys.path[1:])\n")
+        here = os.path.dirname(os.path.dirname(pywatch.__file__))
+        env = dict(ENV, PYTHONPATH="")
+        outs = [subprocess.run([sys.executable, *audit,
+                                os.path.join(self.dir, "prog.py")],
+                               cwd=here, env=env, capture_output=True,
+                               text=True, timeout=120).stdout
+                for audit in ([], ["-m", "pywatch", "audit"])]
+        self.assertEqual(outs[1], outs[0])
+        self.assertNotIn(repr(here), outs[0])
+
+
+class TestReportHolds(RunnerCase):
+    """The report, whatever the program does to what it is made with."""
+
+    def test_class_without_module_in_a_tracked_module(self):
+        self.files(mod="""
+                   class A:
+                       pass
+                   C = eval("type('C', (), {})", {})
+                   class B:
+                       pass
+                   """, prog="""
+                   import sys
+                   sys.unraisablehook = lambda u: print("unraisable", u)
+                   import mod
+                   mod.A.y = 1
+                   mod.B.z = 1
+                   """)
+        _, report, data = self.same("prog.py", audit_args=("--include=mod",))
+        written = {ns["name"]: [w["name"] for w in ns["writes"]]
+                   for ns in data["namespaces"]}
+        self.assertEqual(written, {"mod.A": ["y"], "mod.B": ["z"]})
+
+    def test_patched_os_constants(self):
+        self.files(mod="x = 0", prog="""
+                   import os, mod
+                   os.O_CREAT = "x"
+                   mod.x = 1
+                   """)
+        _, report, data = self.same("prog.py", audit_args=("--include=mod",))
+        self.assertReported(report, data)
+
+    def test_site_is_not_a_write(self):
+        """site's import is under way when the audit starts in it."""
+        self.files(prog="pass")
+        _, report, data = self.same("prog.py")
+        self.assertEqual([ns["name"] for ns in data["namespaces"]
+                          if ns["name"] == "site"], [])
 
 
 if __name__ == "__main__":
