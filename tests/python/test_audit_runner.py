@@ -27,9 +27,15 @@ REPORT = re.compile(r"^pywatch audit: ", re.M)
 
 
 def python(args, cwd, stdin=None, **kwargs):
+    """SIGINT at its default, as from a terminal: a shell's background job
+    would have it ignored, and python keeps that."""
     return subprocess.run([sys.executable, *args], cwd=cwd, env=ENV,
                           input=stdin, capture_output=True, text=True,
-                          timeout=120, **kwargs)
+                          timeout=120, preexec_fn=_default_sigint, **kwargs)
+
+
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def without_report(stderr):
