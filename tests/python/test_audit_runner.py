@@ -26,16 +26,16 @@ ENV.pop("PYWATCH_DISABLE", None)
 REPORT = re.compile(r"^pywatch audit: ", re.M)
 
 
-def python(args, cwd, stdin=None, **kwargs):
+def python(args, cwd, stdin=None, preexec_fn=None, **kwargs):
     """SIGINT at its default, as from a terminal: a shell's background job
-    would have it ignored, and python keeps that."""
+    would have it ignored, and python keeps that.  preexec_fn runs after."""
+    def start():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if preexec_fn is not None:
+            preexec_fn()
     return subprocess.run([sys.executable, *args], cwd=cwd, env=ENV,
                           input=stdin, capture_output=True, text=True,
-                          timeout=120, preexec_fn=_default_sigint, **kwargs)
-
-
-def _default_sigint():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                          timeout=120, preexec_fn=start, **kwargs)
 
 
 def without_report(stderr):
