@@ -18,6 +18,10 @@ import zipfile
 
 import pywatch
 
+# Every test here runs pywatch in child processes: refleak.py leaves them
+# out.
+IN_CHILDREN = True
+
 ENV = dict(os.environ,
            PYTHONPATH=os.path.dirname(os.path.dirname(
                os.path.abspath(pywatch.__file__))),
@@ -55,6 +59,7 @@ def _path_of(name):
 # What a program can see of how it was started.
 SHOW = """
 import os, sys
+
 print(__name__, sys.argv, sys.path[0], globals().get("__file__"))
 print(repr(__spec__ and __spec__.name), __package__)
 print(sys.path[1:], sorted(os.environ.items()))

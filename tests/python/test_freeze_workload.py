@@ -16,6 +16,10 @@ import unittest
 
 import pywatch
 
+# Every test here runs pywatch in child processes: refleak.py leaves them
+# out.
+IN_CHILDREN = True
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS = os.path.join(HERE, "freeze_programs")
 PYWATCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(

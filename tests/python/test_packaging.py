@@ -12,6 +12,10 @@ import unittest
 
 import pywatch
 
+# Every test here runs pywatch in child processes: refleak.py leaves them
+# out.
+IN_CHILDREN = True
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PACKAGE = os.path.dirname(os.path.abspath(pywatch.__file__))

@@ -15,6 +15,10 @@ import unittest
 
 import pywatch
 
+# Every test here runs pywatch in child processes: refleak.py leaves them
+# out.
+IN_CHILDREN = True
+
 PYWATCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(
     pywatch.__file__)))
 DEBIAN = "/usr/lib/python3/dist-packages"
@@ -94,6 +98,7 @@ ON = '''\
 import pytest
 import pywatch
 import plugapp
+
 
 def test_frozen(monkeypatch):
     assert pywatch.enabled()
