@@ -102,7 +102,8 @@ import plugapp
 
 def test_frozen():
     assert pywatch.enabled()
-    # Refused, and so is the undo, which stores the object already bound.
+    # Refused (and with pytest 7, which undoes a refused patch, so is the
+    # undo, which stores the object already bound).
     with pytest.raises(pywatch.FrozenError):
         with pytest.MonkeyPatch.context() as monkeypatch:
             monkeypatch.setattr(plugapp, "value", "monkey")
@@ -174,11 +175,13 @@ class PytestPlugin(unittest.TestCase):
         self.assertEqual(rc, 0, out)
 
     def test_without_the_plugin_monkeypatch_is_refused(self):
-        # And so is its undo at teardown, which stores the object already
-        # bound: a write like any other.
         rc, got, out = self.pytest("test_suite.py::"
                                    "test_monkeypatch_a_frozen_module")
-        self.assertEqual(got, {"failed": 1, "error": 1}, out)
+        # pytest 7 records a patch before making it, so it undoes the
+        # refused one at teardown: an error, FrozenError too (pytest 9
+        # records a patch once made).
+        self.assertEqual(got["failed"], 1, out)
+        self.assertLessEqual(set(got), {"failed", "error"}, out)
         self.assertIn("FrozenError", out)
 
     def test_pywatch_on(self):
