@@ -169,6 +169,24 @@ weakly_held(PyObject *ref)
   return obj;
 }
 
+/* The registry's entry under key, an exact int, found without the dict's
+ * own lookup: that compares key with every key of its hash, and a raw write
+ * can put one there whose __eq__ is Python code, which must not run inside
+ * the watcher.  The walk compares exact ints only, in C; it costs the size
+ * of the registry, and runs only for an event on a key that is depended
+ * on. */
+static PyObject *
+registry_entry(PyObject *registry, PyObject *key)
+{
+  Py_ssize_t pos = 0;
+  PyObject *k, *v;
+  while (PyDict_Next(registry, &pos, &k, &v))
+    if (k == key || (PyLong_CheckExact(k)
+                     && PyObject_RichCompareBool(k, key, Py_EQ) == 1))
+      return v;
+  return NULL;
+}
+
 /* A class leaving or entering a base's registry is a change of its bases;
  * the dependents hear of it as a change of that class.  The key is the
  * class's address, but Python code can write any int there (the registry is
@@ -187,9 +205,9 @@ subclass_registry_event(struct state *st, struct ns *ns,
     ns_event(st, ns, kind, key);
     return;
   }
-  PyObject *old = PyDict_GetItemWithError(ns->obj, key); /* int: no Python */
-  if (old == NULL)
-    PyErr_Clear();
+  /* An added key had no equal exact int in the dict. */
+  PyObject *old = kind == WATCH_EVENT_ADDED ? NULL
+                                            : registry_entry(ns->obj, key);
   void *address = PyLong_AsVoidPtr(key);
   if (address == NULL)
     PyErr_Clear();
@@ -217,6 +235,9 @@ link_subclass_entry(struct state *st, watch_dep_t *dep, PyTypeObject *base,
   PyObject *key = PyLong_FromVoidPtr(cls);
   if (key == NULL)
     return WATCH_EPYTHON;
+  /* The lookups may run a colliding key's __eq__, which may empty the
+   * registry, and CPython frees an empty one. */
+  Py_INCREF(registry);
   /* A class missing from its base's registry (a raw delete through gc)
    * would change bases unseen: CPython itself no longer tracks it. */
   PyObject *entry = PyDict_GetItemWithError(registry, key);
@@ -226,6 +247,7 @@ link_subclass_entry(struct state *st, watch_dep_t *dep, PyTypeObject *base,
   Py_DECREF(key);
   if (rc == 0)
     ns_find(st, registry)->subclass_registry = 1;
+  Py_DECREF(registry);
   return rc;
 }
 
