@@ -413,11 +413,39 @@ watch_attr_lookup(PyObject *obj, PyObject *name, PyObject **value)
  * on the module keeping its class.  Those cases whose value only Python code
  * knows are refused. */
 
+/* A class's __bases__ assignment, told before the change: as its leaving
+ * each old base's registry is (subclass_registry_event()).  That removal
+ * alone does not do: CPython looks the class up there with the dict's
+ * lookup, and forgets the error of a colliding key's __eq__ that raises,
+ * leaving the class registered where it no longer is. */
+static int
+bases_swap(struct state *st, PyTypeObject *cls)
+{
+  PyObject *key = PyLong_FromVoidPtr(cls);
+  if (key == NULL)
+    return -1;  /* refused: a change unseen would leave dependents stale */
+  watch_event_t report = {WATCH_EVENT_TYPE, (PyObject *)cls, NULL, NULL, 0};
+  PyObject *bases = cls->tp_bases;
+  for (Py_ssize_t i = 0; bases && i < PyTuple_GET_SIZE(bases); i++) {
+    PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(bases, i);
+    PyObject *registry = base->tp_subclasses;
+    struct ns *ns = is_heap(base) && registry != NULL
+                        && PyDict_CheckExact(registry)
+                        ? ns_find(st, registry)
+                        : NULL;
+    if (ns != NULL && ns->subclass_registry)
+      ns_event_reported(st, ns, WATCH_EVENT_DELETED, key, &report);
+  }
+  Py_DECREF(key);
+  return 0;
+}
+
 /* Every __class__ assignment raises the audit event object.__setattr__
  * before the change, whatever the path (PEP 578): the one report CPython
- * gives of a module changing class.  Audit hooks are process-wide and
- * permanent, so this one is added once per process and finds the state of
- * the interpreter it runs in.  It runs no Python code. */
+ * gives of a module changing class.  __bases__ assignment raises it too.
+ * Audit hooks are process-wide and permanent, so this one is added once
+ * per process and finds the state of the interpreter it runs in.  It runs
+ * no Python code. */
 static int
 class_swap_hook(const char *event, PyObject *args, void *unused)
 {
@@ -426,12 +454,17 @@ class_swap_hook(const char *event, PyObject *args, void *unused)
       || PyTuple_GET_SIZE(args) < 2)
     return 0;
   PyObject *obj = PyTuple_GET_ITEM(args, 0), *name = PyTuple_GET_ITEM(args, 1);
-  if (!(PyModule_Check(obj) || PyType_Check(obj)) || !PyUnicode_Check(name)
-      || PyUnicode_CompareWithASCIIString(name, "__class__") != 0)
+  if (!(PyModule_Check(obj) || PyType_Check(obj)) || !PyUnicode_Check(name))
+    return 0;
+  int bases = PyType_Check(obj)
+              && PyUnicode_CompareWithASCIIString(name, "__bases__") == 0;
+  if (!bases && PyUnicode_CompareWithASCIIString(name, "__class__") != 0)
     return 0;
   struct state *st = state_of_watcher();
   if (st == NULL || !st->init_count)
     return 0;
+  if (bases)
+    return bases_swap(st, (PyTypeObject *)obj);
   /* A module is tracked by its dict; a class by its dict, or by itself on
    * the type watcher's path.  A class changing metaclass may compute its
    * MRO another way from now on. */
