@@ -257,6 +257,26 @@ class EqualityThatActs(unittest.TestCase):
             raw(s.Other)["X"] = object()
         self.check(write, (KeyError, AttributeError))
 
+    def test_eq_called_beyond_cpython_s_own_calls_clears_the_dicts(self):
+        """The calls an untracked write makes are CPython's; one more would
+        be libwatch's, inside its watcher, and clears the dicts there."""
+        for op in OPERATIONS:
+            with self.subTest(op.__name__):
+                own = Setup(track=False).run(op)
+                holder = []
+
+                def clear():
+                    s = holder[0]
+                    if sum(k.calls for k in s.keys) > own:
+                        vars(s.m).clear()
+                        s.registry.clear()
+                s = Setup(track=True, action=clear)
+                holder.append(s)
+                self.assertEqual(s.run(op), own)
+                pywatch.flush()
+                self.assertEqual(s.stale(), [])
+                s.release()
+
     def test_eq_that_raises(self):
         def fail(s):
             raise ZeroDivisionError("from __eq__")
