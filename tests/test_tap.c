@@ -234,6 +234,45 @@ START_TEST(finalized_detaches_and_no_watcher_id_is_taken)
 }
 END_TEST
 
+static int
+nothing(watch_tap_t *tap, const watch_tap_event_t *ev)
+{
+  (void)tap, (void)ev;
+  return 0;
+}
+
+/* A dict holding a key with the hash of "x" and its own __eq__, ahead of
+ * "x": every lookup of "x" calls that __eq__.  Tapping the dict adds no
+ * call to a write. */
+START_TEST(a_tapped_write_calls_no_more_eq)
+{
+  PyObject *g = NS("class K:\n"
+                   "    calls = 0\n"
+                   "    def __hash__(self): return hash('x')\n"
+                   "    def __eq__(self, other):\n"
+                   "        K.calls += 1\n"
+                   "        return False\n"
+                   "d = {K(): 0, 'x': 0}\n"
+                   "def write():\n"
+                   "    K.calls = 0\n"
+                   "    d['x'] += 1\n"
+                   "    d['x'] = d.get('x')\n"
+                   "    del d['x']\n"
+                   "    d['x'] = 0\n"
+                   "    return K.calls\n");
+  PyObject *untracked = EVAL(g, "write()");
+  watch_tap_t *tap;
+  ck_assert_int_eq(watch_tap_new(&tap, ITEM(g, "d"), nothing, NULL, NULL), 0);
+  PyObject *tapped = EVAL(g, "write()");
+  ck_assert_int_gt(PyLong_AsLong(untracked), 0);
+  ck_assert_int_eq(PyLong_AsLong(tapped), PyLong_AsLong(untracked));
+  watch_tap_free(tap);
+  Py_DECREF(tapped);
+  Py_DECREF(untracked);
+  Py_DECREF(g);
+}
+END_TEST
+
 /* ---- taps freed from callbacks (watch_tap_free() is always allowed) --- */
 
 /* A tap that frees the taps in victims (itself among them, or not) when it
@@ -432,6 +471,7 @@ make_suite(void)
   tcase_add_test(tc, the_dict_dies);
   tcase_add_test(tc, a_tap_keeps_the_namespace_and_nothing_after);
   tcase_add_test(tc, bad_arguments);
+  tcase_add_test(tc, a_tapped_write_calls_no_more_eq);
   tcase_add_test(tc, freed_by_its_own_callback_on_a_write);
   tcase_add_test(tc, freed_by_its_own_callback_when_the_dict_dies);
   tcase_add_test(tc, a_callback_frees_the_other_taps_of_its_dict);
