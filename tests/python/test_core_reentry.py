@@ -78,10 +78,11 @@ def mro_value(cls, name):
 
 
 class Setup:
-    """A module and a small class tree, each dict holding a key colliding
-    with "X" ahead of "X", and the subclass registry holding Sub a key
-    colliding with Sub's; track() adds dependents on them: module keys and
-    a global, class attributes along the MRO, the dicts as wholes."""
+    """A module and a small class tree whose dicts hold a key colliding with
+    "X" (ahead of "X" where there is one), and Sub's entry in its base's
+    subclass registry with a colliding key ahead of it; track() adds
+    dependents on them: module keys and a global, class attributes along
+    the MRO, the dicts as wholes."""
 
     def __init__(self, action=None):
         self.m = types.ModuleType("core_reentry_mod")
