@@ -173,11 +173,20 @@ weakly_held(PyObject *ref)
  * own lookup: that compares key with every key of its hash, and a raw write
  * can put one there whose __eq__ is Python code, which must not run inside
  * the watcher.  The walk compares exact ints only, in C; it costs the size
- * of the registry, and runs only for an event on a key that is depended
- * on. */
+ * of the registry, so it is only taken when a dependent would hear the
+ * event: a __bases__ assignment has invalidated them before (bases_swap()),
+ * and what is left is mostly a dependent's class dying. */
 static PyObject *
-registry_entry(PyObject *registry, PyObject *key)
+registry_entry(struct ns *ns, PyObject *key)
 {
+  uintptr_t hash = exact_key_hash(key);
+  int heard = ns->whole.edges != NULL;
+  for (table_node_t *n = table_chain(&ns->keys, hash); n && !heard;
+       n = n->next)
+    heard = n->hash == hash && ((struct keyrec *)n)->edges != NULL;
+  if (!heard)
+    return NULL;
+  PyObject *registry = ns->obj;
   Py_ssize_t pos = 0;
   PyObject *k, *v;
   while (PyDict_Next(registry, &pos, &k, &v))
@@ -207,7 +216,7 @@ subclass_registry_event(struct state *st, struct ns *ns,
   }
   /* An added key had no equal exact int in the dict. */
   PyObject *old = kind == WATCH_EVENT_ADDED ? NULL
-                                            : registry_entry(ns->obj, key);
+                                            : registry_entry(ns, key);
   void *address = PyLong_AsVoidPtr(key);
   if (address == NULL)
     PyErr_Clear();
