@@ -58,6 +58,52 @@ START_TEST(a_store_from_c_waits_for_a_safe_point_or_a_flush)
 }
 END_TEST
 
+/* The pending call goes to the interpreter, not to its main thread: a
+ * thread that writes and goes on running Python code delivers what it
+ * wrote, while the main thread waits without the GIL. */
+static PyObject *writer_ns;
+static int writer_saw = -1;
+
+static void
+write_and_run_python(void *arg)
+{
+  probe_t *p = arg;
+  PyGILState_STATE gil = PyGILState_Ensure();
+  PyObject *r = PyRun_String("d['x'] = 2\n" SAFE_POINTS, Py_file_input,
+                             writer_ns, writer_ns);
+  if (r == NULL)
+    PyErr_Clear();
+  else
+    writer_saw = p->rec.count;
+  Py_XDECREF(r);
+  PyGILState_Release(gil);
+}
+
+START_TEST(a_thread_delivers_what_it_wrote_while_the_main_thread_waits)
+{
+  PyObject *d = PY("{'x': 1}");
+  PROBE(p);
+  DEPEND(p, d, "x");
+  writer_ns = NS("");
+  ck_assert_int_eq(PyDict_SetItemString(writer_ns, "d", d), 0);
+
+  uv_thread_t writer;
+  int started;
+  Py_BEGIN_ALLOW_THREADS
+  started = uv_thread_create(&writer, write_and_run_python, p);
+  if (started == 0)
+    uv_thread_join(&writer);
+  Py_END_ALLOW_THREADS
+
+  ck_assert_int_eq(started, 0);
+  ck_assert_int_eq(writer_saw, 1);
+  assert_invalidated(p, WATCH_EVENT_MODIFIED, d);
+  probe_release(p);
+  Py_CLEAR(writer_ns);
+  Py_DECREF(d);
+}
+END_TEST
+
 /* A callback that calls Python code, which reads the namespace. */
 static PyObject *seen_by_python;
 
@@ -560,7 +606,9 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Subinterpreters                                                          */
 
-START_TEST(a_subinterpreter_delivers_at_watch_flush)
+/* Each interpreter queues the pending call on itself, and its own threads
+ * run it: no flush is needed. */
+START_TEST(a_subinterpreter_delivers_at_its_own_safe_points)
 {
   PyThreadState *main_ts = PyThreadState_Get();
   PyThreadState *sub = Py_NewInterpreter();
@@ -573,14 +621,24 @@ START_TEST(a_subinterpreter_delivers_at_watch_flush)
   PyObject *x = PyUnicode_InternFromString("x");
   int on_err = watch_dep_on_key(p->dep, d, x, PyDict_GetItem(d, x));
   PyDict_SetItem(d, x, Py_None);
+  int before = p->rec.count;
   PyObject *r = PyRun_String(SAFE_POINTS, Py_file_input, d, d);
   Py_XDECREF(r);
-  int before_flush = p->rec.count;
+  int after_safe_points = p->rec.count;
+  /* A store from C, with no safe point after it: watch_flush() still
+   * delivers it there. */
+  probe_t *q = &harness_probes[harness_nprobes++];
+  int new_again_err = watch_dep_new(&q->dep, rec_cb, q);
+  int on_again_err = watch_dep_on_key(q->dep, d, x, Py_None);
+  PyDict_SetItem(d, x, Py_True);
+  int before_flush = q->rec.count;
   int flushed = watch_flush();
-  int after_flush = p->rec.count;
+  int after_flush = q->rec.count;
   Py_CLEAR(p->rec.key);
+  Py_CLEAR(q->rec.key);
   watch_dep_release(p->dep);
-  p->dep = NULL;
+  watch_dep_release(q->dep);
+  p->dep = q->dep = NULL;
   Py_DECREF(x);
   Py_DECREF(d);
   watch_fini();
@@ -591,9 +649,73 @@ START_TEST(a_subinterpreter_delivers_at_watch_flush)
   ck_assert_int_eq(attach_err, WATCH_EINVAL);
   ck_assert_int_eq(new_err, 0);
   ck_assert_int_eq(on_err, 0);
+  ck_assert_int_eq(before, 0);
+  ck_assert_int_eq(after_safe_points, 1);
+  ck_assert_int_eq(new_again_err, 0);
+  ck_assert_int_eq(on_again_err, 0);
   ck_assert_int_eq(before_flush, 0);
   ck_assert_int_eq(flushed, 1);
   ck_assert_int_eq(after_flush, 1);
+}
+END_TEST
+
+START_TEST(a_subinterpreter_debounces_on_its_own_private_loop)
+{
+  PyThreadState *main_ts = PyThreadState_Get();
+  PyThreadState *sub = Py_NewInterpreter();
+  ck_assert_ptr_nonnull(sub);
+  int init_err = watch_init();
+  int debounce_err = watch_set_debounce(500);
+  probe_t *p = &harness_probes[harness_nprobes++];
+  int new_err = watch_dep_new(&p->dep, rec_cb, p);
+  PyObject *g = PyDict_New();
+  PyObject *d = Py_BuildValue("{s:i}", "x", 1);
+  PyObject *x = PyUnicode_InternFromString("x");
+  int on_err = watch_dep_on_key(p->dep, d, x, PyDict_GetItem(d, x));
+  PyObject *fn = PyCFunction_New(&delivered_def, NULL);
+  PyObject *cap = PyCapsule_New(p, NULL, NULL);
+  PyDict_SetItemString(g, "__builtins__", PyEval_GetBuiltins());
+  PyDict_SetItemString(g, "delivered", fn);
+  PyDict_SetItemString(g, "probe", cap);
+  PyDict_SetItemString(g, "d", d);
+  Py_XDECREF(fn);
+  Py_XDECREF(cap);
+  PyObject *r = PyRun_String(
+      "import time\n"
+      "d['x'] = 2\n"
+      "early = delivered(probe)\n"
+      "deadline = time.monotonic() + 30\n"
+      "while not delivered(probe) and time.monotonic() < deadline:\n"
+      "    time.sleep(0.001)\n",
+      Py_file_input, g, g);
+  int ran = r != NULL;
+  if (r == NULL)
+    PyErr_Print();
+  Py_XDECREF(r);
+  PyObject *early = PyDict_GetItemString(g, "early");
+  long early_count = early ? PyLong_AsLong(early) : -1;
+  int count = p->rec.count;
+  int kind = p->rec.kind;
+  int undebounce_err = watch_set_debounce(0);
+  Py_CLEAR(p->rec.key);
+  watch_dep_release(p->dep);
+  p->dep = NULL;
+  Py_DECREF(x);
+  Py_DECREF(d);
+  Py_DECREF(g);
+  watch_fini();
+  Py_EndInterpreter(sub);
+  PyThreadState_Swap(main_ts);
+
+  ck_assert_int_eq(init_err, 0);
+  ck_assert_int_eq(debounce_err, 0);
+  ck_assert_int_eq(new_err, 0);
+  ck_assert_int_eq(on_err, 0);
+  ck_assert(ran);
+  ck_assert_int_eq(early_count, 0);
+  ck_assert_int_eq(count, 1);
+  ck_assert_int_eq(kind, WATCH_EVENT_MODIFIED);
+  ck_assert_int_eq(undebounce_err, 0);
 }
 END_TEST
 
@@ -688,6 +810,7 @@ make_suite(void)
   tcase_add_test(tc, a_store_from_c_waits_for_a_safe_point_or_a_flush);
   tcase_add_test(tc, a_callback_may_run_python_code_on_the_new_state);
   tcase_add_test(tc, many_stores_from_c_need_one_pending_call);
+  tcase_add_test(tc, a_thread_delivers_what_it_wrote_while_the_main_thread_waits);
 
   tc = harness_tcase(s, "batches");
   tcase_add_test(tc, a_burst_of_writes_delivers_one_callback_per_dependent);
@@ -711,7 +834,8 @@ make_suite(void)
   tcase_add_test(tc, a_write_in_another_thread_wakes_the_attached_loop);
   tcase_add_test(tc, the_debounce_timer_waits_for_a_quiet_period);
   tcase_add_test(tc, without_a_host_loop_the_debounce_runs_on_a_private_loop);
-  tcase_add_test(tc, a_subinterpreter_delivers_at_watch_flush);
+  tcase_add_test(tc, a_subinterpreter_delivers_at_its_own_safe_points);
+  tcase_add_test(tc, a_subinterpreter_debounces_on_its_own_private_loop);
 
   tc = harness_bare_tcase(s, "finalization");
   tcase_add_test(tc, watch_fini_delivers_queued_callbacks_then_finalized);
