@@ -719,6 +719,54 @@ START_TEST(a_subinterpreter_debounces_on_its_own_private_loop)
 }
 END_TEST
 
+/* A pending call queued on a subinterpreter, and its private loop's timer,
+ * may be outstanding when it ends without watch_fini(): its teardown
+ * delivers, stops the loop, and leaves nothing that runs later. */
+START_TEST(a_subinterpreter_ends_with_its_delivery_outstanding)
+{
+  PyThreadState *main_ts = PyThreadState_Get();
+  PyThreadState *sub = Py_NewInterpreter();
+  ck_assert_ptr_nonnull(sub);
+  int init_err = watch_init();
+  probe_t *p = &harness_probes[harness_nprobes++];
+  probe_t *q = &harness_probes[harness_nprobes++];
+  int new_err = watch_dep_new(&p->dep, rec_cb, p);
+  int new_err2 = watch_dep_new(&q->dep, rec_cb, q);
+  PyObject *d = Py_BuildValue("{s:i,s:i}", "x", 1, "y", 2);
+  PyObject *x = PyUnicode_InternFromString("x");
+  PyObject *y = PyUnicode_InternFromString("y");
+  int on_err = watch_dep_on_key(p->dep, d, x, PyDict_GetItem(d, x));
+  int on_err2 = watch_dep_on_key(q->dep, d, y, PyDict_GetItem(d, y));
+  PyDict_SetItem(d, x, Py_None);     /* queues the pending call */
+  int debounce_err = watch_set_debounce(60000);
+  PyDict_SetItem(d, y, Py_None);     /* starts the private loop's timer */
+  int before = p->rec.count + q->rec.count;
+  Py_DECREF(x);
+  Py_DECREF(y);
+  Py_DECREF(d);
+  Py_EndInterpreter(sub);            /* no watch_fini() */
+  PyThreadState_Swap(main_ts);
+  PyObject *g = NS(SAFE_POINTS);     /* nothing left to run here */
+
+  ck_assert_int_eq(init_err, 0);
+  ck_assert_int_eq(new_err, 0);
+  ck_assert_int_eq(new_err2, 0);
+  ck_assert_int_eq(on_err, 0);
+  ck_assert_int_eq(on_err2, 0);
+  ck_assert_int_eq(debounce_err, 0);
+  ck_assert_int_eq(before, 0);
+  ck_assert_int_eq(p->rec.count, 1);
+  ck_assert_int_eq(p->rec.kind, WATCH_EVENT_MODIFIED);
+  ck_assert_int_eq(q->rec.count, 1);
+  ck_assert_int_eq(q->rec.kind, WATCH_EVENT_MODIFIED);
+  /* The keys the callbacks kept belong to the ended interpreter. */
+  p->rec.key = q->rec.key = NULL;
+  probe_release(p);
+  probe_release(q);
+  Py_DECREF(g);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Finalization                                                             */
 
@@ -836,6 +884,7 @@ make_suite(void)
   tcase_add_test(tc, without_a_host_loop_the_debounce_runs_on_a_private_loop);
   tcase_add_test(tc, a_subinterpreter_delivers_at_its_own_safe_points);
   tcase_add_test(tc, a_subinterpreter_debounces_on_its_own_private_loop);
+  tcase_add_test(tc, a_subinterpreter_ends_with_its_delivery_outstanding);
 
   tc = harness_bare_tcase(s, "finalization");
   tcase_add_test(tc, watch_fini_delivers_queued_callbacks_then_finalized);
