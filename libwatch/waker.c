@@ -2,10 +2,11 @@
  *  - a host loop (watch_attach_loop): a uv_async_t wakes it from any thread;
  *    the callbacks run on the loop's thread, holding the GIL;
  *  - otherwise, a pending call on the interpreter that owns the state, run
- *    by whichever of its threads next checks the eval breaker, at most one
- *    outstanding, since CPython's queue holds 32.  A debounce needs a timer
- *    that runs while Python does not, so it runs on a private loop in its
- *    own thread, which only queues the pending call;
+ *    by whichever of its threads next checks the eval breaker; at most one
+ *    is outstanding, since CPython's queue is small (31 calls on 3.12) and
+ *    shared with everyone else's.  A debounce needs a timer that runs while
+ *    Python does not, so it runs on a private loop in its own thread, which
+ *    only queues the pending call;
  *  - in any interpreter, watch_flush().
  */
 #include "internal.h"
