@@ -58,48 +58,85 @@ START_TEST(a_store_from_c_waits_for_a_safe_point_or_a_flush)
 }
 END_TEST
 
-/* The pending call goes to the interpreter, not to its main thread: a
- * thread that writes and goes on running Python code delivers what it
- * wrote, while the main thread waits without the GIL. */
-static PyObject *writer_ns;
-static int writer_saw = -1;
+/* Runs src in ns on a thread of its own, while this one waits without the
+ * GIL and so runs no safe point. */
+struct thread_run {
+  PyObject *ns;
+  const char *src;
+  int ran;
+};
 
 static void
-write_and_run_python(void *arg)
+thread_run_main(void *arg)
 {
-  probe_t *p = arg;
+  struct thread_run *run = arg;
   PyGILState_STATE gil = PyGILState_Ensure();
-  PyObject *r = PyRun_String("d['x'] = 2\n" SAFE_POINTS, Py_file_input,
-                             writer_ns, writer_ns);
+  PyObject *r = PyRun_String(run->src, Py_file_input, run->ns, run->ns);
+  run->ran = r != NULL;
   if (r == NULL)
-    PyErr_Clear();
-  else
-    writer_saw = p->rec.count;
+    PyErr_Print();
   Py_XDECREF(r);
   PyGILState_Release(gil);
 }
 
+static void
+run_in_a_thread(PyObject *ns, const char *src)
+{
+  struct thread_run run = {ns, src, 0};
+  uv_thread_t thread;
+  int started;
+  Py_BEGIN_ALLOW_THREADS
+  started = uv_thread_create(&thread, thread_run_main, &run);
+  if (started == 0)
+    uv_thread_join(&thread);
+  Py_END_ALLOW_THREADS
+  ck_assert_int_eq(started, 0);
+  ck_assert_msg(run.ran, "the thread's code failed: %s", src);
+}
+
+/* The deliveries a probe has had, for Python code that waits. */
+static PyObject *
+delivered(PyObject *self, PyObject *probe_capsule)
+{
+  (void)self;
+  probe_t *p = PyCapsule_GetPointer(probe_capsule, NULL);
+  return p ? PyLong_FromLong(p->rec.count) : NULL;
+}
+
+static PyMethodDef delivered_def = {"delivered", delivered, METH_O, NULL};
+
+/* ns[name] = a capsule of p, and ns["delivered"]. */
+static void
+expose_probe(PyObject *ns, const char *name, probe_t *p)
+{
+  PyObject *fn = PyCFunction_New(&delivered_def, NULL);
+  PyObject *cap = PyCapsule_New(p, NULL, NULL);
+  ck_assert_ptr_nonnull(fn);
+  ck_assert_ptr_nonnull(cap);
+  ck_assert_int_eq(PyDict_SetItemString(ns, "delivered", fn), 0);
+  ck_assert_int_eq(PyDict_SetItemString(ns, name, cap), 0);
+  Py_DECREF(fn);
+  Py_DECREF(cap);
+}
+
+/* The pending call goes to the interpreter, not to its main thread: a
+ * thread that writes and goes on running Python code delivers what it
+ * wrote, while the main thread waits without the GIL. */
 START_TEST(a_thread_delivers_what_it_wrote_while_the_main_thread_waits)
 {
   PyObject *d = PY("{'x': 1}");
   PROBE(p);
   DEPEND(p, d, "x");
-  writer_ns = NS("");
-  ck_assert_int_eq(PyDict_SetItemString(writer_ns, "d", d), 0);
+  PyObject *g = NS("");
+  ck_assert_int_eq(PyDict_SetItemString(g, "d", d), 0);
+  expose_probe(g, "probe", p);
 
-  uv_thread_t writer;
-  int started;
-  Py_BEGIN_ALLOW_THREADS
-  started = uv_thread_create(&writer, write_and_run_python, p);
-  if (started == 0)
-    uv_thread_join(&writer);
-  Py_END_ALLOW_THREADS
+  run_in_a_thread(g, "d['x'] = 2\n" SAFE_POINTS "seen = delivered(probe)\n");
 
-  ck_assert_int_eq(started, 0);
-  ck_assert_int_eq(writer_saw, 1);
+  ck_assert_int_eq(PyLong_AsLong(ITEM(g, "seen")), 1);
   assert_invalidated(p, WATCH_EVENT_MODIFIED, d);
   probe_release(p);
-  Py_CLEAR(writer_ns);
+  Py_DECREF(g);
   Py_DECREF(d);
 }
 END_TEST
@@ -562,17 +599,6 @@ START_TEST(the_debounce_timer_waits_for_a_quiet_period)
 }
 END_TEST
 
-/* The current watch_flush() count, for Python code that waits. */
-static PyObject *
-delivered(PyObject *self, PyObject *probe_capsule)
-{
-  (void)self;
-  probe_t *p = PyCapsule_GetPointer(probe_capsule, NULL);
-  return p ? PyLong_FromLong(p->rec.count) : NULL;
-}
-
-static PyMethodDef delivered_def = {"delivered", delivered, METH_O, NULL};
-
 START_TEST(without_a_host_loop_the_debounce_runs_on_a_private_loop)
 {
   ck_assert_int_eq(watch_set_debounce(500), 0);
@@ -840,6 +866,62 @@ START_TEST(a_pending_call_left_after_watch_fini_is_harmless)
 }
 END_TEST
 
+/* A callback that a thread's safe point delivers may take libwatch down
+ * and start it again: what it then registers and writes is delivered too,
+ * at that thread's next safe point, with no flush. */
+static probe_t *restarted;
+static PyObject *restart_dict;
+static int restart_rc = -1;
+
+static int
+restart_cb(watch_dep_t *dep, const watch_event_t *event)
+{
+  rec_cb(dep, event);
+  if (event->kind != WATCH_EVENT_MODIFIED)
+    return 0;
+  watch_fini();
+  PyObject *y = PyUnicode_InternFromString("y");
+  restart_rc = y ? watch_init() : -100;
+  if (restart_rc == 0)
+    restart_rc = watch_dep_new(&restarted->dep, rec_cb, restarted);
+  if (restart_rc == 0)
+    restart_rc = watch_dep_on_key(restarted->dep, restart_dict, y,
+                                  PyDict_GetItem(restart_dict, y));
+  if (restart_rc == 0)
+    restart_rc = PyDict_SetItem(restart_dict, y, Py_None);
+  Py_XDECREF(y);
+  return 0;
+}
+
+START_TEST(a_callback_on_a_thread_may_restart_libwatch)
+{
+  ck_assert_int_eq(watch_init(), 0);
+  PyObject *d = restart_dict = PY("{'x': 1, 'y': 2}");
+  probe_t *p = &harness_probes[harness_nprobes++];
+  restarted = &harness_probes[harness_nprobes++];
+  ck_assert_int_eq(watch_dep_new(&p->dep, restart_cb, p), 0);
+  DEPEND(p, d, "x");
+  PyObject *g = NS("");
+  ck_assert_int_eq(PyDict_SetItemString(g, "d", d), 0);
+  expose_probe(g, "first", p);
+  expose_probe(g, "second", restarted);
+
+  run_in_a_thread(g, "d['x'] = 2\n" SAFE_POINTS
+                     "seen = delivered(first), delivered(second)\n");
+
+  ck_assert_int_eq(restart_rc, 0);
+  PyObject *seen = ITEM(g, "seen");
+  ck_assert_int_eq(PyLong_AsLong(PyTuple_GET_ITEM(seen, 0)), 1);
+  ck_assert_int_eq(PyLong_AsLong(PyTuple_GET_ITEM(seen, 1)), 1);
+  ck_assert_int_eq(p->rec.kind, WATCH_EVENT_MODIFIED);
+  ck_assert_int_eq(restarted->rec.kind, WATCH_EVENT_MODIFIED);
+  ck_assert_int_eq(watch_flush(), 0);
+  watch_fini();
+  Py_DECREF(g);
+  Py_DECREF(d);
+}
+END_TEST
+
 START_TEST(flush_attach_and_debounce_need_watch_init)
 {
   uv_loop_t loop;
@@ -891,6 +973,7 @@ make_suite(void)
   tcase_add_test(tc, watch_fini_delivers_queued_callbacks_then_finalized);
   tcase_add_test(tc, watch_fini_with_a_host_loop_and_pending_work);
   tcase_add_test(tc, a_pending_call_left_after_watch_fini_is_harmless);
+  tcase_add_test(tc, a_callback_on_a_thread_may_restart_libwatch);
   tcase_add_test(tc, flush_attach_and_debounce_need_watch_init);
   return s;
 }
