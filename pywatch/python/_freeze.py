@@ -132,6 +132,7 @@ class _State:
     detected = 0      # direct dict writes to frozen namespaces
     patches = {}      # (id(object), name) -> _Patched, while patched
     patch_lock = _thread.RLock()
+    judge_lock = _thread.allocate_lock()
 
 
 _state = _State()
@@ -503,21 +504,29 @@ class _Tracker:
         Taken as an argument, since judging may run code that thaws or
         freezes (a door's proof, a key's __eq__), and a state change
         takes the records first, then judges them."""
-        pending = []
         if self.ref() is None:
-            return pending
+            return []
+        written = []
         for how, name, value, filename, lineno in records:
             replaced = self._follow_lazies(how, name, value)
-            if name is not None and self.silent(name, value, how != "added",
-                                                replaced):
-                continue
+            if name is None or not self.silent(name, value, how != "added",
+                                               replaced):
+                written.append((name, how, filename, lineno))
+        if not written:
+            return []
+        # Other threads judge too (each delivers at its own safe points):
+        # the counts and the once-per-name choice are made under a lock,
+        # where no code of the program's runs.
+        due = []
+        with _state.judge_lock:
             self.modified = True
             if frozen:
-                _state.detected += 1
-                if name not in self.warned:
-                    self.warned.add(name)
-                    pending.append(self._warning(name, how, filename, lineno))
-        return pending
+                _state.detected += len(written)
+                for w in written:
+                    if w[0] not in self.warned:
+                        self.warned.add(w[0])
+                        due.append(w)
+        return [self._warning(*w) for w in due]
 
     def _follow_lazies(self, how, name, value):
         """Keeps self.lazies what the dict holds, record after record; the

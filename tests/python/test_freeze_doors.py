@@ -361,21 +361,27 @@ class JudgingThatRaises(FreezeCase):
         self.assertIn("'Y'", told)
         self.assertEqual(pywatch.stats()["frozen_writes_detected"] - before, 2)
 
+    def in_worker(self, work):
+        """The FrozenWarnings that work() in a worker thread got as errors:
+        from its own calls, or from a delivery at one of its safe points,
+        whichever judged first."""
+        got = []
+
+        def run():
+            got.extend(warned_as_error(work))
+        t = threading.Thread(target=run)
+        t.start()
+        t.join()
+        return got
+
     def test_thaw_from_a_worker_thaws(self):
         m = self.frozen(self.module(x=0))
         self.erroring()
-        raised = []
 
-        def worker():
-            vars(m)["x"] = 1      # judged by thaw(), not delivered yet
-            try:
-                pywatch.thaw(m)
-            except pywatch.FrozenWarning as e:
-                raised.append(e)
-        t = threading.Thread(target=worker)
-        t.start()
-        t.join()
-        self.assertEqual(len(raised), 1)
+        def work():
+            vars(m)["x"] = 1      # judged by thaw() unless delivered first
+            pywatch.thaw(m)
+        self.assertEqual(len(self.in_worker(work)), 1)
         self.assertFalse(pywatch.is_frozen(m))
         m.x = 2                   # writable: thawed for real
         self.assertEqual(m.x, 2)
@@ -383,18 +389,11 @@ class JudgingThatRaises(FreezeCase):
     def test_patch_exit_from_a_worker_restores(self):
         m = self.frozen(self.module(x=0, other=0))
         self.erroring()
-        raised = []
 
-        def worker():
-            try:
-                with pywatch.patch(m, "x", 1):
-                    vars(m)["other"] = 1   # judged at patch's exit
-            except pywatch.FrozenWarning as e:
-                raised.append(e)
-        t = threading.Thread(target=worker)
-        t.start()
-        t.join()
-        self.assertEqual(len(raised), 1)
+        def work():
+            with pywatch.patch(m, "x", 1):
+                vars(m)["other"] = 1   # judged at patch's exit, or before
+        self.assertEqual(len(self.in_worker(work)), 1)
         self.assertEqual(m.x, 0)
 
 
