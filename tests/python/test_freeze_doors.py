@@ -643,6 +643,38 @@ class PatchesThatMisbehave(FreezeCase):
         self.assertEqual(m.a, "original")
 
 
+class FreezingLimits(FreezeCase):
+    """What READONLY.txt names as the limits of freezing: these tests show
+    them, and fail once one is closed (READONLY.txt must then change)."""
+
+    def test_the_module_subclass_itself_stays_writable(self):
+        class Sub(types.ModuleType):
+            pass
+        m = self.frozen(Sub("limit_sub"))
+        Sub.f = property(lambda self: "changed")
+        self.assertEqual(m.f, "changed")
+        messages, counted = reported(lambda: None)
+        self.assertEqual((messages, counted, pywatch.modified(m)),
+                         ([], 0, False))
+
+    def test_annotations_created_straight_in_the_dict(self):
+        m = self.frozen(self.module(x=1))
+        messages, counted = reported(
+            lambda: vars(m).update(__annotations__={"x": "evil"}))
+        self.assertEqual((messages, counted), ([], 0))
+
+    def test_a_copied_facade(self):
+        if sys.version_info < (3, 14):
+            self.skipTest("warnings is a facade of _py_warnings from 3.14")
+        import warnings as real
+        fake = types.ModuleType("warnings")
+        vars(fake).update({k: v for k, v in vars(real).items()
+                           if k != "__dict__"})
+        with mock.patch.dict(sys.modules, {"warnings": fake}):
+            self.frozen(fake)
+            fake.filters = []           # the table's allowance
+
+
 class BasesAssignment(unittest.TestCase):
     """modified(C) follows the __bases__ assignments themselves, not a
     snapshot of them."""
