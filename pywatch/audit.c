@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ADDED, MODIFIED, DELETED, CLEARED, CLONED, KINDS };
+/* SAME: a module setattr that stored the object already bound, which no
+ * dict event tells, and which freeze() refuses like any other. */
+enum { ADDED, MODIFIED, DELETED, CLEARED, CLONED, SAME, KINDS };
 
 struct entry {
   PyObject *key;            /* an exact str, None or Ellipsis; strong */
@@ -28,9 +30,13 @@ struct entry {
   Py_ssize_t counts[KINDS];
   Py_ssize_t setattr;       /* how many of them went through module setattr */
   Py_ssize_t lazy;          /* modifications that resolved a lazy import */
-  unsigned long long order; /* when its first write happened */
+  unsigned long long order; /* when its first write happened; 0: none yet */
   PyObject *filename;       /* the first writer's, or NULL; strong */
   int lineno;
+  int holds_lazy;           /* the dict holds a lazy_import object under
+                               this key: known from the events, since
+                               reading the dict in the tap could run a
+                               colliding key's __eq__ */
 };
 
 /* One per namespace audited. */
@@ -42,13 +48,28 @@ struct logged {
   size_t mask, used;
   struct entry *last;       /* the entry written last: a counter in a loop
                                is found without hashing */
-  int may_hold_lazy;        /* a lazy_import object may be in the dict, so
-                               a modification must look at the old value */
+  int may_hold_lazy;        /* some entry's holds_lazy may be set */
   struct logged *next;
+};
+
+/* Instances moved from one class to another (obj.__class__ = C), where
+ * either class is audited: a class frozen with freeze(classes=True)
+ * refuses that, so the audit names them.  One per pair of audited classes;
+ * a class not audited is NULL, and named by its first one's qualname. */
+struct change {
+  struct logged *from, *to;
+  PyObject *from_name, *to_name; /* the qualname of a class not audited, or
+                                    NULL; strong */
+  Py_ssize_t count;
+  unsigned long long order;
+  PyObject *filename;            /* the first writer's, or NULL; strong */
+  int lineno;
+  struct change *next;
 };
 
 /* Main interpreter only (f_audit_start says so). */
 static struct logged *logs;
+static struct change *changes;
 static int running;
 static int out_of_memory;   /* an event that could not be counted */
 static unsigned long long clock_;
@@ -58,12 +79,13 @@ static unsigned long long clock_;
 static PyTypeObject *lazy_import_type;
 
 /* The module setattr running, so that the tap can tell its write from a
- * direct one.  Saved and restored around the call, since a descriptor's
- * __set__ may nest another. */
+ * direct one, and whether the dict was written at all.  Saved and restored
+ * around the call, since a descriptor's __set__ may nest another. */
 struct setattr_site {
   PyThreadState *tstate;
   PyObject *dict;
   PyObject *name;
+  int heard;                /* the tap heard the dict during the call */
 };
 static struct setattr_site site;
 
@@ -77,6 +99,8 @@ static struct setattr_site sanctioned;
  * pywatch's package directory. */
 static PyObject *skipped_files;
 
+static void stored_again(PyObject *dict, PyObject *name);
+
 int
 pywatch_audit_setattr(PyObject *obj, PyObject *name, PyObject *value,
                       setattrofunc original)
@@ -88,8 +112,14 @@ pywatch_audit_setattr(PyObject *obj, PyObject *name, PyObject *value,
   site.tstate = PyThreadState_Get();
   site.dict = PyModule_GetDict(obj);
   site.name = name;
+  site.heard = 0;
   int rc = original(obj, name, value);
+  int heard = site.heard;
   site = saved;
+  /* A store that succeeded and fired no event stored the object already
+   * bound (or went to a descriptor): a write that freeze() refuses. */
+  if (rc == 0 && value != NULL && !heard)
+    stored_again(PyModule_GetDict(obj), name);
   return rc;
 }
 
@@ -182,9 +212,9 @@ grow(struct logged *log)
   return 0;
 }
 
-/* The entry of key, created (and its writer located) on first use; NULL
- * when out of memory.  Out of line: the tap's common case, the key written
- * last, then needs neither its registers nor its stack. */
+/* The entry of key, created on first use; NULL when out of memory.  Out
+ * of line: the tap's common case, the key written last, then needs neither
+ * its registers nor its stack. */
 static __attribute__((noinline)) struct entry *
 entry_looked_up(struct logged *log, PyObject *key)
 {
@@ -202,8 +232,6 @@ entry_looked_up(struct logged *log, PyObject *key)
     return NULL;
   e->key = Py_NewRef(key);
   e->hash = hash;
-  e->order = ++clock_;
-  locate_writer(&e->filename, &e->lineno);
   *slot = e;
   log->used++;
   return log->last = e;
@@ -217,20 +245,76 @@ entry_of(struct logged *log, PyObject *key)
   return entry_looked_up(log, key);
 }
 
+/* The entry's first write: when, and by whom. */
+static __attribute__((noinline)) void
+first_write(struct entry *e)
+{
+  e->order = ++clock_;
+  locate_writer(&e->filename, &e->lineno);
+}
+
 /* ---- the tap ------------------------------------------------------------ */
 
-/* Whether storing value in dict[key] replaces a lazy_import object by
- * something else: the import system resolving it.  key is an exact str, so
- * reading the dict runs no Python code. */
-static __attribute__((noinline)) int
-resolves_lazy_import(PyObject *dict, PyObject *key, PyObject *value)
+/* Whether writing dict[key] (key an exact str) is the write pywatch.patch()
+ * announced, from pywatch's own code; the announcement is used up. */
+static int
+is_sanctioned(PyObject *dict, PyObject *key)
 {
-  if (value == NULL || Py_IS_TYPE(value, lazy_import_type))
+  if (sanctioned.dict != dict || !same_key(sanctioned.name, key)
+      || sanctioned.tstate != PyThreadState_Get())
     return 0;
-  PyObject *old = PyDict_GetItemWithError(dict, key);
-  if (old == NULL)
-    PyErr_Clear();
-  return old != NULL && Py_IS_TYPE(old, lazy_import_type);
+  sanctioned.dict = NULL;
+  return in_pywatch();
+}
+
+static int
+is_lazy_import(PyObject *value)
+{
+  return value != NULL && lazy_import_type != NULL
+         && Py_IS_TYPE(value, lazy_import_type);
+}
+
+/* Marks the exact str keys under which dict holds a lazy_import object.
+ * PyDict_Next runs no Python code. */
+static int
+note_lazy_imports(struct logged *log, PyObject *dict)
+{
+  Py_ssize_t pos = 0;
+  PyObject *key, *value;
+  while (PyDict_Next(dict, &pos, &key, &value)) {
+    if (!is_lazy_import(value) || !PyUnicode_CheckExact(key))
+      continue;
+    struct entry *e = entry_looked_up(log, key);
+    if (e == NULL)
+      return -1;
+    e->holds_lazy = log->may_hold_lazy = 1;
+  }
+  return 0;
+}
+
+/* Follows which keys hold a lazy_import object (3.15), from the events
+ * alone: a modification that replaces one by something else is the import
+ * system resolving it.  Out of line: rare. */
+static __attribute__((noinline)) void
+follow_lazy_imports(struct logged *log, struct entry *e, int kind,
+                    const watch_tap_event_t *ev)
+{
+  if (kind == CLEARED || kind == CLONED) {
+    for (size_t i = 0; i <= log->mask; i++)
+      if (log->slots[i] != NULL)
+        log->slots[i]->holds_lazy = 0;
+    /* CLONED's value is the dict it was refilled from. */
+    if (kind == CLONED && note_lazy_imports(log, ev->value) < 0)
+      out_of_memory = 1;
+    return;
+  }
+  if (e->key != ev->key)
+    return; /* not an exact str: never a lazy import's name */
+  int lazy = is_lazy_import(ev->value);
+  if (kind == MODIFIED && e->holds_lazy && !lazy)
+    e->lazy++;
+  e->holds_lazy = lazy;
+  log->may_hold_lazy |= lazy;
 }
 
 static int
@@ -249,31 +333,51 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
     log->dict = NULL;
     return 0;
   }
+  int in_site = site.dict == ev->dict && site.tstate == PyThreadState_Get();
+  if (in_site)
+    site.heard = 1;
   PyObject *key = ev->key == NULL ? Py_None
                   : PyUnicode_CheckExact(ev->key) ? ev->key : Py_Ellipsis;
-  if (sanctioned.dict == ev->dict && key == ev->key
-      && same_key(sanctioned.name, key)
-      && sanctioned.tstate == PyThreadState_Get()) {
-    sanctioned.dict = NULL;
-    if (in_pywatch())
-      return 0;
-  }
+  if (key == ev->key && is_sanctioned(ev->dict, key))
+    return 0;
   struct entry *e = entry_of(log, key);
   if (e == NULL) {
     out_of_memory = 1;
     return 0;
   }
+  if (e->order == 0)
+    first_write(e);
   e->counts[kind]++;
-  if (log->may_hold_lazy && kind == MODIFIED && key == ev->key
-      && resolves_lazy_import(ev->dict, key, ev->value))
-    e->lazy++;
-  if (lazy_import_type != NULL && (kind == CLONED
-      || (ev->value != NULL && Py_IS_TYPE(ev->value, lazy_import_type))))
-    log->may_hold_lazy = 1;
-  if (site.dict == ev->dict && site.name == ev->key
-      && site.tstate == PyThreadState_Get())
+  if (lazy_import_type != NULL
+      && (log->may_hold_lazy || kind == CLONED || is_lazy_import(ev->value)))
+    follow_lazy_imports(log, e, kind, ev);
+  if (in_site && site.name == ev->key)
     e->setattr++;
   return 0;
+}
+
+static struct logged *find(PyObject *dict);
+
+/* A module setattr of name that fired no event: counted as SAME, unless it
+ * is pywatch.patch()'s own. */
+static void
+stored_again(PyObject *dict, PyObject *name)
+{
+  struct logged *log = find(dict);
+  if (log == NULL || log->tap == NULL)
+    return;
+  PyObject *key = PyUnicode_CheckExact(name) ? name : Py_Ellipsis;
+  if (key == name && is_sanctioned(dict, key))
+    return;
+  struct entry *e = entry_of(log, key);
+  if (e == NULL) {
+    out_of_memory = 1;
+    return;
+  }
+  if (e->order == 0)
+    first_write(e);
+  e->counts[SAME]++;
+  e->setattr++;
 }
 
 /* ---- pywatch.patch's writes ------------------------------------------- */
@@ -291,16 +395,82 @@ namespace_dict(PyObject *obj)
   return dict;
 }
 
+/* The log of an audited class, or NULL.  Only compared: no code runs. */
+static struct logged *
+class_log(PyTypeObject *cls)
+{
+  if (!PyType_HasFeature(cls, Py_TPFLAGS_HEAPTYPE))
+    return NULL; /* the audit tracks heap classes only */
+  PyObject *dict = PyType_GetDict(cls);
+  Py_XDECREF(dict); /* the class keeps it alive */
+  return dict ? find(dict) : NULL;
+}
+
+/* The name of a class that is not audited, for the report. */
+static PyObject *
+name_unless(struct logged *log, PyTypeObject *cls)
+{
+  if (log != NULL)
+    return NULL;
+  PyObject *name = PyType_GetQualName(cls);
+  if (name == NULL)
+    PyErr_Clear();
+  return name;
+}
+
+/* obj.__class__ = value, heard before CPython checks or makes it (the
+ * event object.__setattr__): counted if either class is audited.  An
+ * attempt that CPython then refuses counts too: the audit cannot tell. */
+static void
+class_change(PyObject *obj, PyObject *value)
+{
+  if (!PyType_Check(value))
+    return;
+  PyTypeObject *old = Py_TYPE(obj), *new = (PyTypeObject *)value;
+  struct logged *from = class_log(old), *to = class_log(new);
+  if (from == NULL && to == NULL)
+    return;
+  struct change *c = changes;
+  while (c != NULL && !(c->from == from && c->to == to))
+    c = c->next;
+  if (c == NULL) {
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+      out_of_memory = 1;
+      return;
+    }
+    c->from = from;
+    c->to = to;
+    c->from_name = name_unless(from, old);
+    c->to_name = name_unless(to, new);
+    c->order = ++clock_;
+    locate_writer(&c->filename, &c->lineno);
+    c->next = changes;
+    changes = c;
+  }
+  c->count++;
+}
+
 /* pywatch.patch's event: (obj, name, value, "enter" or "exit"), raised
- * just before it writes obj.name.  Called for every audit event of the
- * process: a string comparison is all the others cost. */
+ * just before it writes obj.name; and object.__setattr__, raised before
+ * obj.__class__ = value.  Called for every audit event of the process: a
+ * string comparison or two is all the others cost. */
 static int
 on_audit_event(const char *event, PyObject *args, void *unused)
 {
   (void)unused;
-  if (!running || strcmp(event, "pywatch.patch") != 0
-      || PyInterpreterState_Get() != PyInterpreterState_Main()
-      || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 2)
+  if (!running || PyInterpreterState_Get() != PyInterpreterState_Main()
+      || !PyTuple_Check(args))
+    return 0;
+  if (strcmp(event, "object.__setattr__") == 0) {
+    if (PyTuple_GET_SIZE(args) == 3
+        && PyUnicode_Check(PyTuple_GET_ITEM(args, 1))
+        && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(args, 1),
+                                            "__class__") == 0)
+      class_change(PyTuple_GET_ITEM(args, 0), PyTuple_GET_ITEM(args, 2));
+    return 0;
+  }
+  if (strcmp(event, "pywatch.patch") != 0 || PyTuple_GET_SIZE(args) < 2)
     return 0;
   sanctioned.dict = namespace_dict(PyTuple_GET_ITEM(args, 0));
   /* Outside any watcher: releasing the old name may run code. */
@@ -357,20 +527,6 @@ f_audit_stop(PyObject *self, PyObject *unused)
   Py_RETURN_NONE;
 }
 
-/* Only the values' types are read: no Python code runs. */
-static int
-holds_lazy_import(PyObject *dict)
-{
-  Py_ssize_t pos = 0;
-  PyObject *key, *value;
-  if (lazy_import_type == NULL)
-    return 0;
-  while (PyDict_Next(dict, &pos, &key, &value))
-    if (Py_IS_TYPE(value, lazy_import_type))
-      return 1;
-  return 0;
-}
-
 static struct logged *
 find(PyObject *dict)
 {
@@ -406,23 +562,25 @@ f_audit_watch(PyObject *self, PyObject *const *args, Py_ssize_t n)
   }
   log->label = Py_NewRef(args[1]);
   log->dict = args[0];
-  log->may_hold_lazy = holds_lazy_import(args[0]);
   log->next = logs;
   logs = log;
+  if (lazy_import_type != NULL && note_lazy_imports(log, args[0]) < 0)
+    out_of_memory = 1;
   Py_RETURN_TRUE;
 }
 
 static PyObject *
 entry_tuple(const struct entry *e)
 {
-  return Py_BuildValue("(nnnnnnKOin)", e->counts[ADDED], e->counts[MODIFIED],
+  return Py_BuildValue("(nnnnnnnKOin)", e->counts[ADDED], e->counts[MODIFIED],
                        e->counts[DELETED], e->counts[CLEARED],
-                       e->counts[CLONED], e->setattr, e->order,
+                       e->counts[CLONED], e->counts[SAME], e->setattr,
+                       e->order,
                        e->filename ? e->filename : Py_None, e->lineno,
                        e->lazy);
 }
 
-/* [(label, alive, {key: (added, modified, deleted, cleared, cloned,
+/* [(label, alive, {key: (added, modified, deleted, cleared, cloned, same,
  * setattr, order, filename, lineno, lazy)})] of every namespace written,
  * dead or alive. */
 static PyObject *
@@ -434,25 +592,56 @@ f_audit_log(PyObject *self, PyObject *unused)
   PyObject *out = PyList_New(0);
   for (struct logged *log = logs; out != NULL && log != NULL;
        log = log->next) {
-    if (log->used == 0)
-      continue;
     PyObject *writes = PyDict_New();
-    PyObject *item = writes ? Py_BuildValue("(OOO)", log->label,
-                                            log->dict ? Py_True : Py_False,
-                                            writes)
-                            : NULL;
-    int rc = item ? PyList_Append(out, item) : -1;
+    int rc = writes ? 0 : -1;
+    /* An entry made for a lazy import that was never written is left
+     * out. */
     for (size_t i = 0; rc == 0 && i <= log->mask; i++) {
-      const struct entry *e = log->slots[i];
-      PyObject *t = e ? entry_tuple(e) : NULL;
-      if (e != NULL)
-        rc = t ? PyDict_SetItem(writes, e->key, t) : -1;
+      const struct entry *e = log->slots ? log->slots[i] : NULL;
+      if (e == NULL || e->order == 0)
+        continue;
+      PyObject *t = entry_tuple(e);
+      rc = t ? PyDict_SetItem(writes, e->key, t) : -1;
       Py_XDECREF(t);
     }
-    Py_XDECREF(item);
+    if (rc == 0 && PyDict_GET_SIZE(writes) > 0) {
+      PyObject *item = Py_BuildValue("(OOO)", log->label,
+                                     log->dict ? Py_True : Py_False, writes);
+      rc = item ? PyList_Append(out, item) : -1;
+      Py_XDECREF(item);
+    }
     Py_XDECREF(writes);
     if (rc < 0)
       Py_CLEAR(out);
+  }
+  return out;
+}
+
+static PyObject *
+change_side(struct logged *log, PyObject *name)
+{
+  return Py_NewRef(log ? log->label : name ? name : Py_None);
+}
+
+/* [(from, to, count, order, filename, lineno)] of every change of an
+ * instance's class that involved an audited class: from and to are the
+ * label of an audited class, or the qualname of another (None if it could
+ * not be read). */
+static PyObject *
+f_audit_class_changes(PyObject *self, PyObject *unused)
+{
+  (void)self, (void)unused;
+  if (out_of_memory)
+    return PyErr_NoMemory();
+  PyObject *out = PyList_New(0);
+  for (struct change *c = changes; out != NULL && c != NULL; c = c->next) {
+    PyObject *item = Py_BuildValue(
+        "(NNnKOi)", change_side(c->from, c->from_name),
+        change_side(c->to, c->to_name), c->count, c->order,
+        c->filename ? c->filename : Py_None, c->lineno);
+    if (item == NULL || PyList_Append(out, item) < 0)
+      Py_CLEAR(out);
+    Py_XDECREF(item);
   }
   return out;
 }
@@ -468,6 +657,9 @@ static PyMethodDef audit_functions[] = {
     {"_audit_log", f_audit_log, METH_NOARGS,
      "[(label, alive, {key: counts and first writer})] of what was "
      "written."},
+    {"_audit_class_changes", f_audit_class_changes, METH_NOARGS,
+     "[(from, to, count, order, filename, lineno)] of the instances whose "
+     "class changed from or to an audited class."},
     {NULL, NULL, 0, NULL}};
 
 int
