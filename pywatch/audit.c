@@ -49,6 +49,17 @@ struct logged {
   struct entry *last;       /* the entry written last: a counter in a loop
                                is found without hashing */
   int may_hold_lazy;        /* some entry's holds_lazy may be set */
+  /* A class's (see "class setattr that writes no dict entry"): */
+  PyTypeObject *cls;        /* borrowed while alive, else NULL */
+  int pending;              /* its watcher event awaits settling */
+  int explained;            /* ...by its own dict event */
+  struct logged *base;      /* the base whose change it was part of */
+  int rearm;                /* its version tag is to be assigned again */
+  int blind;                /* it went unwatched for a while */
+  PyFrameObject *frame;     /* where the pending event came from: only */
+  int lasti;                /* compared */
+  PyObject *filename;       /* ...and who made it; strong */
+  int lineno;
   struct logged *next;
 };
 
@@ -70,6 +81,9 @@ struct change {
 /* Main interpreter only (f_audit_start says so). */
 static struct logged *logs;
 static struct change *changes;
+/* See "class setattr that writes no dict entry". */
+static int type_watcher = -1;
+static size_t n_pending, n_rearm;
 static int running;
 static int out_of_memory;   /* an event that could not be counted */
 static unsigned long long clock_;
@@ -317,6 +331,8 @@ follow_lazy_imports(struct logged *log, struct entry *e, int kind,
   log->may_hold_lazy |= lazy;
 }
 
+static void class_heard(struct logged *log, const watch_tap_event_t *ev);
+
 static int
 heard(watch_tap_t *tap, const watch_tap_event_t *ev)
 {
@@ -331,8 +347,16 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
   default:
     /* DEALLOCATED or FINALIZED: the tap hears nothing more. */
     log->dict = NULL;
+    log->cls = NULL;
+    if (log->pending) {
+      log->pending = 0;
+      Py_CLEAR(log->filename);
+      n_pending--;
+    }
     return 0;
   }
+  if (n_pending > 0 || n_rearm > 0 || log->cls != NULL)
+    class_heard(log, ev);
   int in_site = site.dict == ev->dict && site.tstate == PyThreadState_Get();
   if (in_site)
     site.heard = 1;
@@ -354,6 +378,199 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
   if (in_site && site.name == ev->key)
     e->setattr++;
   return 0;
+}
+
+/* ---- class setattr that writes no dict entry ----------------------------
+ * C.x = v writes C's dict, which the tap hears, unless v is the object
+ * already bound: CPython then fires no dict event, yet freeze() refuses
+ * that store (an immutable class refuses every setattr).  What tells it
+ * is PyType_Modified(C), which type_setattro calls whatever it stores, and
+ * so the audit's type watcher: an event of C's that no event of C's dict
+ * goes with is such a store, or another setattr that writes no name
+ * (__bases__).  A type watcher is not told the name: it is logged under
+ * NotImplemented.
+ *
+ * Pairing.  3.12 calls PyType_Modified after the dict write, 3.13 and
+ * later before it; no Python code runs between the two, so both happen in
+ * one instruction of one frame.  A change to a base first calls the
+ * watchers of its subclasses.  So the watcher's event waits (pending)
+ * until the next event settles it: C's own dict event in the same
+ * instruction (3.13+, and a GC clearing a class's dict) or the event of a
+ * base of C (the base changed, not C); anything else means that no dict
+ * write went with it.  On 3.12 the dict event comes first and is
+ * remembered (written) for the watcher to find.
+ *
+ * Re-arming.  A type watcher fires once per version tag.  The audit
+ * assigns the tag again after each event, outside PyType_Modified (inside
+ * it, a class would hold a tag while its base has none): in the tap of
+ * the dict event that explained it on 3.13+, which is the same
+ * operation; else at the next audited write or audit event.  A class left
+ * unarmed until then, or that has run out of tags (3.13+: 1000 per
+ * class), is blind: the verdict keeps its module from classes=True. */
+
+/* A pending event: 1, the class's own; 2, part of a change to a base
+ * (logged->base). */
+enum { OWN = 1, BASE_S = 2 };
+
+#if PY_VERSION_HEX < 0x030D0000
+/* 3.12: the class dict event just heard, for its PyType_Modified. */
+static struct {
+  struct logged *log;
+  PyFrameObject *frame;
+  int lasti;
+} written;
+#endif
+
+static PyFrameObject *
+frame_now(int *lasti)
+{
+  PyFrameObject *frame = PyEval_GetFrame();
+  *lasti = frame ? PyFrame_GetLasti(frame) : -1;
+  return frame;
+}
+
+/* Outside PyType_Modified only. */
+static void
+rearm_all(void)
+{
+  if (n_rearm == 0)
+    return;
+  for (struct logged *log = logs; log != NULL; log = log->next)
+    if (log->rearm) {
+      log->rearm = 0;
+      if (log->cls != NULL && !PyUnstable_Type_AssignVersionTag(log->cls))
+        log->blind = 1;
+    }
+  n_rearm = 0;
+}
+
+/* The class's watcher event is settled; blind if it stays unarmed past
+ * this operation (3.12 always: its tag goes after its watchers). */
+static void
+unpend(struct logged *log, int in_time)
+{
+  log->pending = 0;
+  Py_CLEAR(log->filename); /* a str: runs no Python code */
+  n_pending--;
+  log->blind |= !in_time || PY_VERSION_HEX < 0x030D0000;
+  if (!log->rearm) {
+    log->rearm = 1;
+    n_rearm++;
+  }
+}
+
+/* A watcher event with no dict write: an unnamed write of the class. */
+static void
+log_unnamed(struct logged *log)
+{
+  struct entry *e = entry_of(log, Py_NotImplemented);
+  if (e == NULL) {
+    out_of_memory = 1;
+    return;
+  }
+  if (e->order == 0) {
+    e->order = ++clock_;
+    e->filename = Py_XNewRef(log->filename);
+    e->lineno = log->lineno;
+  }
+  e->counts[SAME]++;
+}
+
+/* Settles the watcher events pending before an event of dict (NULL: of
+ * no dict): the class's own dict event in the same instruction is its
+ * write, which the tap counts; the other classes wrote no dict entry,
+ * and their subclasses' events were theirs. */
+static void
+settle(PyObject *dict)
+{
+  if (n_pending == 0)
+    return;
+  int lasti;
+  PyFrameObject *frame = dict ? frame_now(&lasti) : NULL;
+  for (struct logged *log = logs; log != NULL; log = log->next)
+    if (log->pending == OWN) {
+      log->explained |= dict != NULL && log->dict == dict
+                        && log->frame == frame && log->lasti == lasti;
+      if (!log->explained)
+        log_unnamed(log);
+    }
+  for (struct logged *log = logs; log != NULL; log = log->next)
+    if (log->pending == BASE_S)
+      unpend(log, log->base->pending == OWN && log->base->explained);
+  for (struct logged *log = logs; log != NULL; log = log->next)
+    if (log->pending == OWN)
+      unpend(log, log->explained);
+}
+
+static int
+in_mro(PyTypeObject *cls, PyTypeObject *base)
+{
+  PyObject *mro = cls->tp_mro;
+  if (mro == NULL || !PyTuple_Check(mro))
+    return 0;
+  for (Py_ssize_t i = 1; i < PyTuple_GET_SIZE(mro); i++)
+    if (PyTuple_GET_ITEM(mro, i) == (PyObject *)base)
+      return 1;
+  return 0;
+}
+
+/* The type watcher, inside PyType_Modified: reads and C memory only. */
+static int
+class_modified(PyTypeObject *cls)
+{
+  struct logged *log = logs;
+  while (log != NULL && log->cls != cls)
+    log = log->next;
+  if (!running || log == NULL || Py_REFCNT(cls) == 0) /* 3.15: deaths */
+    return 0;
+  /* Its subclasses heard first: this change, not theirs. */
+  for (struct logged *sub = logs; n_pending > 0 && sub != NULL;
+       sub = sub->next)
+    if (sub->pending == OWN && in_mro(sub->cls, cls)) {
+      sub->pending = BASE_S;
+      sub->base = log;
+      Py_CLEAR(sub->filename);
+    }
+  int lasti;
+  PyFrameObject *frame = frame_now(&lasti);
+#if PY_VERSION_HEX < 0x030D0000
+  if (written.log == log && written.frame == frame
+      && written.lasti == lasti) {
+    /* Its dict write, heard: settled, but its subclasses' events wait
+     * for the next event, as their base is not pending. */
+    written.log = NULL;
+    log->pending = OWN;
+    log->explained = 1;
+    n_pending++;
+    return 0;
+  }
+#endif
+  if (log->pending)
+    return 0;
+  log->pending = OWN;
+  log->explained = 0;
+  n_pending++;
+  log->frame = frame;
+  log->lasti = lasti;
+  locate_writer(&log->filename, &log->lineno);
+  return 0;
+}
+
+/* Each event the tap hears, before it counts it. */
+static void
+class_heard(struct logged *log, const watch_tap_event_t *ev)
+{
+  settle(ev->dict);
+  rearm_all();
+#if PY_VERSION_HEX < 0x030D0000
+  written.log = NULL;
+  if (log->cls != NULL) {
+    written.frame = frame_now(&written.lasti);
+    written.log = log;
+  }
+#else
+  (void)log;
+#endif
 }
 
 static struct logged *find(PyObject *dict);
@@ -462,6 +679,9 @@ on_audit_event(const char *event, PyObject *args, void *unused)
   if (!running || PyInterpreterState_Get() != PyInterpreterState_Main()
       || !PyTuple_Check(args))
     return 0;
+  /* Another operation: what the type watcher heard is settled. */
+  settle(NULL);
+  rearm_all();
   if (strcmp(event, "object.__setattr__") == 0) {
     if (PyTuple_GET_SIZE(args) == 3
         && PyUnicode_Check(PyTuple_GET_ITEM(args, 1))
@@ -507,6 +727,12 @@ f_audit_start(PyObject *self, PyObject *const *args, Py_ssize_t n)
   }
   if (skipped_files == NULL && PySys_AddAuditHook(on_audit_event, NULL) < 0)
     return NULL;
+  if (type_watcher < 0) {
+    /* None free: every class is blind (see f_audit_watch). */
+    type_watcher = PyType_AddWatcher(class_modified);
+    if (type_watcher < 0)
+      PyErr_Clear();
+  }
   Py_XSETREF(skipped_files, Py_NewRef(args[0]));
   if (args[1] != Py_None)
     Py_XSETREF(lazy_import_type, (PyTypeObject *)Py_NewRef(args[1]));
@@ -519,6 +745,7 @@ static PyObject *
 f_audit_stop(PyObject *self, PyObject *unused)
 {
   (void)self, (void)unused;
+  settle(NULL);
   running = 0;
   for (struct logged *log = logs; log != NULL; log = log->next) {
     watch_tap_free(log->tap);
@@ -536,15 +763,26 @@ find(PyObject *dict)
   return NULL;
 }
 
-/* _audit_watch(dict, label): logs the dict's writes under label from now
- * on; False if it was logged already. */
+/* _audit_watch(dict, label[, cls]): logs the dict's writes under label
+ * from now on, and those of class cls that write no dict entry, if dict
+ * is its __dict__; False if it was logged already. */
 static PyObject *
 f_audit_watch(PyObject *self, PyObject *const *args, Py_ssize_t n)
 {
   (void)self;
-  if (n != 2 || !PyDict_Check(args[0])) {
-    PyErr_SetString(PyExc_TypeError, "_audit_watch(dict, label)");
+  PyTypeObject *cls = n == 3 && PyType_Check(args[2])
+                      ? (PyTypeObject *)args[2] : NULL;
+  if ((n != 2 && cls == NULL) || !PyDict_Check(args[0])) {
+    PyErr_SetString(PyExc_TypeError, "_audit_watch(dict, label[, cls])");
     return NULL;
+  }
+  if (cls != NULL) {
+    PyObject *dict = PyType_GetDict(cls);
+    Py_XDECREF(dict); /* only compared */
+    if (dict != args[0]) {
+      PyErr_SetString(PyExc_ValueError, "_audit_watch: not cls's __dict__");
+      return NULL;
+    }
   }
   if (!running) {
     PyErr_SetString(PyExc_RuntimeError, "the audit is not running");
@@ -564,6 +802,14 @@ f_audit_watch(PyObject *self, PyObject *const *args, Py_ssize_t n)
   log->dict = args[0];
   log->next = logs;
   logs = log;
+  if (cls != NULL) {
+    log->cls = cls;
+    if (type_watcher < 0 || PyType_Watch(type_watcher, (PyObject *)cls) < 0
+        || !PyUnstable_Type_AssignVersionTag(cls)) {
+      PyErr_Clear();
+      log->blind = 1;
+    }
+  }
   if (lazy_import_type != NULL && note_lazy_imports(log, args[0]) < 0)
     out_of_memory = 1;
   Py_RETURN_TRUE;
@@ -581,8 +827,9 @@ entry_tuple(const struct entry *e)
 }
 
 /* [(label, alive, {key: (added, modified, deleted, cleared, cloned, same,
- * setattr, order, filename, lineno, lazy)})] of every namespace written,
- * dead or alive. */
+ * setattr, order, filename, lineno, lazy)}, blind)] of every namespace
+ * written, dead or alive, and every class that went unwatched for a
+ * while.  A class's writes that named no key are under NotImplemented. */
 static PyObject *
 f_audit_log(PyObject *self, PyObject *unused)
 {
@@ -604,9 +851,10 @@ f_audit_log(PyObject *self, PyObject *unused)
       rc = t ? PyDict_SetItem(writes, e->key, t) : -1;
       Py_XDECREF(t);
     }
-    if (rc == 0 && PyDict_GET_SIZE(writes) > 0) {
-      PyObject *item = Py_BuildValue("(OOO)", log->label,
-                                     log->dict ? Py_True : Py_False, writes);
+    if (rc == 0 && (PyDict_GET_SIZE(writes) > 0 || log->blind)) {
+      PyObject *item = Py_BuildValue("(OOOO)", log->label,
+                                     log->dict ? Py_True : Py_False, writes,
+                                     log->blind ? Py_True : Py_False);
       rc = item ? PyList_Append(out, item) : -1;
       Py_XDECREF(item);
     }

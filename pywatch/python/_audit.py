@@ -40,6 +40,9 @@ ENV_PYTHONPATH = "_PYWATCH_AUDIT_PYTHONPATH"  # absent: the program had none
 # and which freeze() refuses all the same.
 KINDS = ("added", "modified", "deleted", "cleared", "cloned", "same")
 _N = len(KINDS)
+# A class setattr that wrote no dict entry (the object already bound, or
+# __bases__): the type watcher that hears it is not told the name.
+UNNAMED = "<a setattr that wrote no entry>"
 # The rest of audit.c's row, after the counts.
 _SETATTR, _ORDER, _FILE, _LINE, _LAZY = range(_N, _N + 5)
 # Never audited: pywatch itself, and the program's own __main__, which runs
@@ -150,7 +153,8 @@ class Audit:
             self.tracked["module", name] = (weakref.ref(module), name)
         for cls in _defined_classes(namespace):
             qualname = "%s.%s" % (name, _class_qualname(cls))
-            if _c._audit_watch(_c._type_dict(cls), ("class", qualname, name)):
+            if _c._audit_watch(_c._type_dict(cls), ("class", qualname, name),
+                               cls):
                 self.tracked["class", qualname] = (weakref.ref(cls), name)
 
     def forget(self):
@@ -188,11 +192,14 @@ class Audit:
         if not self.start_seen.started:
             return {"started": False}
         merged = {}  # (kind, name) -> (module name, {key: counts})
-        for (kind, name, module), alive, writes in _c._audit_log():
+        blind = set()
+        for (kind, name, module), alive, writes, unwatched in _c._audit_log():
+            if unwatched and alive:
+                blind.add(name)
             if not alive:
                 _drop_gc_clear(writes)
-                if not writes:
-                    continue
+            if not writes:
+                continue
             _, log = merged.setdefault((kind, name), (module, {}))
             for key, row in writes.items():
                 log[key] = _merge(log[key], row) if key in log else row
@@ -209,6 +216,7 @@ class Audit:
                             in sorted(self.tracked.items())],
                 "namespaces": namespaces,
                 "class_changes": _class_changes(),
+                "blind_classes": sorted(blind),
                 "not_freezable": self.not_freezable()}
 
     def not_freezable(self):
@@ -323,6 +331,8 @@ def _drop_gc_clear(writes):
     row = writes.get(None)
     if row is not None and sum(row[:_N]) == row[3]:
         del writes[None]
+    # ...after PyType_Modified, which is no write either (3.12).
+    writes.pop(NotImplemented, None)
 
 
 def _merge(a, b):
@@ -361,7 +371,8 @@ def _write(kind, owner, obj, key, row):
     total = sum(counts.values())
     if kind == "class":
         # C.x = v: a class dict has no other public path for a name.
-        setattr_n = total if type(key) is str else 0
+        setattr_n = total if type(key) is str or key is NotImplemented \
+            else 0
     else:
         setattr_n = row[_SETATTR]
     if type(key) is str:
@@ -382,7 +393,8 @@ def _write(kind, owner, obj, key, row):
                 and key in _freeze.implicitly_allowed(obj):
             reason = "always allowed on builtins"
     else:
-        name = "<whole __dict__>" if key is None else "<non-str key>"
+        name = ("<whole __dict__>" if key is None else
+                UNNAMED if key is NotImplemented else "<non-str key>")
         reason = ""
     filename, lineno = row[_FILE], row[_LINE]
     return {"name": name, "count": total, **counts,

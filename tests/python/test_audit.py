@@ -167,17 +167,21 @@ class TestReports(AuditCase):
             classes_written={"counter_mod.Point": ["x", "y"]}))
 
     def test_edges(self):
-        """The identical object stored again is no write; a raw class-dict
-        write reads as setattr; mock.patch.dict's clear and refill are
-        whole-dict writes, which no allow= covers."""
+        """The identical object stored again through setattr is a write
+        that freeze() refuses (issue 23): a class's is unnamed, since
+        only its type watcher tells it; a raw class-dict write reads as
+        setattr; mock.patch.dict's clear and refill are whole-dict writes,
+        which no allow= covers."""
         proc, report = self.audit("prog_edges.py")
         config, point = report["namespaces"]
         self.assertEqual(point, module(
             "counter_mod.Point",
+            write(_audit.UNNAMED, ("prog_edges.py", "Point.x = "), same=1),
             write("z", ("prog_edges.py", "raw class dict write"), added=1),
             kind="class", owner="counter_mod"))
         self.assertEqual([w["name"] for w in config["writes"]],
                          ["LEVEL", "<whole __dict__>"])
+        self.assertEqual(config["writes"][0]["same"], 1)
         whole = config["writes"][1]
         self.assertEqual((whole["cleared"], whole["cloned"], whole["via"]),
                          (1, 1, "dict"))

@@ -1,0 +1,214 @@
+"""The audit predicts what freezing refuses (issue 23, item 3): stores of
+the object already bound, instances that change class, and a tap that
+runs no Python code however the audited dict's keys compare.
+
+Each test writes its program into a fresh directory and runs it plainly
+and through `python -m pywatch audit` (test_audit_runner's RunnerCase):
+the same output both ways, and the report checked."""
+import os
+import sys
+import unittest
+
+from test_audit_runner import RunnerCase
+
+# Every test here runs pywatch in child processes: refleak.py leaves them
+# out.
+IN_CHILDREN = True
+
+V315 = sys.version_info >= (3, 15)
+
+# A module holding a key K that hashes like "X" and whose __eq__ counts its
+# calls: CPython calls it whenever a lookup of "X" meets K first.  On 3.15
+# it also holds an unresolved lazy import, so that the audit follows lazy
+# imports in it.
+COLLIDING = """
+%s
+calls = []
+
+
+class K:
+    def __hash__(self):
+        return hash("X")
+
+    def __eq__(self, other):
+        calls.append(other)
+        return False
+
+
+globals()[K()] = 0   # before X: a lookup of "X" meets K first
+X = 1
+""" % ("lazy import json" if V315 else "")
+
+
+class TestNoCodeInTheTap(RunnerCase):
+    """The audit reads no audited dict through its lookup inside the tap:
+    an audited write calls a colliding key's __eq__ no more often than a
+    plain one (3.15: the audit's lazy-import check used to look the key
+    up)."""
+
+    def test_colliding_key_eq_runs_as_often(self):
+        self.files(m=COLLIDING, prog="""
+            import m
+
+            before = len(m.calls)
+            m.__dict__["X"] = 2
+            m.X = 3
+            setattr(m, "X", 4)
+            print("__eq__ calls:", len(m.calls) - before)
+            """)
+        _, report, data = self.same("prog.py", audit_args=["--include=m"])
+        self.assertReported(report, data)
+        (ns,) = data["namespaces"]
+        names = {w["name"]: w for w in ns["writes"]}
+        self.assertEqual(names["X"]["modified"], 3)
+
+    def test_eq_that_clears_the_dict(self):
+        """The key's __eq__ clears the module's dict on its third call,
+        which a plain run never makes (one call at import, one for the
+        program's write): a lookup inside the tap would make it, and clear
+        a dict inside its watcher.  No crash, the same output."""
+        self.files(m=COLLIDING.replace(
+            "calls.append(other)",
+            "calls.append(other)\n        if len(calls) == 3:\n"
+            "            globals().clear()"), prog="""
+            import m
+
+            d = m.__dict__
+            d["X"] = 2
+            print(sorted(k for k in d if isinstance(k, str)))
+            """)
+        proc, report, data = self.same("prog.py", audit_args=["--include=m"])
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertReported(report, data)
+
+
+class TestStoredAgain(RunnerCase):
+    """m.x = m.x fires no dict event, and freeze() refuses it: the audit
+    counts it, as kind "same", through setattr."""
+
+    def test_module_setattr_of_the_bound_object(self):
+        self.files(m="x = 1\ny = 2\nz = 3\nw = 4\n", prog="""
+            import m
+            import pywatch
+
+            m.x = m.x
+            setattr(m, "y", m.y)
+            m.__dict__["z"] = m.z     # direct: CPython changes nothing
+            with pywatch.patch(m, "w", m.w):   # the sanctioned way
+                pass
+            print("done")
+            """)
+        _, report, data = self.same("prog.py", audit_args=["--include=m"])
+        self.assertReported(report, data)
+        (ns,) = data["namespaces"]
+        writes = {w["name"]: w for w in ns["writes"]}
+        self.assertEqual(set(writes), {"x", "y"})
+        for name, line in (("x", 5), ("y", 6)):
+            w = writes[name]
+            self.assertEqual((w["same"], w["count"], w["via"]),
+                             (1, 1, "setattr"), w)
+            self.assertEqual(w["first_writer"]["line"], line)
+        self.assertEqual(data["verdict"]["allow"], {"m": ["x", "y"]})
+        self.assertNotIn("m", data["verdict"]["safe"])
+        self.assertIn("  x     same", report)
+
+    def test_submodule_stored_again_is_allowed(self):
+        """A door of the policy still opens: the package's submodule."""
+        self.files(pkg____init__="", pkg__sub="", prog="""
+            import pkg.sub
+
+            pkg.sub = pkg.sub
+            """)
+        _, report, data = self.same("prog.py", audit_args=["--include=pkg*"])
+        (ns,) = data["namespaces"]
+        (w,) = ns["writes"]
+        self.assertEqual((w["name"], w["same"], w["allowed_by_freeze"]),
+                         ("sub", 1, "submodule binding"))
+        self.assertEqual(data["verdict"]["safe"], ["pkg", "pkg.sub"])
+
+
+class TestClassChanges(RunnerCase):
+    """obj.__class__ = C, which CPython refuses when either class is
+    frozen (freeze(m, classes=True)): the audit names the classes and never
+    advises classes=True for their modules."""
+
+    def test_instances_change_class(self):
+        self.files(m="class Base: pass\nclass Special(Base): pass\n",
+                   prog="""
+            import m
+            o = m.Base()
+            o.__class__ = m.Special
+            o.__class__ = m.Base
+            for i in range(3):
+                o.__class__ = m.Special
+            """)
+        _, report, data = self.same("prog.py", audit_args=["--include=m"])
+        self.assertReported(report, data)
+        prog = os.path.join(self.dir, "prog.py")
+        # Assigning the class it has is refused on a frozen class too.
+        self.assertEqual(data["class_changes"], [
+            {"from": {"name": "m.Base", "module": "m"},
+             "to": {"name": "m.Special", "module": "m"}, "count": 2,
+             "first_writer": {"file": prog, "line": 4}},
+            {"from": {"name": "m.Special", "module": "m"},
+             "to": {"name": "m.Base", "module": "m"}, "count": 1,
+             "first_writer": {"file": prog, "line": 5}},
+            {"from": {"name": "m.Special", "module": "m"},
+             "to": {"name": "m.Special", "module": "m"}, "count": 2,
+             "first_writer": {"file": prog, "line": 7}}])
+        there = "<instances change class: m.Base -> m.Special>"
+        back = "<instances change class: m.Special -> m.Base>"
+        same = "<instances change class: m.Special -> m.Special>"
+        self.assertEqual(data["verdict"]["classes_written"],
+                         {"m.Base": [there, back],
+                          "m.Special": [there, back, same]})
+        # m itself is safe to freeze, without classes=True.
+        self.assertEqual(data["verdict"]["safe"], ["m"])
+        self.assertTrue(report.startswith(
+            "pywatch audit: 1 of 1 modules need attention\n"), report)
+        self.assertIn("  written classes: freeze their module without "
+                      "classes=True\n    m.Base: %s at prog.py:4, %s at "
+                      "prog.py:5\n" % (there, back), report)
+
+    def test_one_side_audited(self):
+        """A class that is not audited (defined in a function) is named by
+        its qualname; a change among unaudited classes is not reported."""
+        self.files(m="class Base: pass\n", prog="""
+            import m
+
+            def local():
+                class A: pass
+                class B: pass
+                return A, B
+
+            A, B = local()
+            a = A()
+            a.__class__ = B       # neither audited: not reported
+            a.__class__ = m.Base
+            """)
+        _, report, data = self.same("prog.py", audit_args=["--include=m"])
+        (change,) = data["class_changes"]
+        self.assertEqual((change["from"], change["to"]),
+                         ({"name": "local.<locals>.B", "module": None},
+                          {"name": "m.Base", "module": "m"}))
+        self.assertEqual(
+            data["verdict"]["classes_written"],
+            {"m.Base": ["<instances change class: local.<locals>.B -> "
+                        "m.Base>"]})
+
+    def test_change_during_its_own_import(self):
+        """Before its module has finished importing, a class is not
+        tracked: freeze() cannot come earlier."""
+        self.files(m="""
+            class Base: pass
+            class Special(Base): pass
+            o = Base()
+            o.__class__ = Special
+            """, prog="import m\n")
+        _, report, data = self.same("prog.py", audit_args=["--include=m"])
+        self.assertEqual(data["class_changes"], [])
+        self.assertEqual(data["verdict"]["classes_written"], {})
+
+
+if __name__ == "__main__":
+    unittest.main()
