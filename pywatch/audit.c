@@ -53,6 +53,7 @@ struct logged {
   PyTypeObject *cls;        /* borrowed while alive, else NULL */
   int pending;              /* its watcher event awaits settling */
   int explained;            /* ...by its own dict event */
+  int settling;             /* (settle()'s mark) */
   struct logged *base;      /* the base whose change it was part of */
   int rearm;                /* its version tag is to be assigned again */
   int blind;                /* it went unwatched for a while */
@@ -476,30 +477,43 @@ log_unnamed(struct logged *log)
   e->counts[SAME]++;
 }
 
-/* Settles the watcher events pending before an event of dict (NULL: of
- * no dict): the class's own dict event in the same instruction is its
- * write, which the tap counts; the other classes wrote no dict entry,
- * and their subclasses' events were theirs. */
+static int
+same_operation(const struct logged *log, PyFrameObject *frame, int lasti)
+{
+  return log->frame == frame && log->lasti == lasti;
+}
+
+/* Settles the watcher events pending, before an event of dict (NULL: of
+ * no dict), or only those of earlier operations (older): the class's own
+ * dict event in the same instruction is its write, which the tap counts;
+ * the other classes wrote no dict entry, and their subclasses' events
+ * were theirs. */
 static void
-settle(PyObject *dict)
+settle(PyObject *dict, int older)
 {
   if (n_pending == 0)
     return;
   int lasti;
-  PyFrameObject *frame = dict ? frame_now(&lasti) : NULL;
+  PyFrameObject *frame = frame_now(&lasti);
   for (struct logged *log = logs; log != NULL; log = log->next)
-    if (log->pending == OWN) {
-      log->explained |= dict != NULL && log->dict == dict
-                        && log->frame == frame && log->lasti == lasti;
-      if (!log->explained)
-        log_unnamed(log);
+    if (log->pending && !(older && same_operation(log, frame, lasti))) {
+      log->settling = 1;
+      if (log->pending == OWN) {
+        log->explained |= dict != NULL && log->dict == dict
+                          && same_operation(log, frame, lasti);
+        if (!log->explained)
+          log_unnamed(log);
+      }
     }
   for (struct logged *log = logs; log != NULL; log = log->next)
-    if (log->pending == BASE_S)
+    if (log->settling && log->pending == BASE_S)
       unpend(log, log->base->pending == OWN && log->base->explained);
   for (struct logged *log = logs; log != NULL; log = log->next)
-    if (log->pending == OWN)
-      unpend(log, log->explained);
+    if (log->settling) {
+      log->settling = 0;
+      if (log->pending)
+        unpend(log, log->explained);
+    }
 }
 
 static int
@@ -523,6 +537,7 @@ class_modified(PyTypeObject *cls)
     log = log->next;
   if (!running || log == NULL || Py_REFCNT(cls) == 0) /* 3.15: deaths */
     return 0;
+  settle(NULL, 1);
   /* Its subclasses heard first: this change, not theirs. */
   for (struct logged *sub = logs; n_pending > 0 && sub != NULL;
        sub = sub->next)
@@ -542,6 +557,8 @@ class_modified(PyTypeObject *cls)
     log->pending = OWN;
     log->explained = 1;
     n_pending++;
+    log->frame = frame;
+    log->lasti = lasti;
     return 0;
   }
 #endif
@@ -560,7 +577,7 @@ class_modified(PyTypeObject *cls)
 static void
 class_heard(struct logged *log, const watch_tap_event_t *ev)
 {
-  settle(ev->dict);
+  settle(ev->dict, 0);
   rearm_all();
 #if PY_VERSION_HEX < 0x030D0000
   written.log = NULL;
@@ -680,7 +697,7 @@ on_audit_event(const char *event, PyObject *args, void *unused)
       || !PyTuple_Check(args))
     return 0;
   /* Another operation: what the type watcher heard is settled. */
-  settle(NULL);
+  settle(NULL, 0);
   rearm_all();
   if (strcmp(event, "object.__setattr__") == 0) {
     if (PyTuple_GET_SIZE(args) == 3
@@ -745,7 +762,7 @@ static PyObject *
 f_audit_stop(PyObject *self, PyObject *unused)
 {
   (void)self, (void)unused;
-  settle(NULL);
+  settle(NULL, 0);
   running = 0;
   for (struct logged *log = logs; log != NULL; log = log->next) {
     watch_tap_free(log->tap);

@@ -9,6 +9,7 @@ import os
 import sys
 import unittest
 
+from pywatch import _audit, _audit_report
 from test_audit_runner import RunnerCase
 
 # Every test here runs pywatch in child processes: refleak.py leaves them
@@ -125,6 +126,115 @@ class TestStoredAgain(RunnerCase):
         self.assertEqual((w["name"], w["same"], w["allowed_by_freeze"]),
                          ("sub", 1, "submodule binding"))
         self.assertEqual(data["verdict"]["safe"], ["pkg", "pkg.sub"])
+
+
+CLASSES = """
+class Flags:
+    debug = False
+class Base:
+    x = 1
+class Sub(Base):
+    pass
+class Other:
+    pass
+class Plain:
+    y = 2
+"""
+
+
+class TestClassStoredAgain(RunnerCase):
+    """C.x = C.x fires no dict event and no audit event, and a frozen class
+    refuses it (TypeError): the audit's type watcher hears its
+    PyType_Modified, with no name."""
+
+    def audit_classes(self, prog):
+        self.files(m=CLASSES, prog=prog)
+        _, report, data = self.same("prog.py", audit_args=["--include=m"])
+        self.assertReported(report, data)
+        return report, data, {ns["name"]: {w["name"]: w for w in ns["writes"]}
+                              for ns in data["namespaces"]}
+
+    def test_stored_again(self):
+        report, data, written = self.audit_classes("""
+            import m
+            m.Flags.debug = False    # as sphinx's C++ domain does
+            m.Plain.y = 3
+            """)
+        self.assertEqual(set(written), {"m.Flags", "m.Plain"})
+        (w,) = written["m.Flags"].values()
+        self.assertEqual((w["name"], w["same"], w["count"], w["via"]),
+                         (_audit.UNNAMED, 1, 1, "setattr"))
+        self.assertEqual(w["first_writer"],
+                         {"file": os.path.join(self.dir, "prog.py"),
+                          "line": 3})
+        # A write with a name is no unnamed one besides.
+        self.assertEqual(list(written["m.Plain"]), ["y"])
+        self.assertEqual(data["verdict"]["classes_written"],
+                         {"m.Flags": [_audit.UNNAMED], "m.Plain": ["y"]})
+        self.assertIn("    m.Flags: %s\n" % _audit.UNNAMED, report)
+
+    def test_setattr_and_bases(self):
+        """setattr(C, n, C.n), and __bases__ assignment, which writes no
+        dict entry either."""
+        report, data, written = self.audit_classes("""
+            import m
+            setattr(m.Plain, "y", m.Plain.y)
+            m.Sub.__bases__ = (m.Other,)
+            """)
+        self.assertEqual(written["m.Plain"][_audit.UNNAMED]["same"], 1)
+        self.assertEqual(written["m.Sub"][_audit.UNNAMED]["same"], 1)
+        self.assertNotIn("m.Other", written)
+
+    def test_a_base_written(self):
+        """A write to a base tells its subclasses' watchers too: not their
+        write.  On 3.12 the subclass is unwatched until the next audited
+        event (its watcher cannot be armed again inside PyType_Modified):
+        the verdict keeps it from classes=True all the same."""
+        report, data, written = self.audit_classes("""
+            import m
+            m.Base.x = 2
+            """)
+        self.assertEqual(set(written), {"m.Base"})
+        self.assertEqual(list(written["m.Base"]), ["x"])
+        expected = {"m.Base": ["x"]}
+        if sys.version_info < (3, 13):
+            expected["m.Sub"] = [_audit_report.BLIND]
+        self.assertEqual(data["verdict"]["classes_written"], expected)
+
+    def test_a_base_stored_again(self):
+        """After a base's store of its bound value, which no dict event
+        settles, its subclass is armed again only at the next event:
+        blind, on every version."""
+        report, data, written = self.audit_classes("""
+            import m
+            m.Base.x = 2
+            m.Base.x = m.Base.x
+            """)
+        self.assertEqual(set(written), {"m.Base"})
+        self.assertEqual(written["m.Base"]["x"]["modified"], 1)
+        self.assertEqual(written["m.Base"][_audit.UNNAMED]["same"], 1)
+        self.assertEqual(written["m.Base"][_audit.UNNAMED]["first_writer"],
+                         {"file": os.path.join(self.dir, "prog.py"),
+                          "line": 4})
+        self.assertEqual(data["verdict"]["classes_written"],
+                         {"m.Base": [_audit.UNNAMED, "x"],
+                          "m.Sub": [_audit_report.BLIND]})
+
+    def test_a_base_written_then_the_subclass_stored_again(self):
+        report, data, written = self.audit_classes("""
+            import m
+            m.Base.x = 2
+            m.Sub.z = 0
+            m.Sub.z = 0
+            """)
+        self.assertEqual(written["m.Sub"]["z"]["added"], 1)
+        self.assertEqual(written["m.Base"]["x"]["modified"], 1)
+
+    def test_untouched_classes_are_advised(self):
+        _, data, written = self.audit_classes("import m\nm.Base()\n")
+        self.assertEqual(data["namespaces"], [])
+        self.assertEqual(data["verdict"]["classes_written"], {})
+        self.assertEqual(data["verdict"]["safe"], ["m"])
 
 
 class TestClassChanges(RunnerCase):
