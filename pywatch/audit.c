@@ -53,6 +53,7 @@ struct logged {
   PyTypeObject *cls;        /* borrowed while alive, else NULL */
   int pending;              /* its watcher event awaits settling */
   int explained;            /* ...by its own dict event */
+  int late;                 /* ...heard before it */
   int settling;             /* (settle()'s mark) */
   struct logged *base;      /* the base whose change it was part of */
   int rearm;                /* its version tag is to be assigned again */
@@ -85,6 +86,13 @@ static struct change *changes;
 /* See "class setattr that writes no dict entry". */
 static int type_watcher = -1;
 static size_t n_pending, n_rearm;
+/* The class dict event just heard, for a PyType_Modified that follows it
+ * (3.12's type_setattro; 3.14's annotation cache). */
+static struct {
+  struct logged *log;
+  PyFrameObject *frame;
+  int lasti;
+} written;
 static int running;
 static int out_of_memory;   /* an event that could not be counted */
 static unsigned long long clock_;
@@ -356,7 +364,7 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
     }
     return 0;
   }
-  if (n_pending > 0 || n_rearm > 0 || log->cls != NULL)
+  if (n_pending > 0 || n_rearm > 0 || written.log != NULL || log->cls != NULL)
     class_heard(log, ev);
   int in_site = site.dict == ev->dict && site.tstate == PyThreadState_Get();
   if (in_site)
@@ -391,36 +399,27 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
  * (__bases__).  A type watcher is not told the name: it is logged under
  * NotImplemented.
  *
- * Pairing.  3.12 calls PyType_Modified after the dict write, 3.13 and
- * later before it; no Python code runs between the two, so both happen in
- * one instruction of one frame.  A change to a base first calls the
- * watchers of its subclasses.  So the watcher's event waits (pending)
- * until the next event settles it: C's own dict event in the same
- * instruction (3.13+, and a GC clearing a class's dict) or the event of a
- * base of C (the base changed, not C); anything else means that no dict
- * write went with it.  On 3.12 the dict event comes first and is
- * remembered (written) for the watcher to find.
+ * Pairing.  type_setattro calls PyType_Modified after the dict write on
+ * 3.12, before it on 3.13 and later (3.14's annotation cache writes
+ * first), with no Python code between the two: both happen in one
+ * instruction of one frame.  A change to a base calls the watchers of its
+ * subclasses first.  So a watcher event waits (pending) until the next
+ * event settles it: its own dict event in the same instruction (or heard
+ * just before it: written) pairs it; the event of a base of it makes it the
+ * base's change; anything else means that no dict write went with it.
  *
  * Re-arming.  A type watcher fires once per version tag.  The audit
  * assigns the tag again after each event, outside PyType_Modified (inside
- * it, a class would hold a tag while its base has none): in the tap of
- * the dict event that explained it on 3.13+, which is the same
- * operation; else at the next audited write or audit event.  A class left
- * unarmed until then, or that has run out of tags (3.13+: 1000 per
- * class), is blind: the verdict keeps its module from classes=True. */
+ * it, a class would hold a tag while its base has none): in the tap, at
+ * once when the dict event comes last (3.13+ setattr), else at the next
+ * audited write or audit event.  A class left unarmed until then, or that
+ * has run out of tags (3.13+: 1000 per class), is blind: a store of its
+ * bound value may be missed, and the verdict keeps its module from
+ * classes=True. */
 
 /* A pending event: 1, the class's own; 2, part of a change to a base
  * (logged->base). */
 enum { OWN = 1, BASE_S = 2 };
-
-#if PY_VERSION_HEX < 0x030D0000
-/* 3.12: the class dict event just heard, for its PyType_Modified. */
-static struct {
-  struct logged *log;
-  PyFrameObject *frame;
-  int lasti;
-} written;
-#endif
 
 static PyFrameObject *
 frame_now(int *lasti)
@@ -446,14 +445,14 @@ rearm_all(void)
 }
 
 /* The class's watcher event is settled; blind if it stays unarmed past
- * this operation (3.12 always: its tag goes after its watchers). */
+ * this operation. */
 static void
 unpend(struct logged *log, int in_time)
 {
   log->pending = 0;
   Py_CLEAR(log->filename); /* a str: runs no Python code */
   n_pending--;
-  log->blind |= !in_time || PY_VERSION_HEX < 0x030D0000;
+  log->blind |= !in_time;
   if (!log->rearm) {
     log->rearm = 1;
     n_rearm++;
@@ -487,33 +486,40 @@ same_operation(const struct logged *log, PyFrameObject *frame, int lasti)
  * no dict), or only those of earlier operations (older): the class's own
  * dict event in the same instruction is its write, which the tap counts;
  * the other classes wrote no dict entry, and their subclasses' events
- * were theirs. */
-static void
+ * were theirs.  Whether dict's class had its event paired so. */
+static int
 settle(PyObject *dict, int older)
 {
+  int paired = 0;
   if (n_pending == 0)
-    return;
+    return 0;
   int lasti;
   PyFrameObject *frame = frame_now(&lasti);
   for (struct logged *log = logs; log != NULL; log = log->next)
     if (log->pending && !(older && same_operation(log, frame, lasti))) {
       log->settling = 1;
       if (log->pending == OWN) {
-        log->explained |= dict != NULL && log->dict == dict
-                          && same_operation(log, frame, lasti);
+        int own = dict != NULL && log->dict == dict
+                  && same_operation(log, frame, lasti);
+        paired |= own;
+        log->explained |= own;
         if (!log->explained)
           log_unnamed(log);
       }
     }
+  /* In time: armed again in the operation that disarmed it, which the
+   * tap does when the dict event came last. */
   for (struct logged *log = logs; log != NULL; log = log->next)
     if (log->settling && log->pending == BASE_S)
-      unpend(log, log->base->pending == OWN && log->base->explained);
+      unpend(log, log->base->pending == OWN && log->base->explained
+                      && !log->base->late);
   for (struct logged *log = logs; log != NULL; log = log->next)
     if (log->settling) {
       log->settling = 0;
       if (log->pending)
-        unpend(log, log->explained);
+        unpend(log, log->explained && !log->late);
     }
+  return paired;
 }
 
 static int
@@ -548,24 +554,15 @@ class_modified(PyTypeObject *cls)
     }
   int lasti;
   PyFrameObject *frame = frame_now(&lasti);
-#if PY_VERSION_HEX < 0x030D0000
-  if (written.log == log && written.frame == frame
-      && written.lasti == lasti) {
-    /* Its dict write, heard: settled, but its subclasses' events wait
-     * for the next event, as their base is not pending. */
-    written.log = NULL;
-    log->pending = OWN;
-    log->explained = 1;
-    n_pending++;
-    log->frame = frame;
-    log->lasti = lasti;
-    return 0;
-  }
-#endif
   if (log->pending)
     return 0;
   log->pending = OWN;
-  log->explained = 0;
+  /* Its dict write heard just before: explained, but armed again only at
+   * the next event, since this is the operation's last step. */
+  log->explained = log->late = written.log == log && written.frame == frame
+                               && written.lasti == lasti;
+  if (log->explained)
+    written.log = NULL;
   n_pending++;
   log->frame = frame;
   log->lasti = lasti;
@@ -577,17 +574,13 @@ class_modified(PyTypeObject *cls)
 static void
 class_heard(struct logged *log, const watch_tap_event_t *ev)
 {
-  settle(ev->dict, 0);
+  int paired = settle(ev->dict, 0);
   rearm_all();
-#if PY_VERSION_HEX < 0x030D0000
   written.log = NULL;
-  if (log->cls != NULL) {
+  if (log->cls != NULL && !paired) {
     written.frame = frame_now(&written.lasti);
     written.log = log;
   }
-#else
-  (void)log;
-#endif
 }
 
 static struct logged *find(PyObject *dict);
@@ -699,6 +692,7 @@ on_audit_event(const char *event, PyObject *args, void *unused)
   /* Another operation: what the type watcher heard is settled. */
   settle(NULL, 0);
   rearm_all();
+  written.log = NULL;
   if (strcmp(event, "object.__setattr__") == 0) {
     if (PyTuple_GET_SIZE(args) == 3
         && PyUnicode_Check(PyTuple_GET_ITEM(args, 1))
