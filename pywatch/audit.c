@@ -55,13 +55,17 @@ struct logged {
   int explained;            /* ...by its own dict event */
   int late;                 /* ...heard before it */
   int settling;             /* (settle()'s mark) */
+  int unnamed;              /* it has an unnamed write logged */
   struct logged *base;      /* the base whose change it was part of */
-  int rearm;                /* its version tag is to be assigned again */
+  int rearm;                /* it is in rearms */
   int blind;                /* it went unwatched for a while */
   PyFrameObject *frame;     /* where the pending event came from: only */
   int lasti;                /* compared */
-  PyObject *filename;       /* ...and who made it; strong */
+  PyObject *filename;       /* who made the last event located; strong */
   int lineno;
+  PyFrameObject *located;   /* ...where it was: a class written in a */
+  PyCodeObject *located_code; /* loop is located once; only compared */
+  int located_lasti;
   struct logged *next;
 };
 
@@ -83,9 +87,14 @@ struct change {
 /* Main interpreter only (f_audit_start says so). */
 static struct logged *logs;
 static struct change *changes;
-/* See "class setattr that writes no dict entry". */
+/* See "class setattr that writes no dict entry": the classes whose watcher
+ * event awaits settling, and those to arm again (a few at a time). */
 static int type_watcher = -1;
-static size_t n_pending, n_rearm;
+struct log_list {
+  struct logged **items;
+  size_t n, cap;
+};
+static struct log_list pending, rearms;
 /* The class dict event just heard, for a PyType_Modified that follows it
  * (3.12's type_setattro; 3.14's annotation cache). */
 static struct {
@@ -356,15 +365,11 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
   default:
     /* DEALLOCATED or FINALIZED: the tap hears nothing more. */
     log->dict = NULL;
-    log->cls = NULL;
-    if (log->pending) {
-      log->pending = 0;
-      Py_CLEAR(log->filename);
-      n_pending--;
-    }
+    log->cls = NULL; /* dropped from pending by the next settle() */
     return 0;
   }
-  if (n_pending > 0 || n_rearm > 0 || written.log != NULL || log->cls != NULL)
+  if (pending.n > 0 || rearms.n > 0 || written.log != NULL
+      || log->cls != NULL)
     class_heard(log, ev);
   int in_site = site.dict == ev->dict && site.tstate == PyThreadState_Get();
   if (in_site)
@@ -429,19 +434,34 @@ frame_now(int *lasti)
   return frame;
 }
 
+static int
+push(struct log_list *list, struct logged *log)
+{
+  if (list->n == list->cap) {
+    size_t cap = list->cap ? 2 * list->cap : 16;
+    struct logged **items = realloc(list->items, cap * sizeof(*items));
+    if (items == NULL) {
+      out_of_memory = 1;
+      return -1;
+    }
+    list->items = items;
+    list->cap = cap;
+  }
+  list->items[list->n++] = log;
+  return 0;
+}
+
 /* Outside PyType_Modified only. */
 static void
 rearm_all(void)
 {
-  if (n_rearm == 0)
-    return;
-  for (struct logged *log = logs; log != NULL; log = log->next)
-    if (log->rearm) {
-      log->rearm = 0;
-      if (log->cls != NULL && !PyUnstable_Type_AssignVersionTag(log->cls))
-        log->blind = 1;
-    }
-  n_rearm = 0;
+  for (size_t i = 0; i < rearms.n; i++) {
+    struct logged *log = rearms.items[i];
+    log->rearm = 0;
+    if (log->cls != NULL && !PyUnstable_Type_AssignVersionTag(log->cls))
+      log->blind = 1;
+  }
+  rearms.n = 0;
 }
 
 /* The class's watcher event is settled; blind if it stays unarmed past
@@ -450,13 +470,9 @@ static void
 unpend(struct logged *log, int in_time)
 {
   log->pending = 0;
-  Py_CLEAR(log->filename); /* a str: runs no Python code */
-  n_pending--;
   log->blind |= !in_time;
-  if (!log->rearm) {
+  if (!log->rearm && push(&rearms, log) == 0)
     log->rearm = 1;
-    n_rearm++;
-  }
 }
 
 /* A watcher event with no dict write: an unnamed write of the class. */
@@ -474,6 +490,7 @@ log_unnamed(struct logged *log)
     e->lineno = log->lineno;
   }
   e->counts[SAME]++;
+  log->unnamed = 1;
 }
 
 static int
@@ -486,39 +503,44 @@ same_operation(const struct logged *log, PyFrameObject *frame, int lasti)
  * no dict), or only those of earlier operations (older): the class's own
  * dict event in the same instruction is its write, which the tap counts;
  * the other classes wrote no dict entry, and their subclasses' events
- * were theirs.  Whether dict's class had its event paired so. */
+ * were theirs.  Whether dict's class had its event paired so.  A class
+ * that died meanwhile is dropped. */
 static int
 settle(PyObject *dict, int older)
 {
-  int paired = 0;
-  if (n_pending == 0)
+  if (pending.n == 0)
     return 0;
-  int lasti;
+  int lasti, paired = 0;
   PyFrameObject *frame = frame_now(&lasti);
-  for (struct logged *log = logs; log != NULL; log = log->next)
-    if (log->pending && !(older && same_operation(log, frame, lasti))) {
-      log->settling = 1;
-      if (log->pending == OWN) {
-        int own = dict != NULL && log->dict == dict
-                  && same_operation(log, frame, lasti);
-        paired |= own;
-        log->explained |= own;
-        if (!log->explained)
-          log_unnamed(log);
-      }
+  struct logged **items = pending.items;
+  for (size_t i = 0; i < pending.n; i++) {
+    struct logged *log = items[i];
+    log->settling = log->cls == NULL || !older
+                    || !same_operation(log, frame, lasti);
+    if (log->settling && log->pending == OWN && log->cls != NULL
+        && !log->explained) {
+      log->explained = dict != NULL && log->dict == dict
+                       && same_operation(log, frame, lasti);
+      paired |= log->explained;
+      if (!log->explained)
+        log_unnamed(log);
     }
+  }
   /* In time: armed again in the operation that disarmed it, which the
    * tap does when the dict event came last. */
-  for (struct logged *log = logs; log != NULL; log = log->next)
-    if (log->settling && log->pending == BASE_S)
-      unpend(log, log->base->pending == OWN && log->base->explained
-                      && !log->base->late);
-  for (struct logged *log = logs; log != NULL; log = log->next)
-    if (log->settling) {
-      log->settling = 0;
-      if (log->pending)
-        unpend(log, log->explained && !log->late);
+  for (size_t i = 0; i < pending.n; i++)
+    if (items[i]->settling && items[i]->pending == BASE_S) {
+      struct logged *base = items[i]->base;
+      unpend(items[i], base->pending == OWN && base->explained
+                       && !base->late);
     }
+  size_t kept = 0;
+  for (size_t i = 0; i < pending.n; i++)
+    if (!items[i]->settling)
+      items[kept++] = items[i];
+    else if (items[i]->pending)
+      unpend(items[i], items[i]->explained && !items[i]->late);
+  pending.n = kept;
   return paired;
 }
 
@@ -534,39 +556,60 @@ in_mro(PyTypeObject *cls, PyTypeObject *base)
   return 0;
 }
 
+static struct logged *class_log(PyTypeObject *cls);
+
+/* The writer of a watcher event, in case it is logged: located again
+ * only elsewhere than last time (a line number costs a scan of the line
+ * table). */
+static void
+locate_pending(struct logged *log, PyFrameObject *frame, int lasti)
+{
+  PyCodeObject *code = frame ? PyFrame_GetCode(frame) : NULL;
+  Py_XDECREF(code); /* the frame holds it: only compared */
+  if (log->filename != NULL && log->located == frame
+      && log->located_code == code && log->located_lasti == lasti)
+    return;
+  Py_CLEAR(log->filename); /* a str: runs no Python code */
+  locate_writer(&log->filename, &log->lineno);
+  log->located = frame;
+  log->located_code = code;
+  log->located_lasti = lasti;
+}
+
 /* The type watcher, inside PyType_Modified: reads and C memory only. */
 static int
 class_modified(PyTypeObject *cls)
 {
-  struct logged *log = logs;
-  while (log != NULL && log->cls != cls)
-    log = log->next;
-  if (!running || log == NULL || Py_REFCNT(cls) == 0) /* 3.15: deaths */
-    return 0;
+  struct logged *log = running ? class_log(cls) : NULL;
+  if (log == NULL || log->cls != cls || Py_REFCNT(cls) == 0)
+    return 0; /* not audited, or dying (3.15 tells deaths too) */
   settle(NULL, 1);
   /* Its subclasses heard first: this change, not theirs. */
-  for (struct logged *sub = logs; n_pending > 0 && sub != NULL;
-       sub = sub->next)
-    if (sub->pending == OWN && in_mro(sub->cls, cls)) {
+  for (size_t i = 0; i < pending.n; i++) {
+    struct logged *sub = pending.items[i];
+    if (sub->pending == OWN && sub->cls != NULL && in_mro(sub->cls, cls)) {
       sub->pending = BASE_S;
       sub->base = log;
-      Py_CLEAR(sub->filename);
     }
-  int lasti;
-  PyFrameObject *frame = frame_now(&lasti);
+  }
   if (log->pending)
     return 0;
-  log->pending = OWN;
+  int lasti;
+  PyFrameObject *frame = frame_now(&lasti);
   /* Its dict write heard just before: explained, but armed again only at
    * the next event, since this is the operation's last step. */
   log->explained = log->late = written.log == log && written.frame == frame
                                && written.lasti == lasti;
   if (log->explained)
     written.log = NULL;
-  n_pending++;
+  if (push(&pending, log) < 0)
+    return 0;
+  log->pending = OWN;
   log->frame = frame;
   log->lasti = lasti;
-  locate_writer(&log->filename, &log->lineno);
+  /* Only the first unnamed write's writer is kept. */
+  if (!log->explained && !log->unnamed)
+    locate_pending(log, frame, lasti);
   return 0;
 }
 
@@ -765,13 +808,27 @@ f_audit_stop(PyObject *self, PyObject *unused)
   Py_RETURN_NONE;
 }
 
+/* The log of a live dict, or NULL.  Cached by address (a stored bound
+ * value and a change of class look it up, possibly in a loop), misses
+ * included: _audit_watch() empties the cache. */
+static struct {
+  PyObject *dict;
+  struct logged *log;
+} found[64];
+
 static struct logged *
 find(PyObject *dict)
 {
-  for (struct logged *log = logs; log != NULL; log = log->next)
-    if (log->dict == dict)
-      return log;
-  return NULL;
+  size_t i = ((uintptr_t)dict >> 4) % (sizeof(found) / sizeof(found[0]));
+  if (found[i].dict == dict
+      && (found[i].log == NULL || found[i].log->dict == dict))
+    return found[i].log;
+  struct logged *log = logs;
+  while (log != NULL && log->dict != dict)
+    log = log->next;
+  found[i].dict = dict;
+  found[i].log = log;
+  return log;
 }
 
 /* _audit_watch(dict, label[, cls]): logs the dict's writes under label
@@ -801,6 +858,7 @@ f_audit_watch(PyObject *self, PyObject *const *args, Py_ssize_t n)
   }
   if (find(args[0]) != NULL)
     Py_RETURN_FALSE;
+  memset(found, 0, sizeof(found)); /* its misses are stale */
   struct logged *log = calloc(1, sizeof(*log));
   if (log == NULL)
     return PyErr_NoMemory();
