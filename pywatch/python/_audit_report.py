@@ -153,8 +153,8 @@ def render(report, cwd, show_all=False):
                        + note)
     if report["class_changes"]:
         out.append("")
-        out.append("instances change class (obj.__class__ = C): a class "
-                   "frozen by classes=True refuses it")
+        out.append("instances change class (obj.__class__ = C): frozen "
+                   "classes refuse it")
         wfrom = max(len(c["from"]["name"]) for c in report["class_changes"])
         wto = max(len(c["to"]["name"]) for c in report["class_changes"])
         for c in report["class_changes"]:

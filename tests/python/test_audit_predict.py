@@ -19,12 +19,15 @@ IN_CHILDREN = True
 V315 = sys.version_info >= (3, 15)
 
 # A module holding a key K that hashes like "X" and whose __eq__ counts its
-# calls: CPython calls it whenever a lookup of "X" meets K first.  On 3.15
-# it also holds an unresolved lazy import, so that the audit follows lazy
-# imports in it.
+# calls: CPython calls it whenever a lookup of "X" meets K first (once, or
+# twice when the probe sequence of the process's hash("X") meets K's slot
+# twice), and clears the module's dict at the call after the first limit.
+# On 3.15 it also holds an unresolved lazy import, so that the audit
+# follows lazy imports in it.
 COLLIDING = """
 %s
 calls = []
+limit = None
 
 
 class K:
@@ -33,6 +36,8 @@ class K:
 
     def __eq__(self, other):
         calls.append(other)
+        if limit is not None and len(calls) > limit:
+            globals().clear()
         return False
 
 
@@ -51,8 +56,6 @@ class TestNoCodeInTheTap(RunnerCase):
         self.files(m=COLLIDING, prog="""
             import m
 
-            # Calls per lookup of "X": 1, or 2 when the probe sequence of
-            # the process's hash("X") meets K's slot twice.
             before = len(m.calls)
             m.__dict__.get("X")
             per_lookup = len(m.calls) - before
@@ -72,22 +75,24 @@ class TestNoCodeInTheTap(RunnerCase):
         self.assertEqual(names["X"]["modified"], 3)
 
     def test_eq_that_clears_the_dict(self):
-        """The key's __eq__ clears the module's dict on its third call,
-        which a plain run never makes (one call at import, one for the
-        program's write): a lookup inside the tap would make it, and clear
-        a dict inside its watcher.  No crash, the same output."""
-        self.files(m=COLLIDING.replace(
-            "calls.append(other)",
-            "calls.append(other)\n        if len(calls) == 3:\n"
-            "            globals().clear()"), prog="""
+        """The key's __eq__ clears the module's dict at the first call that
+        the program's write does not make itself: a lookup inside the tap
+        would make it, and clear a dict inside its watcher.  No crash, and
+        the same output."""
+        self.files(m=COLLIDING, prog="""
             import m
 
             d = m.__dict__
+            before = len(m.calls)
+            d.get("X")
+            per_lookup = len(m.calls) - before
+            m.limit = len(m.calls) + per_lookup
             d["X"] = 2
             print(sorted(k for k in d if isinstance(k, str)))
             """)
         proc, report, data = self.same("prog.py", audit_args=["--include=m"])
         self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("'X'", proc.stdout)
         self.assertReported(report, data)
 
 
