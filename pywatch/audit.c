@@ -33,10 +33,13 @@ struct entry {
   unsigned long long order; /* when its first write happened; 0: none yet */
   PyObject *filename;       /* the first writer's, or NULL; strong */
   int lineno;
-  int holds_lazy;           /* the dict holds a lazy_import object under
-                               this key: known from the events, since
-                               reading the dict in the tap could run a
-                               colliding key's __eq__ */
+  PyObject *held_lazy;      /* the lazy_import object the dict holds under
+                               this key, or NULL: known from the events,
+                               since reading the dict in the tap could run
+                               a colliding key's __eq__; strong */
+  PyObject *resolved;       /* the lazy_import object the last resolution
+                               replaced, for freeze's proof that the value
+                               is what it resolves to; strong */
 };
 
 /* One per namespace audited. */
@@ -48,7 +51,7 @@ struct logged {
   size_t mask, used;
   struct entry *last;       /* the entry written last: a counter in a loop
                                is found without hashing */
-  int may_hold_lazy;        /* some entry's holds_lazy may be set */
+  int may_hold_lazy;        /* some entry's held_lazy may be set */
   /* A class's (see "class setattr that writes no dict entry"): */
   PyTypeObject *cls;        /* borrowed while alive, else NULL */
   int pending;              /* its watcher event awaits settling */
@@ -306,7 +309,31 @@ is_lazy_import(PyObject *value)
          && Py_IS_TYPE(value, lazy_import_type);
 }
 
-/* Marks the exact str keys under which dict holds a lazy_import object.
+/* The lazy_import objects an entry lets go in the tap: dropping the last
+ * reference there could run code, so they stay referenced as long as the
+ * logs, which is the audited program's whole run. */
+static PyObject **let_go;
+static size_t let_go_len, let_go_cap;
+
+static void
+keep(PyObject *obj)
+{
+  if (obj == NULL)
+    return;
+  if (let_go_len == let_go_cap) {
+    size_t cap = let_go_cap ? 2 * let_go_cap : 16;
+    PyObject **grown = realloc(let_go, cap * sizeof(*grown));
+    if (grown == NULL) {
+      out_of_memory = 1;
+      return; /* the reference stays taken, never dropped here */
+    }
+    let_go = grown;
+    let_go_cap = cap;
+  }
+  let_go[let_go_len++] = obj;
+}
+
+/* Notes the exact str keys under which dict holds a lazy_import object.
  * PyDict_Next runs no Python code. */
 static int
 note_lazy_imports(struct logged *log, PyObject *dict)
@@ -319,7 +346,9 @@ note_lazy_imports(struct logged *log, PyObject *dict)
     struct entry *e = entry_looked_up(log, key);
     if (e == NULL)
       return -1;
-    e->holds_lazy = log->may_hold_lazy = 1;
+    keep(e->held_lazy);
+    e->held_lazy = Py_NewRef(value);
+    log->may_hold_lazy = 1;
   }
   return 0;
 }
@@ -333,8 +362,10 @@ follow_lazy_imports(struct logged *log, struct entry *e, int kind,
 {
   if (kind == CLEARED || kind == CLONED) {
     for (size_t i = 0; i <= log->mask; i++)
-      if (log->slots[i] != NULL)
-        log->slots[i]->holds_lazy = 0;
+      if (log->slots[i] != NULL) {
+        keep(log->slots[i]->held_lazy);
+        log->slots[i]->held_lazy = NULL;
+      }
     /* CLONED's value is the dict it was refilled from. */
     if (kind == CLONED && note_lazy_imports(log, ev->value) < 0)
       out_of_memory = 1;
@@ -343,9 +374,14 @@ follow_lazy_imports(struct logged *log, struct entry *e, int kind,
   if (e->key != ev->key)
     return; /* not an exact str: never a lazy import's name */
   int lazy = is_lazy_import(ev->value);
-  if (kind == MODIFIED && e->holds_lazy && !lazy)
+  if (kind == MODIFIED && e->held_lazy != NULL && !lazy) {
     e->lazy++;
-  e->holds_lazy = lazy;
+    keep(e->resolved);
+    e->resolved = e->held_lazy;
+  }
+  else
+    keep(e->held_lazy);
+  e->held_lazy = lazy ? Py_NewRef(ev->value) : NULL;
   log->may_hold_lazy |= lazy;
 }
 
@@ -887,16 +923,17 @@ f_audit_watch(PyObject *self, PyObject *const *args, Py_ssize_t n)
 static PyObject *
 entry_tuple(const struct entry *e)
 {
-  return Py_BuildValue("(nnnnnnnKOin)", e->counts[ADDED], e->counts[MODIFIED],
-                       e->counts[DELETED], e->counts[CLEARED],
-                       e->counts[CLONED], e->counts[SAME], e->setattr,
-                       e->order,
+  return Py_BuildValue("(nnnnnnnKOinO)", e->counts[ADDED],
+                       e->counts[MODIFIED], e->counts[DELETED],
+                       e->counts[CLEARED], e->counts[CLONED],
+                       e->counts[SAME], e->setattr, e->order,
                        e->filename ? e->filename : Py_None, e->lineno,
-                       e->lazy);
+                       e->lazy, e->resolved ? e->resolved : Py_None);
 }
 
 /* [(label, alive, {key: (added, modified, deleted, cleared, cloned, same,
- * setattr, order, filename, lineno, lazy)}, blind)] of every namespace
+ * setattr, order, filename, lineno, lazy, resolved)}, blind)] of every
+ * namespace
  * written, dead or alive, and every class that went unwatched for a
  * while.  A class's writes that named no key are under NotImplemented. */
 static PyObject *

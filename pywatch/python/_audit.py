@@ -44,7 +44,7 @@ _N = len(KINDS)
 # __bases__): the type watcher that hears it is not told the name.
 UNNAMED = "<a setattr that wrote no entry>"
 # The rest of audit.c's row, after the counts.
-_SETATTR, _ORDER, _FILE, _LINE, _LAZY = range(_N, _N + 5)
+_SETATTR, _ORDER, _FILE, _LINE, _LAZY, _RESOLVED = range(_N, _N + 6)
 # Never audited: pywatch itself, and the program's own __main__, which runs
 # for the whole life of the program rather than finishing its import.
 _OWN = ("pywatch", "__main__")
@@ -341,7 +341,9 @@ def _merge(a, b):
     first writer is the earlier one."""
     first = a if a[_ORDER] <= b[_ORDER] else b
     return (tuple(x + y for x, y in zip(a[:_ORDER], b[:_ORDER]))
-            + first[_ORDER:_LAZY] + (a[_LAZY] + b[_LAZY],))
+            + first[_ORDER:_LAZY] + (a[_LAZY] + b[_LAZY],
+                                      b[_RESOLVED] if b[_RESOLVED] is not None
+                                      else a[_RESOLVED]))
 
 
 def _class_changes():
@@ -385,11 +387,14 @@ def _write(kind, owner, obj, key, row):
         else:
             ns = _c._type_dict(obj)
         value = ns.get(key, _MISSING)
-        # Whether every write resolved a lazy import (3.15's import system
-        # replacing its placeholder).
-        resolved = counts["modified"] == row[_LAZY] == total
-        reason = _freeze.allowed_anyway(obj, key, value,
-                                        counts["added"] == 0, resolved)
+        # When every write was 3.15's import system replacing a lazy
+        # import object, the last one replaced: freeze's door asks that the
+        # value be what it resolves to.
+        resolved = row[_RESOLVED] \
+            if counts["modified"] == row[_LAZY] == total else None
+        reason = _freeze.allowed_anyway(
+            obj, key, value, counts["added"] == 0, resolved,
+            via_setattr=0 < setattr_n == total)
         if kind == "module" and obj is not None \
                 and key in _freeze.implicitly_allowed(obj):
             reason = "always allowed on builtins"
