@@ -120,12 +120,15 @@ struct setattr_site {
   PyThreadState *tstate;
   PyObject *dict;
   PyObject *name;
+  PyObject *value;          /* sanctioned's only: what patch() writes */
   int heard;                /* the tap heard the dict during the call */
 };
 static struct setattr_site site;
 
 /* The write pywatch.patch() announced and is about to make: the dict is
- * only compared, the name is held (strong), since it is read. */
+ * only compared, the name and the value are held (strong), since the name
+ * is read and the value compared by identity: a write of anything else is
+ * not patch()'s. */
 static struct setattr_site sanctioned;
 
 /* Path prefixes (exact str) of the files whose frames are not a write's
@@ -134,7 +137,7 @@ static struct setattr_site sanctioned;
  * pywatch's package directory. */
 static PyObject *skipped_files;
 
-static void stored_again(PyObject *dict, PyObject *name);
+static void stored_again(PyObject *dict, PyObject *name, PyObject *value);
 
 int
 pywatch_audit_setattr(PyObject *obj, PyObject *name, PyObject *value,
@@ -154,7 +157,7 @@ pywatch_audit_setattr(PyObject *obj, PyObject *name, PyObject *value,
   /* A store that succeeded and fired no event stored the object already
    * bound (or went to a descriptor): a write that freeze() refuses. */
   if (rc == 0 && value != NULL && !heard)
-    stored_again(PyModule_GetDict(obj), name);
+    stored_again(PyModule_GetDict(obj), name, value);
   return rc;
 }
 
@@ -293,10 +296,13 @@ first_write(struct entry *e)
 /* Whether writing dict[key] (key an exact str) is the write pywatch.patch()
  * announced, from pywatch's own code; the announcement is used up. */
 static int
-is_sanctioned(PyObject *dict, PyObject *key)
+is_sanctioned(PyObject *dict, PyObject *key, PyObject *value)
 {
+  /* patch()'s exit announces a deletion as None. */
   if (sanctioned.dict != dict || !same_key(sanctioned.name, key)
-      || sanctioned.tstate != PyThreadState_Get())
+      || sanctioned.tstate != PyThreadState_Get()
+      || (value != sanctioned.value
+          && !(value == NULL && sanctioned.value == Py_None)))
     return 0;
   sanctioned.dict = NULL;
   return in_pywatch();
@@ -412,7 +418,7 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
     site.heard = 1;
   PyObject *key = ev->key == NULL ? Py_None
                   : PyUnicode_CheckExact(ev->key) ? ev->key : Py_Ellipsis;
-  if (key == ev->key && is_sanctioned(ev->dict, key))
+  if (key == ev->key && is_sanctioned(ev->dict, key, ev->value))
     return 0;
   struct entry *e = entry_of(log, key);
   if (e == NULL) {
@@ -667,13 +673,13 @@ static struct logged *find(PyObject *dict);
 /* A module setattr of name that fired no event: counted as SAME, unless it
  * is pywatch.patch()'s own. */
 static void
-stored_again(PyObject *dict, PyObject *name)
+stored_again(PyObject *dict, PyObject *name, PyObject *value)
 {
   struct logged *log = find(dict);
   if (log == NULL || log->tap == NULL)
     return;
   PyObject *key = PyUnicode_CheckExact(name) ? name : Py_Ellipsis;
-  if (key == name && is_sanctioned(dict, key))
+  if (key == name && is_sanctioned(dict, key, value))
     return;
   struct entry *e = entry_of(log, key);
   if (e == NULL) {
@@ -785,6 +791,9 @@ on_audit_event(const char *event, PyObject *args, void *unused)
   sanctioned.dict = namespace_dict(PyTuple_GET_ITEM(args, 0));
   /* Outside any watcher: releasing the old name may run code. */
   Py_XSETREF(sanctioned.name, Py_NewRef(PyTuple_GET_ITEM(args, 1)));
+  Py_XSETREF(sanctioned.value, PyTuple_GET_SIZE(args) > 2
+                                   ? Py_NewRef(PyTuple_GET_ITEM(args, 2))
+                                   : NULL);
   sanctioned.tstate = PyThreadState_Get();
   return 0;
 }
