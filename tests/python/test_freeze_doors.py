@@ -509,6 +509,18 @@ class OverlappingPatches(FreezeCase):
         self.assertNotIn("new", vars(m))
 
 
+def colliding_with_x(on_eq):
+    """A key that hashes like "X" and whose __eq__ calls on_eq(other)."""
+    class K:
+        def __hash__(self):
+            return hash("X")
+
+        def __eq__(self, other):
+            on_eq(other)
+            return False
+    return K()
+
+
 class TheRecorderReadsNoDict(unittest.TestCase):
     """Issue 23's crash: the recorder looked the key up inside the tap, and
     a colliding key's __eq__ ran there."""
@@ -516,16 +528,8 @@ class TheRecorderReadsNoDict(unittest.TestCase):
     def test_a_colliding_key_that_clears_the_dict(self):
         m = types.ModuleType("collide_%d" % id(self))
         calls = []
-
-        class K:
-            def __hash__(self):
-                return hash("X")
-
-            def __eq__(self, other):
-                calls.append(other)
-                vars(m).clear()
-                return False
-        vars(m)[K()] = 1
+        vars(m)[colliding_with_x(
+            lambda other: (calls.append(other), vars(m).clear()))] = 1
         self.assertFalse(pywatch.modified(m))
         vars(m)["X"] = "new"      # CPython's own lookup calls K.__eq__ once
         self.assertEqual(len(calls), 1)
@@ -535,15 +539,7 @@ class TheRecorderReadsNoDict(unittest.TestCase):
         def stores(track):
             m = types.ModuleType("collide")
             calls = []
-
-            class K:
-                def __hash__(self):
-                    return hash("X")
-
-                def __eq__(self, other):
-                    calls.append(other)
-                    return False
-            vars(m)[K()] = 1
+            vars(m)[colliding_with_x(calls.append)] = 1
             vars(m)["X"] = 0
             if track:
                 pywatch.modified(m)
