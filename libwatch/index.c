@@ -539,7 +539,7 @@ ns_changed(struct state *st, struct ns *ns, watch_event_kind_t kind)
   ns_event(st, ns, kind, NULL);
 }
 
-/* An event from a watcher that names the object only. */
+/* An event from a watcher that names the object only (a function, a class). */
 void
 object_event(PyObject *obj, watch_event_kind_t kind)
 {
@@ -548,8 +548,14 @@ object_event(PyObject *obj, watch_event_kind_t kind)
     return;
   st->counters.events++;
   struct ns *ns = ns_find(st, obj);
-  if (ns != NULL)
-    ns_changed(st, ns, kind);
+  if (ns == NULL)
+    return;
+  /* Its taps first, as a dict's (dict.c).  3.15 also tells type watchers
+   * of a heap type's deallocation: a tap hears that only as DEALLOCATED,
+   * from the class's weak reference (type.c). */
+  if (ns->taps != NULL && (kind != WATCH_EVENT_TYPE || Py_REFCNT(obj) > 0))
+    tap_event(st, ns, kind, NULL, NULL);
+  ns_changed(st, ns, kind);
 }
 
 /* Not while the last watch_fini() runs: Python code it runs (FINALIZED

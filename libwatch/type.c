@@ -25,12 +25,19 @@ is_heap(PyTypeObject *type)
   return PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE);
 }
 
-/* ---- the type watcher, for classes with only builtin bases --------------- */
+/* ---- the type watcher, for classes with only builtin bases, and for type
+ * taps (tap.c) ----------------------------------------------------------- */
 
+/* Also the type taps' (tap.c), told through object_event(). */
 static int
 type_event(PyTypeObject *type)
 {
+  struct state *st = state_of_watcher();
+  if (st == NULL)
+    return 0;
+  st->in_type_event++;
   object_event((PyObject *)type, WATCH_EVENT_TYPE);
+  st->in_type_event--;
   return 0;
 }
 
@@ -92,7 +99,7 @@ type_unwatch(struct state *st, struct ns *ns)
   Py_DECREF(ns->guard);
 }
 
-static const struct ns_kind type_kind = {type_watch, type_unwatch};
+const struct ns_kind type_kind = {type_watch, type_unwatch};
 
 void
 type_watch_stop(struct state *st)
