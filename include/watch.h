@@ -410,9 +410,9 @@ WATCH_EXTERN int watch_tap_new(watch_tap_t **out, PyObject *dict,
  * dict event, if any: after it on 3.12, before it on 3.13 and later
  * (3.14's annotation cache writes the dict first).  A type tap shares
  * libwatch's one type watcher id, with everything else it is told, like a
- * dict tap, and hears the class's death as DEALLOCATED (3.15 also tells
- * type watchers of a heap class's deallocation: the tap hears only
- * DEALLOCATED).  Its callback must not look up an attribute of the class
+ * dict tap, and hears the class's death as DEALLOCATED, before anything
+ * the collector does to the class (its clearing calls PyType_Modified, and
+ * 3.15 tells type watchers of its deallocation): neither is heard.  Its callback must not look up an attribute of the class
  * either: on 3.12 the method cache may still hold the value just replaced,
  * freed.
  *

@@ -550,10 +550,8 @@ object_event(PyObject *obj, watch_event_kind_t kind)
   struct ns *ns = ns_find(st, obj);
   if (ns == NULL)
     return;
-  /* Its taps first, as a dict's (dict.c).  3.15 also tells type watchers
-   * of a heap type's deallocation: a tap hears that only as DEALLOCATED,
-   * from the class's weak reference (type.c). */
-  if (ns->taps != NULL && (kind != WATCH_EVENT_TYPE || Py_REFCNT(obj) > 0))
+  /* Its taps first, as a dict's (dict.c). */
+  if (ns->taps != NULL)
     tap_event(st, ns, kind, NULL, NULL);
   ns_changed(st, ns, kind);
 }

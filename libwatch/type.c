@@ -41,9 +41,13 @@ type_event(PyTypeObject *type)
   return 0;
 }
 
-/* Type watchers say nothing when a class dies.  A weak reference does, from
- * the class's deallocation, without keeping the class alive; its callback is
- * C and runs no Python code.  It finds the record by the class's address. */
+/* Type watchers say nothing when a class dies (before 3.15).  A weak
+ * reference does, without keeping the class alive; its callback is C and
+ * runs no Python code.  It finds the record by the class's address.  A
+ * class is in a cycle with itself (tp_mro), so only the collector frees it,
+ * and it calls the callback before it clears the class (type_clear() calls
+ * PyType_Modified()) or frees it (3.15 tells type watchers then): the
+ * record is gone by then, and neither is heard. */
 static PyObject *
 class_died(PyObject *address, PyObject *ref)
 {

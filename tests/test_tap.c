@@ -577,7 +577,8 @@ START_TEST(a_base_written_and_no_arming_inside)
 }
 END_TEST
 
-/* Death: DEALLOCATED once (3.15 tells type watchers too: no TYPE for it),
+/* Death: DEALLOCATED once, first (the collector clearing the class calls
+ * PyType_Modified, and 3.15 tells type watchers of its deallocation too),
  * detached, and nothing to arm. */
 START_TEST(a_type_tap_hears_its_class_die)
 {
