@@ -401,11 +401,10 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
  * already bound: CPython then fires no dict event, yet freeze() refuses
  * that store (an immutable class refuses every setattr).  What tells it
  * is PyType_Modified(C), which type_setattro calls whatever it stores, and
- * so C's type tap (libwatch's type watcher): an event of C's that no event
- * of C's dict
- * goes with is such a store, or another setattr that writes no name
- * (__bases__).  A type watcher is not told the name: it is logged under
- * NotImplemented.
+ * so C's type tap (on libwatch's type watcher): an event of C's that no
+ * event of C's dict goes with is such a store, or another setattr that
+ * writes no name (__bases__).  A type watcher is not told the name: it is
+ * logged under NotImplemented.
  *
  * Pairing.  type_setattro calls PyType_Modified after the dict write on
  * 3.12, before it on 3.13 and later (3.14's annotation cache writes
@@ -417,10 +416,10 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
  * base's change; anything else means that no dict write went with it.
  *
  * Re-arming.  A type watcher fires once per version tag.  The audit
- * assigns the tag again after each event, outside PyType_Modified (inside
- * it, a class would hold a tag while its base has none): in the tap, at
- * once when the dict event comes last (3.13+ setattr), else at the next
- * audited write or audit event.  A class left unarmed until then, or that
+ * assigns the tag again (watch_tap_arm()) after each event, outside
+ * PyType_Modified (inside it, a class would hold a tag while its base has
+ * none): in the tap, at once when the dict event comes last (3.13+
+ * setattr), else at the next audited write or audit event.  A class left unarmed until then, or that
  * has run out of tags (3.13+: 1000 per class), is blind: a store of its
  * bound value may be missed, and the verdict keeps its module from
  * classes=True. */
