@@ -401,41 +401,40 @@ WATCH_EXTERN int watch_tap_new(watch_tap_t **out, PyObject *dict,
 
 /* Type taps: a class's PyType_Modified(), which CPython calls for
  * attribute writes through the class (type.__setattr__ and __delattr__,
- * __bases__ assignment; CPython 3.13 and later: not for __name__ and
- * __qualname__), including a store of the object already bound, which
- * fires no dict event; and for every change to a base of it (the
- * subclasses are told first).  Raw writes to the class's dict are heard by
- * a tap on that dict only.  The event, WATCH_EVENT_TYPE, names no
- * attribute (key NULL), and comes in the same instruction as the write's
- * dict event, if any: after it on 3.12, before it on 3.13 and later
- * (3.14's annotation cache writes the dict first).  A type tap shares
- * libwatch's one type watcher id, with everything else it is told, like a
- * dict tap, and hears the class's death as DEALLOCATED, before anything
- * the collector does to the class (its clearing calls PyType_Modified, and
- * 3.15 tells type watchers of its deallocation): neither is heard.  Its callback must not look up an attribute of the class
- * either: on 3.12 the method cache may still hold the value just replaced,
- * freed.
+ * __bases__ assignment; 3.13 and later: not for __name__ and
+ * __qualname__), a store of the object already bound included, which
+ * fires no dict event; and for every change to a base of it (subclasses
+ * are told first).  Raw writes to the class's dict skip it: only a tap on
+ * that dict hears them.  The event, WATCH_EVENT_TYPE, names no attribute
+ * (key NULL), and comes in the same instruction as the write's dict event,
+ * if any: after it on 3.12, before it on 3.13 and later (3.14's annotation
+ * cache writes the dict first).  On 3.12 it comes after the change, and
+ * the method cache may still hold the value just replaced, freed: the
+ * callback must not look up an attribute of the class.  A type tap shares
+ * libwatch's one type watcher id, and is told DEALLOCATED when its class
+ * dies, before anything the collector does to the class (clearing it calls
+ * PyType_Modified, and 3.15 tells type watchers of its deallocation):
+ * neither is heard as TYPE.
  *
- * CPython tells a class's watchers once per version tag: after an event the
- * tap is disarmed until the class has a tag again, which any attribute
- * lookup through the class assigns, or watch_tap_arm().  Arm it in the
- * operation that disarmed it (from the write's dict event's tap on 3.13
- * and later, say) if no write of it may go unheard.  watch_tap_arm() is
- * allowed anywhere, tap callbacks included, except in a type tap's
- * callback for TYPE, which runs inside PyType_Modified (WATCH_EINVAL
- * there): a class given a tag there while its base loses its own would
- * keep a stale method cache.  It returns 1 when armed, 0 when the class
- * cannot get a tag any more: CPython 3.13 and later give a class at most
- * 1000 (and a class that no version tag can be assigned to is refused by
- * watch_tap_new_type() with WATCH_EUNSTABLE); a tap disarmed so hears no
- * TYPE again, only DEALLOCATED or FINALIZED.  WATCH_EINVAL for a tap that
- * is not a type tap or no longer attached.
+ * CPython tells a class's watchers once per version tag: after an event,
+ * the tap is disarmed until the class has a tag again, which most
+ * attribute lookups through the class assign, and watch_tap_arm() does.
+ * Arm it in the operation that disarmed it (from the write's dict event's
+ * tap on 3.13 and later, say) if no write of it may go unheard.
+ * watch_tap_arm() is allowed anywhere, tap callbacks included, except in a
+ * type tap's callback for TYPE, which runs inside PyType_Modified
+ * (WATCH_EINVAL there): a class given a tag there while its base loses its
+ * own would keep a stale method cache.  It returns 1 when armed, 0 when
+ * the class cannot get a tag any more (3.13 and later give a class at most
+ * 1000): the tap then hears no TYPE again, only DEALLOCATED or FINALIZED.
+ * WATCH_EINVAL for a tap that is not a type tap or no longer attached,
+ * WATCH_ENOINIT once libwatch finalized.
  *
- * watch_tap_new_type() fails with WATCH_EBUSY when libwatch needs a type
- * watcher id and none is free, WATCH_EPYTHON when the class refuses the
- * weak reference that tells its death; dependents on the class
- * (watch_dep_on_attr()) are unchanged by a type tap on it, and the other
- * way round. */
+ * watch_tap_new_type() arms the tap, and fails with WATCH_EUNSTABLE for a
+ * class that cannot get a version tag, WATCH_EBUSY when libwatch needs a
+ * type watcher id and none is free, WATCH_EPYTHON when the class refuses
+ * the weak reference that tells its death.  Dependents on the class
+ * (watch_dep_on_attr()) are told what they were told without it. */
 WATCH_EXTERN int watch_tap_new_type(watch_tap_t **out, PyTypeObject *type,
                                     watch_tap_cb cb, watch_tap_after_cb after,
                                     void *data);
