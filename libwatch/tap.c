@@ -3,9 +3,10 @@
  *
  * A tap hangs on its namespace record, so the dict or type watcher finds
  * its taps with the probe it makes anyway, and a namespace without taps
- * pays one load.  Taps asking for phase two wait in state->taps_due, each at most
- * once; delivery moves that list to state->tap_batch first, so that what
- * an after callback writes waits for the next batch, as dependents do.
+ * pays one load.  Taps asking for phase two wait in state->taps_due, each
+ * at most once; delivery moves that list to state->tap_batch first, so
+ * that what an after callback writes waits for the next batch, as
+ * dependents do.
  */
 #include "internal.h"
 
@@ -216,14 +217,16 @@ watch_tap_new_type(watch_tap_t **out, PyTypeObject *type, watch_tap_cb cb,
 }
 
 /* Outside PyType_Modified only: there, a class given a tag while its base
- * loses its own would keep a stale method cache. */
+ * loses its own would keep a stale method cache.  A type tap is told by its
+ * object, not by its record's kind, which another copy of libwatch may
+ * have made (internal.h, WATCH_ABI_VERSION). */
 int
 watch_tap_arm(watch_tap_t *tap)
 {
   struct state *st = tap ? tap->state : NULL;
   if (st == NULL)
     return tap ? WATCH_ENOINIT : WATCH_EINVAL;
-  if (tap->ns == NULL || tap->ns->kind != &type_kind || st->in_type_event)
+  if (tap->ns == NULL || !PyType_Check(tap->ns->obj) || st->in_type_event)
     return WATCH_EINVAL;
   return PyUnstable_Type_AssignVersionTag((PyTypeObject *)tap->ns->obj);
 }
