@@ -349,7 +349,8 @@ WATCH_EXTERN int watch_set_debounce(uint64_t ms);
 
 /* ---- Taps ----------------------------------------------------------------
  * A dependent hears once that something it assumed broke.  A tap hears every
- * event on one dict, uncoalesced, as it happens: its callback runs in phase
+ * event on one dict (or one class: type taps, below), uncoalesced, as it
+ * happens: its callback runs in phase
  * one, inside libwatch's dict watcher, before CPython makes the change, with
  * the GIL held.  Taps share libwatch's one dict watcher id, so an audit or a
  * write log costs no id of its own.
@@ -370,7 +371,7 @@ WATCH_EXTERN int watch_set_debounce(uint64_t ms);
  * point (see "Delivery"), once however many events asked, and may do
  * anything.
  *
- * A tap is told WATCH_EVENT_DEALLOCATED when its dict dies and
+ * A tap is told WATCH_EVENT_DEALLOCATED when its dict (or class) dies and
  * WATCH_EVENT_FINALIZED when libwatch shuts down in the interpreter; either
  * detaches it for good.  It stays allocated until watch_tap_free(), which is
  * always allowed, from any callback too (a tap's own, phase one or two, on
@@ -380,8 +381,10 @@ typedef struct watch_tap_s watch_tap_t;
 
 typedef struct {
   watch_event_kind_t kind; /* ADDED, MODIFIED, DELETED, CLEARED, CLONED,
+                              DEALLOCATED or FINALIZED; a type tap's TYPE,
                               DEALLOCATED or FINALIZED */
-  PyObject *dict;          /* borrowed; NULL for FINALIZED */
+  PyObject *dict;          /* borrowed: the dict, or a type tap's class;
+                              NULL for FINALIZED */
   PyObject *key;           /* borrowed; ADDED, MODIFIED and DELETED only */
   PyObject *value;         /* borrowed: the new value (ADDED, MODIFIED), the
                               source dict (CLONED), else NULL */
@@ -395,8 +398,50 @@ typedef void (*watch_tap_after_cb)(watch_tap_t *tap);
 WATCH_EXTERN int watch_tap_new(watch_tap_t **out, PyObject *dict,
                                watch_tap_cb cb, watch_tap_after_cb after,
                                void *data);
+
+/* Type taps: a class's PyType_Modified(), which CPython calls for
+ * attribute writes through the class (type.__setattr__ and __delattr__,
+ * __bases__ assignment; 3.13 and later: not for __name__ and
+ * __qualname__), a store of the object already bound included, which
+ * fires no dict event; and for every change to a base of it (subclasses
+ * are told first).  Raw writes to the class's dict skip it: only a tap on
+ * that dict hears them.  The event, WATCH_EVENT_TYPE, names no attribute
+ * (key NULL), and comes in the same instruction as the write's dict event,
+ * if any: after it on 3.12, before it on 3.13 and later (3.14's annotation
+ * cache writes the dict first).  On 3.12 it comes after the change, and
+ * the method cache may still hold the value just replaced, freed: the
+ * callback must not look up an attribute of the class.  A type tap shares
+ * libwatch's one type watcher id, and is told DEALLOCATED when its class
+ * dies, before anything the collector does to the class (clearing it calls
+ * PyType_Modified, and 3.15 tells type watchers of its deallocation):
+ * neither is heard as TYPE.
+ *
+ * CPython tells a class's watchers once per version tag: after an event,
+ * the tap is disarmed until the class has a tag again, which most
+ * attribute lookups through the class assign, and watch_tap_arm() does.
+ * Arm it in the operation that disarmed it (from the write's dict event's
+ * tap on 3.13 and later, say) if no write of it may go unheard.
+ * watch_tap_arm() is allowed anywhere, tap callbacks included, except in a
+ * type tap's callback for TYPE, which runs inside PyType_Modified
+ * (WATCH_EINVAL there): a class given a tag there while its base loses its
+ * own would keep a stale method cache.  It returns 1 when armed, 0 when
+ * the class cannot get a tag any more (3.13 and later give a class at most
+ * 1000): the tap then hears no TYPE again, only DEALLOCATED or FINALIZED.
+ * WATCH_EINVAL for a tap that is not a type tap or no longer attached,
+ * WATCH_ENOINIT once libwatch finalized.
+ *
+ * watch_tap_new_type() arms the tap, and fails with WATCH_EUNSTABLE for a
+ * class that cannot get a version tag, WATCH_EBUSY when libwatch needs a
+ * type watcher id and none is free, WATCH_EPYTHON when the class refuses
+ * the weak reference that tells its death.  Dependents on the class
+ * (watch_dep_on_attr()) are told what they were told without it. */
+WATCH_EXTERN int watch_tap_new_type(watch_tap_t **out, PyTypeObject *type,
+                                    watch_tap_cb cb, watch_tap_after_cb after,
+                                    void *data);
+WATCH_EXTERN int watch_tap_arm(watch_tap_t *tap);
+
 WATCH_EXTERN void *watch_tap_data(const watch_tap_t *tap);
-/* Whether the tap still hears its dict. */
+/* Whether the tap still hears its dict or class. */
 WATCH_EXTERN int watch_tap_attached(const watch_tap_t *tap);
 WATCH_EXTERN void watch_tap_free(watch_tap_t *tap);
 

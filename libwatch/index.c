@@ -539,7 +539,7 @@ ns_changed(struct state *st, struct ns *ns, watch_event_kind_t kind)
   ns_event(st, ns, kind, NULL);
 }
 
-/* An event from a watcher that names the object only. */
+/* An event from a watcher that names the object only (a function, a class). */
 void
 object_event(PyObject *obj, watch_event_kind_t kind)
 {
@@ -548,8 +548,12 @@ object_event(PyObject *obj, watch_event_kind_t kind)
     return;
   st->counters.events++;
   struct ns *ns = ns_find(st, obj);
-  if (ns != NULL)
-    ns_changed(st, ns, kind);
+  if (ns == NULL)
+    return;
+  /* Its taps first, as a dict's (dict.c). */
+  if (ns->taps != NULL)
+    tap_event(st, ns, kind, NULL, NULL);
+  ns_changed(st, ns, kind);
 }
 
 /* Not while the last watch_fini() runs: Python code it runs (FINALIZED

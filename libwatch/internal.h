@@ -142,6 +142,9 @@ struct state {
   uint64_t clock;          /* source of namespace versions */
   unsigned unstable_limit;
   unsigned in_watcher;     /* depth of watcher callbacks running */
+  /* Depth of type watcher callbacks running: inside PyType_Modified, where
+   * no version tag may be assigned (watch_tap_arm()) */
+  unsigned in_type_event;
   /* The interpreter it belongs to, for the pending call, which the private
    * loop's thread queues with no thread state to ask. */
   PyInterpreterState *interp;
@@ -312,6 +315,7 @@ int taps_deliver(struct state *st);
 void taps_finalize(struct state *st);
 
 /* type.c */
+extern const struct ns_kind type_kind;
 void type_watch_stop(struct state *st);
 void subclass_registry_event(struct state *st, struct ns *ns,
                              watch_event_kind_t kind, PyObject *key,

@@ -1,10 +1,12 @@
-/* Taps: every event on a dict, as it happens (watch.h, "Taps").
+/* Taps: every event on a dict, or on a class, as it happens (watch.h,
+ * "Taps").
  *
- * A tap hangs on its namespace record, so the dict watcher finds a dict's
- * taps with the probe it makes anyway, and a dict without taps pays one
- * load.  Taps asking for phase two wait in state->taps_due, each at most
- * once; delivery moves that list to state->tap_batch first, so that what
- * an after callback writes waits for the next batch, as dependents do.
+ * A tap hangs on its namespace record, so the dict or type watcher finds
+ * its taps with the probe it makes anyway, and a namespace without taps
+ * pays one load.  Taps asking for phase two wait in state->taps_due, each
+ * at most once; delivery moves that list to state->tap_batch first, so
+ * that what an after callback writes waits for the next batch, as
+ * dependents do.
  */
 #include "internal.h"
 
@@ -148,19 +150,11 @@ taps_finalize(struct state *st)
   assert(st->taps_due == NULL && st->tap_batch == NULL);
 }
 
-int
-watch_tap_new(watch_tap_t **out, PyObject *dict, watch_tap_cb cb,
-              watch_tap_after_cb after, void *data)
+/* Hangs a new tap on ns, which it keeps. */
+static int
+tap_attach(struct state *st, struct ns *ns, watch_tap_t **out, watch_tap_cb cb,
+           watch_tap_after_cb after, void *data)
 {
-  struct state *st = index_ready();
-  if (st == NULL)
-    return WATCH_ENOINIT;
-  if (out == NULL || dict == NULL || !PyDict_Check(dict) || cb == NULL)
-    return WATCH_EINVAL;
-  struct ns *ns;
-  int rc = ns_get(st, dict, &dict_kind, &ns);
-  if (rc < 0)
-    return rc;
   watch_tap_t *tap = state_alloc(st, sizeof(*tap));
   if (tap == NULL) {
     ns_maybe_free(st, ns);
@@ -183,6 +177,58 @@ watch_tap_new(watch_tap_t **out, PyObject *dict, watch_tap_cb cb,
   ns->taps = tap;
   *out = tap;
   return 0;
+}
+
+int
+watch_tap_new(watch_tap_t **out, PyObject *dict, watch_tap_cb cb,
+              watch_tap_after_cb after, void *data)
+{
+  struct state *st = index_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  if (out == NULL || dict == NULL || !PyDict_Check(dict) || cb == NULL)
+    return WATCH_EINVAL;
+  struct ns *ns;
+  int rc = ns_get(st, dict, &dict_kind, &ns);
+  return rc < 0 ? rc : tap_attach(st, ns, out, cb, after, data);
+}
+
+/* A type tap hangs on the class's own record, the one that type.c watches
+ * with libwatch's type watcher for dependents: the watcher's probe finds
+ * it, and the class's weak reference tells its death. */
+int
+watch_tap_new_type(watch_tap_t **out, PyTypeObject *type, watch_tap_cb cb,
+                   watch_tap_after_cb after, void *data)
+{
+  struct state *st = index_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  if (out == NULL || type == NULL || !PyType_Check(type) || cb == NULL)
+    return WATCH_EINVAL;
+  struct ns *ns;
+  int rc = ns_get(st, (PyObject *)type, &type_kind, &ns);
+  if (rc < 0)
+    return rc;
+  if (!PyUnstable_Type_AssignVersionTag(type)) {
+    ns_maybe_free(st, ns);
+    return WATCH_EUNSTABLE;
+  }
+  return tap_attach(st, ns, out, cb, after, data);
+}
+
+/* Outside PyType_Modified only: there, a class given a tag while its base
+ * loses its own would keep a stale method cache.  A type tap is told by its
+ * object, not by its record's kind, which another copy of libwatch may
+ * have made (internal.h, WATCH_ABI_VERSION). */
+int
+watch_tap_arm(watch_tap_t *tap)
+{
+  struct state *st = tap ? tap->state : NULL;
+  if (st == NULL)
+    return tap ? WATCH_ENOINIT : WATCH_EINVAL;
+  if (tap->ns == NULL || !PyType_Check(tap->ns->obj) || st->in_type_event)
+    return WATCH_EINVAL;
+  return PyUnstable_Type_AssignVersionTag((PyTypeObject *)tap->ns->obj);
 }
 
 void *

@@ -25,18 +25,29 @@ is_heap(PyTypeObject *type)
   return PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE);
 }
 
-/* ---- the type watcher, for classes with only builtin bases --------------- */
+/* ---- the type watcher, for classes with only builtin bases, and for type
+ * taps (tap.c) ----------------------------------------------------------- */
 
+/* Also the type taps' (tap.c), told through object_event(). */
 static int
 type_event(PyTypeObject *type)
 {
+  struct state *st = state_of_watcher();
+  if (st == NULL)
+    return 0;
+  st->in_type_event++;
   object_event((PyObject *)type, WATCH_EVENT_TYPE);
+  st->in_type_event--;
   return 0;
 }
 
-/* Type watchers say nothing when a class dies.  A weak reference does, from
- * the class's deallocation, without keeping the class alive; its callback is
- * C and runs no Python code.  It finds the record by the class's address. */
+/* Type watchers say nothing when a class dies (before 3.15).  A weak
+ * reference does, without keeping the class alive; its callback is C and
+ * runs no Python code.  It finds the record by the class's address.  A
+ * class is in a cycle with itself (tp_mro), so only the collector frees it,
+ * and it calls the callback before it clears the class (type_clear() calls
+ * PyType_Modified()) or frees it (3.15 tells type watchers then): the
+ * record is gone by then, and neither is heard. */
 static PyObject *
 class_died(PyObject *address, PyObject *ref)
 {
@@ -92,7 +103,7 @@ type_unwatch(struct state *st, struct ns *ns)
   Py_DECREF(ns->guard);
 }
 
-static const struct ns_kind type_kind = {type_watch, type_unwatch};
+const struct ns_kind type_kind = {type_watch, type_unwatch};
 
 void
 type_watch_stop(struct state *st)

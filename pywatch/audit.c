@@ -5,7 +5,9 @@
  * of its key, found in a small hash table of this log's own.  The tap runs
  * inside libwatch's dict watcher, so it runs no Python code and creates no
  * Python object: it takes references (the key, the writer's file name) and
- * allocates C memory, nothing else.  pywatch takes no watcher id for it.
+ * allocates C memory, nothing else.  An audited class has a type tap too
+ * (see "class setattr that writes no dict entry").  pywatch takes no
+ * watcher id for either: libwatch's own are shared.
  *
  * Whole-dict events (clear, clone) are logged under None; keys other than
  * exact str, whose comparison could run Python code, under Ellipsis.  The
@@ -54,6 +56,7 @@ struct logged {
   int may_hold_lazy;        /* some entry's held_lazy may be set */
   /* A class's (see "class setattr that writes no dict entry"): */
   PyTypeObject *cls;        /* borrowed while alive, else NULL */
+  watch_tap_t *cls_tap;     /* its type tap, or NULL */
   int pending;              /* its watcher event awaits settling */
   int explained;            /* ...by its own dict event */
   int late;                 /* ...heard before it */
@@ -92,7 +95,6 @@ static struct logged *logs;
 static struct change *changes;
 /* See "class setattr that writes no dict entry": the classes whose watcher
  * event awaits settling, and those to arm again (a few at a time). */
-static int type_watcher = -1;
 struct log_list {
   struct logged **items;
   size_t n, cap;
@@ -441,10 +443,10 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
  * already bound: CPython then fires no dict event, yet freeze() refuses
  * that store (an immutable class refuses every setattr).  What tells it
  * is PyType_Modified(C), which type_setattro calls whatever it stores, and
- * so the audit's type watcher: an event of C's that no event of C's dict
- * goes with is such a store, or another setattr that writes no name
- * (__bases__).  A type watcher is not told the name: it is logged under
- * NotImplemented.
+ * so C's type tap (on libwatch's type watcher): an event of C's that no
+ * event of C's dict goes with is such a store, or another setattr that
+ * writes no name (__bases__).  A type watcher is not told the name: it is
+ * logged under NotImplemented.
  *
  * Pairing.  type_setattro calls PyType_Modified after the dict write on
  * 3.12, before it on 3.13 and later (3.14's annotation cache writes
@@ -456,10 +458,10 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
  * base's change; anything else means that no dict write went with it.
  *
  * Re-arming.  A type watcher fires once per version tag.  The audit
- * assigns the tag again after each event, outside PyType_Modified (inside
- * it, a class would hold a tag while its base has none): in the tap, at
- * once when the dict event comes last (3.13+ setattr), else at the next
- * audited write or audit event.  A class left unarmed until then, or that
+ * assigns the tag again (watch_tap_arm()) after each event, outside
+ * PyType_Modified (inside it, a class would hold a tag while its base has
+ * none): in the tap, at once when the dict event comes last (3.13+
+ * setattr), else at the next audited write or audit event.  A class left unarmed until then, or that
  * has run out of tags (3.13+: 1000 per class), is blind: a store of its
  * bound value may be missed, and the verdict keeps its module from
  * classes=True. */
@@ -500,7 +502,8 @@ rearm_all(void)
   for (size_t i = 0; i < rearms.n; i++) {
     struct logged *log = rearms.items[i];
     log->rearm = 0;
-    if (log->cls != NULL && !PyUnstable_Type_AssignVersionTag(log->cls))
+    if (log->cls != NULL && log->cls_tap != NULL
+        && watch_tap_arm(log->cls_tap) != 1)
       log->blind = 1;
   }
   rearms.n = 0;
@@ -598,8 +601,6 @@ in_mro(PyTypeObject *cls, PyTypeObject *base)
   return 0;
 }
 
-static struct logged *class_log(PyTypeObject *cls);
-
 /* The writer of a watcher event, in case it is logged: located again
  * only elsewhere than last time (a line number costs a scan of the line
  * table). */
@@ -618,13 +619,19 @@ locate_pending(struct logged *log, PyFrameObject *frame, int lasti)
   log->located_lasti = lasti;
 }
 
-/* The type watcher, inside PyType_Modified: reads and C memory only. */
+/* The class's type tap, inside PyType_Modified for TYPE: reads and C
+ * memory only. */
 static int
-class_modified(PyTypeObject *cls)
+class_modified(watch_tap_t *tap, const watch_tap_event_t *ev)
 {
-  struct logged *log = running ? class_log(cls) : NULL;
-  if (log == NULL || log->cls != cls || Py_REFCNT(cls) == 0)
-    return 0; /* not audited, or dying (3.15 tells deaths too) */
+  struct logged *log = watch_tap_data(tap);
+  if (ev->kind != WATCH_EVENT_TYPE) {
+    log->cls = NULL; /* DEALLOCATED or FINALIZED: as heard() does */
+    return 0;
+  }
+  if (log->cls == NULL)
+    return 0; /* its dict died first */
+  PyTypeObject *cls = log->cls;
   settle(NULL, 1);
   /* Its subclasses heard first: this change, not theirs. */
   for (size_t i = 0; i < pending.n; i++) {
@@ -826,12 +833,6 @@ f_audit_start(PyObject *self, PyObject *const *args, Py_ssize_t n)
   }
   if (skipped_files == NULL && PySys_AddAuditHook(on_audit_event, NULL) < 0)
     return NULL;
-  if (type_watcher < 0) {
-    /* None free: every class is blind (see f_audit_watch). */
-    type_watcher = PyType_AddWatcher(class_modified);
-    if (type_watcher < 0)
-      PyErr_Clear();
-  }
   Py_XSETREF(skipped_files, Py_NewRef(args[0]));
   if (args[1] != Py_None)
     Py_XSETREF(lazy_import_type, (PyTypeObject *)Py_NewRef(args[1]));
@@ -849,6 +850,8 @@ f_audit_stop(PyObject *self, PyObject *unused)
   for (struct logged *log = logs; log != NULL; log = log->next) {
     watch_tap_free(log->tap);
     log->tap = NULL;
+    watch_tap_free(log->cls_tap);
+    log->cls_tap = NULL;
   }
   Py_RETURN_NONE;
 }
@@ -918,8 +921,11 @@ f_audit_watch(PyObject *self, PyObject *const *args, Py_ssize_t n)
   logs = log;
   if (cls != NULL) {
     log->cls = cls;
-    if (type_watcher < 0 || PyType_Watch(type_watcher, (PyObject *)cls) < 0
-        || !PyUnstable_Type_AssignVersionTag(cls)) {
+    /* No type watcher id free, or no version tag: blind. */
+    rc = watch_tap_new_type(&log->cls_tap, cls, class_modified, NULL, log);
+    if (rc == WATCH_ENOMEM)
+      out_of_memory = 1;
+    if (rc < 0) {
       PyErr_Clear();
       log->blind = 1;
     }

@@ -1,6 +1,7 @@
-/* Taps: every event on a dict, uncoalesced, in phase one, before the
- * change; phase two on request, once per batch; detached when the dict dies
- * or libwatch finalizes; no watcher id of their own. */
+/* Taps: every event on a dict (or a class: type taps), uncoalesced, in
+ * phase one, before the change; phase two on request, once per batch;
+ * detached when the dict dies or libwatch finalizes; no watcher id of their
+ * own. */
 #include "harness.h"
 
 #define MAX_SEEN 16
@@ -8,7 +9,8 @@
 typedef struct {
   int n;
   watch_event_kind_t kind[MAX_SEEN];
-  PyObject *key[MAX_SEEN];   /* borrowed: compared by identity only */
+  PyObject *dict[MAX_SEEN];  /* borrowed: compared by identity only */
+  PyObject *key[MAX_SEEN];
   PyObject *value[MAX_SEEN];
   PyObject *before[MAX_SEEN]; /* what the dict held under key, read in
                                  phase one */
@@ -24,6 +26,7 @@ record(watch_tap_t *tap, const watch_tap_event_t *ev)
   seen_t *s = watch_tap_data(tap);
   if (s->n < MAX_SEEN) {
     s->kind[s->n] = ev->kind;
+    s->dict[s->n] = ev->dict;
     s->key[s->n] = ev->key;
     s->value[s->n] = ev->value;
     s->value_is_dict[s->n] = ev->value && PyDict_Check(ev->value);
@@ -460,6 +463,265 @@ START_TEST(freed_by_a_callback_on_finalized)
 }
 END_TEST
 
+/* ---- type taps ---------------------------------------------------------- */
+
+/* A class and its dict, watched by one recorder: a type tap and a dict
+ * tap. */
+#define CLASSES                                                               \
+  "class Base:\n"                                                             \
+  "    x = 1\n"                                                               \
+  "class C(Base):\n"                                                          \
+  "    y = 2\n"                                                               \
+  "v = C.y\n"
+
+static void
+tap_class(PyObject *cls, seen_t *s, watch_tap_t **type_tap,
+          watch_tap_t **dict_tap)
+{
+  ck_assert_int_eq(watch_tap_new_type(type_tap, (PyTypeObject *)cls, record,
+                                      after, s),
+                   0);
+  ck_assert(watch_tap_attached(*type_tap));
+  if (dict_tap != NULL) {
+    PyObject *dict = PyType_GetDict((PyTypeObject *)cls);
+    ck_assert_int_eq(watch_tap_new(dict_tap, dict, record, after, s), 0);
+    Py_DECREF(dict);
+  }
+}
+
+/* C.y = C.y writes no dict entry, so no dict tap hears it: the type tap
+ * does, once per version tag, until armed again. */
+START_TEST(a_type_tap_hears_a_store_of_the_bound_value)
+{
+  PyObject *g = NS(CLASSES);
+  PyObject *c = ITEM(g, "C");
+  seen_t s = {.ask_after = 1};
+  watch_tap_t *type_tap, *dict_tap;
+  tap_class(c, &s, &type_tap, &dict_tap);
+
+  RUN(g, "setattr(C, 'y', v)\n");
+  ck_assert_int_eq(s.n, 1);
+  ck_assert_int_eq(s.kind[0], WATCH_EVENT_TYPE);
+  ck_assert_ptr_eq(s.dict[0], c);
+  ck_assert_ptr_null(s.key[0]);
+  ck_assert_ptr_null(s.value[0]);
+  /* Disarmed: nothing looked C up since. */
+  RUN(g, "C.y = v\n");
+  ck_assert_int_eq(s.n, 1);
+  ck_assert_int_eq(watch_tap_arm(type_tap), 1);
+  RUN(g, "C.y = v\n");
+  ck_assert_int_eq(s.n, 2);
+  ck_assert_int_eq(s.kind[1], WATCH_EVENT_TYPE);
+  /* A lookup through the class arms it too. */
+  RUN(g, "C.y = C.y\n");
+  ck_assert_int_eq(s.n, 3);
+  /* Phase two, as asked (a safe point may have come already). */
+  watch_flush();
+  ck_assert_int_ge(s.afters, 1);
+
+  /* Another value: the dict event too, in the same instruction, after the
+   * class's on 3.12, before it since. */
+  ck_assert_int_eq(watch_tap_arm(type_tap), 1);
+  RUN(g, "C.y = 3\n");
+  ck_assert_int_eq(s.n, 5);
+  int dict_first = PY_VERSION_HEX < 0x030D0000;
+  ck_assert_int_eq(s.kind[3], dict_first ? WATCH_EVENT_MODIFIED
+                                         : WATCH_EVENT_TYPE);
+  ck_assert_int_eq(s.kind[4], dict_first ? WATCH_EVENT_TYPE
+                                         : WATCH_EVENT_MODIFIED);
+  watch_tap_free(dict_tap);
+  watch_tap_free(type_tap);
+  RUN(g, "C.y = 4\n");
+  ck_assert_int_eq(s.n, 5);
+  Py_DECREF(g);
+}
+END_TEST
+
+/* A change to a base tells its subclasses' taps first; no version tag may
+ * be assigned from a TYPE callback, which runs inside PyType_Modified. */
+typedef struct {
+  seen_t seen;
+  int armed;
+} arming_t;
+
+static int
+arm_in_callback(watch_tap_t *tap, const watch_tap_event_t *ev)
+{
+  arming_t *a = watch_tap_data(tap);
+  a->armed = watch_tap_arm(tap);
+  return record(tap, ev);
+}
+
+START_TEST(a_base_written_and_no_arming_inside)
+{
+  PyObject *g = NS(CLASSES);
+  PyObject *base = ITEM(g, "Base"), *c = ITEM(g, "C");
+  arming_t a = {{0}, 0};
+  watch_tap_t *t_base, *t_c;
+  ck_assert_int_eq(watch_tap_new_type(&t_base, (PyTypeObject *)base,
+                                      arm_in_callback, NULL, &a),
+                   0);
+  ck_assert_int_eq(watch_tap_new_type(&t_c, (PyTypeObject *)c,
+                                      arm_in_callback, NULL, &a),
+                   0);
+  RUN(g, "Base.x = 5\n");
+  ck_assert_int_eq(a.seen.n, 2);
+  ck_assert_ptr_eq(a.seen.dict[0], c);
+  ck_assert_ptr_eq(a.seen.dict[1], base);
+  ck_assert_int_eq(a.armed, WATCH_EINVAL);
+  /* Outside, it is allowed. */
+  ck_assert_int_eq(watch_tap_arm(t_c), 1);
+  watch_tap_free(t_c);
+  watch_tap_free(t_base);
+  Py_DECREF(g);
+}
+END_TEST
+
+/* Death: DEALLOCATED once, first (the collector clearing the class calls
+ * PyType_Modified, and 3.15 tells type watchers of its deallocation too),
+ * detached, and nothing to arm. */
+START_TEST(a_type_tap_hears_its_class_die)
+{
+  watch_counters_t c0 = COUNTERS();
+  PyObject *g = NS(CLASSES);
+  seen_t s = {0};
+  watch_tap_t *tap;
+  tap_class(ITEM(g, "C"), &s, &tap, NULL);
+  RUN(g, "del C, v\nimport gc\ngc.collect()\n");
+  ck_assert_int_eq(s.n, 1);
+  ck_assert_int_eq(s.kind[0], WATCH_EVENT_DEALLOCATED);
+  ck_assert(!watch_tap_attached(tap));
+  ck_assert_int_eq(watch_tap_arm(tap), WATCH_EINVAL);
+  watch_tap_free(tap);
+  watch_counters_t c1 = COUNTERS();
+  ck_assert_uint_eq(c1.namespaces, c0.namespaces);
+  ck_assert_uint_eq(c1.bytes, c0.bytes);
+  Py_DECREF(g);
+}
+END_TEST
+
+/* Freed from its own TYPE callback, with another tap of the class, which
+ * still hears; the class's record goes with the last tap. */
+START_TEST(a_type_tap_freed_by_its_own_callback)
+{
+  watch_counters_t c0 = COUNTERS();
+  PyObject *g = NS(CLASSES);
+  PyTypeObject *c = (PyTypeObject *)ITEM(g, "C");
+  watch_tap_t *self, *other;
+  seen_t s = {.ask_after = 1};
+  killer_t k = {.kind = WATCH_EVENT_TYPE, .victims = {&self}};
+  ck_assert_int_eq(watch_tap_new_type(&other, c, record, after, &s), 0);
+  ck_assert_int_eq(watch_tap_new_type(&self, c, killer, killer_after, &k), 0);
+  RUN(g, "C.y = v\n");
+  ck_assert_ptr_null(self);
+  ck_assert_int_eq(k.heard, 1);
+  ck_assert_int_eq(s.n, 1);
+  watch_flush();
+  ck_assert_int_eq(k.afters, 0);
+  ck_assert_int_eq(s.afters, 1);
+  ck_assert_int_eq(watch_tap_arm(other), 1);
+  RUN(g, "C.y = v\n");
+  ck_assert_int_eq(k.heard, 1);
+  ck_assert_int_eq(s.n, 2);
+  /* The last one, from its own callback. */
+  killer_t k2 = {.kind = WATCH_EVENT_TYPE, .victims = {&other}};
+  watch_tap_free(other);
+  ck_assert_int_eq(watch_tap_new_type(&other, c, killer, NULL, &k2), 0);
+  RUN(g, "C.y = v\n");
+  ck_assert_ptr_null(other);
+  ck_assert_int_eq(k2.heard, 1);
+  watch_counters_t c1 = COUNTERS();
+  ck_assert_uint_eq(c1.namespaces, c0.namespaces);
+  ck_assert_uint_eq(c1.bytes, c0.bytes);
+  Py_DECREF(g);
+}
+END_TEST
+
+static int
+quiet_type(PyTypeObject *type)
+{
+  (void)type;
+  return 0;
+}
+
+/* How many type watcher ids are left, found by taking them all. */
+static int
+free_type_watchers(void)
+{
+  int ids[16], n = 0;
+  while (n < 16 && (ids[n] = PyType_AddWatcher(quiet_type)) >= 0)
+    n++;
+  PyErr_Clear();
+  for (int i = 0; i < n; i++)
+    ck_assert_int_eq(PyType_ClearWatcher(ids[i]), 0);
+  return n;
+}
+
+/* Type taps share libwatch's one type watcher id, whatever their number. */
+START_TEST(type_taps_share_one_type_watcher_id)
+{
+  PyObject *g = NS(CLASSES);
+  int free_before = free_type_watchers();
+  seen_t s = {0};
+  watch_tap_t *t1, *t2, *t3;
+  tap_class(ITEM(g, "C"), &s, &t1, NULL);
+  int free_after = free_type_watchers();
+  ck_assert_int_ge(free_after, free_before - 1);
+  tap_class(ITEM(g, "Base"), &s, &t2, NULL);
+  tap_class(ITEM(g, "C"), &s, &t3, NULL);
+  ck_assert_int_eq(free_type_watchers(), free_after);
+  watch_tap_free(t1);
+  watch_tap_free(t2);
+  watch_tap_free(t3);
+  Py_DECREF(g);
+}
+END_TEST
+
+START_TEST(type_tap_bad_arguments)
+{
+  PyObject *g = NS(CLASSES);
+  PyTypeObject *c = (PyTypeObject *)ITEM(g, "C");
+  PyObject *d = PY("{}");
+  watch_tap_t *tap = NULL, *dict_tap;
+  ck_assert_int_eq(watch_tap_new_type(NULL, c, record, NULL, NULL),
+                   WATCH_EINVAL);
+  ck_assert_int_eq(watch_tap_new_type(&tap, NULL, record, NULL, NULL),
+                   WATCH_EINVAL);
+  ck_assert_int_eq(watch_tap_new_type(&tap, (PyTypeObject *)d, record, NULL,
+                                      NULL),
+                   WATCH_EINVAL);
+  ck_assert_int_eq(watch_tap_new_type(&tap, c, NULL, NULL, NULL),
+                   WATCH_EINVAL);
+  ck_assert_ptr_null(tap);
+  ck_assert_int_eq(watch_tap_arm(NULL), WATCH_EINVAL);
+  ck_assert_int_eq(watch_tap_new(&dict_tap, d, record, NULL, NULL), 0);
+  ck_assert_int_eq(watch_tap_arm(dict_tap), WATCH_EINVAL);
+  watch_tap_free(dict_tap);
+  Py_DECREF(d);
+  Py_DECREF(g);
+}
+END_TEST
+
+/* Starts and ends libwatch itself. */
+START_TEST(a_type_tap_finalized)
+{
+  ck_assert_int_eq(watch_init(), 0);
+  PyObject *g = NS(CLASSES);
+  seen_t s = {0};
+  watch_tap_t *tap;
+  tap_class(ITEM(g, "C"), &s, &tap, NULL);
+  watch_fini();
+  ck_assert_int_eq(s.n, 1);
+  ck_assert_int_eq(s.kind[0], WATCH_EVENT_FINALIZED);
+  ck_assert(!watch_tap_attached(tap));
+  ck_assert_int_eq(watch_tap_arm(tap), WATCH_ENOINIT);
+  RUN(g, "C.y = 5\n");
+  ck_assert_int_eq(s.n, 1);
+  watch_tap_free(tap);
+  Py_DECREF(g);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -476,8 +738,15 @@ make_suite(void)
   tcase_add_test(tc, freed_by_its_own_callback_when_the_dict_dies);
   tcase_add_test(tc, a_callback_frees_the_other_taps_of_its_dict);
   tcase_add_test(tc, an_after_callback_frees_the_taps_of_its_dict);
+  tcase_add_test(tc, a_type_tap_hears_a_store_of_the_bound_value);
+  tcase_add_test(tc, a_base_written_and_no_arming_inside);
+  tcase_add_test(tc, a_type_tap_hears_its_class_die);
+  tcase_add_test(tc, a_type_tap_freed_by_its_own_callback);
+  tcase_add_test(tc, type_taps_share_one_type_watcher_id);
+  tcase_add_test(tc, type_tap_bad_arguments);
   TCase *bare = harness_bare_tcase(s, "life");
   tcase_add_test(bare, finalized_detaches_and_no_watcher_id_is_taken);
   tcase_add_test(bare, freed_by_a_callback_on_finalized);
+  tcase_add_test(bare, a_type_tap_finalized);
   return s;
 }
