@@ -1,0 +1,191 @@
+"""The reference model of freezing (issue 23's policy), in plain Python.
+
+A namespace is a mirror of its dict (the same key and value objects, in the
+same order), whether freeze() was asked for it, its allow= names and the
+names already warned about.  Every door of the policy is computed from
+explicit facts that the fuzzer's world states when it builds the namespace
+(which values are its real submodules, whether it is the real stdlib
+module and which names the stdlib table gives it), never from pywatch.
+
+Each write is predicted to be refused (setattr path), reported
+(FrozenWarning once per name, counted every time) or allowed; the model
+then applies it to the mirror.
+"""
+import builtins
+
+ABSENT = object()
+ALL_NAMES = "<all names>"   # the name a warning gives clear() and clones
+
+
+def door(ns, name, value, old):
+    """Which door of the policy opens for writing value (ABSENT: deleting)
+    to name over old (ABSENT: the name was unbound), or ""."""
+    if type(name) is not str:
+        return ""                       # names compare as exact str only
+    if name in ns.allow:
+        return "allow="
+    if value is not ABSENT and ns.submodules.get(name, ABSENT) is value:
+        return "submodule binding"
+    if name in ns.stdlib_names:
+        return "stdlib table"
+    if old is ABSENT and value is not ABSENT:
+        if name == "__builtins__" and (value is builtins.__dict__
+                                       or value is builtins):
+            return "created lazily"
+        if (name in ("__annotations__", "__warningregistry__")
+                and type(value) is dict):
+            return "created lazily"
+    return ""
+
+
+class Namespace:
+    def __init__(self, label, contents, submodules=None, stdlib_names=(),
+                 is_class=False):
+        self.label = label
+        self.contents = dict(contents)
+        # name -> the module sys.modules holds under <a name of this
+        # module>.<name>: the only values of the submodule door.
+        self.submodules = dict(submodules or {})
+        self.stdlib_names = frozenset(stdlib_names)
+        self.is_class = is_class
+        self.requested = False
+        self.allow = frozenset()
+        self.warned = set()
+
+    def snapshot(self):
+        return (dict(self.contents), self.requested, self.allow,
+                set(self.warned))
+
+    def restore(self, snap):
+        contents, self.requested, self.allow, warned = snap
+        self.contents = dict(contents)
+        self.warned = set(warned)
+
+
+class Model:
+    """Predicts; the caller compares.  tally, when not None, collects the
+    writes that change a dict (what the audit counts): key -> counts by
+    kind, keyed like a dict (a str subclass equal to a name shares its
+    entry)."""
+
+    def __init__(self):
+        self.enabled = True
+        self.detected = 0
+        self.warnings = []      # (label, repr of name) since the last take
+        self.tallies = {}       # label -> {key: {kind: n}}, or absent
+        self.door_log = {}      # label -> {key: [door of each write]}
+
+    def frozen(self, ns):
+        return self.enabled and ns.requested
+
+    # ---- the writes -------------------------------------------------------
+
+    def _event(self, ns, name, value, sanctioned=False):
+        """A dict write that CPython reports (the value is not the one
+        bound): applied, tallied, and judged if ns is frozen."""
+        old = ns.contents.get(name, ABSENT)
+        kind = ("deleted" if value is ABSENT else
+                "added" if old is ABSENT else "modified")
+        if value is ABSENT:
+            del ns.contents[name]
+        else:
+            ns.contents[name] = value
+        if sanctioned:
+            return
+        tally = self.tallies.get(ns.label)
+        if tally is not None:
+            key = name if type(name) is str else "<non-str key>"
+            row = tally.setdefault(name, {"key": key})
+            row[kind] = row.get(kind, 0) + 1
+            self.door_log.setdefault(ns.label, {}).setdefault(
+                name, []).append(door(self._unfrozen(ns), name, value, old))
+        if self.frozen(ns) and not door(ns, name, value, old):
+            self._report(ns, name)
+
+    @staticmethod
+    def _unfrozen(ns):
+        """ns as freeze(ns) with no allow= would see it: the audit's
+        judgement."""
+        view = Namespace.__new__(Namespace)
+        view.allow = frozenset()
+        view.submodules, view.stdlib_names = ns.submodules, ns.stdlib_names
+        return view
+
+    def _report(self, ns, name):
+        self.detected += 1
+        if name not in ns.warned:
+            ns.warned.add(name)
+            self.warnings.append(
+                (ns.label, ALL_NAMES if name is ALL_NAMES else repr(name)))
+
+    def direct(self, ns, name, value):
+        """A direct dict write (value ABSENT: a deletion of a bound name).
+        Storing the object already bound is no event."""
+        if value is not ABSENT and ns.contents.get(name, ABSENT) is value:
+            return
+        self._event(ns, name, value)
+
+    def sanctioned(self, ns, name, value):
+        """pywatch.patch()'s own write: never refused, reported nor
+        counted."""
+        if value is not ABSENT and ns.contents.get(name, ABSENT) is value:
+            return
+        self._event(ns, name, value, sanctioned=True)
+
+    def setattr(self, ns, name, value):
+        """A setattr-path write: "refused", "missing" (deleting an unbound
+        name) or "ok"."""
+        old = ns.contents.get(name, ABSENT)
+        if self.frozen(ns) and not door(ns, name, value, old):
+            return "refused"
+        if value is ABSENT and old is ABSENT:
+            return "missing"
+        if value is not old:
+            self._event(ns, name, value)
+        return "ok"
+
+    def clear(self, ns):
+        if not ns.contents:
+            return
+        ns.contents.clear()
+        tally = self.tallies.get(ns.label)
+        if tally is not None:
+            row = tally.setdefault(None, {"key": None})
+            row["cleared"] = row.get("cleared", 0) + 1
+            self.door_log.setdefault(ns.label, {}).setdefault(
+                None, []).append("")
+        if self.frozen(ns):
+            self._report(ns, ALL_NAMES)
+
+    def fill(self, ns, items, clone):
+        """update() of an empty dict from items: one clone event, or one
+        addition per key."""
+        if not items:
+            return
+        if not clone:
+            for k, v in items:
+                self.direct(ns, k, v)
+            return
+        ns.contents.update(items)
+        tally = self.tallies.get(ns.label)
+        if tally is not None:
+            row = tally.setdefault(None, {"key": None})
+            row["cloned"] = row.get("cloned", 0) + 1
+            self.door_log.setdefault(ns.label, {}).setdefault(
+                None, []).append("")
+        if self.frozen(ns):
+            self._report(ns, ALL_NAMES)
+
+    # ---- freezing ---------------------------------------------------------
+
+    def freeze(self, ns, allow):
+        ns.requested = True
+        ns.allow = ns.allow | frozenset(allow)
+
+    def thaw(self, ns):
+        ns.requested = False
+        ns.allow = frozenset()
+
+    def take_warnings(self):
+        w, self.warnings = self.warnings, []
+        return w
