@@ -57,7 +57,7 @@ OPS = {
     "setitem": (8, 3), "delitem": (3, 2), "update": (4, 5),
     "setdefault": (3, 3), "pop": (3, 2), "popitem": (1, 1),
     "exec": (4, 3), "mock": (4, 3), "mock_dict": (2, 3), "ppatch": (4, 5),
-    "undo": (3, 3), "thread": (4, 4),
+    "undo": (3, 3), "thread": (4, 6),
     "freeze": (4, 2), "thaw": (3, 1), "disable": (1, 0), "enable": (2, 0),
 }
 _NAMES = sorted(OPS)
@@ -233,10 +233,30 @@ class World:
         # Target 4 is written only through doors, and pywatch.patch.
         self.stdlib_names = ["x", "a1"] + STDLIB_TABLE[:3]
 
-    def value(self, i):
+        # Per name, the values that look most like what its door lets
+        # through: chosen a third of the time.
+        lookalike, eq = self.values[18], self.values[19]
+        sub = [subs["sub"], subs["sub2"], lookalike, eq, None]
+        self.tricky = {
+            "sub": sub, "sub2": sub, "blocked": [None, lookalike, eq],
+            "nosub": [None, lookalike, eq, subs["sub"]],
+            "__builtins__": [builtins.__dict__, builtins,
+                             self.values[24], self.values[25], None, {}],
+            "__annotations__": [{}, DictSub(), None, {}],
+            "__warningregistry__": [{}, DictSub(), None, {}],
+        }
+
+    def value(self, i, name=None):
+        tricky = self.tricky.get(name) if type(name) is str else None
+        if tricky and i % 3 == 0:
+            return tricky[i // 3 % len(tricky)]
+        if i % 3 == 1:
+            return self.values[i // 3 % 6]      # None, False, 0, "", ...
         return self.values[i % len(self.values)]
 
     def name(self, t, i):
+        if t == 0 and i % 4 == 0:
+            return ("sub", "sub2", "blocked", "nosub")[i // 4 % 4]
         names = self.stdlib_names if t == 4 else self.names
         return names[i % len(names)]
 
@@ -305,8 +325,10 @@ def _identifier(name):
 
 
 class Runner:
-    def __init__(self, disk, counts=None, check=True):
+    def __init__(self, disk, counts=None, check=True, doors=None):
         self.model = Model()
+        if doors is not None:
+            self.model.stats = doors
         self.world = World(disk, self.model)
         self.counts = counts if counts is not None else {}
         self.check = check
@@ -338,10 +360,17 @@ class Runner:
             sub = THREAD_OPS[op[1] % len(THREAD_OPS)]
             inner = (sub,) + op[2:]
             result = []
-            th = threading.Thread(target=lambda: result.append(
-                self.write(inner)))
+
+            def target():
+                try:
+                    result.append(self.write(inner))
+                except BaseException as e:
+                    result.append(e)
+            th = threading.Thread(target=target)
             th.start()
             th.join()
+            if isinstance(result[0], BaseException):
+                raise result[0]
             text, real, expect = result[0]
             return "in a thread: " + text, real, expect
         if t == 5:
@@ -366,7 +395,7 @@ class Runner:
             t = 3   # the real stdlib module: setattr paths only
         m, ns, d = w.modules[t], w.ns[t], w.modules[t].__dict__
         name = w.name(t, op[2]) if len(op) > 2 else None
-        v = w.value(op[3]) if len(op) > 3 else None
+        v = w.value(op[3], name) if len(op) > 3 else None
         label = "m%d" % t
         if kind == "setattr":
             real = _outcome(lambda: setattr(m, name, v))
@@ -413,7 +442,8 @@ class Runner:
                 expect = "KeyError"
             return "del %s.__dict__[%r]" % (label, name), real, expect
         if kind == "update":
-            items = {name: v, w.name(t, op[4]): w.value(op[5])}
+            name2 = w.name(t, op[4])
+            items = {name: v, name2: w.value(op[5], name2)}
             real = _outcome(lambda: d.update(items))
             for k, val in items.items():
                 model.direct(ns, k, val)
@@ -453,6 +483,11 @@ class Runner:
         if kind == "mock_dict":
             return self.mock_dict(t, m, ns, name, v)
         if kind == "ppatch":
+            # pywatch.patch() with a name that is not an exact str: its
+            # own write is reported (the recorder cannot tell the name),
+            # where the policy's door 2 says allowed: a finding, left out
+            # of the programs (REPORT: ppatch-odd-name).
+            name = str.__str__(name)
             return self.ppatch(t, m, ns, name, v, op)
         if kind == "undo":
             old = d.get(name, ABSENT)
@@ -518,7 +553,7 @@ class Runner:
         patch's own writes are the door, that one is not."""
         model = self.model
         inner = op[4] % 4 if len(op) > 4 else 0
-        w2 = self.world.value(op[5] if len(op) > 5 else 0)
+        w2 = self.world.value(op[5] if len(op) > 5 else 0, name)
         d = m.__dict__
         old = ns.contents.get(name, ABSENT)
 
@@ -629,6 +664,8 @@ def _reported(recorded):
         text = str(r.message)
         match = _MESSAGE.search(text)
         name = match.group(1) if match and match.group(1) else ALL_NAMES
+        if name == repr(ALL_NAMES):
+            name = ALL_NAMES    # a key that is not an exact str
         out.append((text.split("'")[1], name))
     return out
 
@@ -667,15 +704,10 @@ def inject(which):
         raise ValueError(which)
 
 
-class _Echo(list):
-    def append(self, text):
-        print("op: " + text, flush=True)
-
-
-def replay(disk, ops, counts=None, texts=None, tally=False):
+def replay(disk, ops, counts=None, texts=None, tally=False, doors=None):
     """Runs ops on a fresh world; returns the Failure, or None (and the
     runner's model, when tally is asked, for the audit)."""
-    runner = Runner(disk, counts)
+    runner = Runner(disk, counts, doors=doors)
     if tally:
         runner.model.tallies = {0: {}, 1: {}}
     try:
@@ -749,7 +781,7 @@ def report(disk, args, episode, ops, failure):
 def run(args):
     inject(args.inject)
     disk = Disk()
-    counts = {}
+    counts, doors = {}, {}
     t0 = time.perf_counter()
     done, episode = 0, args.seed
     audited = 0
@@ -757,17 +789,17 @@ def run(args):
         while done < args.ops:
             n = min(args.episode_ops, args.ops - done)
             ops = episode_ops(episode, n)
-            failure = replay(disk, ops, counts)
+            failure = replay(disk, ops, counts, doors=doors)
             if isinstance(failure, Failure):
                 at = sum(counts.values()) - done
-                print_stats(counts, time.perf_counter() - t0)
+                print_stats(counts, doors, time.perf_counter() - t0)
                 report(disk, args, episode, ops[:at], failure)
                 return 1
             if audited < args.audit:
                 audited += 1
                 failure = audit_episode(disk, episode, ops[:args.audit_ops])
                 if failure is not None:
-                    print_stats(counts, time.perf_counter() - t0)
+                    print_stats(counts, doors, time.perf_counter() - t0)
                     print("FAIL: %s" % failure)
                     print("  seed %d, episode %d, the first %d operations,"
                           " audited" % (args.seed, episode, args.audit_ops))
@@ -785,18 +817,20 @@ def run(args):
             episode += 1
     finally:
         disk.close()
-    print_stats(counts, time.perf_counter() - t0)
+    print_stats(counts, doors, time.perf_counter() - t0)
     if args.audit:
         print("audited: %d programs of %d operations, counts as the model's"
               % (audited, args.audit_ops))
     return 0
 
 
-def print_stats(counts, seconds):
+def print_stats(counts, doors, seconds):
     print("%d operations in %.1f s (%s)" % (sum(counts.values()), seconds,
                                              sys.version.split()[0]))
     print("  by kind: %s" % ", ".join("%s %d" % kv
                                       for kv in sorted(counts.items())))
+    print("  writes to frozen modules, by path and door: %s"
+          % ", ".join("%s %d" % kv for kv in sorted(doors.items())))
 
 
 # ---- the audit ------------------------------------------------------------

@@ -74,13 +74,23 @@ class Model:
         self.warnings = []      # (label, repr of name) since the last take
         self.tallies = {}       # label -> {key: {kind: n}}, or absent
         self.door_log = {}      # label -> {key: [door of each write]}
+        self.stats = {}         # what happened to frozen writes, by kind
+
+    def _count(self, what):
+        self.stats[what] = self.stats.get(what, 0) + 1
+
+    def _judged(self, ns, name, value, old, path):
+        """Whether a write to frozen ns is let through, counted by door."""
+        why = door(ns, name, value, old)
+        self._count("%s: %s" % (path, why or "refused/reported"))
+        return bool(why)
 
     def frozen(self, ns):
         return self.enabled and ns.requested
 
     # ---- the writes -------------------------------------------------------
 
-    def _event(self, ns, name, value, sanctioned=False):
+    def _event(self, ns, name, value, sanctioned=False, path="dict"):
         """A dict write that CPython reports (the value is not the one
         bound): applied, tallied, and judged if ns is frozen."""
         old = ns.contents.get(name, ABSENT)
@@ -99,8 +109,10 @@ class Model:
             row[kind] = row.get(kind, 0) + 1
             self.door_log.setdefault(ns.label, {}).setdefault(
                 name, []).append(door(self._unfrozen(ns), name, value, old))
-        if self.frozen(ns) and not door(ns, name, value, old):
-            self._report(ns, name)
+        if self.frozen(ns) and not self._judged(ns, name, value, old, path):
+            # A key that is not an exact str is reported with the
+            # whole-dict events: telling its name would run its __eq__.
+            self._report(ns, name if type(name) is str else ALL_NAMES)
 
     @staticmethod
     def _unfrozen(ns):
@@ -136,12 +148,13 @@ class Model:
         """A setattr-path write: "refused", "missing" (deleting an unbound
         name) or "ok"."""
         old = ns.contents.get(name, ABSENT)
-        if self.frozen(ns) and not door(ns, name, value, old):
+        if self.frozen(ns) and not self._judged(ns, name, value, old,
+                                                "setattr"):
             return "refused"
         if value is ABSENT and old is ABSENT:
             return "missing"
         if value is not old:
-            self._event(ns, name, value)
+            self._event(ns, name, value, path="setattr's dict write")
         return "ok"
 
     def clear(self, ns):
