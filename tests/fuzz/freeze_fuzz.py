@@ -166,6 +166,12 @@ class Disk:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+LEGEND = ("m0: a package imported from disk, with submodules sub and sub2;"
+          " m1: a module imported from disk; m2: a module named 'warnings';"
+          " m3: a module whose __name__ was rebound to %r; m4: the real %s;"
+          " m5: a look-alike of it" % (STDLIB, STDLIB))
+
+
 class World:
     """One episode's namespaces, values and names.  Targets:
     0 a real package, imported from disk, with real submodules sub and sub2
@@ -245,6 +251,22 @@ class World:
             "__annotations__": [{}, DictSub(), None, {}],
             "__warningregistry__": [{}, DictSub(), None, {}],
         }
+
+        self.shown = {id(builtins.__dict__): "builtins.__dict__",
+                      id(self.values[24]): "dict(builtins.__dict__)",
+                      id(lookalike): "ModuleType(%r)" % lookalike.__name__,
+                      id(eq): "EqModule(%r)" % eq.__name__}
+
+    def show(self, v):
+        """A short repr: the fuzzer prints its operations."""
+        text = self.shown.get(id(v))
+        if text is not None:
+            return text
+        if isinstance(v, types.ModuleType):
+            i = next((i for i, m in enumerate(self.modules) if m is v), None)
+            return "m%d" % i if i is not None else "<module %s>" % v.__name__
+        text = repr(v)
+        return text if len(text) < 60 else text[:50] + "...>"
 
     def value(self, i, name=None):
         tricky = self.tricky.get(name) if type(name) is str else None
@@ -399,7 +421,7 @@ class Runner:
         label = "m%d" % t
         if kind == "setattr":
             real = _outcome(lambda: setattr(m, name, v))
-            return ("setattr(%s, %r, %r)" % (label, name, v), real,
+            return ("setattr(%s, %r, %s)" % (label, name, w.show(v)), real,
                     model.setattr(ns, name, v))
         if kind == "delattr":
             real = _outcome(lambda: delattr(m, name))
@@ -410,7 +432,7 @@ class Runner:
             if not _identifier(name):
                 name = "x"
             real = _outcome(lambda: exec("m.%s = v" % name, {"m": m, "v": v}))
-            return ("exec('%s.%s = v', v=%r)" % (label, name, v), real,
+            return ("exec('%s.%s = v', v=%s)" % (label, name, w.show(v)), real,
                     model.setattr(ns, name, v))
         if kind in ("store_global", "del_global"):
             if not _identifier(name):
@@ -427,12 +449,14 @@ class Runner:
                 return ("global %s; del %s  (in %s)" % (name, name, label),
                         real, expect)
             model.direct(ns, name, v)
-            return ("global %s; %s = %r  (in %s)" % (name, name, v, label),
+            return ("global %s; %s = %s  (in %s)" % (name, name, w.show(v),
+                                                     label),
                     real, "ok")
         if kind == "setitem":
             real = _outcome(lambda: d.__setitem__(name, v))
             model.direct(ns, name, v)
-            return "%s.__dict__[%r] = %r" % (label, name, v), real, "ok"
+            return ("%s.__dict__[%r] = %s" % (label, name, w.show(v)), real,
+                    "ok")
         if kind == "delitem":
             real = _outcome(lambda: d.__delitem__(name))
             if name in ns.contents:
@@ -447,12 +471,15 @@ class Runner:
             real = _outcome(lambda: d.update(items))
             for k, val in items.items():
                 model.direct(ns, k, val)
-            return "%s.__dict__.update(%r)" % (label, items), real, "ok"
+            return ("%s.__dict__.update({%s})" % (label, ", ".join(
+                "%r: %s" % (k, w.show(val)) for k, val in items.items())),
+                real, "ok")
         if kind == "setdefault":
             real = _outcome(lambda: d.setdefault(name, v))
             if name not in ns.contents:
                 model.direct(ns, name, v)
-            return ("%s.__dict__.setdefault(%r, %r)" % (label, name, v),
+            return ("%s.__dict__.setdefault(%r, %s)" % (label, name,
+                                                         w.show(v)),
                     real, "ok")
         if kind == "pop":
             real = _outcome(lambda: d.pop(name, None))
@@ -474,8 +501,8 @@ class Runner:
             if "__builtins__" not in ns.contents:
                 model.direct(ns, "__builtins__", builtins.__dict__)
             model.direct(ns, name, v)
-            return "exec('%s = %r', %s.__dict__)" % (name, v, label), real, \
-                "ok"
+            return ("exec('%s = %s', %s.__dict__)" % (name, w.show(v), label),
+                    real, "ok")
         if kind == "mock":
             if name == "__annotations__":
                 name = "x"  # reading it creates it (3.12, 3.13): not modelled
@@ -501,7 +528,8 @@ class Runner:
             real = _outcome(undo)
             model.direct(ns, name, v)
             model.direct(ns, name, old)
-            return ("%s.__dict__[%r] = %r, then put back" % (label, name, v),
+            return ("%s.__dict__[%r] = %s, then put back" % (label, name,
+                                                              w.show(v)),
                     real, "ok")
         raise ValueError(kind)
 
@@ -524,7 +552,8 @@ class Runner:
             expect = model.setattr(ns, name, old)
             if expect == "missing":
                 expect = "ok"
-        return ("with mock.patch.object(m%d, %r, %r): pass" % (t, name, v),
+        return ("with mock.patch.object(m%d, %r, %s): pass"
+                % (t, name, self.world.show(v)),
                 real, expect)
 
     def mock_dict(self, t, m, ns, name, v):
@@ -544,8 +573,8 @@ class Runner:
             model.direct(ns, name, v)
             model.clear(ns)
             model.fill(ns, items, clone)
-        return ("with mock.patch.dict(m%d.__dict__, {%r: %r}): pass"
-                % (t, name, v), real,
+        return ("with mock.patch.dict(m%d.__dict__, {%r: %s}): pass"
+                % (t, name, self.world.show(v)), real,
                 [lambda: predict(True), lambda: predict(False)])
 
     def ppatch(self, t, m, ns, name, v, op):
@@ -571,17 +600,17 @@ class Runner:
         extra = ""
         if inner == 1 and t != 4:
             model.direct(ns, name, w2)
-            extra = "; m%d.__dict__[%r] = %r" % (t, name, w2)
+            extra = "; m%d.__dict__[%r] = %s" % (t, name, self.world.show(w2))
         elif inner == 2:
             model.setattr(ns, name, w2)
-            extra = "; setattr(m%d, %r, %r)" % (t, name, w2)
+            extra = "; setattr(m%d, %r, %s)" % (t, name, self.world.show(w2))
         if old is ABSENT:
             if name in ns.contents:
                 model.sanctioned(ns, name, ABSENT)
         else:
             model.sanctioned(ns, name, old)
-        return ("with pywatch.patch(m%d, %r, %r): pass%s" % (t, name, v,
-                                                             extra),
+        return ("with pywatch.patch(m%d, %r, %s): pass%s"
+                % (t, name, self.world.show(v), extra),
                 real, "ok")
 
     # ---- judging ----------------------------------------------------------
@@ -670,6 +699,11 @@ def _reported(recorded):
     return out
 
 
+def _short(v):
+    text = repr(v)
+    return text if len(text) < 60 else text[:50] + "...>"
+
+
 def _contents_diff(ns, actual):
     a, b = list(actual.items()), list(ns.contents.items())
     if len(a) != len(b):
@@ -679,7 +713,8 @@ def _contents_diff(ns, actual):
                 % (len(a), len(b), extra, lost))
     for (ka, va), (kb, vb) in zip(a, b):
         if ka is not kb or va is not vb:
-            return "at %r: %r, the model %r (key %r)" % (ka, va, vb, kb)
+            return "at %r: %s, the model %s (key %r)" % (
+                ka, _short(va), _short(vb), kb)
     return ""
 
 
@@ -773,6 +808,7 @@ def report(disk, args, episode, ops, failure):
     print("  minimized to %d operations:" % len(small))
     for text in texts:
         print("    " + text)
+    print("  (%s)" % LEGEND)
     if isinstance(last, Failure):
         print("  -> %s" % last)
     print("  as data: %s" % json.dumps(small))
