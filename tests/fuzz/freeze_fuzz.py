@@ -839,8 +839,9 @@ def run(args):
                     print("FAIL: %s" % failure)
                     print("  seed %d, episode %d, the first %d operations,"
                           " audited" % (args.seed, episode, args.audit_ops))
-                    small = ddmin(ops[:args.audit_ops], lambda c: isinstance(
-                        audit_episode(disk, episode, c), Failure))
+                    small = ddmin(ops[:args.audit_ops], lambda c: getattr(
+                        audit_episode(disk, episode, c), "kind", None)
+                        == failure.kind)
                     print("  minimized to %d operations:" % len(small))
                     texts = []
                     replay(disk, small, texts=texts)
@@ -936,12 +937,8 @@ def audit_episode(disk, episode, ops):
             if label == 0 else {}
         tally = model.tallies[label]
         doors = model.door_log.get(label, {})
-        for key, row in tally.items():
-            counts = {k: n for k, n in row.items() if k != "key"}
-            name = row["key"]
-            if name is None:
-                name = "<whole __dict__>"
-            want[name] = (counts, all(doors.get(key, [""])))
+        for name, counts in tally.items():
+            want[name] = (dict(counts), all(doors[name]))
         for name, counts in setup.items():
             c, allowed = want.get(name, ({}, True))
             c = dict(c)

@@ -15,6 +15,9 @@ import builtins
 
 ABSENT = object()
 ALL_NAMES = "<all names>"   # the name a warning gives clear() and clones
+# The audit's names for what is not one name.
+NON_STR = "<non-str key>"
+WHOLE = "<whole __dict__>"
 
 
 def door(ns, name, value, old):
@@ -63,10 +66,10 @@ class Namespace:
 
 
 class Model:
-    """Predicts; the caller compares.  tally, when not None, collects the
-    writes that change a dict (what the audit counts): key -> counts by
-    kind, keyed like a dict (a str subclass equal to a name shares its
-    entry)."""
+    """Predicts; the caller compares.  tallies[label], when present,
+    collects the writes that change the namespace's dict (what the audit
+    counts): name -> counts by kind; NON_STR for all keys that are not
+    exact strs, WHOLE for clear() and clones."""
 
     def __init__(self):
         self.enabled = True
@@ -104,11 +107,12 @@ class Model:
             return
         tally = self.tallies.get(ns.label)
         if tally is not None:
-            key = name if type(name) is str else "<non-str key>"
-            row = tally.setdefault(name, {"key": key})
+            # The audit logs keys that are not exact strs together.
+            key = name if type(name) is str else NON_STR
+            row = tally.setdefault(key, {})
             row[kind] = row.get(kind, 0) + 1
             self.door_log.setdefault(ns.label, {}).setdefault(
-                name, []).append(door(self._unfrozen(ns), name, value, old))
+                key, []).append(door(self._unfrozen(ns), name, value, old))
         if self.frozen(ns) and not self._judged(ns, name, value, old, path):
             # A key that is not an exact str is reported with the
             # whole-dict events: telling its name would run its __eq__.
@@ -163,10 +167,10 @@ class Model:
         ns.contents.clear()
         tally = self.tallies.get(ns.label)
         if tally is not None:
-            row = tally.setdefault(None, {"key": None})
+            row = tally.setdefault(WHOLE, {})
             row["cleared"] = row.get("cleared", 0) + 1
             self.door_log.setdefault(ns.label, {}).setdefault(
-                None, []).append("")
+                WHOLE, []).append("")
         if self.frozen(ns):
             self._report(ns, ALL_NAMES)
 
@@ -182,10 +186,10 @@ class Model:
         ns.contents.update(items)
         tally = self.tallies.get(ns.label)
         if tally is not None:
-            row = tally.setdefault(None, {"key": None})
+            row = tally.setdefault(WHOLE, {})
             row["cloned"] = row.get("cloned", 0) + 1
             self.door_log.setdefault(ns.label, {}).setdefault(
-                None, []).append("")
+                WHOLE, []).append("")
         if self.frozen(ns):
             self._report(ns, ALL_NAMES)
 
