@@ -28,6 +28,7 @@ must fail.  Exit status 0 when nothing failed, 1 on a failure.
 """
 import argparse
 import builtins
+import copy
 import importlib
 import json
 import os
@@ -647,11 +648,15 @@ class Runner:
         return text
 
     def _model_state(self):
-        return [ns.snapshot() for ns in self.world.ns]
+        m = self.model
+        return ([ns.snapshot() for ns in self.world.ns],
+                copy.deepcopy((m.tallies, m.door_log)))
 
     def _restore_model(self, state):
-        for ns, snap in zip(self.world.ns, state):
+        snaps, tallies = state
+        for ns, snap in zip(self.world.ns, snaps):
             ns.restore(snap)
+        self.model.tallies, self.model.door_log = copy.deepcopy(tallies)
         self.model.detected = 0
         self.model.warnings = []
 
@@ -833,21 +838,24 @@ def run(args):
                 return 1
             if audited < args.audit:
                 audited += 1
-                failure = audit_episode(disk, episode, ops[:args.audit_ops])
+                failure = audit_episode(disk, episode, ops[:args.audit_ops],
+                                        args.audit_doors)
                 if failure is not None:
                     print_stats(counts, doors, time.perf_counter() - t0)
                     print("FAIL: %s" % failure)
                     print("  seed %d, episode %d, the first %d operations,"
                           " audited" % (args.seed, episode, args.audit_ops))
                     small = ddmin(ops[:args.audit_ops], lambda c: getattr(
-                        audit_episode(disk, episode, c), "kind", None)
+                        audit_episode(disk, episode, c, args.audit_doors),
+                        "kind", None)
                         == failure.kind)
                     print("  minimized to %d operations:" % len(small))
                     texts = []
                     replay(disk, small, texts=texts)
                     for text in texts:
                         print("    " + text)
-                    print("  -> %s" % audit_episode(disk, episode, small))
+                    print("  -> %s" % audit_episode(disk, episode, small,
+                                                    args.audit_doors))
                     print("  as data: %s" % json.dumps(small))
                     return 1
             done += n
@@ -894,9 +902,12 @@ def audited_program(directory, tag, ops):
     runner.close = None   # the world stays as it is, for the report
 
 
-def audit_episode(disk, episode, ops):
+def audit_episode(disk, episode, ops, check_doors=False):
     """Runs ops under the audit; a Failure if its counts are not the
-    model's."""
+    model's.  mock.patch.dict is left out: its restore is one clone or one
+    addition per key, as CPython decides from the sizes of the dict's
+    tables, which differ between this process and the audited one."""
+    ops = [op for op in ops if op[0] != "mock_dict"]
     model = replay(disk, ops, tally=True)
     if isinstance(model, Failure):
         return model
@@ -951,7 +962,7 @@ def audit_episode(disk, episode, ops):
                 return Failure("audit", "m%d (%s) %r: the audit counted %s,"
                                " the model %s" % (label, modname, name,
                                                   g and g[0], w_ and w_[0]))
-            if g[1] != w_[1]:
+            if check_doors and g[1] != w_[1]:
                 return Failure("audit-door", "m%d %r: the audit says freeze"
                                " %s it, the model %s" % (
                                    label, name,
@@ -973,6 +984,9 @@ def main():
                         help="also audit the first N episodes' programs")
     parser.add_argument("--audit-ops", type=int, default=150,
                         help="operations of each audited program")
+    parser.add_argument("--audit-doors", action="store_true",
+                        help="also compare the audit's 'freeze allows' with"
+                        " the model's doors, write by write")
     parser.add_argument("--inject", choices=sorted(INJECTIONS),
                         help="test only: put a fixed bug back")
     args = parser.parse_args()
