@@ -22,6 +22,7 @@ static setattrofunc orig_module_setattro; /* process-wide, set once */
 static Py_ssize_t frozen_hint;
 
 #define REGISTRY_KEY "pywatch.frozen"
+#define TRACKED_CLASSES_KEY "pywatch.tracked_classes"
 #define COUNTS_KEY "pywatch.freeze_counts"
 
 /* Borrowed; created if create and missing.  NULL (maybe with an exception
@@ -79,13 +80,13 @@ raise_frozen(PyObject *obj, PyObject *name, PyObject *msg)
   PyErr_SetRaisedException(exc);
 }
 
-/* The tracker of a frozen module or class, from this interpreter's
- * registry (by id), as a new reference, since the call made on it may
- * unfreeze it; NULL if none (with an exception set on failure). */
+/* obj's tracker in one of this interpreter's registries (by id), as a new
+ * reference, since the call made on it may drop it; NULL if none (with an
+ * exception set on failure). */
 static PyObject *
-frozen_tracker(PyObject *obj)
+registered_tracker(const char *registry_key, PyObject *obj)
 {
-  PyObject *registry = interp_dict_item(REGISTRY_KEY, 0);
+  PyObject *registry = interp_dict_item(registry_key, 0);
   if (registry == NULL)
     return NULL;
   PyObject *key = PyLong_FromVoidPtr(obj);
@@ -100,7 +101,7 @@ frozen_tracker(PyObject *obj)
 static int
 frozen_check(PyObject *mod, PyObject *name, PyObject *value)
 {
-  PyObject *tracker = frozen_tracker(mod);
+  PyObject *tracker = registered_tracker(REGISTRY_KEY, mod);
   if (tracker == NULL)
     return PyErr_Occurred() ? -1 : 1;
   PyObject *why = value ? PyObject_CallMethod(tracker, "refusal", "OOO", mod,
@@ -134,25 +135,19 @@ frozen_check(PyObject *mod, PyObject *name, PyObject *value)
 
 /* ---- __class__ assignment ---------------------------------------------- */
 
-/* Every __class__ assignment raises the audit event object.__setattr__
- * first, whatever the path (object.__dict__['__class__'].__set__
- * included), and an audit hook that raises refuses it.  This one is added
- * with sys.addaudithook, so it is this interpreter's, and it is C, so that
- * the other events cost a call and a string compare. */
+/* Every __class__ and __bases__ assignment raises the audit event
+ * object.__setattr__ first, whatever the path (object.__dict__['__class__'].
+ * __set__ included).  An audit hook that raises refuses it: a frozen
+ * object's __class__ assignment is refused so.  A tracked class's
+ * __bases__ assignment is told to its tracker, which must see every one,
+ * however soon it is undone, whatever the class's metaclass or version
+ * tags; it is never refused.  The hook is added with sys.addaudithook, so
+ * it is this interpreter's, and it is C, so that the other events cost a
+ * call and a string compare. */
 static PyObject *
-class_swap_hook(PyObject *self, PyObject *const *args, Py_ssize_t n)
+refuse_class_swap(PyObject *obj, PyObject *name)
 {
-  (void)self;
-  if (frozen_hint == 0 || n != 2 || !PyUnicode_Check(args[0])
-      || PyUnicode_CompareWithASCIIString(args[0], "object.__setattr__") != 0
-      || !PyTuple_Check(args[1]) || PyTuple_GET_SIZE(args[1]) < 2)
-    Py_RETURN_NONE;
-  PyObject *obj = PyTuple_GET_ITEM(args[1], 0);
-  PyObject *name = PyTuple_GET_ITEM(args[1], 1);
-  if (!PyUnicode_Check(name)
-      || PyUnicode_CompareWithASCIIString(name, "__class__") != 0)
-    Py_RETURN_NONE;
-  PyObject *tracker = frozen_tracker(obj);
+  PyObject *tracker = registered_tracker(REGISTRY_KEY, obj);
   if (tracker == NULL)
     return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
   PyObject *why = PyObject_CallMethod(tracker, "class_refusal", "O", obj);
@@ -166,6 +161,44 @@ class_swap_hook(PyObject *self, PyObject *const *args, Py_ssize_t n)
   Py_DECREF(why);
   count_blocked();
   return NULL;
+}
+
+static PyObject *
+note_bases(PyObject *cls, PyObject *new_bases)
+{
+  PyObject *tracker = registered_tracker(TRACKED_CLASSES_KEY, cls);
+  PyObject *r = NULL;
+  if (tracker != NULL) {
+    PyObject *old = ((PyTypeObject *)cls)->tp_bases;
+    r = PyObject_CallMethod(tracker, "bases_assigning", "OOO", cls,
+                            new_bases, old ? old : Py_None);
+    Py_DECREF(tracker);
+  }
+  if (r == NULL && PyErr_Occurred())
+    PyErr_WriteUnraisable(cls); /* noted or not, the assignment goes on */
+  Py_XDECREF(r);
+  Py_RETURN_NONE;
+}
+
+static PyObject *
+class_swap_hook(PyObject *self, PyObject *const *args, Py_ssize_t n)
+{
+  (void)self;
+  if (n != 2 || !PyUnicode_Check(args[0])
+      || PyUnicode_CompareWithASCIIString(args[0], "object.__setattr__") != 0
+      || !PyTuple_Check(args[1]) || PyTuple_GET_SIZE(args[1]) < 3)
+    Py_RETURN_NONE;
+  PyObject *obj = PyTuple_GET_ITEM(args[1], 0);
+  PyObject *name = PyTuple_GET_ITEM(args[1], 1);
+  if (!PyUnicode_Check(name))
+    Py_RETURN_NONE;
+  if (frozen_hint > 0
+      && PyUnicode_CompareWithASCIIString(name, "__class__") == 0)
+    return refuse_class_swap(obj, name);
+  if (PyType_Check(obj)
+      && PyUnicode_CompareWithASCIIString(name, "__bases__") == 0)
+    return note_bases(obj, PyTuple_GET_ITEM(args[1], 2));
+  Py_RETURN_NONE;
 }
 
 static PyMethodDef class_swap_hook_def = {
@@ -279,6 +312,13 @@ f_registry(PyObject *self, PyObject *unused)
 {
   (void)self, (void)unused;
   return Py_XNewRef(interp_dict_item(REGISTRY_KEY, 1));
+}
+
+static PyObject *
+f_tracked_classes(PyObject *self, PyObject *unused)
+{
+  (void)self, (void)unused;
+  return Py_XNewRef(interp_dict_item(TRACKED_CLASSES_KEY, 1));
 }
 
 static PyObject *
@@ -423,7 +463,9 @@ f_type_dict(PyObject *self, PyObject *arg)
 
 static PyMethodDef freeze_functions[] = {
     {"_frozen_registry", f_registry, METH_NOARGS,
-     "This interpreter's {id(module): (allowed, module.__dict__)}."},
+     "This interpreter's {id(frozen module or class): tracker}."},
+    {"_tracked_classes", f_tracked_classes, METH_NOARGS,
+     "This interpreter's {id(tracked class): tracker}."},
     {"_freeze_counts", f_counts, METH_NOARGS,
      "This interpreter's freezing counters kept in C."},
     {"_frozen_hint", f_hint, METH_O, "Adjusts the 'something is frozen' hint."},

@@ -2,9 +2,12 @@
  * tracking (_freeze.py).
  *
  * A libwatch tap hears each event in phase one and keeps it in C: the kind,
- * the key, the identities of the new and the old value, and the writer's
- * file and line.  It runs no Python code and creates no Python object; it
- * only takes references.  In phase two (the tap's after callback) the
+ * the key, the identity of the new value, and the writer's file and line.
+ * It runs no Python code and creates no Python object; it only takes
+ * references.  It never reads the dict: a lookup, even by an exact str,
+ * calls the __eq__ of any key of the same hash the dict holds.  Writes to
+ * the names of its skip set (allow=, all exact str) are not recorded, so
+ * that nothing is held for them.  In phase two (the tap's after callback) the
  * records become tuples and go to the callback, which judges them; drain()
  * hands them over at once, where Python must judge before going on.  So no
  * write goes unseen, however soon it is undone, and no value is ever
@@ -19,7 +22,6 @@ struct record {
   PyObject *key;      /* an exact str, or NULL: a whole-dict event or a key
                          whose comparison is Python code */
   PyObject *value;    /* the new value, or NULL */
-  PyObject *old;      /* what the dict held under key, or NULL */
   PyObject *filename; /* or NULL */
   int lineno;
 };
@@ -29,13 +31,14 @@ typedef struct {
   watch_tap_t *tap;
   PyObject *callback;
   PyObject *missing;  /* what stands for an absent value */
+  PyObject *skip;     /* a frozenset of exact str, or NULL */
   struct record *records;
   size_t len, cap;
   int lost;           /* out of memory: writes went unrecorded */
 } RecorderObject;
 
 static int
-push(RecorderObject *self, const watch_tap_event_t *ev)
+push(RecorderObject *self, const watch_tap_event_t *ev, PyObject *key)
 {
   if (self->len == self->cap) {
     size_t cap = self->cap ? 2 * self->cap : 8;
@@ -46,17 +49,25 @@ push(RecorderObject *self, const watch_tap_event_t *ev)
     self->cap = cap;
   }
   struct record *r = &self->records[self->len++];
-  PyObject *key = ev->key && PyUnicode_CheckExact(ev->key) ? ev->key : NULL;
-  /* An exact str reads the dict without Python code. */
-  PyObject *old = key ? PyDict_GetItemWithError(ev->dict, key) : NULL;
-  if (old == NULL)
-    PyErr_Clear();
   r->kind = ev->kind;
   r->key = Py_XNewRef(key);
   r->value = ev->kind == WATCH_EVENT_CLONED ? NULL : Py_XNewRef(ev->value);
-  r->old = Py_XNewRef(old);
   pywatch_writer(&r->filename, &r->lineno);
   return 0;
+}
+
+/* Whether key is in the skip set.  A set compares an exact str with its
+ * members, exact str all, without calling any __eq__: no Python code
+ * runs. */
+static int
+skipped(RecorderObject *self, PyObject *key)
+{
+  if (self->skip == NULL || key == NULL)
+    return 0;
+  int rc = PySet_Contains(self->skip, key);
+  if (rc < 0)
+    PyErr_Clear();
+  return rc > 0;
 }
 
 static int
@@ -65,15 +76,17 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
   RecorderObject *self = watch_tap_data(tap);
   if (ev->kind == WATCH_EVENT_DEALLOCATED || ev->kind == WATCH_EVENT_FINALIZED)
     return 0;
-  if (push(self, ev) < 0)
+  PyObject *key = ev->key && PyUnicode_CheckExact(ev->key) ? ev->key : NULL;
+  if (skipped(self, key))
+    return 0;
+  if (push(self, ev, key) < 0)
     self->lost = 1;
   return 1;
 }
 
 
-/* [(kind, key, value, old, filename, lineno)], the records taken; key None
- * for a whole-dict event or an odd key, value and old _MISSING where
- * absent. */
+/* [(kind, key, value, filename, lineno)], the records taken; key None for
+ * a whole-dict event or an odd key, value _MISSING where absent. */
 static PyObject *
 take(RecorderObject *self)
 {
@@ -90,10 +103,9 @@ take(RecorderObject *self)
   for (i = 0; i < n; i++) {
     struct record *r = &records[i];
     PyObject *t = out ? Py_BuildValue(
-                            "(sOOOOi)", watch_event_name(r->kind),
+                            "(sOOOi)", watch_event_name(r->kind),
                             r->key ? r->key : Py_None,
                             r->value ? r->value : self->missing,
-                            r->old ? r->old : self->missing,
                             r->filename ? r->filename : Py_None, r->lineno)
                       : NULL;
     if (t == NULL || PyList_Append(out, t) < 0)
@@ -103,7 +115,6 @@ take(RecorderObject *self)
   for (i = 0; i < n; i++) {
     Py_XDECREF(records[i].key);
     Py_XDECREF(records[i].value);
-    Py_XDECREF(records[i].old);
     Py_XDECREF(records[i].filename);
   }
   free(records);
@@ -164,6 +175,7 @@ recorder_traverse(RecorderObject *self, visitproc visit, void *arg)
 {
   Py_VISIT(self->callback);
   Py_VISIT(self->missing);
+  Py_VISIT(self->skip);
   return 0;
 }
 
@@ -174,6 +186,7 @@ recorder_clear(RecorderObject *self)
   self->tap = NULL;
   Py_CLEAR(self->callback);
   Py_CLEAR(self->missing);
+  Py_CLEAR(self->skip);
   return 0;
 }
 
@@ -203,7 +216,38 @@ recorder_close(RecorderObject *self, PyObject *unused)
   Py_RETURN_NONE;
 }
 
+/* skip(names): a frozenset of exact str, whose writes are not recorded
+ * from now on. */
+static PyObject *
+recorder_skip(RecorderObject *self, PyObject *names)
+{
+  if (!PyFrozenSet_CheckExact(names)) {
+    PyErr_Format(PyExc_TypeError, "skip() takes a frozenset, not %.100s",
+                 Py_TYPE(names)->tp_name);
+    return NULL;
+  }
+  PyObject *it = PyObject_GetIter(names), *name;
+  if (it == NULL)
+    return NULL;
+  while ((name = PyIter_Next(it)) != NULL) {
+    int exact = PyUnicode_CheckExact(name);
+    Py_DECREF(name);
+    if (!exact) {
+      Py_DECREF(it);
+      PyErr_SetString(PyExc_TypeError, "skip(): names must be exact str");
+      return NULL;
+    }
+  }
+  Py_DECREF(it);
+  if (PyErr_Occurred())
+    return NULL;
+  Py_XSETREF(self->skip, Py_NewRef(names));
+  Py_RETURN_NONE;
+}
+
 static PyMethodDef recorder_methods[] = {
+    {"skip", (PyCFunction)recorder_skip, METH_O,
+     "Writes to these names (a frozenset of exact str) go unrecorded."},
     {"drain", (PyCFunction)recorder_drain, METH_NOARGS,
      "The records not yet delivered, taken now."},
     {"close", (PyCFunction)recorder_close, METH_NOARGS,
@@ -216,8 +260,8 @@ static PyTypeObject RecorderType = {
     .tp_basicsize = sizeof(RecorderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "_Recorder(dict, callback, missing): every write to dict, "
-              "given to callback([(kind, key, value, old, filename, "
-              "lineno)]) at the next safe point.",
+              "given to callback([(kind, key, value, filename, lineno)]) "
+              "at the next safe point.",
     .tp_new = recorder_new,
     .tp_dealloc = (destructor)recorder_dealloc,
     .tp_traverse = (traverseproc)recorder_traverse,

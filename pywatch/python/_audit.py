@@ -347,7 +347,7 @@ def _write(kind, owner, obj, key, row):
         # Whether every write resolved a lazy import (row[9]: 3.15's
         # import system replacing its placeholder).
         resolved = counts["modified"] == row[9] == total
-        reason = _freeze.allowed_anyway(owner, kind == "module", key, value,
+        reason = _freeze.allowed_anyway(obj, key, value,
                                         counts["added"] == 0, resolved)
         if kind == "module" and obj is not None \
                 and key in _freeze.implicitly_allowed(obj):

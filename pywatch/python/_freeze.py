@@ -20,6 +20,8 @@ import sys as _sys
 import types as _types
 import warnings as _warnings
 import weakref as _weakref
+import _frozen_importlib as _bootstrap
+import _frozen_importlib_external as _bootstrap_external
 
 from . import _pywatch as _c
 from ._pywatch import Dependent as _Dependent
@@ -33,16 +35,11 @@ _ModuleType = _types.ModuleType
 # 3.15's placeholder for a name bound by a lazy import (PEP 810).
 _LazyImportType = getattr(_types, "LazyImportType", None)
 _FunctionType = _types.FunctionType
-
-# Always allowed after freezing, on every module: the warnings machinery
-# adds it on the first warning raised from the module's code.
-_ALWAYS_ALLOWED = frozenset(["__warningregistry__"])
-# Created lazily by CPython on first *read* (module and class
-# __annotations__ on 3.12/3.13), by copyreg (a class's __slotnames__,
-# through setattr, which a frozen class refuses and copyreg ignores), or by
-# eval() and exec() in a module's dict that lacks __builtins__ (an extension
-# module's, when inspect.signature() reads a builtin's text signature).
-_LAZY = frozenset(["__annotations__", "__slotnames__", "__builtins__"])
+# What a module or class really holds, read without its class's help: a
+# ModuleType subclass may define __dict__ as a property, and a metaclass may
+# define __bases__.
+_module_dict = _ModuleType.__dict__["__dict__"].__get__
+_class_bases = type.__dict__["__bases__"].__get__
 
 # What the standard library writes to its own modules after import, on
 # 3.12 to 3.15, by module name: found by auditing CPython's test suites and
@@ -131,38 +128,147 @@ class _State:
     trackers = {}     # id(module or class) -> _Tracker
     functions = {}    # id(function) -> _FunctionTracker
     detected = 0      # direct dict writes to frozen namespaces
+    patches = {}      # (id(object), name) -> _Patched, while patched
 
 
 _state = _State()
 
 
-def allowed_anyway(owner, is_module, name, value, existed,
-                   resolved_lazy_import=False):
-    """Why freezing lets this write through whatever allow= says ("" if
-    it does not): owner is the module's or class's name, value what the
-    name holds now (_MISSING: deleted), existed whether it held something
-    before, resolved_lazy_import whether the write replaced a lazy import
-    object (3.15, PEP 810) by something else, which is how the import
-    system resolves it on first use.  The one statement of the policy:
-    the setattr hook (_refusal), the tracking of direct writes and the
-    audit's verdict all ask it.  It runs no code of the program's: no
-    attribute of value is read."""
+def allowed_anyway(owner, name, value, existed, replaced_lazy=None):
+    """Why freezing lets this write through whatever allow= says ("" if it
+    does not).  owner is the module or class written to (None: it died),
+    value what the name holds now (_MISSING: deleted), existed whether it
+    held something before, replaced_lazy the lazy import object (3.15, PEP
+    810) that the write replaced, if any.  The one statement of the policy:
+    the setattr hook (refusal()), the tracking of direct writes and the
+    audit's verdict all ask it.
+
+    Each door opens on proof by identity with the very thing it allows,
+    never on a name or a default: None, False or 0 are values like any
+    other.  It reads no attribute of value and runs none of its code."""
     if type(name) is not str:
         return ""
-    if name in _ALWAYS_ALLOWED:
+    if name == "__warningregistry__" and type(value) is dict:
+        # The warnings machinery adds it on the first warning raised from
+        # the module's code; unittest's assertWarns() replaces it by {}.
         return "warnings registry"
-    if is_module and name in STDLIB_WRITES.get(owner, ()):
-        return "the standard library's own write"
-    if is_module and resolved_lazy_import:
-        return "lazy import resolved"
-    if name in _LAZY and not existed:
+    if not existed and _created_lazily(name, value):
         return "created lazily"
-    # The import system binding a submodule on its package: the very
-    # module it holds under that name.
-    if (is_module and value is not _MISSING
-            and _sys.modules.get("%s.%s" % (owner, name)) is value):
+    is_module = issubclass(type(owner), _ModuleType)
+    if not is_module:
+        return ""
+    if _is_stdlib_write(owner, name):
+        return "the standard library's own write"
+    if replaced_lazy is not None and _resolves_to(replaced_lazy, value):
+        return "lazy import resolved"
+    if _is_submodule_binding(owner, name, value):
         return "submodule binding"
     return ""
+
+
+# Names CPython itself may add to a namespace: an allow= that names one is
+# no misspelling.
+_CREATED_BY_CPYTHON = frozenset(["__warningregistry__", "__builtins__",
+                                 "__annotations__", "__slotnames__"])
+
+
+def _created_lazily(name, value):
+    """What CPython creates in a namespace on first use: __builtins__ by
+    eval() and exec() in a dict that lacks it (the interpreter's own
+    builtins), __annotations__ on first read (3.12, 3.13), __slotnames__ by
+    copyreg."""
+    if name == "__builtins__":
+        return value is _builtins or value is _builtins.__dict__
+    if name == "__annotations__":
+        return type(value) is dict
+    if name == "__slotnames__":
+        return type(value) is list
+    return False
+
+
+# The stdlib table inverted: attribute name -> the modules that write it.
+_STDLIB_WRITERS = {}
+for _module_name, _attrs in STDLIB_WRITES.items():
+    for _attr in _attrs:
+        _STDLIB_WRITERS.setdefault(_attr, []).append(_module_name)
+del _module_name, _attrs, _attr
+
+
+def _is_stdlib_write(module, name):
+    """Whether the table allows name on this very module: one the import
+    system loaded from the interpreter's own standard library and holds
+    under the table's name.  A module that merely bears the name (a user's
+    "warnings", a rebound __name__, a stand-in put in sys.modules) gets
+    nothing."""
+    return any(_sys.modules.get(table_name) is module
+               and _from_stdlib(module, table_name)
+               for table_name in _STDLIB_WRITERS.get(name, ()))
+
+
+_STDLIB_DIR = getattr(_sys, "_stdlib_dir", None)
+if type(_STDLIB_DIR) is str:
+    _STDLIB_DIR = _os.path.realpath(_STDLIB_DIR)
+_FILE_LOADERS = (_bootstrap_external.SourceFileLoader,
+                 _bootstrap_external.SourcelessFileLoader,
+                 _bootstrap_external.ExtensionFileLoader)
+
+
+def _from_stdlib(module, spec_name):
+    """The module's import spec says the interpreter's own stdlib loaded it
+    under spec_name: built in, frozen, or a file of the stdlib directory
+    (not of its site-packages)."""
+    spec = _module_dict(module).get("__spec__")
+    if type(spec) is not _bootstrap.ModuleSpec or type(spec.name) is not str \
+            or spec.name != spec_name:
+        return False
+    loader = spec.loader
+    if loader is _bootstrap.BuiltinImporter or \
+            loader is _bootstrap.FrozenImporter:
+        return True
+    origin = spec.origin
+    if type(loader) not in _FILE_LOADERS or type(origin) is not str \
+            or type(_STDLIB_DIR) is not str:
+        return False
+    inside = _os.path.relpath(_os.path.realpath(origin), _STDLIB_DIR)
+    first = inside.split(_os.sep, 1)[0]
+    return first not in (_os.pardir, "site-packages", "dist-packages")
+
+
+def _resolves_to(lazy, value):
+    """Whether value is what the lazy import object resolves to: the import
+    system replaces it so on first use (3.15).  Resolving again finds what
+    the first resolution imported."""
+    if type(lazy) is not _LazyImportType or value is _MISSING:
+        return False
+    try:
+        return lazy.resolve() is value
+    except Exception:
+        return False
+
+
+def _is_submodule_binding(module, name, value):
+    """The import system binding a submodule on its package: value is the
+    module object sys.modules holds under the package's name plus name, and
+    the package is the very module sys.modules holds under its own."""
+    if not issubclass(type(value), _ModuleType):
+        return False
+    return any(_sys.modules.get(package) is module
+               and _sys.modules.get(package + "." + name, _MISSING) is value
+               for package in _import_names(module))
+
+
+def _import_names(module):
+    """The names the import system may know the module by: its spec's and
+    its __name__, where they are exact str."""
+    ns = _module_dict(module)
+    names = []
+    spec = ns.get("__spec__")
+    if type(spec) is _bootstrap.ModuleSpec and type(spec.name) is str:
+        names.append(spec.name)
+    name = ns.get("__name__")
+    if type(name) is str and name not in names:
+        names.append(name)
+    return names
 
 
 def implicitly_allowed(module):
@@ -174,23 +280,64 @@ def implicitly_allowed(module):
 def defined_classes(module):
     """The classes freeze(module, classes=True) freezes: heap classes bound
     in the module whose __module__ is the module."""
-    return [v for v in list(module.__dict__.values())
-            if isinstance(v, type) and _c._is_heap_type(v)
+    return [v for v in list(_module_dict(module).values())
+            if _is_class(v) and _c._is_heap_type(v)
             and getattr(v, "__module__", None) == module.__name__]
 
 
+def _is_module(obj):
+    """By the object's own type: a __class__ that claims ModuleType does
+    not make a module."""
+    return issubclass(type(obj), _ModuleType)
+
+
+def _is_class(obj):
+    return issubclass(type(obj), type)
+
+
+def _namespace(obj):
+    """The dict a module or class really holds its names in."""
+    return _module_dict(obj) if _is_module(obj) else _c._type_dict(obj)
+
+
 def _where(obj):
-    if isinstance(obj, _ModuleType):
+    if _is_module(obj):
         return getattr(obj, "__file__", None) or "<module %r>" % obj.__name__
     mod = _sys.modules.get(getattr(obj, "__module__", None))
     return getattr(mod, "__file__", None) or "<class %r>" % _describe(obj)
 
 
 def _describe(obj):
-    if isinstance(obj, _ModuleType):
+    if _is_module(obj):
         return getattr(obj, "__name__", None) or "?"
     return "%s.%s" % (getattr(obj, "__module__", "?"),
                       getattr(obj, "__qualname__", obj.__name__))
+
+
+def _lazies(ns):
+    """name -> lazy import object, for those the dict holds (3.15)."""
+    if _LazyImportType is None:
+        return {}
+    return {k: v for k, v in list(ns.items())
+            if type(k) is str and type(v) is _LazyImportType}
+
+
+def _emit(pending):
+    """Issues the FrozenWarnings judged due, every one whatever the others
+    do: a warnings filter may turn any of them into an exception.  The
+    first such exception is raised once all were issued, the others noted
+    on it."""
+    error = None
+    for msg, filename, lineno in pending:
+        try:
+            _warnings.warn_explicit(msg, FrozenWarning, filename, lineno)
+        except Exception as e:
+            if error is None:
+                error = e
+            else:
+                error.add_note("pywatch also reported: %s" % e)
+    if error is not None:
+        raise error
 
 
 class _Tracker:
@@ -200,97 +347,122 @@ class _Tracker:
     however soon it is undone, and no value is compared: what counts is
     that a write happened, and who made it.
 
+    Judging does all its bookkeeping first and returns the warnings due,
+    which _emit() issues last, so that a warning turned into an exception
+    cannot leave the bookkeeping, or the freezing state, half done.
+
     A class's tracker must not keep the class alive: it names the class
     through a weak reference, and the recorder holds no reference to the
-    dict.  A class's __bases__ changes nothing in its dict: a dependent
-    watches them."""
+    dict.  A class's __bases__ changes nothing in its dict: freeze.c's
+    audit hook tells every assignment of it (bases_assigning())."""
 
     def __init__(self, obj):
-        self.is_module = isinstance(obj, _ModuleType)
+        self.is_module = _is_module(obj)
         self.name = _describe(obj)
         self.filename = _where(obj)
-        key = id(obj)
+        self.key = key = id(obj)
         self.ref = _weakref.ref(obj, lambda r, key=key, f=_forget: f(key))
-        ns = obj.__dict__ if self.is_module else _c._type_dict(obj)
-        self.recorder = _c._Recorder(ns, self._judge, _MISSING)
+        ns = _namespace(obj)
+        self.recorder = _c._Recorder(ns, self._deliver, _MISSING)
         self.frozen = False
         self.was_immutable = False
         self.allowed = frozenset()
         self.warned = set()
         self.modified = False
         self.sanctioned = {}  # name -> value being written by patch()
-        self.bases = None
-        self.bases_dependent = None
+        self.lazies = _lazies(ns)
+        self.bases_assigned = None  # the new __bases__, not judged yet
         if not self.is_module:
-            self.bases = self._refs(obj.__bases__)
-            self._watch_bases(obj)
-
-    @staticmethod
-    def _refs(bases):
-        """The bases, held weakly: a base the class leaves may die."""
-        return tuple(_weakref.ref(b) for b in bases)
-
-    def _watch_bases(self, obj):
-        """Invalidated by __bases__ assignment anywhere in the MRO (and, on
-        a builtin-based class, by any change): each delivery arms a new
-        one."""
-        self.bases_dependent = _Dependent(self._bases_changed)
-        try:
-            self.bases_dependent.depends_on(obj, "__pywatch_bases_probe__")
-        except (ValueError, TypeError):
-            pass
-
-    def _bases_changed(self, dependent, event):
-        obj = self.ref()
-        if (dependent is not self.bases_dependent or obj is None
-                or event.kind in ("deallocated", "finalized")):
-            return
-        self._watch_bases(obj)
-        bases = obj.__bases__
-        if len(bases) != len(self.bases) or any(
-                r() is not b for r, b in zip(self.bases, bases)):
-            self.bases = self._refs(bases)
-            self._judge([("modified", "__bases__", obj.__bases__, _MISSING,
-                          event.filename, event.lineno)])
+            _c._tracked_classes()[key] = self
 
     def release(self):
         self.recorder.close()
-        if self.bases_dependent is not None:
-            self.bases_dependent.release()
+        if not self.is_module:
+            _c._tracked_classes().pop(self.key, None)
+
+    def set_allowed(self, names):
+        """allow= names: their writes are not even recorded (the recorder
+        skips them as it hears them, so that it holds nothing for them)."""
+        self.allowed = names
+        self.recorder.skip(names)
+        obj = self.ref()
+        if obj is not None:
+            # The skipped writes did not keep the lazy imports followed.
+            self.lazies = _lazies(_namespace(obj))
+
+    def bases_assigning(self, cls, new, old):
+        """freeze.c's audit hook: cls.__bases__ = new is about to run, over
+        old.  Whether it succeeded shows at the next notice or judgement:
+        it did if the class then holds that very tuple."""
+        if self.ref() is cls:
+            self._resolve_bases()
+            # Not old itself: a base the class leaves may die.
+            self.bases_assigned = None if new is old else new
+
+    def _resolve_bases(self):
+        new, self.bases_assigned = self.bases_assigned, None
+        cls = self.ref()
+        # A frozen class refuses the assignment (CPython's
+        # Py_TPFLAGS_IMMUTABLETYPE): only a modification to track.
+        if new is not None and cls is not None and _class_bases(cls) is new:
+            self.modified = True
+
+    def judge_now(self):
+        """Judges the writes not delivered yet, now; returns the warnings
+        due, for _emit()."""
+        self._resolve_bases()
+        return self._judge(self.recorder.drain())
 
     def sync(self):
-        """Judges the writes not delivered yet, now."""
-        self._judge(self.recorder.drain())
+        _emit(self.judge_now())
 
-    def silent(self, name, value, old):
+    def _deliver(self, records):
+        _emit(self._judge(records))
+
+    def _judge(self, records):
+        pending = []
+        if self.ref() is None:
+            return pending
+        for how, name, value, filename, lineno in records:
+            replaced = self._follow_lazies(how, name, value)
+            if name is not None and self.silent(name, value, how != "added",
+                                                replaced):
+                continue
+            self.modified = True
+            if self.frozen:
+                _state.detected += 1
+                if name not in self.warned:
+                    self.warned.add(name)
+                    pending.append(self._warning(name, how, filename, lineno))
+        return pending
+
+    def _follow_lazies(self, how, name, value):
+        """Keeps self.lazies what the dict holds, record after record; the
+        lazy import object this write replaced, if any."""
+        if _LazyImportType is None:
+            return None
+        if name is None:
+            obj = self.ref()
+            self.lazies = {} if how == "cleared" or obj is None \
+                else _lazies(_namespace(obj))
+            return None
+        replaced = self.lazies.pop(name, None)
+        if type(value) is _LazyImportType:
+            self.lazies[name] = value
+        return replaced
+
+    def silent(self, name, value, existed, replaced_lazy=None):
         """A write that freezing expects, and no modification."""
         if name in self.allowed:
             return True
         expected = self.sanctioned.get(name, self)
         if expected is not self and value is expected:
             return True
-        resolved = (_LazyImportType is not None and type(old) is _LazyImportType
-                    and value is not _MISSING
-                    and type(value) is not _LazyImportType)
-        return bool(allowed_anyway(self.name, self.is_module, name, value,
-                                   old is not _MISSING, resolved))
+        return bool(allowed_anyway(self.ref(), name, value, existed,
+                                   replaced_lazy))
 
-    def _judge(self, records):
-        if self.ref() is None:
-            return
-        for how, name, value, old, filename, lineno in records:
-            if name is not None and self.silent(name, value, old):
-                continue
-            self.modified = True
-            if self.frozen:
-                _state.detected += 1
-                self._warn(name, how, filename, lineno)
-
-    def _warn(self, name, how, filename, lineno):
+    def _warning(self, name, how, filename, lineno):
         name = "<all names>" if name is None else name
-        if name in self.warned:
-            return
-        self.warned.add(name)
         what = "module" if self.is_module else "class"
         if not filename:
             filename, lineno = self.filename, 0
@@ -299,12 +471,12 @@ class _Tracker:
         else:
             change = "%r was %s straight in its __dict__" % (name, how)
         obj = self.ref()
-        ns = obj.__dict__ if obj is not None else {}
+        ns = _namespace(obj) if obj is not None else {}
         msg = ("%s %r is frozen, but %s (STORE_GLOBAL, __dict__[...] = ..., "
                "vars().update(), exec() or mock.patch.dict(); pywatch.patch() "
                "is the sanctioned way)%s" % (what, self.name, change,
                                             self._unheld_allowed(ns)))
-        _warnings.warn_explicit(msg, FrozenWarning, filename, lineno)
+        return msg, filename, lineno
 
     def class_refusal(self, obj):
         """The audit hook's question (freeze.c): why obj may not change
@@ -316,8 +488,9 @@ class _Tracker:
 
     def refusal(self, module, name, *value):
         """The setattr hook's question for a frozen module (freeze.c): why
-        the write of value (none: a deletion) to name is refused, or
-        None."""
+        the write of value (none: a deletion) to name is refused, or None.
+        Storing the object already bound is a write like any other, as a
+        frozen class (CPython itself) has it."""
         value = value[0] if value else _MISSING
         if self.ref() is not module:
             return None     # a dead module's entry whose id was reused
@@ -328,22 +501,20 @@ class _Tracker:
             return "a name that is not an exact str (%s)" % type(name).__name__
         if name in self.allowed:
             return None
-        old = module.__dict__.get(name, _MISSING)
-        if value is not _MISSING and value is old:
-            # Binding the object already bound changes nothing (mock.patch's
-            # clean-up after a refused patch does that).
-            return None
-        if allowed_anyway(self.name, True, name, value, old is not _MISSING):
+        ns = _module_dict(module)
+        old = ns.get(name, _MISSING)
+        replaced = old if type(old) is _LazyImportType else None
+        if allowed_anyway(module, name, value, old is not _MISSING, replaced):
             return None
         return "cannot %s %r%s" % ("delete" if value is _MISSING else "set",
-                                   name, self._unheld_allowed(module.__dict__))
+                                   name, self._unheld_allowed(ns))
 
     def _unheld_allowed(self, ns):
         """allow= names that the namespace does not hold, for the message of
         a refused write: they may be misspellings of the name refused.  A
         name not bound yet is accepted, since others may add it later."""
-        unheld = sorted(n for n in self.allowed if n not in ns
-                        and n not in _ALWAYS_ALLOWED and n not in _LAZY)
+        unheld = sorted(n for n in self.allowed
+                        if n not in ns and n not in _CREATED_BY_CPYTHON)
         if not unheld:
             return ""
         return ("; allow= also names %s, which it does not hold: misspelt?"
@@ -379,19 +550,22 @@ def _tracker(obj, create=True):
         return t
     if not create:
         return None
-    t = _state.trackers[id(obj)] = _Tracker(obj)
+    t = _Tracker(obj)
+    _state.trackers[id(obj)] = t
     return t
 
 
 def _check_target(obj, what):
-    if isinstance(obj, _ModuleType):
+    """True for a module, False for a class; raises for anything else.
+    Decided by the object's own type, never by what its __class__ says."""
+    if _is_module(obj):
         if obj is _sys:
             raise ValueError(
                 "cannot %s sys: it must stay writable (sys.stdout, sys.stderr, "
                 "sys.ps1, sys.excepthook, sys.path... are assigned at run time "
                 "by design)" % what)
         return True
-    if isinstance(obj, type):
+    if _is_class(obj):
         if not _c._is_heap_type(obj):
             raise TypeError("cannot %s %r: builtin and extension static types "
                             "are immutable already" % (what, obj))
@@ -401,14 +575,17 @@ def _check_target(obj, what):
 
 
 def _names(allow):
+    """allow= as a frozenset of exact str: a str subclass's own __eq__ and
+    __hash__ could otherwise pass for other names."""
     if isinstance(allow, str):
         allow = (allow,)
-    names = frozenset(allow)
-    for n in names:
-        if not isinstance(n, str):
+    names = []
+    for n in allow:
+        if not issubclass(type(n), str):
             raise TypeError("allow: names must be str, not %s"
                             % type(n).__name__)
-    return names
+        names.append(str.__str__(n))
+    return frozenset(names)
 
 
 class _Request:
@@ -451,57 +628,63 @@ def freeze(obj, *, allow=(), classes=False):
     """Freezes a module or class and returns it.
 
     Module: obj.x = v, del obj.x, setattr() and mock.patch() raise
-    FrozenError; writes straight to obj.__dict__ are reported as
-    FrozenWarning.  Class: CPython raises TypeError for writes.  allow names
-    attributes that stay writable, bound yet or not (a name that is not
-    is pointed out in the messages of refused writes, as a likely
-    misspelling); classes=True also freezes the classes the module
-    defines.  Idempotent.  When freezing is off (test mode) the request is
-    remembered, for enable(), and nothing is frozen."""
+    FrozenError, storing the object already bound included; writes
+    straight to obj.__dict__ are reported as FrozenWarning.  Class: CPython
+    raises TypeError for writes.  allow names attributes that stay
+    writable, bound yet or not (a name that is not is pointed out in the
+    messages of refused writes, as a likely misspelling); classes=True
+    also freezes the classes the module defines.  Idempotent.  When
+    freezing is off (test mode) the request is remembered, for enable(),
+    and nothing is frozen."""
     is_module = _check_target(obj, "freeze")
     names = _names(allow)
     _sys.audit("pywatch.freeze", obj, tuple(sorted(names)), classes)
-    req = _request(obj)
-    req.allow = req.allow | names
+    req = _request(obj, create=False)
+    names = names | (req.allow if req is not None else frozenset())
     if is_module:
-        req.allow = req.allow | implicitly_allowed(obj)
-        if classes:
-            for cls in defined_classes(obj):
-                freeze(cls)
-                if not any(ref() is cls for ref in req.classes):
-                    req.classes.append(_weakref.ref(cls))
-    if _state.enabled:
-        _apply(obj, req)
+        names = names | implicitly_allowed(obj)
+    pending = _apply(obj, names) if _state.enabled else []
+    # Remembered once freezing took: a freeze() that raised asked nothing.
+    req = _request(obj)
+    req.allow = names
+    if is_module and classes:
+        for cls in defined_classes(obj):
+            freeze(cls)
+            if not any(ref() is cls for ref in req.classes):
+                req.classes.append(_weakref.ref(cls))
+    _emit(pending)
     return obj
 
 
-def _apply(obj, req):
-    """Freezes obj for real, as req says."""
+def _apply(obj, allow):
+    """Freezes obj for real, allowing allow; returns the warnings due."""
     t = _tracker(obj)
-    t.sync()  # what changed before freezing is no frozen write
-    t.allowed = req.allow
-    if t.frozen:
-        return
-    if not t.is_module:
-        t.was_immutable = _c._set_immutable(obj, True)
-    elif type(obj) is not _ModuleType:
-        _c._hook_module_type(type(obj))
-    _c._frozen_registry()[id(obj)] = t
-    _c._frozen_hint(1)
-    t.frozen = True
+    pending = t.judge_now()  # what changed before freezing is no frozen write
+    t.set_allowed(allow)
+    if not t.frozen:
+        if not t.is_module:
+            t.was_immutable = _c._set_immutable(obj, True)
+        elif type(obj) is not _ModuleType:
+            _c._hook_module_type(type(obj))
+        _c._frozen_registry()[id(obj)] = t
+        _c._frozen_hint(1)
+        t.frozen = True
+    return pending
 
 
 def _lift(obj):
-    """Makes obj writable again; its request stays."""
+    """Makes obj writable again, its request kept; returns the warnings
+    due for what was written while it was frozen."""
     t = _tracker(obj, create=False)
     if t is None or not t.frozen:
-        return
-    t.sync()  # report what was written while frozen
+        return []
+    pending = t.judge_now()  # judged while still frozen
     t.frozen = False
     _c._frozen_registry().pop(id(obj), None)
     _c._frozen_hint(-1)
     if not t.is_module and not t.was_immutable:
         _c._set_immutable(obj, False)
+    return pending
 
 
 def thaw(obj):
@@ -510,22 +693,27 @@ def thaw(obj):
     Idempotent.  Tracking (modified()) goes on."""
     _check_target(obj, "thaw")
     _sys.audit("pywatch.thaw", obj)
+    _emit(_thaw(obj))
+    return obj
+
+
+def _thaw(obj):
+    pending = []
     req = _request(obj, create=False)
     if req is not None:
         del _state.requests[id(obj)]
         for ref in req.classes:
             cls = ref()
             if cls is not None:
-                thaw(cls)
-    _lift(obj)
-    return obj
+                pending += _thaw(cls)
+    return pending + _lift(obj)
 
 
 def is_frozen(obj):
     """Whether freeze() was called on this module or class (directly, or
     through classes=True) and thaw() was not.  That holds in test mode
     too, where it is not in force: enabled() tells whether it is."""
-    if not isinstance(obj, (_ModuleType, type)):
+    if not (_is_module(obj) or _is_class(obj)):
         return False
     return _request(obj, create=False) is not None
 
@@ -542,8 +730,10 @@ def disable():
     working."""
     _sys.audit("pywatch.disable")
     _state.enabled = False
+    pending = []
     for obj, _ in _requested():
-        _lift(obj)
+        pending += _lift(obj)
+    _emit(pending)
 
 
 def enable():
@@ -552,8 +742,10 @@ def enable():
     again."""
     _sys.audit("pywatch.enable")
     _state.enabled = True
+    pending = []
     for obj, req in _requested():
-        _apply(obj, req)
+        pending += _apply(obj, req.allow)
+    _emit(pending)
 
 
 def _saved_requests():
@@ -582,12 +774,12 @@ def modified(obj):
             _state.functions[id(obj)] = _FunctionTracker(obj)
             return False
         return not t.dependent.valid
-    if not isinstance(obj, (_ModuleType, type)):
+    if not (_is_module(obj) or _is_class(obj)):
         raise TypeError("modified() takes a module, class or function, not %s"
                         % type(obj).__name__)
     t = _tracker(obj, create=False)
     if t is None:
-        if isinstance(obj, type) and not _c._is_heap_type(obj):
+        if not _c._is_heap_type(obj) and _is_class(obj):
             return False  # static types never change
         _tracker(obj)
         return False
@@ -596,10 +788,8 @@ def modified(obj):
 
 
 def _own(obj, name):
-    if isinstance(obj, _ModuleType):
-        return obj.__dict__.get(name, _MISSING)
-    if isinstance(obj, type):
-        return obj.__dict__.get(name, _MISSING)
+    if _is_module(obj) or _is_class(obj):
+        return _namespace(obj).get(name, _MISSING)
     d = getattr(obj, "__dict__", None)
     if isinstance(d, dict):
         return d.get(name, _MISSING)
@@ -607,17 +797,19 @@ def _own(obj, name):
 
 
 def _sanctioned(obj, name, value):
-    """Sets (value is _MISSING: deletes) past freezing, without a warning."""
-    t = _tracker(obj, create=False) if isinstance(obj, (_ModuleType, type)) \
-        else None
+    """Sets (value is _MISSING: deletes) past freezing, without a warning.
+    The write happens whatever judging the writes before it raises."""
+    tracked = _is_module(obj) or _is_class(obj)
+    t = _tracker(obj, create=False) if tracked else None
+    pending = []
     if t is not None:
-        t.sync()
+        pending += t.judge_now()
         t.sanctioned[name] = value
     args = (obj, name) if value is _MISSING else (obj, name, value)
     try:
-        if isinstance(obj, _ModuleType):
+        if _is_module(obj):
             _c._raw_setattr(*args)
-        elif isinstance(obj, type) and t is not None and t.frozen:
+        elif t is not None and t.frozen:
             was = _c._set_immutable(obj, False)
             try:
                 _c._raw_setattr(*args)
@@ -629,20 +821,36 @@ def _sanctioned(obj, name, value):
             setattr(obj, name, value)
     finally:
         if t is not None:
-            t.sync()   # judged while the write is still the sanctioned one
+            # Judged while the write is still the sanctioned one.
+            pending += t.judge_now()
             t.sanctioned.pop(name, None)
     if t is not None:
         t.modified = True
+    _emit(pending)
+
+
+class _Patched:
+    """The patches of one (object, name) in force, oldest first, and what
+    the object held before the first: overlapping patches (coroutines
+    decorated by patch() under gather(), threads) end with the original
+    back, whatever order they leave in."""
+
+    def __init__(self, obj, original):
+        self.obj = obj
+        self.original = original
+        self.active = []
 
 
 class patch:
     """with pywatch.patch(obj, name, value): the sanctioned way to patch.
 
     Works whether obj is frozen or not; on exit restores the original
-    object exactly, or deletes the name if obj did not have it.  As
-    mock.patch does, it raises AttributeError for a name obj lacks unless
-    create=True, and decorates a function (or a coroutine function, not a
-    class) to patch during each call.  Writes through it invalidate
+    object exactly, or deletes the name if obj did not have it.  Patches of
+    the same name that overlap restore the original when the last of them
+    ends, and the value of the newest still in force when another ends.
+    As mock.patch does, it raises AttributeError for a name obj lacks
+    unless create=True, and decorates a function (or a coroutine function,
+    not a class) to patch during each call.  Writes through it invalidate
     dependents like any write, raise no FrozenWarning and count as a
     modification for modified()."""
 
@@ -650,34 +858,46 @@ class patch:
         if not isinstance(name, str):
             raise TypeError("attribute name must be str, not %s"
                             % type(name).__name__)
-        self.obj, self.name, self.value = obj, name, value
+        self.obj, self.name, self.value = obj, str.__str__(name), value
         self.create = create
-        self._old = None
+        self._entered = False
+
+    def _key(self):
+        return id(self.obj), self.name
 
     def __enter__(self):
-        if self._old is not None:
+        if self._entered:
             raise RuntimeError("pywatch.patch is not reentrant")
-        old = _own(self.obj, self.name)
-        if (old is _MISSING and not self.create
-                and not hasattr(self.obj, self.name)):
-            raise AttributeError(
-                "%s has no attribute %r (pywatch.patch(..., create=True) "
-                "adds it)" % (_describe_target(self.obj), self.name),
-                name=self.name, obj=self.obj)
+        patched = _state.patches.get(self._key())
+        if patched is None:
+            old = _own(self.obj, self.name)
+            if (old is _MISSING and not self.create
+                    and not hasattr(self.obj, self.name)):
+                raise AttributeError(
+                    "%s has no attribute %r (pywatch.patch(..., create=True) "
+                    "adds it)" % (_describe_target(self.obj), self.name),
+                    name=self.name, obj=self.obj)
+            patched = _Patched(self.obj, old)
         _sys.audit("pywatch.patch", self.obj, self.name, self.value, "enter")
+        _state.patches[self._key()] = patched
+        patched.active.append(self)
+        self._entered = True
         _sanctioned(self.obj, self.name, self.value)
-        self._old = [old]
         return self.value
 
     def __exit__(self, *exc):
-        (old,), self._old = self._old, None
-        _sys.audit("pywatch.patch", self.obj, self.name,
-                   None if old is _MISSING else old, "exit")
-        if old is _MISSING:
-            if _own(self.obj, self.name) is not _MISSING:
-                _sanctioned(self.obj, self.name, _MISSING)
+        patched = _state.patches[self._key()]
+        patched.active.remove(self)
+        self._entered = False
+        if patched.active:
+            value = patched.active[-1].value
         else:
-            _sanctioned(self.obj, self.name, old)
+            del _state.patches[self._key()]
+            value = patched.original
+        _sys.audit("pywatch.patch", self.obj, self.name,
+                   None if value is _MISSING else value, "exit")
+        if value is not _MISSING or _own(self.obj, self.name) is not _MISSING:
+            _sanctioned(self.obj, self.name, value)
         return False
 
     def __call__(self, func):
@@ -706,7 +926,7 @@ class patch:
 
 
 def _describe_target(obj):
-    if isinstance(obj, (_ModuleType, type)):
+    if _is_module(obj) or _is_class(obj):
         return _describe(obj)
     return "%s object" % type(obj).__name__
 

@@ -235,9 +235,8 @@ class Runner:
     def op_mset(self, m, k, v):
         i, mod = self.module(m)
         key, val = W.STR_KEYS[k % len(W.STR_KEYS)], W.VALUES[v % 6]
-        # Binding the object already bound changes nothing: allowed.
-        frozen = i in self.o.frozen_modules and \
-            mod.__dict__.get(key, ABSENT) is not val
+        # Binding the object already bound is a write too: refused.
+        frozen = i in self.o.frozen_modules
         if not frozen:
             self.key_write(self.o.module_ident(i), mod.__dict__, key, val)
         return ("m%d.%s = %r" % (i, key, val),

@@ -403,13 +403,30 @@ class TestAllowed(FreezeCase):
         self.mod.cache = 1
 
     def test_binding_the_object_already_bound(self):
-        # What mock.patch's clean-up does for a name it could not patch.
+        # One rule with frozen classes, whose TypeError CPython raises:
+        # storing the object already bound is a write like any other.
         pywatch.freeze(self.mod)
         before = dict(vars(self.mod))
-        setattr(self.mod, "x", self.mod.x)
+        with self.assertRaises(pywatch.FrozenError):
+            setattr(self.mod, "x", self.mod.x)
         self.assertEqual(vars(self.mod), before)
         with self.assertRaises(pywatch.FrozenError):
             setattr(self.mod, "x", object())
+        # mock.patch's clean-up, after the patch itself was refused, is
+        # refused too: the FrozenError is about the name it tried.
+        with self.assertRaises(pywatch.FrozenError) as cm:
+            with mock.patch.object(self.mod, "x", 5):
+                pass
+        self.assertEqual(cm.exception.name, "x")
+        self.assertEqual(vars(self.mod), before)
+
+    def test_a_frozen_class_refuses_the_object_already_bound_too(self):
+        class C:
+            flag = False
+        pywatch.freeze(C)
+        self.addCleanup(pywatch.thaw, C)
+        with self.assertRaises(TypeError):
+            C.flag = False
 
     def test_warningregistry(self):
         pywatch.freeze(self.mod)
@@ -418,9 +435,15 @@ class TestAllowed(FreezeCase):
             with warnings.catch_warnings():
                 warnings.simplefilter("default")
                 self.mod.warn()
+            # unittest's assertWarns() resets it so.
             self.mod.__warningregistry__ = {}
-            del self.mod.__warningregistry__
         self.assertEqual(self.caught(run), [])
+        # The door is for the warnings machinery's dict, nothing else.
+        for value in (None, 0, False, {1: 2}.keys(), []):
+            with self.assertRaises(pywatch.FrozenError):
+                self.mod.__warningregistry__ = value
+        with self.assertRaises(pywatch.FrozenError):
+            del self.mod.__warningregistry__
 
     def test_import_submodule_after_freezing_package(self):
         pywatch.freeze(self.pkg)
@@ -445,7 +468,8 @@ class TestAllowed(FreezeCase):
 
     def test_rebinding_same_object(self):
         pywatch.freeze(self.mod)
-        self.mod.x = self.mod.x  # no change: allowed
+        with self.assertRaises(pywatch.FrozenError):
+            self.mod.x = self.mod.x
 
 
 class TestFreezeThaw(FreezeCase):

@@ -153,9 +153,14 @@ class Bypasses(Frozen):
         fake = Callable(self.mod.__name__ + ".f")
         with self.assertRaises(pywatch.FrozenError):
             self.mod.f = fake
-        # The one the import system holds under that name is allowed.
+        # The one the import system holds under that name is allowed, on
+        # the package the import system holds under its own.
         sys.modules[fake.__name__] = fake
         self.addCleanup(sys.modules.pop, fake.__name__)
+        with self.assertRaises(pywatch.FrozenError):
+            self.mod.f = fake
+        sys.modules[self.mod.__name__] = self.mod
+        self.addCleanup(sys.modules.pop, self.mod.__name__)
         self.mod.f = fake
         self.assertIs(self.mod.f, fake)
 

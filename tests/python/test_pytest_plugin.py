@@ -100,10 +100,13 @@ import pywatch
 import plugapp
 
 
-def test_frozen(monkeypatch):
+def test_frozen():
     assert pywatch.enabled()
+    # Refused (and with pytest 7, which undoes a refused patch, so is the
+    # undo, which stores the object already bound).
     with pytest.raises(pywatch.FrozenError):
-        monkeypatch.setattr(plugapp, "value", "monkey")
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            monkeypatch.setattr(plugapp, "value", "monkey")
 
 def test_fixture(pywatch_patch):
     pywatch_patch(plugapp, "value", "fixture")
@@ -174,7 +177,11 @@ class PytestPlugin(unittest.TestCase):
     def test_without_the_plugin_monkeypatch_is_refused(self):
         rc, got, out = self.pytest("test_suite.py::"
                                    "test_monkeypatch_a_frozen_module")
-        self.assertEqual(got, {"failed": 1}, out)
+        # pytest 7 records a patch before making it, so it undoes the
+        # refused one at teardown: an error, FrozenError too (pytest 9
+        # records a patch once made).
+        self.assertEqual(got["failed"], 1, out)
+        self.assertLessEqual(set(got), {"failed", "error"}, out)
         self.assertIn("FrozenError", out)
 
     def test_pywatch_on(self):

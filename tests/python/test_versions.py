@@ -101,11 +101,32 @@ class LazyImports(unittest.TestCase):
 
     @unittest.skipUnless(V315, "PEP 810 is 3.15's")
     def test_the_rule_is_shared_with_the_audit(self):
-        placeholder = vars(__import__("lazy_mod"))["lazy_target"]
-        self.assertEqual(_freeze.allowed_anyway("m", True, "x", 1, True, True),
-                         "lazy import resolved")
-        self.assertEqual(_freeze.allowed_anyway("m", True, "x", 1, True), "")
+        import lazy_mod
+        placeholder = vars(lazy_mod)["lazy_target"]
         self.assertIs(type(placeholder), types.LazyImportType)
+        target = placeholder.resolve()
+        allowed = _freeze.allowed_anyway
+        self.assertEqual(allowed(lazy_mod, "lazy_target", target, True,
+                                 placeholder), "lazy import resolved")
+        # Only what it resolves to: anything else in its place is a write.
+        for value in (None, 0, False, types.ModuleType("lazy_target")):
+            self.assertEqual(allowed(lazy_mod, "lazy_target", value, True,
+                                     placeholder), "")
+        self.assertEqual(allowed(lazy_mod, "lazy_target", target, True), "")
+
+    @unittest.skipUnless(V315, "PEP 810 is 3.15's")
+    def test_another_value_over_the_placeholder_is_reported(self):
+        import lazy_mod
+        pywatch.freeze(lazy_mod)
+        self.addCleanup(pywatch.thaw, lazy_mod)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pywatch.FrozenWarning)
+            vars(lazy_mod)["lazy_target"] = None
+            pywatch.flush()
+        self.assertEqual(len(caught), 1, caught)
+        self.assertTrue(pywatch.modified(lazy_mod))
+        with self.assertRaises(pywatch.FrozenError):
+            lazy_mod.lazy_target = types.ModuleType("lazy_target")
 
     @unittest.skipIf(V315, "3.15 has lazy imports")
     def test_no_lazy_imports_before_3_15(self):

@@ -1,0 +1,447 @@
+"""Issue 23: every exception freezing makes is a door that opens only on
+proof by identity with the real thing it allows, never on a name or a
+default value; judging finishes its bookkeeping whatever a warning does;
+freezing watches the namespace a module or class really has; modified(C)
+sees every __bases__ assignment."""
+import asyncio
+import os
+import sys
+import tempfile
+import textwrap
+import threading
+import types
+import unittest
+import warnings
+from unittest import mock
+
+import pywatch
+
+# Values that a default or a truth test could mistake for "nothing".
+FALSY = [None, False, 0, 0.0, "", b"", (), [], {}, set(), frozenset(),
+         NotImplemented, Ellipsis]
+
+
+def reported(write):
+    """The FrozenWarnings a write raises once judged, and how many direct
+    writes stats() counted for it."""
+    before = pywatch.stats()["frozen_writes_detected"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pywatch.FrozenWarning)
+        write()
+        pywatch.flush()
+    messages = [str(w.message) for w in caught
+                if issubclass(w.category, pywatch.FrozenWarning)]
+    return messages, pywatch.stats()["frozen_writes_detected"] - before
+
+
+class FreezeCase(unittest.TestCase):
+    def setUp(self):
+        if not pywatch.enabled():
+            self.skipTest("freezing is disabled in this process")
+
+    def module(self, name=None, register=True, **attrs):
+        m = types.ModuleType(name or "doors_%d" % id(object()))
+        m.__dict__.update(attrs)
+        if register:
+            sys.modules[m.__name__] = m
+            self.addCleanup(sys.modules.pop, m.__name__, None)
+        return m
+
+    def frozen(self, m, **kwargs):
+        pywatch.freeze(m, **kwargs)
+        self.addCleanup(pywatch.thaw, m)
+        return m
+
+    def package(self):
+        """A real package with a submodule, imported: sys.modules holds
+        both."""
+        root = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, root)
+        name = "doorspkg_%d" % id(root)
+        os.mkdir(os.path.join(root, name))
+        for rel, text in (("__init__.py", "x = 1\n"), ("sub.py", "y = 2\n"),
+                          ("later.py", "z = 3\n")):
+            with open(os.path.join(root, name, rel), "w") as f:
+                f.write(text)
+        sys.path.insert(0, root)
+        self.addCleanup(sys.path.remove, root)
+
+        def forget():
+            for key in [k for k in sys.modules
+                        if k == name or k.startswith(name + ".")]:
+                del sys.modules[key]
+        self.addCleanup(forget)
+        pkg = __import__(name + ".sub").__dict__["sub"] and sys.modules[name]
+        return pkg, name
+
+
+class TheNoneBypass(FreezeCase):
+    """The issue's repro: a missing sys.modules entry gave None, and None
+    passed for the submodule."""
+
+    def test_every_falsy_value_is_refused_through_setattr(self):
+        m = self.frozen(self.module(x=1))
+        for value in FALSY:
+            for name in ("x", "newname"):
+                with self.subTest(value=value, name=name):
+                    with self.assertRaises(pywatch.FrozenError):
+                        setattr(m, name, value)
+        self.assertEqual(m.x, 1)
+        self.assertNotIn("newname", vars(m))
+
+    def test_mock_patch_with_none_is_refused(self):
+        m = self.frozen(self.module(x=1))
+        with self.assertRaises(pywatch.FrozenError):
+            with mock.patch.object(m, "x", None):
+                pass
+        self.assertEqual(m.x, 1)
+
+    def test_store_global_of_none_is_reported(self):
+        m = self.module(x=1)
+        exec("def write():\n    global x, newname\n    x = None\n"
+             "    newname = None\n", vars(m))
+        self.frozen(m)
+        messages, counted = reported(m.write)
+        self.assertEqual(counted, 2)
+        self.assertEqual(len(messages), 2, messages)
+        self.assertTrue(pywatch.modified(m))
+
+    def test_the_audit_does_not_call_it_a_submodule_binding(self):
+        from pywatch import _freeze
+        m = self.module(x=1)
+        for value in FALSY:
+            self.assertEqual(_freeze.allowed_anyway(m, "x", value, True), "")
+            self.assertEqual(_freeze.allowed_anyway(m, "new", value, False),
+                             "")
+
+
+class SubmoduleDoor(FreezeCase):
+    def test_the_import_system_binding_a_submodule_passes(self):
+        pkg, name = self.package()
+        self.frozen(pkg)
+        messages, _ = reported(lambda: __import__(name + ".later"))
+        self.assertEqual(messages, [])
+        self.assertIs(pkg.later, sys.modules[name + ".later"])
+
+    def test_a_value_equal_to_the_submodule_is_refused(self):
+        pkg, name = self.package()
+        sub = sys.modules[name + ".sub"]
+
+        class Alike(types.ModuleType):
+            def __eq__(self, other):
+                return True
+            __hash__ = types.ModuleType.__hash__
+        alike = Alike(name + ".sub")
+        self.assertEqual(alike, sub)
+        self.frozen(pkg)
+        with self.assertRaises(pywatch.FrozenError):
+            pkg.sub = alike
+        pkg.sub = sub  # the very module: allowed, as the import system does
+        self.assertIs(pkg.sub, sub)
+
+    def test_a_package_replaced_in_sys_modules_gets_nothing(self):
+        pkg, name = self.package()
+        sub = sys.modules[name + ".sub"]
+        self.frozen(pkg)
+        sys.modules[name] = types.ModuleType(name)
+        with self.assertRaises(pywatch.FrozenError):
+            pkg.sub = sub
+
+    def test_a_str_subclass_name_is_refused(self):
+        pkg, name = self.package()
+        sub = sys.modules[name + ".sub"]
+
+        class Sly(str):
+            pass
+        self.frozen(pkg)
+        with self.assertRaises(pywatch.FrozenError):
+            setattr(pkg, Sly("sub"), sub)
+
+    def test_a_module_not_in_sys_modules_is_refused(self):
+        pkg, name = self.package()
+        self.frozen(pkg)
+        stray = types.ModuleType(name + ".stray")
+        with self.assertRaises(pywatch.FrozenError):
+            pkg.stray = stray
+        messages, counted = reported(lambda: vars(pkg).update(stray=stray))
+        self.assertEqual((len(messages), counted), (1, 1))
+
+
+class StdlibDoor(FreezeCase):
+    """The table's allowances belong to the stdlib's module objects."""
+
+    def test_the_real_module_keeps_its_allowance(self):
+        import mimetypes
+        self.frozen(mimetypes)
+        mimetypes.inited = mimetypes.inited  # in the table: allowed
+
+    def test_a_user_module_named_like_a_stdlib_module(self):
+        fake = self.module("mimetypes", register=False, inited=False)
+        self.frozen(fake)
+        with self.assertRaises(pywatch.FrozenError):
+            fake.inited = True
+        messages, counted = reported(lambda: vars(fake).update(inited=None))
+        self.assertEqual((len(messages), counted), (1, 1))
+
+    def test_a_module_put_in_sys_modules_in_its_place(self):
+        import mimetypes
+        fake = types.ModuleType("mimetypes")
+        fake.inited = False
+        with mock.patch.dict(sys.modules, {"mimetypes": fake}):
+            self.frozen(fake)
+            with self.assertRaises(pywatch.FrozenError):
+                fake.inited = True
+        self.assertIs(sys.modules["mimetypes"], mimetypes)
+
+    def test_a_rebound_name(self):
+        m = self.module(inited=False)
+        m.__name__ = "mimetypes"
+        self.frozen(m)
+        with self.assertRaises(pywatch.FrozenError):
+            m.inited = True
+
+    def test_the_real_module_with_its_name_rebound_keeps_it(self):
+        import mimetypes
+        self.addCleanup(setattr, mimetypes, "__name__", "mimetypes")
+        mimetypes.__name__ = "renamed"
+        self.frozen(mimetypes)
+        mimetypes.inited = mimetypes.inited
+
+    def test_a_file_outside_the_stdlib_under_the_same_name(self):
+        root = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, root)
+        with open(os.path.join(root, "mimetypes.py"), "w") as f:
+            f.write("inited = False\n")
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            "mimetypes", os.path.join(root, "mimetypes.py"))
+        fake = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(fake)
+        with mock.patch.dict(sys.modules, {"mimetypes": fake}):
+            self.frozen(fake)
+            with self.assertRaises(pywatch.FrozenError):
+                fake.inited = True
+
+
+class CreatedLazily(FreezeCase):
+    def test_builtins_that_are_not_the_interpreters(self):
+        m = self.frozen(self.module(x=1))
+        for value in ({"len": lambda s: 0}, None, {}, types.ModuleType("b")):
+            with self.subTest(value=value):
+                with self.assertRaises(pywatch.FrozenError):
+                    m.__builtins__ = value
+        messages, counted = reported(
+            lambda: vars(m).update(__builtins__={"len": len}))
+        self.assertEqual((len(messages), counted), (1, 1))
+
+    def test_the_interpreters_builtins_added_by_exec(self):
+        m = self.frozen(self.module(x=1))
+        messages, counted = reported(lambda: exec("y = len('ab')", {}, None)
+                                     or exec("0", vars(m)))
+        self.assertEqual((messages, counted), ([], 0))
+        self.assertIs(vars(m)["__builtins__"], __builtins__
+                      if isinstance(__builtins__, dict) else vars(__builtins__))
+
+    def test_annotations_must_be_a_dict(self):
+        m = self.frozen(self.module(x=1))
+        with self.assertRaises(pywatch.FrozenError):
+            m.__annotations__ = None
+        m.__annotations__ = {}
+
+
+class JudgingThatRaises(FreezeCase):
+    """A warnings filter that turns FrozenWarning into an error cannot cut
+    the bookkeeping short."""
+
+    def erroring(self):
+        catcher = warnings.catch_warnings()
+        catcher.__enter__()
+        self.addCleanup(catcher.__exit__, None, None, None)
+        warnings.simplefilter("error", pywatch.FrozenWarning)
+
+    def test_every_write_of_an_update_is_reported(self):
+        m = self.frozen(self.module(X=0, Y=0))
+        self.erroring()
+        before = pywatch.stats()["frozen_writes_detected"]
+        # Delivered at a safe point, the exception can only go to
+        # sys.unraisablehook; judged by a call, it is raised there.
+        errors = []
+        with mock.patch.object(sys, "unraisablehook",
+                               lambda u: errors.append(u.exc_value)):
+            try:
+                vars(m).update(X=1, Y=2)
+                pywatch.modified(m)
+            except pywatch.FrozenWarning as e:
+                errors.append(e)
+        self.assertEqual(len(errors), 1, errors)
+        told = str(errors[0]) + "".join(getattr(errors[0], "__notes__", []))
+        self.assertIn("'X'", told)
+        self.assertIn("'Y'", told)
+        self.assertEqual(pywatch.stats()["frozen_writes_detected"] - before, 2)
+
+    def test_thaw_from_a_worker_thaws(self):
+        m = self.frozen(self.module(x=0))
+        self.erroring()
+        raised = []
+
+        def worker():
+            vars(m)["x"] = 1      # judged by thaw(), not delivered yet
+            try:
+                pywatch.thaw(m)
+            except pywatch.FrozenWarning as e:
+                raised.append(e)
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        self.assertEqual(len(raised), 1)
+        self.assertFalse(pywatch.is_frozen(m))
+        m.x = 2                   # writable: thawed for real
+        self.assertEqual(m.x, 2)
+
+    def test_patch_exit_from_a_worker_restores(self):
+        m = self.frozen(self.module(x=0, other=0))
+        self.erroring()
+        raised = []
+
+        def worker():
+            try:
+                with pywatch.patch(m, "x", 1):
+                    vars(m)["other"] = 1   # judged at patch's exit
+            except pywatch.FrozenWarning as e:
+                raised.append(e)
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        self.assertEqual(len(raised), 1)
+        self.assertEqual(m.x, 0)
+
+
+class TheRealNamespace(FreezeCase):
+    def test_a_module_whose_dict_is_a_property(self):
+        class Masked(types.ModuleType):
+            @property
+            def __dict__(self):
+                return {"x": "a copy"}
+        m = Masked("masked_%d" % id(self))
+        types.ModuleType.__dict__["__dict__"].__get__(m)["x"] = 1
+        self.frozen(m)
+        real = types.ModuleType.__dict__["__dict__"].__get__(m)
+        messages, counted = reported(lambda: real.update(x=2))
+        self.assertEqual((len(messages), counted), (1, 1))
+        with self.assertRaises(pywatch.FrozenError):
+            m.x = 3
+
+    def test_a_non_module_claiming_to_be_one(self):
+        class Impostor:
+            @property
+            def __class__(self):
+                return types.ModuleType
+        obj = Impostor()
+        self.assertIsInstance(obj, types.ModuleType)
+        with self.assertRaises(TypeError):
+            pywatch.freeze(obj)
+        self.assertFalse(pywatch.is_frozen(obj))
+
+
+class OverlappingPatches(FreezeCase):
+    def test_coroutines_under_gather_restore_the_original(self):
+        m = self.frozen(self.module(x="original"))
+
+        @pywatch.patch(m, "x", "patched")
+        async def use(first):
+            if first:
+                await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            return m.x
+
+        async def both():
+            return await asyncio.gather(use(True), use(False))
+        self.assertEqual(asyncio.run(both()), ["patched", "patched"])
+        self.assertEqual(m.x, "original")
+
+    def test_the_newest_in_force_holds_until_the_last_ends(self):
+        m = self.frozen(self.module(x="original"))
+        a, b = pywatch.patch(m, "x", "a"), pywatch.patch(m, "x", "b")
+        a.__enter__()
+        b.__enter__()
+        a.__exit__(None, None, None)     # b is still in force
+        self.assertEqual(m.x, "b")
+        b.__exit__(None, None, None)
+        self.assertEqual(m.x, "original")
+
+    def test_created_names_go_when_the_last_ends(self):
+        m = self.frozen(self.module())
+        a = pywatch.patch(m, "new", 1, create=True)
+        b = pywatch.patch(m, "new", 2, create=True)
+        a.__enter__()
+        b.__enter__()
+        a.__exit__(None, None, None)
+        self.assertEqual(m.new, 2)
+        b.__exit__(None, None, None)
+        self.assertNotIn("new", vars(m))
+
+
+class BasesAssignment(unittest.TestCase):
+    """modified(C) follows the __bases__ assignments themselves, not a
+    snapshot of them."""
+
+    def test_changed_and_restored_before_delivery(self):
+        class A:
+            pass
+
+        class B:
+            pass
+
+        class C(A):
+            pass
+        self.assertFalse(pywatch.modified(C))
+        bases = C.__bases__
+        C.__bases__ = (B,)
+        C.__bases__ = bases
+        self.assertTrue(pywatch.modified(C))
+
+    def test_a_metaclass_that_overrides_mro(self):
+        class Meta(type):
+            def mro(cls):
+                return super().mro()
+
+        class A(metaclass=Meta):
+            pass
+
+        class B(metaclass=Meta):
+            pass
+
+        class C(A):
+            pass
+        self.assertFalse(pywatch.modified(C))
+        C.__bases__ = (B,)
+        self.assertTrue(pywatch.modified(C))
+
+    def test_a_builtin_based_class_past_its_version_tags(self):
+        class E(ValueError):
+            pass
+        for i in range(1100):   # 3.13+ gives a class at most 1000 tags
+            E.attr = i
+            E().attr
+        self.assertFalse(pywatch.modified(E))
+        E.__bases__ = (TypeError,)
+        self.assertTrue(pywatch.modified(E))
+
+    def test_a_refused_assignment_is_no_modification(self):
+        class C:
+            pass
+        self.assertFalse(pywatch.modified(C))
+        with self.assertRaises(TypeError):
+            C.__bases__ = (int,)
+        self.assertFalse(pywatch.modified(C))
+
+    def test_assigning_the_same_tuple_is_no_modification(self):
+        class C:
+            pass
+        self.assertFalse(pywatch.modified(C))
+        C.__bases__ = C.__bases__
+        self.assertFalse(pywatch.modified(C))
+
+
+if __name__ == "__main__":
+    unittest.main()
