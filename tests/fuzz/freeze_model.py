@@ -31,12 +31,17 @@ def door(ns, name, value, old):
         return "submodule binding"
     if name in ns.stdlib_names:
         return "stdlib table"
+    if name == "__warningregistry__" and type(value) is dict:
+        # Added by the warnings machinery; unittest's assertWarns()
+        # replaces it by {}.
+        return "warnings registry"
     if old is ABSENT and value is not ABSENT:
         if name == "__builtins__" and (value is builtins.__dict__
                                        or value is builtins):
             return "created lazily"
-        if (name in ("__annotations__", "__warningregistry__")
-                and type(value) is dict):
+        if name == "__annotations__" and type(value) is dict:
+            return "created lazily"
+        if name == "__slotnames__" and type(value) is list:
             return "created lazily"
     return ""
 
