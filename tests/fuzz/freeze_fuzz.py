@@ -921,6 +921,10 @@ def audit_episode(disk, episode, ops, check_doors=False):
         out = os.path.join(adisk.dir, "report.json")
         env = dict(os.environ)
         env.pop("PYWATCH_DISABLE", None)
+        # The program runs in a directory of its own.
+        env["PYTHONPATH"] = os.pathsep.join(
+            os.path.abspath(p) for p in
+            env.get("PYTHONPATH", "").split(os.pathsep) if p)
         proc = subprocess.run([sys.executable, "-m", "pywatch", "audit",
                                "--all", "--json", out, prog],
                               capture_output=True, text=True, env=env,
