@@ -58,13 +58,14 @@ OPS = {
     "setitem": (8, 3), "delitem": (3, 2), "update": (4, 5),
     "setdefault": (3, 3), "pop": (3, 2), "popitem": (1, 1),
     "exec": (4, 3), "mock": (4, 3), "mock_dict": (2, 3), "ppatch": (4, 5),
-    "undo": (3, 3), "thread": (4, 6),
+    "undo": (3, 3), "thread": (4, 6), "resolve": (1, 1),
     "freeze": (4, 2), "thaw": (3, 1), "disable": (1, 0), "enable": (2, 0),
 }
 _NAMES = sorted(OPS)
 _WEIGHTS = [OPS[n][0] for n in _NAMES]
 # What a thread runs: one write of these.
-THREAD_OPS = ("setattr", "setitem", "store_global", "update", "mock", "pop")
+THREAD_OPS = ("setattr", "setitem", "store_global", "update", "mock", "pop",
+              "resolve")
 ALLOW_POOL = ("a1", "a2", "x", "__builtins__")
 
 
@@ -141,6 +142,12 @@ _PACKAGE = {
     "sub2.py": "s = 2\n",
 }
 _PLAIN = "x = 1\ny = 2\n"
+# 3.15 (PEP 810): the package binds a lazy import object, which the import
+# system replaces by the module on first use.
+LazyImportType = getattr(types, "LazyImportType", None)
+LAZY_MODULE = "colorsys"
+if LazyImportType is not None:
+    _PACKAGE["__init__.py"] += "lazy import %s as lz\n" % LAZY_MODULE
 
 
 class Disk:
@@ -167,7 +174,8 @@ class Disk:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-LEGEND = ("m0: a package imported from disk, with submodules sub and sub2;"
+LEGEND = ("m0: a package imported from disk, with submodules sub and sub2"
+          " (and on 3.15 lz, a lazy import of %s);" % LAZY_MODULE +
           " m1: a module imported from disk; m2: a module named 'warnings';"
           " m3: a module whose __name__ was rebound to %r; m4: the real %s;"
           " m5: a look-alike of it" % (STDLIB, STDLIB))
@@ -213,8 +221,14 @@ class World:
         self.stdlib_saved = dict(STDLIB_MODULE.__dict__)
         subs = {"sub": sys.modules[disk.pkg + ".sub"],
                 "sub2": sys.modules[disk.pkg + ".sub2"]}
+        lazy = {}
+        self.resolved = None
+        if LazyImportType is not None:
+            self.resolved = importlib.import_module(LAZY_MODULE)
+            obj = pkg.__dict__["lz"]
+            lazy[id(obj)] = (obj, self.resolved)
         self.ns = [
-            Namespace(0, pkg.__dict__, submodules=subs),
+            Namespace(0, pkg.__dict__, submodules=subs, lazy=lazy),
             Namespace(1, plain.__dict__),
             Namespace(2, userwarn.__dict__),
             Namespace(3, renamed.__dict__),
@@ -251,6 +265,9 @@ class World:
                              self.values[24], self.values[25], None, {}],
             "__annotations__": [{}, DictSub(), None, {}],
             "__warningregistry__": [{}, DictSub(), None, {}],
+            # The lazy import object itself puts it back.
+            "lz": [self.resolved, types.ModuleType(LAZY_MODULE), None,
+                   pkg.__dict__.get("lz")],
         }
 
         self.shown = {id(builtins.__dict__): "builtins.__dict__",
@@ -279,7 +296,7 @@ class World:
 
     def name(self, t, i):
         if t == 0 and i % 4 == 0:
-            return ("sub", "sub2", "blocked", "nosub")[i // 4 % 4]
+            return ("sub", "sub2", "blocked", "nosub", "lz")[i // 4 % 5]
         names = self.stdlib_names if t == 4 else self.names
         return names[i % len(names)]
 
@@ -316,6 +333,17 @@ def _global_writer(name, delete):
         exec("def f(v):\n    global %s\n    %s\n" % (name, body), ns)
         code = _CODE[key] = ns["f"].__code__
     return code
+
+
+def _attr_writer(name):
+    """m.name = v in exec'd code (STORE_ATTR).  v is an argument: a global
+    holding a lazy import object (3.15) would resolve when read."""
+    f = _CODE.get(("attr", name))
+    if f is None:
+        ns = {}
+        exec("def f(m, v):\n    m.%s = v\n" % name, ns)
+        f = _CODE[("attr", name)] = ns["f"]
+    return f
 
 
 _PLACEHOLDER = "__freeze_fuzz_placeholder__"
@@ -432,8 +460,8 @@ class Runner:
         if kind == "exec_attr":
             if not _identifier(name):
                 name = "x"
-            real = _outcome(lambda: exec("m.%s = v" % name, {"m": m, "v": v}))
-            return ("exec('%s.%s = v', v=%s)" % (label, name, w.show(v)), real,
+            real = _outcome(lambda: _attr_writer(name)(m, v))
+            return ("%s.%s = %s  (exec'd code)" % (label, name, w.show(v)), real,
                     model.setattr(ns, name, v))
         if kind in ("store_global", "del_global"):
             if not _identifier(name):
@@ -517,6 +545,18 @@ class Runner:
             # of the programs (REPORT: ppatch-odd-name).
             name = str.__str__(name)
             return self.ppatch(t, m, ns, name, v, op)
+        if kind == "resolve":
+            # Reading the attribute: on 3.15 the import system replaces a
+            # lazy import object by its module, in the dict.
+            m, ns = w.modules[0], w.ns[0]
+            real = _outcome(lambda: getattr(m, "lz"))
+            old = ns.contents.get("lz", ABSENT)
+            expect = "ok"
+            if old is ABSENT:
+                expect = "AttributeError"
+            elif id(old) in ns.lazy and ns.lazy[id(old)][0] is old:
+                model.direct(ns, "lz", ns.lazy[id(old)][1])
+            return "m0.lz  (read)", real, expect
         if kind == "undo":
             old = d.get(name, ABSENT)
 

@@ -31,6 +31,9 @@ def door(ns, name, value, old):
         return "submodule binding"
     if name in ns.stdlib_names:
         return "stdlib table"
+    if value is not ABSENT and old is not ABSENT \
+            and ns.lazy.get(id(old), (None, ABSENT))[1] is value:
+        return "lazy import resolved"
     if name == "__warningregistry__" and type(value) is dict:
         # Added by the warnings machinery; unittest's assertWarns()
         # replaces it by {}.
@@ -48,13 +51,15 @@ def door(ns, name, value, old):
 
 class Namespace:
     def __init__(self, label, contents, submodules=None, stdlib_names=(),
-                 is_class=False):
+                 is_class=False, lazy=None):
         self.label = label
         self.contents = dict(contents)
         # name -> the module sys.modules holds under <a name of this
         # module>.<name>: the only values of the submodule door.
         self.submodules = dict(submodules or {})
         self.stdlib_names = frozenset(stdlib_names)
+        # id(lazy import object) -> (it, the module it resolves to): 3.15.
+        self.lazy = dict(lazy or {})
         self.is_class = is_class
         self.requested = False
         self.allow = frozenset()
@@ -130,6 +135,7 @@ class Model:
         view = Namespace.__new__(Namespace)
         view.allow = frozenset()
         view.submodules, view.stdlib_names = ns.submodules, ns.stdlib_names
+        view.lazy = ns.lazy
         return view
 
     def _report(self, ns, name):
