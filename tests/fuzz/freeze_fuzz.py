@@ -29,6 +29,7 @@ must fail.  Exit status 0 when nothing failed, 1 on a failure.
 import argparse
 import builtins
 import copy
+import gc
 import importlib
 import json
 import os
@@ -137,7 +138,7 @@ import base64 as STDLIB_MODULE  # noqa: E402
 # ---- the world ------------------------------------------------------------
 
 _PACKAGE = {
-    "__init__.py": "x = 1\na1 = 2\nfilters = []\n",
+    "__init__.py": "x = 1\na1 = 2\nfilters = []\n\n\nclass C:\n    a = 1\n",
     "sub.py": "s = 1\n",
     "sub2.py": "s = 2\n",
 }
@@ -178,7 +179,7 @@ LEGEND = ("m0: a package imported from disk, with submodules sub and sub2"
           " (and on 3.15 lz, a lazy import of %s);" % LAZY_MODULE +
           " m1: a module imported from disk; m2: a module named 'warnings';"
           " m3: a module whose __name__ was rebound to %r; m4: the real %s;"
-          " m5: a look-alike of it" % (STDLIB, STDLIB))
+          " m5: a look-alike of it; C: a class of m0's" % (STDLIB, STDLIB))
 
 
 class World:
@@ -213,12 +214,17 @@ class World:
         renamed.x = 1
         fake = types.ModuleType(STDLIB)
         fake.__dict__.update({n: None for n in STDLIB_TABLE})
-        self.modules = [pkg, plain, userwarn, renamed, STDLIB_MODULE, fake]
+        self.modules = [pkg, plain, userwarn, renamed, STDLIB_MODULE, fake,
+                        pkg.C]
+        # What each holds its names in: a class's own dict, not the proxy.
+        self.dicts = [m.__dict__ for m in self.modules[:6]] + [
+            gc.get_referents(pkg.C.__dict__)[0]]
         # The name pywatch gives each in its warnings: __name__ when it
         # began tracking it.
         self.owner = [disk.pkg, disk.plain, "warnings", STDLIB, STDLIB,
-                      STDLIB]
+                      STDLIB, disk.pkg + ".C"]
         self.stdlib_saved = dict(STDLIB_MODULE.__dict__)
+        self.classes_frozen = False    # freeze(m0, classes=True) froze C
         subs = {"sub": sys.modules[disk.pkg + ".sub"],
                 "sub2": sys.modules[disk.pkg + ".sub2"]}
         lazy = {}
@@ -234,6 +240,7 @@ class World:
             Namespace(3, renamed.__dict__),
             Namespace(4, STDLIB_MODULE.__dict__, stdlib_names=STDLIB_TABLE),
             Namespace(5, fake.__dict__),
+            Namespace(6, self.dicts[6], is_class=True),
         ]
         # The keys popitem() may take: not the ones modules need.
         self.initial = [set(n.contents) for n in self.ns]
@@ -251,6 +258,10 @@ class World:
                       "__warningregistry__", SName("x"), SName("a1"),
                       SName("__builtins__"), "sub", "sub2", "blocked",
                       "nosub", "filters", "showwarning"] + STDLIB_TABLE[:3]
+        # Names of the class: none that a descriptor of type handles.
+        self.class_names = ["a", "x", "a1", "__warningregistry__",
+                            "__slotnames__", "__builtins__", SName("a"),
+                            SName("zz")]
         # Target 4 is written only through doors, and pywatch.patch.
         self.stdlib_names = ["x", "a1"] + STDLIB_TABLE[:3]
 
@@ -295,6 +306,8 @@ class World:
         return self.values[i % len(self.values)]
 
     def name(self, t, i):
+        if t == CLASS:
+            return self.class_names[i % len(self.class_names)]
         if t == 0 and i % 4 == 0:
             return ("sub", "sub2", "blocked", "nosub", "lz")[i // 4 % 5]
         names = self.stdlib_names if t == 4 else self.names
@@ -359,6 +372,20 @@ def _exec_code(name, value):
     return code.replace(co_consts=consts)
 
 
+TARGETS = 7
+CLASS = 6
+# What is done to the class: setattr paths, pywatch.patch, and writes
+# straight to its dict.
+CLASS_OPS = ("setattr", "delattr", "exec_attr", "mock", "ppatch", "setitem",
+             "delitem", "update", "setdefault", "pop", "undo", "mock_dict")
+_clear_type_cache = getattr(sys, "_clear_internal_caches", None) or \
+    sys._clear_type_cache
+
+
+def _label(t):
+    return "C" if t == CLASS else "m%d" % t
+
+
 def _outcome(fn):
     try:
         fn()
@@ -392,21 +419,32 @@ class Runner:
     def step(self, op):
         w, model = self.world, self.model
         kind = op[0]
-        t = op[1] % 6 if len(op) > 1 else 0
+        t = op[1] % TARGETS if len(op) > 1 else 0
         if kind in ("disable", "enable"):
             getattr(pywatch, kind)()
             model.enabled = kind == "enable"
             return "pywatch.%s()" % kind, "ok", "ok"
         if kind in ("freeze", "thaw"):
             m, ns = w.modules[t], w.ns[t]
+            label = _label(t)
             if kind == "thaw":
                 pywatch.thaw(m)
                 model.thaw(ns)
-                return "thaw(m%d)" % t, "ok", "ok"
+                if t == 0 and w.classes_frozen:
+                    # thaw() undoes what freeze(classes=True) froze.
+                    model.thaw(w.ns[CLASS])
+                    w.classes_frozen = False
+                return "thaw(%s)" % label, "ok", "ok"
             allow = [n for i, n in enumerate(ALLOW_POOL) if op[2] >> i & 1]
-            pywatch.freeze(m, allow=allow)
+            classes = t == 0 and op[2] >> 4 & 1 == 1
+            pywatch.freeze(m, allow=allow, classes=classes)
             model.freeze(ns, allow)
-            return "freeze(m%d, allow=%r)" % (t, allow), "ok", "ok"
+            if classes:
+                model.freeze(w.ns[CLASS], ())
+                w.classes_frozen = True
+                return ("freeze(%s, allow=%r, classes=True)" % (label, allow),
+                        "ok", "ok")
+            return "freeze(%s, allow=%r)" % (label, allow), "ok", "ok"
         if kind == "thread":
             sub = THREAD_OPS[op[1] % len(THREAD_OPS)]
             inner = (sub,) + op[2:]
@@ -440,14 +478,32 @@ class Runner:
     def write(self, op):
         w, model = self.world, self.model
         kind = op[0]
-        t = op[1] % 6
+        t = op[1] % TARGETS
         if t == 4 and kind not in ("setattr", "delattr", "exec_attr",
                                    "mock", "ppatch"):
             t = 3   # the real stdlib module: setattr paths only
-        m, ns, d = w.modules[t], w.ns[t], w.modules[t].__dict__
+        if t == CLASS and kind not in CLASS_OPS:
+            t = 1   # a module's paths
+        m, ns, d = w.modules[t], w.ns[t], w.dicts[t]
         name = w.name(t, op[2]) if len(op) > 2 else None
         v = w.value(op[3], name) if len(op) > 3 else None
-        label = "m%d" % t
+        label = _label(t)
+        try:
+            return self._write(kind, t, m, ns, d, name, v, label, op)
+        finally:
+            if t == CLASS:
+                # Writes straight to a class's dict leave the type cache
+                # stale: mock.patch's getattr() must see them.
+                _clear_type_cache()
+
+    def _write(self, kind, t, m, ns, d, name, v, label, op):
+        w, model = self.world, self.model
+        if t == CLASS and type(name) is not str:
+            if kind in ("setattr", "delattr", "exec_attr", "mock"):
+                # type's setattr stores an exact, interned copy of the name.
+                name = sys.intern(str.__str__(name))
+            elif kind == "ppatch":
+                name = str.__str__(name)
         if kind == "setattr":
             real = _outcome(lambda: setattr(m, name, v))
             return ("setattr(%s, %r, %s)" % (label, name, w.show(v)), real,
@@ -593,8 +649,8 @@ class Runner:
             expect = model.setattr(ns, name, old)
             if expect == "missing":
                 expect = "ok"
-        return ("with mock.patch.object(m%d, %r, %s): pass"
-                % (t, name, self.world.show(v)),
+        return ("with mock.patch.object(%s, %r, %s): pass"
+                % (_label(t), name, self.world.show(v)),
                 real, expect)
 
     def mock_dict(self, t, m, ns, name, v):
@@ -602,7 +658,7 @@ class Runner:
         copy: CPython clones the copy or adds key by key, by the sizes of
         its tables, which the model does not know: either may match."""
         model = self.model
-        d = m.__dict__
+        d = self.world.dicts[t]
 
         def run():
             with mock.patch.dict(d, {name: v}):
@@ -614,8 +670,8 @@ class Runner:
             model.direct(ns, name, v)
             model.clear(ns)
             model.fill(ns, items, clone)
-        return ("with mock.patch.dict(m%d.__dict__, {%r: %s}): pass"
-                % (t, name, self.world.show(v)), real,
+        return ("with mock.patch.dict(%s.__dict__, {%r: %s}): pass"
+                % (_label(t), name, self.world.show(v)), real,
                 [lambda: predict(True), lambda: predict(False)])
 
     def ppatch(self, t, m, ns, name, v, op):
@@ -624,7 +680,7 @@ class Runner:
         model = self.model
         inner = op[4] % 4 if len(op) > 4 else 0
         w2 = self.world.value(op[5] if len(op) > 5 else 0, name)
-        d = m.__dict__
+        d = self.world.dicts[t]
         old = ns.contents.get(name, ABSENT)
 
         def run():
@@ -634,24 +690,26 @@ class Runner:
                 elif inner == 2:
                     try:
                         setattr(m, name, w2)
-                    except pywatch.FrozenError:
+                    except (pywatch.FrozenError, TypeError):
                         pass
         real = _outcome(run)
         model.sanctioned(ns, name, v)
         extra = ""
         if inner == 1 and t != 4:
             model.direct(ns, name, w2)
-            extra = "; m%d.__dict__[%r] = %s" % (t, name, self.world.show(w2))
+            extra = "; %s.__dict__[%r] = %s" % (_label(t), name,
+                                                 self.world.show(w2))
         elif inner == 2:
             model.setattr(ns, name, w2)
-            extra = "; setattr(m%d, %r, %s)" % (t, name, self.world.show(w2))
+            extra = "; setattr(%s, %r, %s)" % (_label(t), name,
+                                               self.world.show(w2))
         if old is ABSENT:
             if name in ns.contents:
                 model.sanctioned(ns, name, ABSENT)
         else:
             model.sanctioned(ns, name, old)
-        return ("with pywatch.patch(m%d, %r, %s): pass%s"
-                % (t, name, self.world.show(v), extra),
+        return ("with pywatch.patch(%s, %r, %s): pass%s"
+                % (_label(t), name, self.world.show(v), extra),
                 real, "ok")
 
     # ---- judging ----------------------------------------------------------

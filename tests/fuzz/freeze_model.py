@@ -27,6 +27,8 @@ def door(ns, name, value, old):
         return ""                       # names compare as exact str only
     if name in ns.allow:
         return "allow="
+    # A class has no submodules, stdlib names or lazy imports: the facts
+    # close those doors.
     if value is not ABSENT and ns.submodules.get(name, ABSENT) is value:
         return "submodule binding"
     if name in ns.stdlib_names:
@@ -163,6 +165,10 @@ class Model:
         """A setattr-path write: "refused", "missing" (deleting an unbound
         name) or "ok"."""
         old = ns.contents.get(name, ABSENT)
+        if ns.is_class and self.frozen(ns):
+            # Py_TPFLAGS_IMMUTABLETYPE: CPython refuses every one.
+            self._count("setattr on a class: refused")
+            return "refused"
         if self.frozen(ns) and not self._judged(ns, name, value, old,
                                                 "setattr"):
             return "refused"
