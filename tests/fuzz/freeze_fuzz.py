@@ -502,8 +502,6 @@ class Runner:
             if kind in ("setattr", "delattr", "exec_attr", "mock"):
                 # type's setattr stores an exact, interned copy of the name.
                 name = sys.intern(str.__str__(name))
-            elif kind == "ppatch":
-                name = str.__str__(name)
         if kind == "setattr":
             real = _outcome(lambda: setattr(m, name, v))
             return ("setattr(%s, %r, %s)" % (label, name, w.show(v)), real,
@@ -595,11 +593,6 @@ class Runner:
         if kind == "mock_dict":
             return self.mock_dict(t, m, ns, name, v)
         if kind == "ppatch":
-            # pywatch.patch() with a name that is not an exact str: its
-            # own write is reported (the recorder cannot tell the name),
-            # where the policy's door 2 says allowed: a finding, left out
-            # of the programs (REPORT: ppatch-odd-name).
-            name = str.__str__(name)
             return self.ppatch(t, m, ns, name, v, op)
         if kind == "resolve":
             # Reading the attribute: on 3.15 the import system replaces a
@@ -693,7 +686,9 @@ class Runner:
                     except (pywatch.FrozenError, TypeError):
                         pass
         real = _outcome(run)
-        model.sanctioned(ns, name, v)
+        # pywatch.patch() writes under the exact str its name spells.
+        pname = sys.intern(str.__str__(name))
+        model.sanctioned(ns, pname, v)
         extra = ""
         if inner == 1 and t != 4:
             model.direct(ns, name, w2)
@@ -704,10 +699,10 @@ class Runner:
             extra = "; setattr(%s, %r, %s)" % (_label(t), name,
                                                self.world.show(w2))
         if old is ABSENT:
-            if name in ns.contents:
-                model.sanctioned(ns, name, ABSENT)
+            if pname in ns.contents:
+                model.sanctioned(ns, pname, ABSENT)
         else:
-            model.sanctioned(ns, name, old)
+            model.sanctioned(ns, pname, old)
         return ("with pywatch.patch(%s, %r, %s): pass%s"
                 % (_label(t), name, self.world.show(v), extra),
                 real, "ok")
