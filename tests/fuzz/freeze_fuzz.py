@@ -60,6 +60,7 @@ OPS = {
     "setdefault": (3, 3), "pop": (3, 2), "popitem": (1, 1),
     "exec": (4, 3), "mock": (4, 3), "mock_dict": (2, 3), "ppatch": (4, 5),
     "undo": (3, 3), "thread": (4, 6), "resolve": (1, 1),
+    "wpatch": (1, 1),
     "freeze": (4, 2), "thaw": (3, 1), "disable": (1, 0), "enable": (2, 0),
 }
 _NAMES = sorted(OPS)
@@ -445,6 +446,8 @@ class Runner:
                 return ("freeze(%s, allow=%r, classes=True)" % (label, allow),
                         "ok", "ok")
             return "freeze(%s, allow=%r)" % (label, allow), "ok", "ok"
+        if kind == "wpatch":
+            return self.wpatch(op[1] & 1)
         if kind == "thread":
             sub = THREAD_OPS[op[1] % len(THREAD_OPS)]
             inner = (sub,) + op[2:]
@@ -645,6 +648,30 @@ class Runner:
         return ("with mock.patch.object(%s, %r, %s): pass"
                 % (_label(t), name, self.world.show(v)),
                 real, expect)
+
+    def wpatch(self, frozen):
+        """pywatch.patch() of the real warnings module's filters (a name of
+        the stdlib table), frozen or not: the patch's own writes are
+        neither refused nor reported.  Nothing else writes to it: the
+        process's own warnings must keep working."""
+        before = warnings.filters
+        copy_ = list(before)
+
+        def run():
+            if frozen:
+                pywatch.freeze(warnings)
+            try:
+                with pywatch.patch(warnings, "filters", copy_):
+                    if warnings.filters is not copy_:
+                        raise AssertionError("not patched")
+            finally:
+                if frozen:
+                    pywatch.thaw(warnings)
+        real = _outcome(run)
+        if warnings.filters is not before:
+            real = "not restored"
+        return ("%swith pywatch.patch(warnings, 'filters', list(...)): pass"
+                % ("freeze(warnings); " if frozen else ""), real, "ok")
 
     def mock_dict(self, t, m, ns, name, v):
         """mock.patch.dict: update() in, then clear() and update() from a
