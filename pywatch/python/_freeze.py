@@ -371,7 +371,7 @@ class _Tracker:
         self.modified = False
         self.sanctioned = {}  # name -> value being written by patch()
         self.lazies = _lazies(ns)
-        self.bases_assigned = None  # the new __bases__, not judged yet
+        self.bases_assigned = None  # id(the new __bases__), not judged yet
         if not self.is_module:
             _c._tracked_classes()[key] = self
 
@@ -396,15 +396,18 @@ class _Tracker:
         it did if the class then holds that very tuple."""
         if self.ref() is cls:
             self._resolve_bases()
-            # Not old itself: a base the class leaves may die.
-            self.bases_assigned = None if new is old else new
+            # By id: the tuple must not keep the bases alive.  Ids cannot
+            # mislead: new and the class's bases are alive together now,
+            # and any later change of them comes through here first.
+            self.bases_assigned = None if new is old else id(new)
 
     def _resolve_bases(self):
         new, self.bases_assigned = self.bases_assigned, None
         cls = self.ref()
         # A frozen class refuses the assignment (CPython's
         # Py_TPFLAGS_IMMUTABLETYPE): only a modification to track.
-        if new is not None and cls is not None and _class_bases(cls) is new:
+        if new is not None and cls is not None \
+                and id(_class_bases(cls)) == new:
             self.modified = True
 
     def judge_now(self):

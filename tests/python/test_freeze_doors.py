@@ -435,6 +435,22 @@ class BasesAssignment(unittest.TestCase):
             C.__bases__ = (int,)
         self.assertFalse(pywatch.modified(C))
 
+    def test_a_base_refused_can_die(self):
+        import gc
+        import weakref
+
+        class C:
+            pass
+        self.assertFalse(pywatch.modified(C))
+        refused = type("Refused", (int,), {})
+        gone = weakref.ref(refused)
+        with self.assertRaises(TypeError):
+            C.__bases__ = (refused,)
+        del refused
+        gc.collect()      # before any judgement
+        self.assertIsNone(gone())
+        self.assertFalse(pywatch.modified(C))
+
     def test_assigning_the_same_tuple_is_no_modification(self):
         class C:
             pass
