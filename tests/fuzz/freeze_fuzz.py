@@ -869,7 +869,7 @@ def replay(disk, ops, counts=None, texts=None, tally=False, doors=None):
     runner's model, when tally is asked, for the audit)."""
     runner = Runner(disk, counts, doors=doors)
     if tally:
-        runner.model.tallies = {0: {}, 1: {}}
+        runner.model.tallies = {0: {}, 1: {}, CLASS: {}}
     try:
         with warnings.catch_warnings(record=True) as recorded:
             warnings.simplefilter("always")
@@ -1056,10 +1056,11 @@ def audit_episode(disk, episode, ops, check_doors=False):
             data = json.load(f)
     finally:
         adisk.close()
-    names = {0: "fzpkg_" + tag, 1: "fzplain_" + tag}
-    for label, modname in names.items():
+    names = {0: ("module", "fzpkg_" + tag), 1: ("module", "fzplain_" + tag),
+             CLASS: ("class", "fzpkg_%s.C" % tag)}
+    for label, (kind, modname) in names.items():
         ns = [n for n in data["namespaces"]
-              if n["kind"] == "module" and n["name"] == modname]
+              if n["kind"] == kind and n["name"] == modname]
         got = {}
         for row in (ns[0]["writes"] if ns else []):
             got[row["name"]] = (
@@ -1083,13 +1084,13 @@ def audit_episode(disk, episode, ops, check_doors=False):
         for name in sorted(set(got) | set(want)):
             g, w_ = got.get(name), want.get(name)
             if g is None or w_ is None or g[0] != w_[0]:
-                return Failure("audit", "m%d (%s) %r: the audit counted %s,"
-                               " the model %s" % (label, modname, name,
+                return Failure("audit", "%s (%s) %r: the audit counted %s,"
+                               " the model %s" % (_label(label), modname, name,
                                                   g and g[0], w_ and w_[0]))
             if check_doors and g[1] != w_[1]:
-                return Failure("audit-door", "m%d %r: the audit says freeze"
+                return Failure("audit-door", "%s %r: the audit says freeze"
                                " %s it, the model %s" % (
-                                   label, name,
+                                   _label(label), name,
                                    "allows" if g[1] else "refuses",
                                    "allows" if w_[1] else "refuses"))
     return None

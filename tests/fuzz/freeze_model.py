@@ -123,8 +123,11 @@ class Model:
             key = name if type(name) is str else NON_STR
             row = tally.setdefault(key, {})
             row[kind] = row.get(kind, 0) + 1
+            # freeze() refuses every setattr on a class, door or not.
+            why = "" if ns.is_class and path != "dict" else door(
+                self._unfrozen(ns), name, value, old)
             self.door_log.setdefault(ns.label, {}).setdefault(
-                key, []).append(door(self._unfrozen(ns), name, value, old))
+                key, []).append(why)
         if self.frozen(ns) and not self._judged(ns, name, value, old, path):
             # A key that is not an exact str is reported with the
             # whole-dict events: telling its name would run its __eq__.
