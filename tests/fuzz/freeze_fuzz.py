@@ -1,17 +1,21 @@
 """Differential fuzzing of freezing: pywatch against freeze_model.py.
 
-Seeded random programs write to frozen and unfrozen modules through every
-path a program has (setattr, m.x = v in exec'd code, STORE_GLOBAL, the
-__dict__'s item, update, setdefault, pop, popitem and del, exec in the
-module's dict, mock.patch, mock.patch.dict, pywatch.patch, writes from
-threads, writes undone at once) with values and names chosen to look like
-what a door of the policy lets through (None, False, 0, "", empty
-containers, look-alike modules, a str subclass name, stdlib table names),
-with freeze/thaw and disable/enable cycles in between.  After every
-operation, at a safe point (pywatch.flush()), pywatch must agree with the
-model: the operation refused (FrozenError) or not, the FrozenWarnings
-issued, pywatch.stats()["frozen_writes_detected"], and each namespace's
-contents.
+Seeded random programs write to frozen and unfrozen modules and a class
+(World names them) through every path a program has: setattr, delattr,
+m.x = v in exec'd code, STORE_GLOBAL and its del, the __dict__'s item and
+del, update, setdefault, pop, popitem, exec in the module's dict,
+mock.patch, mock.patch.dict, pywatch.patch (with a write of its own inside),
+writes from threads, writes undone at once, reads that resolve a lazy
+import (3.15), and pywatch.patch of the real warnings module.  Values and
+names are chosen to look like what a door of the policy lets through
+(None, False, 0, "", NotImplemented, Ellipsis, empty containers, the real
+submodules and look-alikes of them, the interpreter's builtins and copies,
+a str subclass name, stdlib table names), with freeze/thaw (classes=True
+too) and disable/enable cycles in between.  After every operation, at a
+safe point (pywatch.flush(), then modified()), pywatch must agree with the
+model: the operation refused (FrozenError; TypeError for a class) or not,
+the FrozenWarnings issued, pywatch.stats()["frozen_writes_detected"], and
+each namespace's contents, key and value objects in order.
 
 The run is cut into episodes of --episode-ops operations, each on a fresh
 world (the package re-imported from disk), so that a failure replays
@@ -20,7 +24,7 @@ alone.  A failure prints the seed and the failing operations minimized
 episodes' programs under `python -m pywatch audit --json` and compares its
 per-name counts (and its "freeze allows") with the model's.
 
-    PYTHONPATH=build/X.Y python tests/fuzz/freeze_fuzz.py --seed 1 --ops 1000000
+    PYTHONPATH=build/X.Y pythonX.Y tests/fuzz/freeze_fuzz.py --ops 1000000
 
 --inject submodule-none puts back issue 23's bug (the submodule door
 compared the value with sys.modules.get(...), None when absent): the run
@@ -47,10 +51,9 @@ from unittest import mock
 import pywatch
 from pywatch import _freeze
 
-from freeze_model import ABSENT, ALL_NAMES, Model, Namespace, door
+from freeze_model import ABSENT, ALL_NAMES, Model, Namespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 
 # name: (weight, number of parameters)
 OPS = {
@@ -120,15 +123,8 @@ class Sentinel:
         return "<%s>" % self.name
 
 
-# ---- facts of the interpreter, found once ---------------------------------
+# ---- the stdlib module ---------------------------------------------------
 
-def _annotations_read_creates():
-    m = types.ModuleType("probe")
-    getattr(m, "__annotations__", None)
-    return "__annotations__" in m.__dict__
-
-
-ANNOTATIONS_READ_CREATES = _annotations_read_creates()
 # The real stdlib module the fuzzer freezes, with the names the stdlib
 # table gives it, and the look-alikes, which get nothing.
 STDLIB = "base64"
@@ -186,14 +182,17 @@ LEGEND = ("m0: a package imported from disk, with submodules sub and sub2"
 class World:
     """One episode's namespaces, values and names.  Targets:
     0 a real package, imported from disk, with real submodules sub and sub2
-      (sys.modules["<pkg>.blocked"] is None, "nosub" is absent);
+      (sys.modules["<pkg>.blocked"] is None, "nosub" is absent), and on
+      3.15 lz, a lazy import;
     1 a plain module imported from disk;
     2 a user module named "warnings" (held in sys.modules under another
       name);
     3 a module whose __name__ was rebound to the stdlib's name;
-    4 the real stdlib module (only writes that leave nothing to report:
-      pywatch's warned names live as long as the module);
-    5 a look-alike of it, put in sys.modules in its place while written."""
+    4 the real stdlib module, written only through the setattr paths and
+      pywatch.patch, which report nothing (pywatch's warned names live as
+      long as the module: a report would not replay alone);
+    5 a look-alike of it, put in sys.modules in its place while written;
+    6 (C) a class that the package defines."""
 
     def __init__(self, disk, model):
         self.disk, self.model = disk, model
@@ -518,8 +517,8 @@ class Runner:
             if not _identifier(name):
                 name = "x"
             real = _outcome(lambda: _attr_writer(name)(m, v))
-            return ("%s.%s = %s  (exec'd code)" % (label, name, w.show(v)), real,
-                    model.setattr(ns, name, v))
+            return ("%s.%s = %s  (exec'd code)" % (label, name, w.show(v)),
+                    real, model.setattr(ns, name, v))
         if kind in ("store_global", "del_global"):
             if not _identifier(name):
                 name = "x"
