@@ -349,18 +349,26 @@ WATCH_EXTERN int watch_set_debounce(uint64_t ms);
  *
  * A tap callback does bounded C work.  It must not run Python code, and so
  * must not drop a reference that could be the last, mutate any dict, or
- * call anything that may call back into Python.  It may take references,
- * allocate, read the dict with an exact str or int key and read the running
- * frame (a collection that an allocation asks for waits for the next safe
- * point, on 3.12 and later).  Returning 1 asks
- * for phase two: the tap's after callback then runs at the next safe point
- * (see "Delivery"), once however many events asked, and may do anything,
- * freeing the tap included.
+ * call anything that may call back into Python.  Nor may it look anything
+ * up in a dict, the tapped one or another, even by an exact str or int key,
+ * unless it knows every key that dict holds is an exact str or int: a
+ * lookup compares the key with each key of the same hash in the dict, and
+ * one with its own __eq__ (Python code can put one in any dict it reaches)
+ * has that __eq__ called.  It may read the event, take references,
+ * allocate, keep records of its own (keyed by pointer, say), walk a dict
+ * with PyDict_Next() comparing keys by identity, and read the running frame
+ * (a collection that an allocation asks for waits for the next safe point,
+ * on 3.12 and later).  Whatever needs more waits for phase two: returning 1
+ * asks for it, and the tap's after callback then runs at the next safe
+ * point (see "Delivery"), once however many events asked, and may do
+ * anything.
  *
  * A tap is told WATCH_EVENT_DEALLOCATED when its dict dies and
  * WATCH_EVENT_FINALIZED when libwatch shuts down in the interpreter; either
  * detaches it for good.  It stays allocated until watch_tap_free(), which is
- * always allowed. */
+ * always allowed, from any callback too (a tap's own, phase one or two, on
+ * any event): a tap freed hears nothing more, and its after callback is not
+ * called. */
 typedef struct watch_tap_s watch_tap_t;
 
 typedef struct {

@@ -22,7 +22,10 @@ event_kind(PyDict_WatchEvent event)
 
 /* CPython 3.13 reports MODIFIED for storing the identical object into a
  * split (instance) dict; nothing changes, so nothing is invalidated.  The
- * check reads the dict, which is safe here for an exact key only. */
+ * check reads the dict through its lookup, which runs no Python code here
+ * only because a split dict holds exact str keys alone (any other key makes
+ * it combined) and the key is an exact str or int: no key can have an
+ * __eq__ of its own. */
 static int
 identical_store(PyObject *dict, PyObject *key, PyObject *new_value)
 {

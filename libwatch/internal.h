@@ -128,7 +128,7 @@ struct watch_dep_s {
 #ifdef WATCH_TEST_ABI_VERSION
 #define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
 #else
-#define WATCH_ABI_VERSION 2
+#define WATCH_ABI_VERSION 3
 #endif
 
 struct state {
@@ -163,6 +163,7 @@ struct state {
   watch_tap_t *taps_due;
   watch_tap_t **taps_due_tail;
   watch_tap_t *tap_batch;
+  watch_tap_t *taps_freed; /* freed during tap_event(), which frees them */
   /* References to drop once no libwatch structure is in the middle of a
    * change (state_drain()): a Py_DECREF can run any Python code. */
   PyObject **garbage;

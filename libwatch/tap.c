@@ -60,19 +60,36 @@ detach(watch_tap_t *tap)
   tap->ns = NULL;
 }
 
-/* Phase one.  The callbacks run no Python code, so the list cannot change
- * under the walk, except by detach() below. */
+static void
+free_freed(struct state *st)
+{
+  while (st->taps_freed != NULL) {
+    watch_tap_t *tap = st->taps_freed;
+    st->taps_freed = tap->all_next;
+    state_free(st, tap, sizeof(*tap));
+  }
+}
+
+/* Phase one.  The callbacks run no Python code, but may free any tap,
+ * their own included, which only detaches it here (watch_tap_free()): its
+ * memory stays until the walk ends, and a detached tap's next still leads
+ * on through the list, to every tap attached.  in_watcher makes a freed
+ * tap's namespace wait for the next collection too: the watcher goes on
+ * with it. */
 void
 tap_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
           PyObject *key, PyObject *value)
 {
   watch_tap_event_t event = {kind, ns->obj, key, value};
+  st->in_watcher++;
   for (watch_tap_t *tap = ns->taps; tap != NULL; tap = tap->next)
-    if (tap->cb(tap, &event) == 1)
+    if (tap->ns != NULL && tap->cb(tap, &event) == 1 && tap->ns != NULL)
       due_push(st, tap);
   if (kind == WATCH_EVENT_DEALLOCATED)
     while (ns->taps != NULL)
       detach(ns->taps);
+  if (--st->in_watcher == 0)
+    free_freed(st);
 }
 
 /* Finishes the batch under way first: the last watch_fini() may come from
@@ -116,14 +133,18 @@ taps_finalize(struct state *st)
   while (st->taps != NULL) {
     watch_tap_t *tap = st->taps;
     st->taps = tap->all_next;
+    if (st->taps)
+      st->taps->all_pprev = &st->taps;
     int attached = tap->ns != NULL;
     detach(tap);
     due_remove(st, tap);
-    if (attached)
-      (void)tap->cb(tap, &finalized);
+    /* Done with first: the callback may free the tap, or any other. */
     tap->state = NULL;
     st->counters.bytes -= sizeof(*tap);
+    if (attached)
+      (void)tap->cb(tap, &finalized);
   }
+  free_freed(st);
   assert(st->taps_due == NULL && st->tap_batch == NULL);
 }
 
@@ -192,7 +213,12 @@ watch_tap_free(watch_tap_t *tap)
   *tap->all_pprev = tap->all_next;
   if (tap->all_next)
     tap->all_next->all_pprev = tap->all_pprev;
-  state_free(st, tap, sizeof(*tap));
+  if (st->in_watcher) {  /* a tap callback: tap_event() may walk it */
+    tap->all_next = st->taps_freed;
+    st->taps_freed = tap;
+  } else {
+    state_free(st, tap, sizeof(*tap));
+  }
   if (ns != NULL)
     ns_maybe_free(st, ns);
 }

@@ -169,6 +169,33 @@ weakly_held(PyObject *ref)
   return obj;
 }
 
+/* The registry's entry under key, an exact int, found without the dict's
+ * own lookup: that compares key with every key of its hash, and a raw write
+ * can put one there whose __eq__ is Python code, which must not run inside
+ * the watcher.  The walk compares exact ints only, in C; it costs the size
+ * of the registry, so it is only taken when a dependent would hear the
+ * event: a __bases__ assignment has invalidated them before (bases_swap()),
+ * and what is left is mostly a dependent's class dying. */
+static PyObject *
+registry_entry(struct ns *ns, PyObject *key)
+{
+  uintptr_t hash = exact_key_hash(key);
+  int heard = ns->whole.edges != NULL;
+  for (table_node_t *n = table_chain(&ns->keys, hash); n && !heard;
+       n = n->next)
+    heard = n->hash == hash && ((struct keyrec *)n)->edges != NULL;
+  if (!heard)
+    return NULL;
+  PyObject *registry = ns->obj;
+  Py_ssize_t pos = 0;
+  PyObject *k, *v;
+  while (PyDict_Next(registry, &pos, &k, &v))
+    if (k == key || (PyLong_CheckExact(k)
+                     && PyObject_RichCompareBool(k, key, Py_EQ) == 1))
+      return v;
+  return NULL;
+}
+
 /* A class leaving or entering a base's registry is a change of its bases;
  * the dependents hear of it as a change of that class.  The key is the
  * class's address, but Python code can write any int there (the registry is
@@ -187,9 +214,9 @@ subclass_registry_event(struct state *st, struct ns *ns,
     ns_event(st, ns, kind, key);
     return;
   }
-  PyObject *old = PyDict_GetItemWithError(ns->obj, key); /* int: no Python */
-  if (old == NULL)
-    PyErr_Clear();
+  /* An added key had no equal exact int in the dict. */
+  PyObject *old = kind == WATCH_EVENT_ADDED ? NULL
+                                            : registry_entry(ns, key);
   void *address = PyLong_AsVoidPtr(key);
   if (address == NULL)
     PyErr_Clear();
@@ -217,6 +244,9 @@ link_subclass_entry(struct state *st, watch_dep_t *dep, PyTypeObject *base,
   PyObject *key = PyLong_FromVoidPtr(cls);
   if (key == NULL)
     return WATCH_EPYTHON;
+  /* The lookups may run a colliding key's __eq__, which may empty the
+   * registry, and CPython frees an empty one. */
+  Py_INCREF(registry);
   /* A class missing from its base's registry (a raw delete through gc)
    * would change bases unseen: CPython itself no longer tracks it. */
   PyObject *entry = PyDict_GetItemWithError(registry, key);
@@ -226,6 +256,7 @@ link_subclass_entry(struct state *st, watch_dep_t *dep, PyTypeObject *base,
   Py_DECREF(key);
   if (rc == 0)
     ns_find(st, registry)->subclass_registry = 1;
+  Py_DECREF(registry);
   return rc;
 }
 
@@ -391,11 +422,39 @@ watch_attr_lookup(PyObject *obj, PyObject *name, PyObject **value)
  * on the module keeping its class.  Those cases whose value only Python code
  * knows are refused. */
 
+/* A class's __bases__ assignment, told before the change: as its leaving
+ * each old base's registry is (subclass_registry_event()).  That removal
+ * alone does not do: CPython looks the class up there with the dict's
+ * lookup, and forgets the error of a colliding key's __eq__ that raises,
+ * leaving the class registered where it no longer is. */
+static int
+bases_swap(struct state *st, PyTypeObject *cls)
+{
+  PyObject *key = PyLong_FromVoidPtr(cls);
+  if (key == NULL)
+    return -1;  /* refused: a change unseen would leave dependents stale */
+  watch_event_t report = {WATCH_EVENT_TYPE, (PyObject *)cls, NULL, NULL, 0};
+  PyObject *bases = cls->tp_bases;
+  for (Py_ssize_t i = 0; bases && i < PyTuple_GET_SIZE(bases); i++) {
+    PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(bases, i);
+    PyObject *registry = base->tp_subclasses;
+    struct ns *ns = is_heap(base) && registry != NULL
+                        && PyDict_CheckExact(registry)
+                        ? ns_find(st, registry)
+                        : NULL;
+    if (ns != NULL && ns->subclass_registry)
+      ns_event_reported(st, ns, WATCH_EVENT_DELETED, key, &report);
+  }
+  Py_DECREF(key);
+  return 0;
+}
+
 /* Every __class__ assignment raises the audit event object.__setattr__
  * before the change, whatever the path (PEP 578): the one report CPython
- * gives of a module changing class.  Audit hooks are process-wide and
- * permanent, so this one is added once per process and finds the state of
- * the interpreter it runs in.  It runs no Python code. */
+ * gives of a module changing class.  __bases__ assignment raises it too.
+ * Audit hooks are process-wide and permanent, so this one is added once
+ * per process and finds the state of the interpreter it runs in.  It runs
+ * no Python code. */
 static int
 class_swap_hook(const char *event, PyObject *args, void *unused)
 {
@@ -404,12 +463,17 @@ class_swap_hook(const char *event, PyObject *args, void *unused)
       || PyTuple_GET_SIZE(args) < 2)
     return 0;
   PyObject *obj = PyTuple_GET_ITEM(args, 0), *name = PyTuple_GET_ITEM(args, 1);
-  if (!(PyModule_Check(obj) || PyType_Check(obj)) || !PyUnicode_Check(name)
-      || PyUnicode_CompareWithASCIIString(name, "__class__") != 0)
+  if (!(PyModule_Check(obj) || PyType_Check(obj)) || !PyUnicode_Check(name))
+    return 0;
+  int bases = PyType_Check(obj)
+              && PyUnicode_CompareWithASCIIString(name, "__bases__") == 0;
+  if (!bases && PyUnicode_CompareWithASCIIString(name, "__class__") != 0)
     return 0;
   struct state *st = state_of_watcher();
   if (st == NULL || !st->init_count)
     return 0;
+  if (bases)
+    return bases_swap(st, (PyTypeObject *)obj);
   /* A module is tracked by its dict; a class by its dict, or by itself on
    * the type watcher's path.  A class changing metaclass may compute its
    * MRO another way from now on. */

@@ -234,6 +234,232 @@ START_TEST(finalized_detaches_and_no_watcher_id_is_taken)
 }
 END_TEST
 
+static int
+nothing(watch_tap_t *tap, const watch_tap_event_t *ev)
+{
+  (void)tap, (void)ev;
+  return 0;
+}
+
+/* A dict holding a key with the hash of "x" and its own __eq__, ahead of
+ * "x": every lookup of "x" calls that __eq__.  Tapping the dict adds no
+ * call to a write. */
+START_TEST(a_tapped_write_calls_no_more_eq)
+{
+  PyObject *g = NS("class K:\n"
+                   "    calls = 0\n"
+                   "    def __hash__(self): return hash('x')\n"
+                   "    def __eq__(self, other):\n"
+                   "        K.calls += 1\n"
+                   "        return False\n"
+                   "d = {K(): 0, 'x': 0}\n"
+                   "def write():\n"
+                   "    K.calls = 0\n"
+                   "    d['x'] += 1\n"
+                   "    d['x'] = d.get('x')\n"
+                   "    del d['x']\n"
+                   "    d['x'] = 0\n"
+                   "    return K.calls\n");
+  PyObject *untracked = EVAL(g, "write()");
+  watch_tap_t *tap;
+  ck_assert_int_eq(watch_tap_new(&tap, ITEM(g, "d"), nothing, NULL, NULL), 0);
+  PyObject *tapped = EVAL(g, "write()");
+  ck_assert_int_gt(PyLong_AsLong(untracked), 0);
+  ck_assert_int_eq(PyLong_AsLong(tapped), PyLong_AsLong(untracked));
+  watch_tap_free(tap);
+  Py_DECREF(tapped);
+  Py_DECREF(untracked);
+  Py_DECREF(g);
+}
+END_TEST
+
+/* ---- taps freed from callbacks (watch_tap_free() is always allowed) --- */
+
+/* A tap that frees the taps in victims (itself among them, or not) when it
+ * hears an event of kind, in phase one or, with in_after, in phase two. */
+typedef struct {
+  watch_event_kind_t kind;
+  int in_after;
+  watch_tap_t **victims[4]; /* NULL-terminated; each set to NULL once freed */
+  int heard, afters;
+} killer_t;
+
+static void
+free_victims(killer_t *k)
+{
+  for (int i = 0; i < 4 && k->victims[i] != NULL; i++) {
+    watch_tap_free(*k->victims[i]);
+    *k->victims[i] = NULL;
+  }
+}
+
+static int
+killer(watch_tap_t *tap, const watch_tap_event_t *ev)
+{
+  killer_t *k = watch_tap_data(tap);
+  k->heard++;
+  if (!k->in_after && ev->kind == k->kind)
+    free_victims(k);
+  /* Asks for phase two even once freed: it must not come. */
+  return 1;
+}
+
+static void
+killer_after(watch_tap_t *tap)
+{
+  killer_t *k = watch_tap_data(tap);
+  k->afters++;
+  if (k->in_after)
+    free_victims(k);
+}
+
+START_TEST(freed_by_its_own_callback_on_a_write)
+{
+  watch_counters_t c0 = COUNTERS();
+  PyObject *d = PY("{'a': 0}");
+  watch_tap_t *self, *other;
+  seen_t s = {.ask_after = 1};
+  killer_t k = {.kind = WATCH_EVENT_MODIFIED, .victims = {&self}};
+  ck_assert_int_eq(watch_tap_new(&other, d, record, after, &s), 0);
+  ck_assert_int_eq(watch_tap_new(&self, d, killer, killer_after, &k), 0);
+  RUN_WITH("d['a'] = 1", "d", d);
+  ck_assert_ptr_null(self);
+  ck_assert_int_eq(k.heard, 1);
+  ck_assert_int_eq(s.n, 1); /* the tap after it in the list still hears */
+  watch_flush();
+  ck_assert_int_eq(k.afters, 0);
+  ck_assert_int_eq(s.afters, 1);
+  RUN_WITH("d['a'] = 2", "d", d);
+  ck_assert_int_eq(k.heard, 1);
+  ck_assert_int_eq(s.n, 2);
+  watch_tap_free(other);
+  watch_counters_t c1 = COUNTERS();
+  ck_assert_uint_eq(c1.namespaces, c0.namespaces);
+  ck_assert_uint_eq(c1.bytes, c0.bytes);
+  Py_DECREF(d);
+}
+END_TEST
+
+/* The last tap of a dict, freed as the dict dies: the watcher goes on with
+ * the dict's record, which then goes too. */
+START_TEST(freed_by_its_own_callback_when_the_dict_dies)
+{
+  watch_counters_t c0 = COUNTERS();
+  PyObject *d = PY("{'a': 0}");
+  watch_tap_t *self;
+  killer_t k = {.kind = WATCH_EVENT_DEALLOCATED, .victims = {&self}};
+  ck_assert_int_eq(watch_tap_new(&self, d, killer, killer_after, &k), 0);
+  Py_DECREF(d);
+  ck_assert_ptr_null(self);
+  ck_assert_int_eq(k.heard, 1);
+  watch_flush();
+  ck_assert_int_eq(k.afters, 0);
+  watch_counters_t c1 = COUNTERS();
+  ck_assert_uint_eq(c1.namespaces, c0.namespaces);
+  ck_assert_uint_eq(c1.bytes, c0.bytes);
+  /* A new dict, maybe at the same address, is not tapped. */
+  PyObject *d2 = PY("{'a': 0}");
+  RUN_WITH("d['a'] = 1", "d", d2);
+  ck_assert_int_eq(k.heard, 1);
+  Py_DECREF(d2);
+}
+END_TEST
+
+/* One callback frees every tap of the dict, itself included, or another
+ * tap not yet told: none of the freed hears anything more. */
+START_TEST(a_callback_frees_the_other_taps_of_its_dict)
+{
+  for (int kind = 0; kind < 2; kind++) {
+    watch_counters_t c0 = COUNTERS();
+    PyObject *d = PY("{'a': 0}");
+    watch_tap_t *t1, *t2, *t3;
+    killer_t k1 = {.kind = WATCH_EVENT_MODIFIED};
+    killer_t k2 = {.kind = kind ? WATCH_EVENT_DEALLOCATED
+                                : WATCH_EVENT_MODIFIED,
+                   .victims = {&t1, &t3, &t2}};
+    killer_t k3 = {.kind = WATCH_EVENT_MODIFIED};
+    ck_assert_int_eq(watch_tap_new(&t1, d, killer, killer_after, &k1), 0);
+    ck_assert_int_eq(watch_tap_new(&t2, d, killer, killer_after, &k2), 0);
+    ck_assert_int_eq(watch_tap_new(&t3, d, killer, killer_after, &k3), 0);
+    if (kind)
+      Py_DECREF(d);
+    else
+      RUN_WITH("d['a'] = 1", "d", d);
+    ck_assert_ptr_null(t1);
+    ck_assert_ptr_null(t2);
+    ck_assert_ptr_null(t3);
+    /* Newest first: t3 heard the event before t2 freed it, t1 never. */
+    ck_assert_int_eq(k3.heard, 1);
+    ck_assert_int_eq(k2.heard, 1);
+    ck_assert_int_eq(k1.heard, 0);
+    watch_flush();
+    ck_assert_int_eq(k1.afters + k2.afters + k3.afters, 0);
+    if (!kind) {
+      RUN_WITH("d['a'] = 2", "d", d);
+      ck_assert_int_eq(k1.heard + k2.heard + k3.heard, 2);
+      Py_DECREF(d);
+    }
+    watch_counters_t c1 = COUNTERS();
+    ck_assert_uint_eq(c1.namespaces, c0.namespaces);
+    ck_assert_uint_eq(c1.bytes, c0.bytes);
+  }
+}
+END_TEST
+
+/* An after callback frees every tap of its dict, the ones still due in
+ * the same batch included. */
+START_TEST(an_after_callback_frees_the_taps_of_its_dict)
+{
+  watch_counters_t c0 = COUNTERS();
+  PyObject *d = PY("{'a': 0}");
+  watch_tap_t *t1, *t2, *t3;
+  killer_t k1 = {0}, k3 = {0};
+  killer_t k2 = {.in_after = 1, .victims = {&t1, &t2, &t3}};
+  ck_assert_int_eq(watch_tap_new(&t1, d, killer, killer_after, &k1), 0);
+  ck_assert_int_eq(watch_tap_new(&t2, d, killer, killer_after, &k2), 0);
+  ck_assert_int_eq(watch_tap_new(&t3, d, killer, killer_after, &k3), 0);
+  ck_assert_int_eq(PyDict_SetItemString(d, "a", Py_None), 0);
+  ck_assert_int_eq(k1.heard + k2.heard + k3.heard, 3);
+  watch_flush();
+  /* Due in the order they asked: t3, t2, then t1, freed by then. */
+  ck_assert_int_eq(k3.afters, 1);
+  ck_assert_int_eq(k2.afters, 1);
+  ck_assert_int_eq(k1.afters, 0);
+  ck_assert_ptr_null(t1);
+  RUN_WITH("d['a'] = 2", "d", d);
+  ck_assert_int_eq(k1.heard + k2.heard + k3.heard, 3);
+  watch_counters_t c1 = COUNTERS();
+  ck_assert_uint_eq(c1.namespaces, c0.namespaces);
+  ck_assert_uint_eq(c1.bytes, c0.bytes);
+  Py_DECREF(d);
+}
+END_TEST
+
+/* Told FINALIZED, a tap frees itself and another tap not yet told. */
+START_TEST(freed_by_a_callback_on_finalized)
+{
+  ck_assert_int_eq(watch_init(), 0);
+  PyObject *d = PY("{}");
+  PyObject *e = PY("{}");
+  watch_tap_t *t1, *t2, *t3;
+  killer_t k1 = {0}, k3 = {0};
+  killer_t k2 = {.kind = WATCH_EVENT_FINALIZED, .victims = {&t2, &t1}};
+  ck_assert_int_eq(watch_tap_new(&t1, d, killer, NULL, &k1), 0);
+  ck_assert_int_eq(watch_tap_new(&t2, e, killer, NULL, &k2), 0);
+  ck_assert_int_eq(watch_tap_new(&t3, d, killer, NULL, &k3), 0);
+  watch_fini();
+  ck_assert_ptr_null(t1);
+  ck_assert_ptr_null(t2);
+  ck_assert_int_eq(k2.heard, 1);
+  ck_assert_int_eq(k1.heard, 0);
+  ck_assert_int_eq(k3.heard, 1);
+  ck_assert(!watch_tap_attached(t3));
+  watch_tap_free(t3);
+  Py_DECREF(e);
+  Py_DECREF(d);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -245,7 +471,13 @@ make_suite(void)
   tcase_add_test(tc, the_dict_dies);
   tcase_add_test(tc, a_tap_keeps_the_namespace_and_nothing_after);
   tcase_add_test(tc, bad_arguments);
+  tcase_add_test(tc, a_tapped_write_calls_no_more_eq);
+  tcase_add_test(tc, freed_by_its_own_callback_on_a_write);
+  tcase_add_test(tc, freed_by_its_own_callback_when_the_dict_dies);
+  tcase_add_test(tc, a_callback_frees_the_other_taps_of_its_dict);
+  tcase_add_test(tc, an_after_callback_frees_the_taps_of_its_dict);
   TCase *bare = harness_bare_tcase(s, "life");
   tcase_add_test(bare, finalized_detaches_and_no_watcher_id_is_taken);
+  tcase_add_test(bare, freed_by_a_callback_on_finalized);
   return s;
 }

@@ -381,6 +381,52 @@ class OverlappingPatches(FreezeCase):
         self.assertNotIn("new", vars(m))
 
 
+class TheRecorderReadsNoDict(unittest.TestCase):
+    """Issue 23's crash: the recorder looked the key up inside the tap, and
+    a colliding key's __eq__ ran there."""
+
+    def test_a_colliding_key_that_clears_the_dict(self):
+        m = types.ModuleType("collide_%d" % id(self))
+        calls = []
+
+        class K:
+            def __hash__(self):
+                return hash("X")
+
+            def __eq__(self, other):
+                calls.append(other)
+                vars(m).clear()
+                return False
+        vars(m)[K()] = 1
+        self.assertFalse(pywatch.modified(m))
+        vars(m)["X"] = "new"      # CPython's own lookup calls K.__eq__ once
+        self.assertEqual(len(calls), 1)
+        self.assertTrue(pywatch.modified(m))
+
+    def test_a_tracked_store_calls_no_more_eq_than_an_untracked_one(self):
+        def stores(track):
+            m = types.ModuleType("collide")
+            calls = []
+
+            class K:
+                def __hash__(self):
+                    return hash("X")
+
+                def __eq__(self, other):
+                    calls.append(other)
+                    return False
+            vars(m)[K()] = 1
+            vars(m)["X"] = 0
+            if track:
+                pywatch.modified(m)
+            del calls[:]
+            vars(m)["X"] = 1
+            vars(m)["X"] = 2
+            pywatch.flush()
+            return len(calls)
+        self.assertEqual(stores(True), stores(False))
+
+
 class BasesAssignment(unittest.TestCase):
     """modified(C) follows the __bases__ assignments themselves, not a
     snapshot of them."""
