@@ -721,7 +721,9 @@ class Runner:
             extra = "; %s.__dict__[%r] = %s" % (_label(t), name,
                                                  self.world.show(w2))
         elif inner == 2:
-            model.setattr(ns, name, w2)
+            # type's setattr writes under an exact str; a module's under
+            # the name given.
+            model.setattr(ns, pname if t == CLASS else name, w2)
             extra = "; setattr(%s, %r, %s)" % (_label(t), name,
                                                self.world.show(w2))
         if old is ABSENT:
