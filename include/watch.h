@@ -311,10 +311,16 @@ WATCH_EXTERN int watch_deoptimize(PyObject *func);
  *   interpreter only.  Detaching, and watch_fini() while attached, must
  *   happen on the loop's thread or while the loop is not running, and the
  *   loop must run once more to free libwatch's handles (libuv's rule);
- * - otherwise, in the main interpreter, at the next safe point of its main
- *   thread (a pending call, Py_AddPendingCall; at most one is outstanding);
- * - in any interpreter, when watch_flush() is called.  A subinterpreter has
- *   no other way, and neither does a host that wants to choose the moment.
+ * - otherwise, at the next safe point of whichever thread of the
+ *   interpreter runs Python code first (a pending call on that interpreter,
+ *   run at an eval-breaker check: a loop's back edge, a call's return; at
+ *   most one is outstanding).  So a thread that writes in a loop delivers
+ *   what it wrote itself, while the main thread waits in join(), and a
+ *   subinterpreter delivers its own.  A thread that only runs C code (a
+ *   long C call, a wait without the GIL) delivers nothing until it runs
+ *   Python code again, or another thread of the interpreter does;
+ * - in any interpreter, also when watch_flush() is called, for a host that
+ *   wants to choose the moment.
  * The last watch_fini(), and interpreter finalization, deliver the queued
  * callbacks first, then FINALIZED to the dependents still valid.  Under
  * watch_fini() the interpreter works as usual.  Left to interpreter
@@ -336,8 +342,9 @@ WATCH_EXTERN int watch_attach_loop(uv_loop_t *loop);
 /* Phase two waits until no invalidation has happened for ms milliseconds, to
  * coalesce bursts such as a module reload; 0 (the default) delivers at the
  * first chance.  Without a host loop, the timer runs on a private loop in a
- * thread of libwatch's own, in the main interpreter only; that thread does
- * not survive fork(): set 0 before forking.  watch_flush() ignores it. */
+ * thread of libwatch's own, one per interpreter that sets it; that thread
+ * does not survive fork(): set 0 before forking.  watch_flush() ignores
+ * it. */
 WATCH_EXTERN int watch_set_debounce(uint64_t ms);
 
 /* ---- Taps ----------------------------------------------------------------

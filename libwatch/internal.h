@@ -142,7 +142,10 @@ struct state {
   uint64_t clock;          /* source of namespace versions */
   unsigned unstable_limit;
   unsigned in_watcher;     /* depth of watcher callbacks running */
-  int is_main;             /* the main interpreter: pending calls reach it */
+  /* The interpreter it belongs to, for the pending call, which the private
+   * loop's thread queues with no thread state to ask. */
+  PyInterpreterState *interp;
+  int is_main;             /* the main interpreter: host loops reach it */
   int finalizing;          /* the last watch_fini() is under way */
   table_t namespaces;
   watch_dep_t *deps;       /* every live dependent */

@@ -48,7 +48,8 @@ watch_init(void)
   st->unstable_limit = WATCH_DEFAULT_UNSTABLE_LIMIT;
   st->pending_tail = &st->pending;
   st->taps_due_tail = &st->taps_due;
-  st->is_main = PyInterpreterState_Get() == PyInterpreterState_Main();
+  st->interp = PyInterpreterState_Get();
+  st->is_main = st->interp == PyInterpreterState_Main();
   st->teardown = state_reset;
   state_count_initialized(st, 1);
   rc = dict_watch_start(st);

@@ -1,20 +1,39 @@
 /* When phase two runs (the delivery itself is queue.c's):
  *  - a host loop (watch_attach_loop): a uv_async_t wakes it from any thread;
  *    the callbacks run on the loop's thread, holding the GIL;
- *  - otherwise, in the main interpreter, a pending call (Py_AddPendingCall),
- *    at most one outstanding, since CPython's queue holds 32.  A debounce
- *    needs a timer that runs while Python does not, so it runs on a private
- *    loop in its own thread, which only schedules the pending call;
+ *  - otherwise, a pending call on the interpreter that owns the state, run
+ *    by whichever of its threads next checks the eval breaker; at most one
+ *    is outstanding, since CPython's queue is small (31 calls on 3.12) and
+ *    shared with everyone else's.  A debounce needs a timer that runs while
+ *    Python does not, so it runs on a private loop in its own thread, which
+ *    only queues the pending call;
  *  - in any interpreter, watch_flush().
  */
 #include "internal.h"
 
 #include <stdlib.h>
 
-/* ---- the main interpreter's pending call --------------------------------- */
+/* ---- the interpreter's pending call -------------------------------------- */
+
+/* Queues func on interp's own pending calls, which any of its threads runs
+ * at its next eval-breaker check (a loop's back edge, a call's return).
+ * The public Py_AddPendingCall() reaches only the main thread of the main
+ * interpreter: a subinterpreter's phase two never ran, and while the main
+ * thread waited (join()), what a worker wrote piled up in the records of
+ * phase one.  This one is private, declared in pycore_ceval.h (which needs
+ * Py_BUILD_CORE), but exported by 3.12 to 3.15 alike (for
+ * _testinternalcapi), so it is declared here.  Its last parameter is
+ * mainthreadonly on 3.12 and flags on 3.13 and later: 0 means any thread
+ * in both.  It returns 0, or -1 without an exception when the queue is
+ * full, and takes a lock of its own: any thread may call it, with or
+ * without a thread state, as long as interp lives. */
+PyAPI_FUNC(int) _PyEval_AddPendingCall(PyInterpreterState *interp,
+                                       int (*func)(void *), void *arg,
+                                       int flags);
 
 /* A pending call cannot be cancelled and may outlive the state that asked
- * for it, so it looks the state up again. */
+ * for it, so it looks the state up again.  It runs in the interpreter it
+ * was queued on, whose state that is. */
 static int
 safe_point(void *unused)
 {
@@ -35,7 +54,7 @@ schedule_safe_point(struct state *st)
 {
   if (atomic_exchange(&st->call_queued, 1))
     return;
-  if (Py_AddPendingCall(safe_point, NULL) < 0)
+  if (_PyEval_AddPendingCall(st->interp, safe_point, NULL, 0) < 0)
     atomic_store(&st->call_queued, 0);  /* full: the next wake retries */
 }
 
@@ -193,8 +212,8 @@ loop_detach(struct state *st)
   st->waker = NULL;
 }
 
-/* Without a host loop, only a debounce in the main interpreter needs the
- * private loop; everything else goes straight to the pending call. */
+/* Without a host loop, only a debounce needs the private loop; everything
+ * else goes straight to the pending call. */
 static int
 loop_choose(struct state *st, uv_loop_t *host)
 {
@@ -203,7 +222,7 @@ loop_choose(struct state *st, uv_loop_t *host)
     st->waker = waker_new(st, host, 0);
     return st->waker ? 0 : WATCH_ENOMEM;
   }
-  if (st->debounce_ms > 0 && st->is_main)
+  if (st->debounce_ms > 0)
     return private_loop_start(st);
   return 0;
 }
@@ -213,7 +232,7 @@ queue_wake(struct state *st)
 {
   if (st->waker != NULL)
     uv_async_send(&st->waker->wake);
-  else if (st->is_main)
+  else
     schedule_safe_point(st);
 }
 

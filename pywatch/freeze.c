@@ -363,6 +363,29 @@ f_hook_type(PyObject *self, PyObject *arg)
   return PyBool_FromLong(t->tp_setattro == frozen_module_setattro);
 }
 
+/* Writes a class's attribute through type's own slot, past its
+ * Py_TPFLAGS_IMMUTABLETYPE, which is lifted for that call alone.  The old
+ * value is kept until the flag is back, so that its __del__ cannot run in
+ * between; a metaclass's __setattr__ is not called. */
+static int
+raw_type_setattr(PyTypeObject *type, PyObject *name, PyObject *value)
+{
+  PyObject *dict = PyType_GetDict(type);
+  if (dict == NULL)
+    return -1;
+  PyObject *old = PyDict_GetItemWithError(dict, name);
+  Py_XINCREF(old);
+  Py_DECREF(dict);
+  if (old == NULL && PyErr_Occurred())
+    return -1;
+  unsigned long was = type->tp_flags & Py_TPFLAGS_IMMUTABLETYPE;
+  type->tp_flags &= ~Py_TPFLAGS_IMMUTABLETYPE;
+  int rc = PyType_Type.tp_setattro((PyObject *)type, name, value);
+  type->tp_flags |= was;
+  Py_XDECREF(old);
+  return rc;
+}
+
 static PyObject *
 f_raw_setattr(PyObject *self, PyObject *const *args, Py_ssize_t n)
 {
@@ -381,6 +404,8 @@ f_raw_setattr(PyObject *self, PyObject *const *args, Py_ssize_t n)
   int rc;
   if (PyModule_Check(obj))
     rc = orig_module_setattro(obj, args[1], value);
+  else if (PyType_Check(obj))
+    rc = raw_type_setattr((PyTypeObject *)obj, args[1], value);
   else
     rc = PyObject_SetAttr(obj, args[1], value);
   if (rc < 0)
@@ -473,7 +498,8 @@ static PyMethodDef freeze_functions[] = {
      "Hooks a ModuleType subclass that copied the original setattr slot."},
     {"_raw_setattr", (PyCFunction)(void (*)(void))f_raw_setattr,
      METH_FASTCALL,
-     "Sets (or, without value, deletes) through the original module slot."},
+     "Sets (or, without value, deletes) through the original slot of a module\n"
+     "or of a class (past its immutability)."},
     {"_set_immutable", (PyCFunction)(void (*)(void))f_set_immutable,
      METH_FASTCALL,
      "Sets or clears Py_TPFLAGS_IMMUTABLETYPE on a heap class; returns the "

@@ -58,6 +58,89 @@ START_TEST(a_store_from_c_waits_for_a_safe_point_or_a_flush)
 }
 END_TEST
 
+/* Runs src in ns on a thread of its own, while this one waits without the
+ * GIL and so runs no safe point. */
+struct thread_run {
+  PyObject *ns;
+  const char *src;
+  int ran;
+};
+
+static void
+thread_run_main(void *arg)
+{
+  struct thread_run *run = arg;
+  PyGILState_STATE gil = PyGILState_Ensure();
+  PyObject *r = PyRun_String(run->src, Py_file_input, run->ns, run->ns);
+  run->ran = r != NULL;
+  if (r == NULL)
+    PyErr_Print();
+  Py_XDECREF(r);
+  PyGILState_Release(gil);
+}
+
+static void
+run_in_a_thread(PyObject *ns, const char *src)
+{
+  struct thread_run run = {ns, src, 0};
+  uv_thread_t thread;
+  int started;
+  Py_BEGIN_ALLOW_THREADS
+  started = uv_thread_create(&thread, thread_run_main, &run);
+  if (started == 0)
+    uv_thread_join(&thread);
+  Py_END_ALLOW_THREADS
+  ck_assert_int_eq(started, 0);
+  ck_assert_msg(run.ran, "the thread's code failed: %s", src);
+}
+
+/* The deliveries a probe has had, for Python code that waits. */
+static PyObject *
+delivered(PyObject *self, PyObject *probe_capsule)
+{
+  (void)self;
+  probe_t *p = PyCapsule_GetPointer(probe_capsule, NULL);
+  return p ? PyLong_FromLong(p->rec.count) : NULL;
+}
+
+static PyMethodDef delivered_def = {"delivered", delivered, METH_O, NULL};
+
+/* ns[name] = a capsule of p, and ns["delivered"]. */
+static void
+expose_probe(PyObject *ns, const char *name, probe_t *p)
+{
+  PyObject *fn = PyCFunction_New(&delivered_def, NULL);
+  PyObject *cap = PyCapsule_New(p, NULL, NULL);
+  ck_assert_ptr_nonnull(fn);
+  ck_assert_ptr_nonnull(cap);
+  ck_assert_int_eq(PyDict_SetItemString(ns, "delivered", fn), 0);
+  ck_assert_int_eq(PyDict_SetItemString(ns, name, cap), 0);
+  Py_DECREF(fn);
+  Py_DECREF(cap);
+}
+
+/* The pending call goes to the interpreter, not to its main thread: a
+ * thread that writes and goes on running Python code delivers what it
+ * wrote, while the main thread waits without the GIL. */
+START_TEST(a_thread_delivers_what_it_wrote_while_the_main_thread_waits)
+{
+  PyObject *d = PY("{'x': 1}");
+  PROBE(p);
+  DEPEND(p, d, "x");
+  PyObject *g = NS("");
+  ck_assert_int_eq(PyDict_SetItemString(g, "d", d), 0);
+  expose_probe(g, "probe", p);
+
+  run_in_a_thread(g, "d['x'] = 2\n" SAFE_POINTS "seen = delivered(probe)\n");
+
+  ck_assert_int_eq(PyLong_AsLong(ITEM(g, "seen")), 1);
+  assert_invalidated(p, WATCH_EVENT_MODIFIED, d);
+  probe_release(p);
+  Py_DECREF(g);
+  Py_DECREF(d);
+}
+END_TEST
+
 /* A callback that calls Python code, which reads the namespace. */
 static PyObject *seen_by_python;
 
@@ -95,7 +178,8 @@ END_TEST
 
 START_TEST(many_stores_from_c_need_one_pending_call)
 {
-  /* CPython's pending-call queue holds 32: libwatch keeps one at most. */
+  /* CPython's pending-call queue is small (31 calls on 3.12): libwatch
+   * keeps one at most. */
   enum { N = 200 };
   PyObject *dicts = PY("[{'x': 1} for _ in range(200)]");
   probe_t *p[N];
@@ -515,17 +599,6 @@ START_TEST(the_debounce_timer_waits_for_a_quiet_period)
 }
 END_TEST
 
-/* The current watch_flush() count, for Python code that waits. */
-static PyObject *
-delivered(PyObject *self, PyObject *probe_capsule)
-{
-  (void)self;
-  probe_t *p = PyCapsule_GetPointer(probe_capsule, NULL);
-  return p ? PyLong_FromLong(p->rec.count) : NULL;
-}
-
-static PyMethodDef delivered_def = {"delivered", delivered, METH_O, NULL};
-
 START_TEST(without_a_host_loop_the_debounce_runs_on_a_private_loop)
 {
   ck_assert_int_eq(watch_set_debounce(500), 0);
@@ -560,7 +633,9 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Subinterpreters                                                          */
 
-START_TEST(a_subinterpreter_delivers_at_watch_flush)
+/* Each interpreter queues the pending call on itself, and its own threads
+ * run it: no flush is needed. */
+START_TEST(a_subinterpreter_delivers_at_its_own_safe_points)
 {
   PyThreadState *main_ts = PyThreadState_Get();
   PyThreadState *sub = Py_NewInterpreter();
@@ -573,14 +648,24 @@ START_TEST(a_subinterpreter_delivers_at_watch_flush)
   PyObject *x = PyUnicode_InternFromString("x");
   int on_err = watch_dep_on_key(p->dep, d, x, PyDict_GetItem(d, x));
   PyDict_SetItem(d, x, Py_None);
+  int before = p->rec.count;
   PyObject *r = PyRun_String(SAFE_POINTS, Py_file_input, d, d);
   Py_XDECREF(r);
-  int before_flush = p->rec.count;
+  int after_safe_points = p->rec.count;
+  /* A store from C, with no safe point after it: watch_flush() still
+   * delivers it there. */
+  probe_t *q = &harness_probes[harness_nprobes++];
+  int new_again_err = watch_dep_new(&q->dep, rec_cb, q);
+  int on_again_err = watch_dep_on_key(q->dep, d, x, Py_None);
+  PyDict_SetItem(d, x, Py_True);
+  int before_flush = q->rec.count;
   int flushed = watch_flush();
-  int after_flush = p->rec.count;
+  int after_flush = q->rec.count;
   Py_CLEAR(p->rec.key);
+  Py_CLEAR(q->rec.key);
   watch_dep_release(p->dep);
-  p->dep = NULL;
+  watch_dep_release(q->dep);
+  p->dep = q->dep = NULL;
   Py_DECREF(x);
   Py_DECREF(d);
   watch_fini();
@@ -591,9 +676,121 @@ START_TEST(a_subinterpreter_delivers_at_watch_flush)
   ck_assert_int_eq(attach_err, WATCH_EINVAL);
   ck_assert_int_eq(new_err, 0);
   ck_assert_int_eq(on_err, 0);
+  ck_assert_int_eq(before, 0);
+  ck_assert_int_eq(after_safe_points, 1);
+  ck_assert_int_eq(new_again_err, 0);
+  ck_assert_int_eq(on_again_err, 0);
   ck_assert_int_eq(before_flush, 0);
   ck_assert_int_eq(flushed, 1);
   ck_assert_int_eq(after_flush, 1);
+}
+END_TEST
+
+START_TEST(a_subinterpreter_debounces_on_its_own_private_loop)
+{
+  PyThreadState *main_ts = PyThreadState_Get();
+  PyThreadState *sub = Py_NewInterpreter();
+  ck_assert_ptr_nonnull(sub);
+  int init_err = watch_init();
+  int debounce_err = watch_set_debounce(500);
+  probe_t *p = &harness_probes[harness_nprobes++];
+  int new_err = watch_dep_new(&p->dep, rec_cb, p);
+  PyObject *g = PyDict_New();
+  PyObject *d = Py_BuildValue("{s:i}", "x", 1);
+  PyObject *x = PyUnicode_InternFromString("x");
+  int on_err = watch_dep_on_key(p->dep, d, x, PyDict_GetItem(d, x));
+  PyObject *fn = PyCFunction_New(&delivered_def, NULL);
+  PyObject *cap = PyCapsule_New(p, NULL, NULL);
+  PyDict_SetItemString(g, "__builtins__", PyEval_GetBuiltins());
+  PyDict_SetItemString(g, "delivered", fn);
+  PyDict_SetItemString(g, "probe", cap);
+  PyDict_SetItemString(g, "d", d);
+  Py_XDECREF(fn);
+  Py_XDECREF(cap);
+  PyObject *r = PyRun_String(
+      "import time\n"
+      "d['x'] = 2\n"
+      "early = delivered(probe)\n"
+      "deadline = time.monotonic() + 30\n"
+      "while not delivered(probe) and time.monotonic() < deadline:\n"
+      "    time.sleep(0.001)\n",
+      Py_file_input, g, g);
+  int ran = r != NULL;
+  if (r == NULL)
+    PyErr_Print();
+  Py_XDECREF(r);
+  PyObject *early = PyDict_GetItemString(g, "early");
+  long early_count = early ? PyLong_AsLong(early) : -1;
+  int count = p->rec.count;
+  int kind = p->rec.kind;
+  int undebounce_err = watch_set_debounce(0);
+  Py_CLEAR(p->rec.key);
+  watch_dep_release(p->dep);
+  p->dep = NULL;
+  Py_DECREF(x);
+  Py_DECREF(d);
+  Py_DECREF(g);
+  watch_fini();
+  Py_EndInterpreter(sub);
+  PyThreadState_Swap(main_ts);
+
+  ck_assert_int_eq(init_err, 0);
+  ck_assert_int_eq(debounce_err, 0);
+  ck_assert_int_eq(new_err, 0);
+  ck_assert_int_eq(on_err, 0);
+  ck_assert(ran);
+  ck_assert_int_eq(early_count, 0);
+  ck_assert_int_eq(count, 1);
+  ck_assert_int_eq(kind, WATCH_EVENT_MODIFIED);
+  ck_assert_int_eq(undebounce_err, 0);
+}
+END_TEST
+
+/* A pending call queued on a subinterpreter, and its private loop's timer,
+ * may be outstanding when it ends without watch_fini(): its teardown
+ * delivers, stops the loop, and leaves nothing that runs later. */
+START_TEST(a_subinterpreter_ends_with_its_delivery_outstanding)
+{
+  PyThreadState *main_ts = PyThreadState_Get();
+  PyThreadState *sub = Py_NewInterpreter();
+  ck_assert_ptr_nonnull(sub);
+  int init_err = watch_init();
+  probe_t *p = &harness_probes[harness_nprobes++];
+  probe_t *q = &harness_probes[harness_nprobes++];
+  int new_err = watch_dep_new(&p->dep, rec_cb, p);
+  int new_err2 = watch_dep_new(&q->dep, rec_cb, q);
+  PyObject *d = Py_BuildValue("{s:i,s:i}", "x", 1, "y", 2);
+  PyObject *x = PyUnicode_InternFromString("x");
+  PyObject *y = PyUnicode_InternFromString("y");
+  int on_err = watch_dep_on_key(p->dep, d, x, PyDict_GetItem(d, x));
+  int on_err2 = watch_dep_on_key(q->dep, d, y, PyDict_GetItem(d, y));
+  PyDict_SetItem(d, x, Py_None);     /* queues the pending call */
+  int debounce_err = watch_set_debounce(60000);
+  PyDict_SetItem(d, y, Py_None);     /* starts the private loop's timer */
+  int before = p->rec.count + q->rec.count;
+  Py_DECREF(x);
+  Py_DECREF(y);
+  Py_DECREF(d);
+  Py_EndInterpreter(sub);            /* no watch_fini() */
+  PyThreadState_Swap(main_ts);
+  PyObject *g = NS(SAFE_POINTS);     /* nothing left to run here */
+
+  ck_assert_int_eq(init_err, 0);
+  ck_assert_int_eq(new_err, 0);
+  ck_assert_int_eq(new_err2, 0);
+  ck_assert_int_eq(on_err, 0);
+  ck_assert_int_eq(on_err2, 0);
+  ck_assert_int_eq(debounce_err, 0);
+  ck_assert_int_eq(before, 0);
+  ck_assert_int_eq(p->rec.count, 1);
+  ck_assert_int_eq(p->rec.kind, WATCH_EVENT_MODIFIED);
+  ck_assert_int_eq(q->rec.count, 1);
+  ck_assert_int_eq(q->rec.kind, WATCH_EVENT_MODIFIED);
+  /* The keys the callbacks kept belong to the ended interpreter. */
+  p->rec.key = q->rec.key = NULL;
+  probe_release(p);
+  probe_release(q);
+  Py_DECREF(g);
 }
 END_TEST
 
@@ -669,6 +866,62 @@ START_TEST(a_pending_call_left_after_watch_fini_is_harmless)
 }
 END_TEST
 
+/* A callback that a thread's safe point delivers may take libwatch down
+ * and start it again: what it then registers and writes is delivered too,
+ * at that thread's next safe point, with no flush. */
+static probe_t *restarted;
+static PyObject *restart_dict;
+static int restart_rc = -1;
+
+static int
+restart_cb(watch_dep_t *dep, const watch_event_t *event)
+{
+  rec_cb(dep, event);
+  if (event->kind != WATCH_EVENT_MODIFIED)
+    return 0;
+  watch_fini();
+  PyObject *y = PyUnicode_InternFromString("y");
+  restart_rc = y ? watch_init() : -100;
+  if (restart_rc == 0)
+    restart_rc = watch_dep_new(&restarted->dep, rec_cb, restarted);
+  if (restart_rc == 0)
+    restart_rc = watch_dep_on_key(restarted->dep, restart_dict, y,
+                                  PyDict_GetItem(restart_dict, y));
+  if (restart_rc == 0)
+    restart_rc = PyDict_SetItem(restart_dict, y, Py_None);
+  Py_XDECREF(y);
+  return 0;
+}
+
+START_TEST(a_callback_on_a_thread_may_restart_libwatch)
+{
+  ck_assert_int_eq(watch_init(), 0);
+  PyObject *d = restart_dict = PY("{'x': 1, 'y': 2}");
+  probe_t *p = &harness_probes[harness_nprobes++];
+  restarted = &harness_probes[harness_nprobes++];
+  ck_assert_int_eq(watch_dep_new(&p->dep, restart_cb, p), 0);
+  DEPEND(p, d, "x");
+  PyObject *g = NS("");
+  ck_assert_int_eq(PyDict_SetItemString(g, "d", d), 0);
+  expose_probe(g, "first", p);
+  expose_probe(g, "second", restarted);
+
+  run_in_a_thread(g, "d['x'] = 2\n" SAFE_POINTS
+                     "seen = delivered(first), delivered(second)\n");
+
+  ck_assert_int_eq(restart_rc, 0);
+  PyObject *seen = ITEM(g, "seen");
+  ck_assert_int_eq(PyLong_AsLong(PyTuple_GET_ITEM(seen, 0)), 1);
+  ck_assert_int_eq(PyLong_AsLong(PyTuple_GET_ITEM(seen, 1)), 1);
+  ck_assert_int_eq(p->rec.kind, WATCH_EVENT_MODIFIED);
+  ck_assert_int_eq(restarted->rec.kind, WATCH_EVENT_MODIFIED);
+  ck_assert_int_eq(watch_flush(), 0);
+  watch_fini();
+  Py_DECREF(g);
+  Py_DECREF(d);
+}
+END_TEST
+
 START_TEST(flush_attach_and_debounce_need_watch_init)
 {
   uv_loop_t loop;
@@ -688,6 +941,7 @@ make_suite(void)
   tcase_add_test(tc, a_store_from_c_waits_for_a_safe_point_or_a_flush);
   tcase_add_test(tc, a_callback_may_run_python_code_on_the_new_state);
   tcase_add_test(tc, many_stores_from_c_need_one_pending_call);
+  tcase_add_test(tc, a_thread_delivers_what_it_wrote_while_the_main_thread_waits);
 
   tc = harness_tcase(s, "batches");
   tcase_add_test(tc, a_burst_of_writes_delivers_one_callback_per_dependent);
@@ -711,12 +965,15 @@ make_suite(void)
   tcase_add_test(tc, a_write_in_another_thread_wakes_the_attached_loop);
   tcase_add_test(tc, the_debounce_timer_waits_for_a_quiet_period);
   tcase_add_test(tc, without_a_host_loop_the_debounce_runs_on_a_private_loop);
-  tcase_add_test(tc, a_subinterpreter_delivers_at_watch_flush);
+  tcase_add_test(tc, a_subinterpreter_delivers_at_its_own_safe_points);
+  tcase_add_test(tc, a_subinterpreter_debounces_on_its_own_private_loop);
+  tcase_add_test(tc, a_subinterpreter_ends_with_its_delivery_outstanding);
 
   tc = harness_bare_tcase(s, "finalization");
   tcase_add_test(tc, watch_fini_delivers_queued_callbacks_then_finalized);
   tcase_add_test(tc, watch_fini_with_a_host_loop_and_pending_work);
   tcase_add_test(tc, a_pending_call_left_after_watch_fini_is_harmless);
+  tcase_add_test(tc, a_callback_on_a_thread_may_restart_libwatch);
   tcase_add_test(tc, flush_attach_and_debounce_need_watch_init);
   return s;
 }

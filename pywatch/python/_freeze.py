@@ -17,6 +17,7 @@ patch, frozen or not.
 import builtins as _builtins
 import os as _os
 import sys as _sys
+import _thread
 import types as _types
 import warnings as _warnings
 import weakref as _weakref
@@ -35,6 +36,7 @@ _ModuleType = _types.ModuleType
 # 3.15's placeholder for a name bound by a lazy import (PEP 810).
 _LazyImportType = getattr(_types, "LazyImportType", None)
 _FunctionType = _types.FunctionType
+_BuiltinFunctionType = _types.BuiltinFunctionType
 # What a module or class really holds, read without its class's help: a
 # ModuleType subclass may define __dict__ as a property, and a metaclass may
 # define __bases__.
@@ -129,32 +131,45 @@ class _State:
     functions = {}    # id(function) -> _FunctionTracker
     detected = 0      # direct dict writes to frozen namespaces
     patches = {}      # (id(object), name) -> _Patched, while patched
+    patch_lock = _thread.RLock()
+    judge_lock = _thread.allocate_lock()
 
 
 _state = _State()
 
 
-def allowed_anyway(owner, name, value, existed, replaced_lazy=None):
+def allowed_anyway(owner, name, value, existed, replaced_lazy=None,
+                   via_setattr=False):
     """Why freezing lets this write through whatever allow= says ("" if it
     does not).  owner is the module or class written to (None: it died),
     value what the name holds now (_MISSING: deleted), existed whether it
     held something before, replaced_lazy the lazy import object (3.15, PEP
-    810) that the write replaced, if any.  The one statement of the policy:
-    the setattr hook (refusal()), the tracking of direct writes and the
-    audit's verdict all ask it.
+    810) that the write replaced, if any, via_setattr whether it came
+    through setattr rather than straight into the dict.  The one statement
+    of the policy: the setattr hook (refusal()), the tracking of direct
+    writes and the audit's verdict all ask it.
 
     Each door opens on proof by identity with the very thing it allows,
     never on a name or a default: None, False or 0 are values like any
-    other.  It reads no attribute of value and runs none of its code."""
+    other.  It reads no attribute of value.  A door whose proof raises
+    (a str subclass key of sys.modules with its own __eq__, say) stays
+    closed: judging must go on."""
+    try:
+        return _door(owner, name, value, existed, replaced_lazy, via_setattr)
+    except Exception:
+        return ""
+
+
+def _door(owner, name, value, existed, replaced_lazy, via_setattr):
     if type(name) is not str:
         return ""
-    if name == "__warningregistry__" and type(value) is dict:
+    is_module = _is_module(owner)
+    if is_module and name == "__warningregistry__" and type(value) is dict:
         # The warnings machinery adds it on the first warning raised from
         # the module's code; unittest's assertWarns() replaces it by {}.
         return "warnings registry"
-    if not existed and _created_lazily(name, value):
+    if not existed and _created_lazily(is_module, name, value, via_setattr):
         return "created lazily"
-    is_module = issubclass(type(owner), _ModuleType)
     if not is_module:
         return ""
     if _is_stdlib_write(owner, name):
@@ -169,20 +184,31 @@ def allowed_anyway(owner, name, value, existed, replaced_lazy=None):
 # Names CPython itself may add to a namespace: an allow= that names one is
 # no misspelling.
 _CREATED_BY_CPYTHON = frozenset(["__warningregistry__", "__builtins__",
-                                 "__annotations__", "__slotnames__"])
+                                 "__annotations__", "__slotnames__",
+                                 "__annotations_cache__", "__annotate_func__"])
 
 
-def _created_lazily(name, value):
-    """What CPython creates in a namespace on first use: __builtins__ by
-    eval() and exec() in a dict that lacks it (the interpreter's own
-    builtins), __annotations__ on first read (3.12, 3.13), __slotnames__ by
-    copyreg."""
+def _created_lazily(is_module, name, value, via_setattr):
+    """What CPython creates in a namespace on first use.  Straight in the
+    dict, never through setattr: __builtins__ by eval() and exec() in a
+    module's dict that lacks it (the interpreter's own builtins),
+    __annotations__ on first read (an exact dict), and a class's
+    annotation caches on 3.14+ (__annotations_cache__, a dict;
+    __annotate_func__, None when it has no __annotate__).  Through setattr:
+    copyreg's __slotnames__ on a class (a list)."""
+    if not is_module and name == "__slotnames__":
+        return type(value) is list
+    if via_setattr:
+        return False
     if name == "__builtins__":
-        return value is _builtins or value is _builtins.__dict__
+        return is_module and (value is _builtins
+                              or value is _builtins.__dict__)
     if name == "__annotations__":
         return type(value) is dict
-    if name == "__slotnames__":
-        return type(value) is list
+    if not is_module and name == "__annotations_cache__":
+        return type(value) is dict
+    if not is_module and name == "__annotate_func__":
+        return value is None
     return False
 
 
@@ -213,37 +239,84 @@ _FILE_LOADERS = (_bootstrap_external.SourceFileLoader,
                  _bootstrap_external.ExtensionFileLoader)
 
 
-def _from_stdlib(module, spec_name):
-    """The module's import spec says the interpreter's own stdlib loaded it
-    under spec_name: built in, frozen, or a file of the stdlib directory
-    (not of its site-packages)."""
-    spec = _module_dict(module).get("__spec__")
+def _from_stdlib(module, spec_name, facade=True):
+    """The interpreter's own stdlib loaded this very module under
+    spec_name: its spec says so (built in, frozen, or a file of the stdlib
+    directory, not of its site-packages), and the module holds code that
+    ran in it, as only its import makes (a spec copied onto another module
+    proves nothing).  facade: whether a module that defines no function of
+    its own may prove it through the functions it re-exports."""
+    ns = _module_dict(module)
+    spec = ns.get("__spec__")
     if type(spec) is not _bootstrap.ModuleSpec or type(spec.name) is not str \
             or spec.name != spec_name:
         return False
-    loader = spec.loader
-    if loader is _bootstrap.BuiltinImporter or \
-            loader is _bootstrap.FrozenImporter:
-        return True
-    origin = spec.origin
+    loader, origin = spec.loader, spec.origin
+    if loader is _bootstrap.BuiltinImporter:
+        return _holds_own_builtin(module, ns)
+    if loader is _bootstrap.FrozenImporter:
+        return _holds_stdlib_code(ns, None, facade)
     if type(loader) not in _FILE_LOADERS or type(origin) is not str \
             or type(_STDLIB_DIR) is not str:
         return False
     inside = _os.path.relpath(_os.path.realpath(origin), _STDLIB_DIR)
-    first = inside.split(_os.sep, 1)[0]
-    return first not in (_os.pardir, "site-packages", "dist-packages")
+    if inside.split(_os.sep, 1)[0] in (_os.pardir, "site-packages",
+                                       "dist-packages"):
+        return False
+    if type(loader) is _bootstrap_external.ExtensionFileLoader:
+        return _holds_own_builtin(module, ns)
+    return _holds_stdlib_code(ns, origin, facade)
+
+
+def _holds_own_builtin(module, ns):
+    """A function of the extension's, bound to this module by its init."""
+    return any(type(v) is _BuiltinFunctionType and v.__self__ is module
+               for v in list(ns.values()))
+
+
+def _holds_stdlib_code(ns, filename, facade):
+    """A function whose globals are this dict, compiled from filename (a
+    frozen module's: from a <frozen ...> name).  A facade that defines no
+    function (warnings on 3.14+ re-exports _py_warnings') shows instead a
+    function of a stdlib module that proves so itself."""
+    functions = [v for v in list(ns.values()) if type(v) is _FunctionType]
+    own = [f for f in functions if f.__globals__ is ns]
+    if own:
+        return any(_compiled_from(f, filename) for f in own)
+    return facade and any(_of_stdlib_module(f) for f in functions)
+
+
+def _compiled_from(function, filename):
+    name = function.__code__.co_filename
+    return type(name) is str and (name == filename if filename
+                                  else name.startswith("<frozen "))
+
+
+def _of_stdlib_module(function):
+    name = function.__module__
+    module = _sys.modules.get(name) if type(name) is str else None
+    return (_is_module(module) and function.__globals__ is _module_dict(module)
+            and _from_stdlib(module, name, facade=False))
 
 
 def _resolves_to(lazy, value):
     """Whether value is what the lazy import object resolves to: the import
-    system replaces it so on first use (3.15).  Resolving again finds what
-    the first resolution imported."""
+    system replaces it so on first use (3.15).  It is asked only once that
+    import ran (the module is in sys.modules, and a from-import's name is
+    bound in it), so that asking imports nothing."""
     if type(lazy) is not _LazyImportType or value is _MISSING:
         return False
-    try:
-        return lazy.resolve() is value
-    except Exception:
+    text = _LazyImportType.__repr__(lazy)
+    prefix, suffix = "<lazy_import '", "'>"
+    if not (text.startswith(prefix) and text.endswith(suffix)):
         return False
+    target = text[len(prefix):-len(suffix)]
+    parent, _, last = target.rpartition(".")
+    imported = target in _sys.modules or (
+        parent in _sys.modules
+        and _is_module(_sys.modules[parent])
+        and last in _module_dict(_sys.modules[parent]))
+    return imported and lazy.resolve() is value
 
 
 def _is_submodule_binding(module, name, value):
@@ -410,34 +483,50 @@ class _Tracker:
                 and id(_class_bases(cls)) == new:
             self.modified = True
 
+    def take(self):
+        """The writes not delivered yet, taken now, for judge()."""
+        self._resolve_bases()
+        return self.recorder.drain()
+
     def judge_now(self):
         """Judges the writes not delivered yet, now; returns the warnings
         due, for _emit()."""
-        self._resolve_bases()
-        return self._judge(self.recorder.drain())
+        return self.judge(self.take(), self.frozen)
 
     def sync(self):
         _emit(self.judge_now())
 
     def _deliver(self, records):
-        _emit(self._judge(records))
+        _emit(self.judge(records, self.frozen))
 
-    def _judge(self, records):
-        pending = []
+    def judge(self, records, frozen):
+        """frozen: whether the namespace was frozen when they were made.
+        Taken as an argument, since judging may run code that thaws or
+        freezes (a door's proof, a key's __eq__), and a state change
+        takes the records first, then judges them."""
         if self.ref() is None:
-            return pending
+            return []
+        written = []
         for how, name, value, filename, lineno in records:
             replaced = self._follow_lazies(how, name, value)
-            if name is not None and self.silent(name, value, how != "added",
-                                                replaced):
-                continue
+            if name is None or not self.silent(name, value, how != "added",
+                                               replaced):
+                written.append((name, how, filename, lineno))
+        if not written:
+            return []
+        # Other threads judge too (each delivers at its own safe points):
+        # the counts and the once-per-name choice are made under a lock,
+        # where no code of the program's runs.
+        due = []
+        with _state.judge_lock:
             self.modified = True
-            if self.frozen:
-                _state.detected += 1
-                if name not in self.warned:
-                    self.warned.add(name)
-                    pending.append(self._warning(name, how, filename, lineno))
-        return pending
+            if frozen:
+                _state.detected += len(written)
+                for w in written:
+                    if w[0] not in self.warned:
+                        self.warned.add(w[0])
+                        due.append(w)
+        return [self._warning(*w) for w in due]
 
     def _follow_lazies(self, how, name, value):
         """Keeps self.lazies what the dict holds, record after record; the
@@ -507,7 +596,8 @@ class _Tracker:
         ns = _module_dict(module)
         old = ns.get(name, _MISSING)
         replaced = old if type(old) is _LazyImportType else None
-        if allowed_anyway(module, name, value, old is not _MISSING, replaced):
+        if allowed_anyway(module, name, value, old is not _MISSING, replaced,
+                          via_setattr=True):
             return None
         return "cannot %s %r%s" % ("delete" if value is _MISSING else "set",
                                    name, self._unheld_allowed(ns))
@@ -639,30 +729,36 @@ def freeze(obj, *, allow=(), classes=False):
     also freezes the classes the module defines.  Idempotent.  When
     freezing is off (test mode) the request is remembered, for enable(),
     and nothing is frozen."""
+    _emit(_freeze(obj, allow, classes))
+    return obj
+
+
+def _freeze(obj, allow, classes):
+    """freeze() but for the warnings due, which it returns: what can fail
+    is done first, and nothing is remembered of a call that raised."""
     is_module = _check_target(obj, "freeze")
     names = _names(allow)
+    defined = defined_classes(obj) if is_module and classes else []
     _sys.audit("pywatch.freeze", obj, tuple(sorted(names)), classes)
     req = _request(obj, create=False)
     names = names | (req.allow if req is not None else frozenset())
     if is_module:
         names = names | implicitly_allowed(obj)
     pending = _apply(obj, names) if _state.enabled else []
-    # Remembered once freezing took: a freeze() that raised asked nothing.
     req = _request(obj)
     req.allow = names
-    if is_module and classes:
-        for cls in defined_classes(obj):
-            freeze(cls)
-            if not any(ref() is cls for ref in req.classes):
-                req.classes.append(_weakref.ref(cls))
-    _emit(pending)
-    return obj
+    for cls in defined:
+        pending += _freeze(cls, (), False)
+        if not any(ref() is cls for ref in req.classes):
+            req.classes.append(_weakref.ref(cls))
+    return pending
 
 
 def _apply(obj, allow):
     """Freezes obj for real, allowing allow; returns the warnings due."""
     t = _tracker(obj)
-    pending = t.judge_now()  # what changed before freezing is no frozen write
+    # What changed before freezing is no frozen write.
+    records, was_frozen = t.take(), t.frozen
     t.set_allowed(allow)
     if not t.frozen:
         if not t.is_module:
@@ -672,7 +768,7 @@ def _apply(obj, allow):
         _c._frozen_registry()[id(obj)] = t
         _c._frozen_hint(1)
         t.frozen = True
-    return pending
+    return t.judge(records, was_frozen)
 
 
 def _lift(obj):
@@ -681,13 +777,13 @@ def _lift(obj):
     t = _tracker(obj, create=False)
     if t is None or not t.frozen:
         return []
-    pending = t.judge_now()  # judged while still frozen
+    records = t.take()
     t.frozen = False
     _c._frozen_registry().pop(id(obj), None)
     _c._frozen_hint(-1)
     if not t.is_module and not t.was_immutable:
         _c._set_immutable(obj, False)
-    return pending
+    return t.judge(records, True)  # made while frozen
 
 
 def thaw(obj):
@@ -800,8 +896,11 @@ def _own(obj, name):
 
 
 def _sanctioned(obj, name, value):
-    """Sets (value is _MISSING: deletes) past freezing, without a warning.
-    The write happens whatever judging the writes before it raises."""
+    """Sets (value is _MISSING: deletes) past freezing, without a warning;
+    returns the warnings due for other writes judged meanwhile.  A frozen
+    class is written in C, through type's own slot, so that no code (a
+    metaclass's __setattr__, another thread) runs while its
+    Py_TPFLAGS_IMMUTABLETYPE is lifted."""
     tracked = _is_module(obj) or _is_class(obj)
     t = _tracker(obj, create=False) if tracked else None
     pending = []
@@ -810,14 +909,8 @@ def _sanctioned(obj, name, value):
         t.sanctioned[name] = value
     args = (obj, name) if value is _MISSING else (obj, name, value)
     try:
-        if _is_module(obj):
+        if _is_module(obj) or (t is not None and t.frozen):
             _c._raw_setattr(*args)
-        elif t is not None and t.frozen:
-            was = _c._set_immutable(obj, False)
-            try:
-                _c._raw_setattr(*args)
-            finally:
-                _c._set_immutable(obj, was)
         elif value is _MISSING:
             delattr(obj, name)
         else:
@@ -829,7 +922,7 @@ def _sanctioned(obj, name, value):
             t.sanctioned.pop(name, None)
     if t is not None:
         t.modified = True
-    _emit(pending)
+    return pending
 
 
 class _Patched:
@@ -869,38 +962,56 @@ class patch:
         return id(self.obj), self.name
 
     def __enter__(self):
+        """The bookkeeping and the write are one step under a lock, after
+        the audit hooks (which may refuse) and before any warning is
+        issued, so that threads and a raising warning cannot tear them
+        apart."""
         if self._entered:
             raise RuntimeError("pywatch.patch is not reentrant")
-        patched = _state.patches.get(self._key())
-        if patched is None:
-            old = _own(self.obj, self.name)
-            if (old is _MISSING and not self.create
-                    and not hasattr(self.obj, self.name)):
-                raise AttributeError(
-                    "%s has no attribute %r (pywatch.patch(..., create=True) "
-                    "adds it)" % (_describe_target(self.obj), self.name),
-                    name=self.name, obj=self.obj)
-            patched = _Patched(self.obj, old)
-        _sys.audit("pywatch.patch", self.obj, self.name, self.value, "enter")
-        _state.patches[self._key()] = patched
-        patched.active.append(self)
-        self._entered = True
-        _sanctioned(self.obj, self.name, self.value)
+        with _state.patch_lock:
+            patched = _state.patches.get(self._key())
+            if patched is None:
+                old = _own(self.obj, self.name)
+                if (old is _MISSING and not self.create
+                        and not hasattr(self.obj, self.name)):
+                    raise AttributeError(
+                        "%s has no attribute %r (pywatch.patch(..., "
+                        "create=True) adds it)"
+                        % (_describe_target(self.obj), self.name),
+                        name=self.name, obj=self.obj)
+            _sys.audit("pywatch.patch", self.obj, self.name, self.value,
+                       "enter")
+            pending = _sanctioned(self.obj, self.name, self.value)
+            if patched is None:
+                patched = _state.patches[self._key()] = _Patched(self.obj,
+                                                                 old)
+            patched.active.append(self)
+            self._entered = True
+        try:
+            _emit(pending)
+        except BaseException:
+            self.__exit__(None, None, None)  # no with-block will
+            raise
         return self.value
 
     def __exit__(self, *exc):
-        patched = _state.patches[self._key()]
-        patched.active.remove(self)
-        self._entered = False
-        if patched.active:
-            value = patched.active[-1].value
-        else:
-            del _state.patches[self._key()]
-            value = patched.original
-        _sys.audit("pywatch.patch", self.obj, self.name,
-                   None if value is _MISSING else value, "exit")
-        if value is not _MISSING or _own(self.obj, self.name) is not _MISSING:
-            _sanctioned(self.obj, self.name, value)
+        if not self._entered:
+            raise RuntimeError("pywatch.patch: exit without enter")
+        with _state.patch_lock:
+            patched = _state.patches[self._key()]
+            rest = [p for p in patched.active if p is not self]
+            value = rest[-1].value if rest else patched.original
+            _sys.audit("pywatch.patch", self.obj, self.name,
+                       None if value is _MISSING else value, "exit")
+            pending = []
+            if value is not _MISSING or \
+                    _own(self.obj, self.name) is not _MISSING:
+                pending = _sanctioned(self.obj, self.name, value)
+            patched.active = rest
+            if not rest:
+                del _state.patches[self._key()]
+            self._entered = False
+        _emit(pending)
         return False
 
     def __call__(self, func):

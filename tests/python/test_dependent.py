@@ -1,12 +1,15 @@
 """pywatch.Dependent, Event, watch(), dict_version() and flush(), through the
 public API.
 
-Callbacks come at the next safe point of the main thread, which may be any
-call in the test itself, or in flush(); tests that need to know which one
-either call flush() and look at what the callbacks recorded, or mutate and
-flush in another thread, where the main thread's safe point cannot run."""
+Callbacks come at the next safe point of whichever thread of the
+interpreter runs Python code first, which may be any call in the test
+itself, or in flush(); tests that need to know which one either call
+flush() and look at what the callbacks recorded, or mutate and flush within
+one C call, where no safe point comes between."""
 import builtins
+import functools
 import gc
+import operator
 import sys
 import threading
 import types
@@ -274,8 +277,8 @@ class FunctionAndNamespaceTest(unittest.TestCase):
 
 class DeliveryTest(unittest.TestCase):
     def test_flush_returns_the_callbacks_it_called(self):
-        # In another thread: the main thread's safe point cannot deliver
-        # first, so flush() here is the one that does.
+        # The writes and the flushes in one C call, with no bytecode, and so
+        # no safe point, between them: flush() is the one that delivers.
         ns = {"a": 1, "b": 2}
         rec = Recorder()
         deps = [pywatch.watch(ns, name, rec) for name in ("a", "b")]
@@ -284,10 +287,9 @@ class DeliveryTest(unittest.TestCase):
         result = {}
 
         def mutate_and_flush():
-            ns["a"] = 10
-            ns["b"] = 20
-            result["flushed"] = pywatch.flush()
-            result["again"] = pywatch.flush()
+            _, result["flushed"], result["again"] = map(operator.call, [
+                functools.partial(ns.update, a=10, b=20), pywatch.flush,
+                pywatch.flush])
             result["thread"] = threading.current_thread()
 
         pywatch.flush()

@@ -34,6 +34,20 @@ def reported(write):
     return messages, pywatch.stats()["frozen_writes_detected"] - before
 
 
+def warned_as_error(call):
+    """The FrozenWarnings raised as errors while call() runs and pywatch
+    delivers: by call() itself, or at a delivery (sys.unraisablehook)."""
+    errors = []
+    with mock.patch.object(sys, "unraisablehook",
+                           lambda u: errors.append(u.exc_value)):
+        try:
+            call()
+            pywatch.flush()
+        except pywatch.FrozenWarning as e:
+            errors.append(e)
+    return [e for e in errors if isinstance(e, pywatch.FrozenWarning)]
+
+
 class FreezeCase(unittest.TestCase):
     def setUp(self):
         if not pywatch.enabled():
@@ -242,11 +256,79 @@ class CreatedLazily(FreezeCase):
         self.assertIs(vars(m)["__builtins__"], __builtins__
                       if isinstance(__builtins__, dict) else vars(__builtins__))
 
-    def test_annotations_must_be_a_dict(self):
+    def test_annotations_only_as_cpython_creates_them(self):
+        m = self.frozen(self.module(x=1))
+        # CPython creates them straight in the dict, never through setattr.
+        for value in ({}, None, {"evil": int}):
+            with self.assertRaises(pywatch.FrozenError):
+                m.__annotations__ = value
+        fresh = self.frozen(self.module(x=1))
+        messages, counted = reported(lambda: vars(fresh).update(
+            __annotations__=None))
+        self.assertEqual((len(messages), counted), (1, 1))
+
+    def test_slotnames_is_a_classes_name(self):
         m = self.frozen(self.module(x=1))
         with self.assertRaises(pywatch.FrozenError):
-            m.__annotations__ = None
-        m.__annotations__ = {}
+            m.__slotnames__ = ["x"]
+
+
+class ForgedSpecs(FreezeCase):
+    def test_a_spec_copied_from_the_real_module(self):
+        import mimetypes
+        fake = types.ModuleType("mimetypes")
+        fake.__spec__ = mimetypes.__spec__
+        fake.inited = False
+        with mock.patch.dict(sys.modules, {"mimetypes": fake}):
+            self.frozen(fake)
+            with self.assertRaises(pywatch.FrozenError):
+                fake.inited = True
+            messages, counted = reported(
+                lambda: vars(fake).update(inited=None))
+            self.assertEqual((len(messages), counted), (1, 1))
+
+    def test_a_builtin_spec_made_up(self):
+        from importlib.machinery import BuiltinImporter, ModuleSpec
+        fake = types.ModuleType("x")
+        fake.__spec__ = ModuleSpec("time", BuiltinImporter)
+        fake.tzname = ("a", "b")
+        with mock.patch.dict(sys.modules, {"time": fake}):
+            self.frozen(fake)
+            with self.assertRaises(pywatch.FrozenError):
+                fake.tzname = None
+
+
+class ProofsThatRaise(FreezeCase):
+    """A door's proof may run code (a str subclass key of sys.modules with
+    its own __eq__): it stays closed, and the batch is judged to the end."""
+
+    def evil_key(self, text, action):
+        class Evil(str):
+            __hash__ = str.__hash__
+
+            def __eq__(self, other):
+                action()
+                return str.__eq__(self, other)
+        key = Evil(text)
+        sys.modules[key] = types.ModuleType("evil")
+        self.addCleanup(sys.modules.pop, key, None)
+
+    def test_an_eq_that_raises(self):
+        m = self.frozen(self.module())
+        self.evil_key(m.__name__ + ".a", lambda: 1 / 0)
+        sub = types.ModuleType("sub")
+        # One update: one batch, whatever the delivery.
+        messages, counted = reported(lambda: vars(m).update(a=sub, b="evil"))
+        self.assertEqual((len(messages), counted), (2, 2))
+        self.assertTrue(pywatch.modified(m))
+
+    def test_an_eq_that_thaws(self):
+        m = self.frozen(self.module())
+        self.evil_key(m.__name__ + ".a", lambda: pywatch.thaw(m))
+        sub = types.ModuleType("sub")
+        messages, counted = reported(lambda: vars(m).update(a=sub, b="evil"))
+        # Both were made while frozen: both are frozen writes.
+        self.assertEqual((len(messages), counted), (2, 2))
 
 
 class JudgingThatRaises(FreezeCase):
@@ -279,21 +361,27 @@ class JudgingThatRaises(FreezeCase):
         self.assertIn("'Y'", told)
         self.assertEqual(pywatch.stats()["frozen_writes_detected"] - before, 2)
 
+    def in_worker(self, work):
+        """The FrozenWarnings that work() in a worker thread got as errors:
+        from its own calls, or from a delivery at one of its safe points,
+        whichever judged first."""
+        got = []
+
+        def run():
+            got.extend(warned_as_error(work))
+        t = threading.Thread(target=run)
+        t.start()
+        t.join()
+        return got
+
     def test_thaw_from_a_worker_thaws(self):
         m = self.frozen(self.module(x=0))
         self.erroring()
-        raised = []
 
-        def worker():
-            vars(m)["x"] = 1      # judged by thaw(), not delivered yet
-            try:
-                pywatch.thaw(m)
-            except pywatch.FrozenWarning as e:
-                raised.append(e)
-        t = threading.Thread(target=worker)
-        t.start()
-        t.join()
-        self.assertEqual(len(raised), 1)
+        def work():
+            vars(m)["x"] = 1      # judged by thaw() unless delivered first
+            pywatch.thaw(m)
+        self.assertEqual(len(self.in_worker(work)), 1)
         self.assertFalse(pywatch.is_frozen(m))
         m.x = 2                   # writable: thawed for real
         self.assertEqual(m.x, 2)
@@ -301,19 +389,47 @@ class JudgingThatRaises(FreezeCase):
     def test_patch_exit_from_a_worker_restores(self):
         m = self.frozen(self.module(x=0, other=0))
         self.erroring()
-        raised = []
 
-        def worker():
-            try:
-                with pywatch.patch(m, "x", 1):
-                    vars(m)["other"] = 1   # judged at patch's exit
-            except pywatch.FrozenWarning as e:
-                raised.append(e)
-        t = threading.Thread(target=worker)
-        t.start()
-        t.join()
-        self.assertEqual(len(raised), 1)
+        def work():
+            with pywatch.patch(m, "x", 1):
+                vars(m)["other"] = 1   # judged at patch's exit, or before
+        self.assertEqual(len(self.in_worker(work)), 1)
         self.assertEqual(m.x, 0)
+
+
+class FreezeThatRaises(FreezeCase):
+    def test_classes_whose_module_cannot_be_read(self):
+        m = self.module()
+
+        class Meta(type):
+            @property
+            def __module__(cls):
+                raise RuntimeError("no __module__")
+        m.K = Meta("K", (), {})
+        with self.assertRaises(RuntimeError):
+            pywatch.freeze(m, classes=True)
+        self.assertFalse(pywatch.is_frozen(m))
+        m.x = 1   # nothing was frozen
+
+    def test_every_class_is_frozen_whatever_a_warning_does(self):
+        m = self.module()
+        exec("class K: pass\nclass L: pass\n", vars(m))
+        m.K.__module__ = m.L.__module__ = m.__name__
+        pywatch.freeze(m.K)
+        self.addCleanup(pywatch.thaw, m)
+
+        def hook(event, args):
+            # A raw write to K that freeze(K), inside, judges at once.
+            if event == "pywatch.freeze" and args[0] is m.K:
+                pywatch._freeze._c._type_dict(m.K)["raw"] = 1
+        sys.addaudithook(hook)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pywatch.FrozenWarning)
+            # Raised by freeze(), or by a delivery that came first.
+            self.assertEqual(len(warned_as_error(
+                lambda: pywatch.freeze(m, classes=True))), 1)
+        with self.assertRaises(TypeError):
+            m.L.b = 3
 
 
 class TheRealNamespace(FreezeCase):
@@ -425,6 +541,138 @@ class TheRecorderReadsNoDict(unittest.TestCase):
             pywatch.flush()
             return len(calls)
         self.assertEqual(stores(True), stores(False))
+
+
+class PatchesThatMisbehave(FreezeCase):
+    def test_a_frozen_class_runs_no_metaclass_setattr(self):
+        class B:
+            pass
+
+        class Meta(type):
+            def __setattr__(cls, name, value):
+                type.__setattr__(cls, name, value)
+                type.__setattr__(cls, "__bases__", (B,))
+
+        class A:
+            pass
+
+        class C(A, metaclass=Meta):
+            hook = "original"
+        self.frozen(C)
+        with pywatch.patch(C, "hook", "patched"):
+            self.assertEqual(C.hook, "patched")
+        self.assertEqual(C.hook, "original")
+        self.assertEqual(C.__bases__, (A,))
+        with self.assertRaises(TypeError):
+            C.other = 1
+
+    def test_enter_whose_warning_raises_puts_the_original_back(self):
+        m = self.frozen(self.module(x="original"))
+
+        def hook(event, args):
+            # A direct write that patch's enter, right after, judges.
+            if event == "pywatch.patch" and args[0] is m and \
+                    args[3] == "enter" and "counter" not in vars(m):
+                vars(m)["counter"] = 1
+        sys.addaudithook(hook)
+
+        def patched():
+            with pywatch.patch(m, "x", "patched"):
+                pass
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pywatch.FrozenWarning)
+            # Raised by enter, or by a delivery that came first.
+            self.assertEqual(len(warned_as_error(patched)), 1)
+        self.assertEqual(m.x, "original")
+        with pywatch.patch(m, "x", "again"):
+            pass
+        self.assertEqual(m.x, "original")
+
+    def test_a_patch_entered_from_an_audit_hook(self):
+        m = self.frozen(self.module(a="original"))
+        inner = pywatch.patch(m, "a", "B")
+        armed = [1]
+
+        def hook(event, args):
+            if event == "pywatch.patch" and args[3] == "enter" and armed \
+                    and args[0] is m:
+                armed.pop()
+                inner.__enter__()
+        sys.addaudithook(hook)
+        outer = pywatch.patch(m, "a", "A")
+        outer.__enter__()
+        inner.__exit__(None, None, None)
+        self.assertEqual(m.a, "A")
+        outer.__exit__(None, None, None)
+        self.assertEqual(m.a, "original")
+
+    def test_threads_patching_one_name(self):
+        m = self.frozen(self.module(a="original"))
+        errors = []
+
+        def loop(value):
+            try:
+                for _ in range(300):
+                    with pywatch.patch(m, "a", value):
+                        pass
+            except Exception as e:
+                errors.append(e)
+        messages, counted = reported(lambda: [
+            t.join() for t in [threading.Thread(target=loop, args=(v,))
+                               for v in "AB"] if not t.start()])
+        self.assertEqual(errors, [])
+        self.assertEqual((messages, counted), ([], 0))
+        self.assertEqual(m.a, "original")
+
+    def test_an_audit_hook_that_refuses_the_exit(self):
+        m = self.frozen(self.module(a="original"))
+        refuse = [1]
+
+        def hook(event, args):
+            if event == "pywatch.patch" and args[3] == "exit" and refuse \
+                    and args[0] is m:
+                refuse.pop()
+                raise RuntimeError("not now")
+        sys.addaudithook(hook)
+        p = pywatch.patch(m, "a", "patched")
+        p.__enter__()
+        with self.assertRaises(RuntimeError):
+            p.__exit__(None, None, None)
+        self.assertEqual(m.a, "patched")    # still in force, and known
+        p.__exit__(None, None, None)
+        self.assertEqual(m.a, "original")
+
+
+class FreezingLimits(FreezeCase):
+    """What READONLY.txt names as the limits of freezing: these tests show
+    them, and fail once one is closed (READONLY.txt must then change)."""
+
+    def test_the_module_subclass_itself_stays_writable(self):
+        class Sub(types.ModuleType):
+            pass
+        m = self.frozen(Sub("limit_sub"))
+        Sub.f = property(lambda self: "changed")
+        self.assertEqual(m.f, "changed")
+        messages, counted = reported(lambda: None)
+        self.assertEqual((messages, counted, pywatch.modified(m)),
+                         ([], 0, False))
+
+    def test_annotations_created_straight_in_the_dict(self):
+        m = self.frozen(self.module(x=1))
+        messages, counted = reported(
+            lambda: vars(m).update(__annotations__={"x": "evil"}))
+        self.assertEqual((messages, counted), ([], 0))
+
+    def test_a_copied_facade(self):
+        if sys.version_info < (3, 14):
+            self.skipTest("warnings is a facade of _py_warnings from 3.14")
+        import warnings as real
+        fake = types.ModuleType("warnings")
+        vars(fake).update({k: v for k, v in vars(real).items()
+                           if k != "__dict__"})
+        with mock.patch.dict(sys.modules, {"warnings": fake}):
+            self.frozen(fake)
+            fake.filters = []           # the table's allowance
 
 
 class BasesAssignment(unittest.TestCase):

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import types
 import unittest
 
@@ -252,8 +251,8 @@ class SynchronousTest(SpecializeTestCase):
         self.assertEqual(scenario(), (FAST, FAKE, False))
 
     def test_next_call_where_phase_two_cannot_run(self):
-        # Phase two runs on the main thread: in this thread it cannot have
-        # run between the write and the call.
+        # Inside a callback, phase two cannot run: what the callback
+        # invalidates waits for the next batch, whichever thread runs it.
         seen = Recorder()
         dep = pywatch.Dependent(seen)
         dep.depends_on_global(self.m.f, "len")
@@ -261,14 +260,16 @@ class SynchronousTest(SpecializeTestCase):
         m = self.m
         out = []
 
-        def scenario():
+        def scenario(trigger, event):
             m.B.len = m.fake_len
             out.append((m.f("ab"), dep.valid, pywatch.get_specialized(m.f),
                         list(seen.kinds)))
 
-        t = threading.Thread(target=scenario)
-        t.start()
-        t.join()
+        trigger = pywatch.Dependent(scenario)
+        trigger.depends_on(m, "DEBUG")
+        m.DEBUG = True
+        pywatch.flush()
+        trigger.release()
         self.assertEqual(out, [(FAKE, False, None, [])])
         pywatch.flush()
         self.assertEqual(seen.kinds, ["modified"])

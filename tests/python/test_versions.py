@@ -115,6 +115,19 @@ class LazyImports(unittest.TestCase):
         self.assertEqual(allowed(lazy_mod, "lazy_target", target, True), "")
 
     @unittest.skipUnless(V315, "PEP 810 is 3.15's")
+    def test_judging_a_write_over_the_placeholder_imports_nothing(self):
+        import lazy_mod
+        pywatch.freeze(lazy_mod)
+        self.addCleanup(pywatch.thaw, lazy_mod)
+        with self.assertRaises(pywatch.FrozenError):
+            lazy_mod.lazy_target = 5
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always", pywatch.FrozenWarning)
+            vars(lazy_mod)["lazy_target"] = 6
+            pywatch.flush()
+        self.assertNotIn("lazy_target", sys.modules)
+
+    @unittest.skipUnless(V315, "PEP 810 is 3.15's")
     def test_another_value_over_the_placeholder_is_reported(self):
         import lazy_mod
         pywatch.freeze(lazy_mod)
