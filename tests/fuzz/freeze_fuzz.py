@@ -260,8 +260,9 @@ class World:
                       "nosub", "filters", "showwarning"] + STDLIB_TABLE[:3]
         # Names of the class: none that a descriptor of type handles.
         self.class_names = ["a", "x", "a1", "__warningregistry__",
-                            "__slotnames__", "__builtins__", SName("a"),
-                            SName("zz")]
+                            "__slotnames__", "__builtins__",
+                            "__annotations_cache__", "__annotate_func__",
+                            SName("a"), SName("zz")]
         # Target 4 is written only through doors, and pywatch.patch.
         self.stdlib_names = ["x", "a1"] + STDLIB_TABLE[:3]
 
@@ -276,6 +277,9 @@ class World:
                              self.values[24], self.values[25], None, {}],
             "__annotations__": [{}, DictSub(), None, {}],
             "__warningregistry__": [{}, DictSub(), None, {}],
+            "__slotnames__": [[], (), None],
+            "__annotations_cache__": [{}, DictSub(), None],
+            "__annotate_func__": [None, 0, False],
             # The lazy import object itself puts it back.
             "lz": [self.resolved, types.ModuleType(LAZY_MODULE), None,
                    pkg.__dict__.get("lz")],

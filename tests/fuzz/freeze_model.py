@@ -20,9 +20,10 @@ NON_STR = "<non-str key>"
 WHOLE = "<whole __dict__>"
 
 
-def door(ns, name, value, old):
+def door(ns, name, value, old, via_setattr=False):
     """Which door of the policy opens for writing value (ABSENT: deleting)
-    to name over old (ABSENT: the name was unbound), or ""."""
+    to name over old (ABSENT: the name was unbound), through setattr or
+    straight into the dict, or ""."""
     if type(name) is not str:
         return ""                       # names compare as exact str only
     if name in ns.allow:
@@ -36,17 +37,28 @@ def door(ns, name, value, old):
     if value is not ABSENT and old is not ABSENT \
             and ns.lazy.get(id(old), (None, ABSENT))[1] is value:
         return "lazy import resolved"
-    if name == "__warningregistry__" and type(value) is dict:
-        # Added by the warnings machinery; unittest's assertWarns()
-        # replaces it by {}.
+    if (not ns.is_class and name == "__warningregistry__"
+            and type(value) is dict):
+        # Added to a module by the warnings machinery; unittest's
+        # assertWarns() replaces it by {}.
         return "warnings registry"
     if old is ABSENT and value is not ABSENT:
-        if name == "__builtins__" and (value is builtins.__dict__
-                                       or value is builtins):
+        # What CPython creates on first use, each by its own path: copyreg
+        # sets a class's __slotnames__; the rest arrive straight in the
+        # dict (exec() adds __builtins__, a first read __annotations__,
+        # 3.14's a class's annotation caches).
+        if ns.is_class and name == "__slotnames__" and type(value) is list:
+            return "created lazily"
+        if via_setattr:
+            return ""
+        if (not ns.is_class and name == "__builtins__"
+                and (value is builtins.__dict__ or value is builtins)):
             return "created lazily"
         if name == "__annotations__" and type(value) is dict:
             return "created lazily"
-        if name == "__slotnames__" and type(value) is list:
+        if ns.is_class and (
+                name == "__annotations_cache__" and type(value) is dict
+                or name == "__annotate_func__" and value is None):
             return "created lazily"
     return ""
 
@@ -96,7 +108,7 @@ class Model:
 
     def _judged(self, ns, name, value, old, path):
         """Whether a write to frozen ns is let through, counted by door."""
-        why = door(ns, name, value, old)
+        why = door(ns, name, value, old, via_setattr=path != "dict")
         self._count("%s: %s" % (path, why or "refused/reported"))
         return bool(why)
 
@@ -125,7 +137,7 @@ class Model:
             row[kind] = row.get(kind, 0) + 1
             # freeze() refuses every setattr on a class, door or not.
             why = "" if ns.is_class and path != "dict" else door(
-                self._unfrozen(ns), name, value, old)
+                self._unfrozen(ns), name, value, old, path != "dict")
             self.door_log.setdefault(ns.label, {}).setdefault(
                 key, []).append(why)
         if self.frozen(ns) and not self._judged(ns, name, value, old, path):
@@ -140,6 +152,7 @@ class Model:
         view = Namespace.__new__(Namespace)
         view.allow = frozenset()
         view.submodules, view.stdlib_names = ns.submodules, ns.stdlib_names
+        view.is_class = ns.is_class
         view.lazy = ns.lazy
         return view
 
