@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ADDED, MODIFIED, DELETED, CLEARED, CLONED, KINDS };
+/* SAME: a module setattr that stored the object already bound, which no
+ * dict event tells, and which freeze() refuses like any other. */
+enum { ADDED, MODIFIED, DELETED, CLEARED, CLONED, SAME, KINDS };
 
 struct entry {
   PyObject *key;            /* an exact str, None or Ellipsis; strong */
@@ -28,9 +30,16 @@ struct entry {
   Py_ssize_t counts[KINDS];
   Py_ssize_t setattr;       /* how many of them went through module setattr */
   Py_ssize_t lazy;          /* modifications that resolved a lazy import */
-  unsigned long long order; /* when its first write happened */
+  unsigned long long order; /* when its first write happened; 0: none yet */
   PyObject *filename;       /* the first writer's, or NULL; strong */
   int lineno;
+  PyObject *held_lazy;      /* the lazy_import object the dict holds under
+                               this key, or NULL: known from the events,
+                               since reading the dict in the tap could run
+                               a colliding key's __eq__; strong */
+  PyObject *resolved;       /* the lazy_import object the last resolution
+                               replaced, for freeze's proof that the value
+                               is what it resolves to; strong */
 };
 
 /* One per namespace audited. */
@@ -42,13 +51,60 @@ struct logged {
   size_t mask, used;
   struct entry *last;       /* the entry written last: a counter in a loop
                                is found without hashing */
-  int may_hold_lazy;        /* a lazy_import object may be in the dict, so
-                               a modification must look at the old value */
+  int may_hold_lazy;        /* some entry's held_lazy may be set */
+  /* A class's (see "class setattr that writes no dict entry"): */
+  PyTypeObject *cls;        /* borrowed while alive, else NULL */
+  int pending;              /* its watcher event awaits settling */
+  int explained;            /* ...by its own dict event */
+  int late;                 /* ...heard before it */
+  int settling;             /* (settle()'s mark) */
+  int unnamed;              /* it has an unnamed write logged */
+  struct logged *base;      /* the base whose change it was part of */
+  int rearm;                /* it is in rearms */
+  int blind;                /* it went unwatched for a while */
+  PyFrameObject *frame;     /* where the pending event came from: only */
+  int lasti;                /* compared */
+  PyObject *filename;       /* who made the last event located; strong */
+  int lineno;
+  PyFrameObject *located;   /* ...where it was: a class written in a */
+  PyCodeObject *located_code; /* loop is located once; only compared */
+  int located_lasti;
   struct logged *next;
+};
+
+/* Instances moved from one class to another (obj.__class__ = C), where
+ * either class is audited: a class frozen with freeze(classes=True)
+ * refuses that, so the audit names them.  One per pair of audited classes;
+ * a class not audited is NULL, and named by its first one's qualname. */
+struct change {
+  struct logged *from, *to;
+  PyObject *from_name, *to_name; /* the qualname of a class not audited, or
+                                    NULL; strong */
+  Py_ssize_t count;
+  unsigned long long order;
+  PyObject *filename;            /* the first writer's, or NULL; strong */
+  int lineno;
+  struct change *next;
 };
 
 /* Main interpreter only (f_audit_start says so). */
 static struct logged *logs;
+static struct change *changes;
+/* See "class setattr that writes no dict entry": the classes whose watcher
+ * event awaits settling, and those to arm again (a few at a time). */
+static int type_watcher = -1;
+struct log_list {
+  struct logged **items;
+  size_t n, cap;
+};
+static struct log_list pending, rearms;
+/* The class dict event just heard, for a PyType_Modified that follows it
+ * (3.12's type_setattro; 3.14's annotation cache). */
+static struct {
+  struct logged *log;
+  PyFrameObject *frame;
+  int lasti;
+} written;
 static int running;
 static int out_of_memory;   /* an event that could not be counted */
 static unsigned long long clock_;
@@ -58,17 +114,21 @@ static unsigned long long clock_;
 static PyTypeObject *lazy_import_type;
 
 /* The module setattr running, so that the tap can tell its write from a
- * direct one.  Saved and restored around the call, since a descriptor's
- * __set__ may nest another. */
+ * direct one, and whether the dict was written at all.  Saved and restored
+ * around the call, since a descriptor's __set__ may nest another. */
 struct setattr_site {
   PyThreadState *tstate;
   PyObject *dict;
   PyObject *name;
+  PyObject *value;          /* sanctioned's only: what patch() writes */
+  int heard;                /* the tap heard the dict during the call */
 };
 static struct setattr_site site;
 
 /* The write pywatch.patch() announced and is about to make: the dict is
- * only compared, the name is held (strong), since it is read. */
+ * only compared, the name and the value are held (strong), since the name
+ * is read and the value compared by identity: a write of anything else is
+ * not patch()'s. */
 static struct setattr_site sanctioned;
 
 /* Path prefixes (exact str) of the files whose frames are not a write's
@@ -76,6 +136,8 @@ static struct setattr_site sanctioned;
  * named is the program's line that asked for the write.  The first is
  * pywatch's package directory. */
 static PyObject *skipped_files;
+
+static void stored_again(PyObject *dict, PyObject *name, PyObject *value);
 
 int
 pywatch_audit_setattr(PyObject *obj, PyObject *name, PyObject *value,
@@ -88,8 +150,14 @@ pywatch_audit_setattr(PyObject *obj, PyObject *name, PyObject *value,
   site.tstate = PyThreadState_Get();
   site.dict = PyModule_GetDict(obj);
   site.name = name;
+  site.heard = 0;
   int rc = original(obj, name, value);
+  int heard = site.heard;
   site = saved;
+  /* A store that succeeded and fired no event stored the object already
+   * bound (or went to a descriptor): a write that freeze() refuses. */
+  if (rc == 0 && value != NULL && !heard)
+    stored_again(PyModule_GetDict(obj), name, value);
   return rc;
 }
 
@@ -182,9 +250,9 @@ grow(struct logged *log)
   return 0;
 }
 
-/* The entry of key, created (and its writer located) on first use; NULL
- * when out of memory.  Out of line: the tap's common case, the key written
- * last, then needs neither its registers nor its stack. */
+/* The entry of key, created on first use; NULL when out of memory.  Out
+ * of line: the tap's common case, the key written last, then needs neither
+ * its registers nor its stack. */
 static __attribute__((noinline)) struct entry *
 entry_looked_up(struct logged *log, PyObject *key)
 {
@@ -202,8 +270,6 @@ entry_looked_up(struct logged *log, PyObject *key)
     return NULL;
   e->key = Py_NewRef(key);
   e->hash = hash;
-  e->order = ++clock_;
-  locate_writer(&e->filename, &e->lineno);
   *slot = e;
   log->used++;
   return log->last = e;
@@ -217,21 +283,115 @@ entry_of(struct logged *log, PyObject *key)
   return entry_looked_up(log, key);
 }
 
+/* The entry's first write: when, and by whom. */
+static __attribute__((noinline)) void
+first_write(struct entry *e)
+{
+  e->order = ++clock_;
+  locate_writer(&e->filename, &e->lineno);
+}
+
 /* ---- the tap ------------------------------------------------------------ */
 
-/* Whether storing value in dict[key] replaces a lazy_import object by
- * something else: the import system resolving it.  key is an exact str, so
- * reading the dict runs no Python code. */
-static __attribute__((noinline)) int
-resolves_lazy_import(PyObject *dict, PyObject *key, PyObject *value)
+/* Whether writing dict[key] (key an exact str) is the write pywatch.patch()
+ * announced, from pywatch's own code; the announcement is used up. */
+static int
+is_sanctioned(PyObject *dict, PyObject *key, PyObject *value)
 {
-  if (value == NULL || Py_IS_TYPE(value, lazy_import_type))
+  /* patch()'s exit announces a deletion as None. */
+  if (sanctioned.dict != dict || !same_key(sanctioned.name, key)
+      || sanctioned.tstate != PyThreadState_Get()
+      || (value != sanctioned.value
+          && !(value == NULL && sanctioned.value == Py_None)))
     return 0;
-  PyObject *old = PyDict_GetItemWithError(dict, key);
-  if (old == NULL)
-    PyErr_Clear();
-  return old != NULL && Py_IS_TYPE(old, lazy_import_type);
+  sanctioned.dict = NULL;
+  return in_pywatch();
 }
+
+static int
+is_lazy_import(PyObject *value)
+{
+  return value != NULL && lazy_import_type != NULL
+         && Py_IS_TYPE(value, lazy_import_type);
+}
+
+/* The lazy_import objects an entry lets go in the tap: dropping the last
+ * reference there could run code, so they stay referenced as long as the
+ * logs, which is the audited program's whole run. */
+static PyObject **let_go;
+static size_t let_go_len, let_go_cap;
+
+static void
+keep(PyObject *obj)
+{
+  if (obj == NULL)
+    return;
+  if (let_go_len == let_go_cap) {
+    size_t cap = let_go_cap ? 2 * let_go_cap : 16;
+    PyObject **grown = realloc(let_go, cap * sizeof(*grown));
+    if (grown == NULL) {
+      out_of_memory = 1;
+      return; /* the reference stays taken, never dropped here */
+    }
+    let_go = grown;
+    let_go_cap = cap;
+  }
+  let_go[let_go_len++] = obj;
+}
+
+/* Notes the exact str keys under which dict holds a lazy_import object.
+ * PyDict_Next runs no Python code. */
+static int
+note_lazy_imports(struct logged *log, PyObject *dict)
+{
+  Py_ssize_t pos = 0;
+  PyObject *key, *value;
+  while (PyDict_Next(dict, &pos, &key, &value)) {
+    if (!is_lazy_import(value) || !PyUnicode_CheckExact(key))
+      continue;
+    struct entry *e = entry_looked_up(log, key);
+    if (e == NULL)
+      return -1;
+    keep(e->held_lazy);
+    e->held_lazy = Py_NewRef(value);
+    log->may_hold_lazy = 1;
+  }
+  return 0;
+}
+
+/* Follows which keys hold a lazy_import object (3.15), from the events
+ * alone: a modification that replaces one by something else is the import
+ * system resolving it.  Out of line: rare. */
+static __attribute__((noinline)) void
+follow_lazy_imports(struct logged *log, struct entry *e, int kind,
+                    const watch_tap_event_t *ev)
+{
+  if (kind == CLEARED || kind == CLONED) {
+    for (size_t i = 0; i <= log->mask; i++)
+      if (log->slots[i] != NULL) {
+        keep(log->slots[i]->held_lazy);
+        log->slots[i]->held_lazy = NULL;
+      }
+    /* CLONED's value is the dict it was refilled from. */
+    if (kind == CLONED && note_lazy_imports(log, ev->value) < 0)
+      out_of_memory = 1;
+    return;
+  }
+  if (e->key != ev->key)
+    return; /* not an exact str: never a lazy import's name */
+  int lazy = is_lazy_import(ev->value);
+  if (kind == MODIFIED && e->held_lazy != NULL && !lazy) {
+    e->lazy++;
+    keep(e->resolved);
+    e->resolved = e->held_lazy;
+  }
+  else
+    keep(e->held_lazy);
+  e->held_lazy = lazy ? Py_NewRef(ev->value) : NULL;
+  log->may_hold_lazy |= lazy;
+}
+
+static void class_heard(struct logged *log, const watch_tap_event_t *ev);
 
 static int
 heard(watch_tap_t *tap, const watch_tap_event_t *ev)
@@ -247,33 +407,289 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
   default:
     /* DEALLOCATED or FINALIZED: the tap hears nothing more. */
     log->dict = NULL;
+    log->cls = NULL; /* dropped from pending by the next settle() */
     return 0;
   }
+  if (pending.n > 0 || rearms.n > 0 || written.log != NULL
+      || log->cls != NULL)
+    class_heard(log, ev);
+  int in_site = site.dict == ev->dict && site.tstate == PyThreadState_Get();
+  if (in_site)
+    site.heard = 1;
   PyObject *key = ev->key == NULL ? Py_None
                   : PyUnicode_CheckExact(ev->key) ? ev->key : Py_Ellipsis;
-  if (sanctioned.dict == ev->dict && key == ev->key
-      && same_key(sanctioned.name, key)
-      && sanctioned.tstate == PyThreadState_Get()) {
-    sanctioned.dict = NULL;
-    if (in_pywatch())
-      return 0;
-  }
+  if (key == ev->key && is_sanctioned(ev->dict, key, ev->value))
+    return 0;
   struct entry *e = entry_of(log, key);
   if (e == NULL) {
     out_of_memory = 1;
     return 0;
   }
+  if (e->order == 0)
+    first_write(e);
   e->counts[kind]++;
-  if (log->may_hold_lazy && kind == MODIFIED && key == ev->key
-      && resolves_lazy_import(ev->dict, key, ev->value))
-    e->lazy++;
-  if (lazy_import_type != NULL && (kind == CLONED
-      || (ev->value != NULL && Py_IS_TYPE(ev->value, lazy_import_type))))
-    log->may_hold_lazy = 1;
-  if (site.dict == ev->dict && site.name == ev->key
-      && site.tstate == PyThreadState_Get())
+  if (lazy_import_type != NULL
+      && (log->may_hold_lazy || kind == CLONED || is_lazy_import(ev->value)))
+    follow_lazy_imports(log, e, kind, ev);
+  if (in_site && site.name == ev->key)
     e->setattr++;
   return 0;
+}
+
+/* ---- class setattr that writes no dict entry ----------------------------
+ * C.x = v writes C's dict, which the tap hears, unless v is the object
+ * already bound: CPython then fires no dict event, yet freeze() refuses
+ * that store (an immutable class refuses every setattr).  What tells it
+ * is PyType_Modified(C), which type_setattro calls whatever it stores, and
+ * so the audit's type watcher: an event of C's that no event of C's dict
+ * goes with is such a store, or another setattr that writes no name
+ * (__bases__).  A type watcher is not told the name: it is logged under
+ * NotImplemented.
+ *
+ * Pairing.  type_setattro calls PyType_Modified after the dict write on
+ * 3.12, before it on 3.13 and later (3.14's annotation cache writes
+ * first), with no Python code between the two: both happen in one
+ * instruction of one frame.  A change to a base calls the watchers of its
+ * subclasses first.  So a watcher event waits (pending) until the next
+ * event settles it: its own dict event in the same instruction (or heard
+ * just before it: written) pairs it; the event of a base of it makes it the
+ * base's change; anything else means that no dict write went with it.
+ *
+ * Re-arming.  A type watcher fires once per version tag.  The audit
+ * assigns the tag again after each event, outside PyType_Modified (inside
+ * it, a class would hold a tag while its base has none): in the tap, at
+ * once when the dict event comes last (3.13+ setattr), else at the next
+ * audited write or audit event.  A class left unarmed until then, or that
+ * has run out of tags (3.13+: 1000 per class), is blind: a store of its
+ * bound value may be missed, and the verdict keeps its module from
+ * classes=True. */
+
+/* A pending event: 1, the class's own; 2, part of a change to a base
+ * (logged->base). */
+enum { OWN = 1, BASE_S = 2 };
+
+static PyFrameObject *
+frame_now(int *lasti)
+{
+  PyFrameObject *frame = PyEval_GetFrame();
+  *lasti = frame ? PyFrame_GetLasti(frame) : -1;
+  return frame;
+}
+
+static int
+push(struct log_list *list, struct logged *log)
+{
+  if (list->n == list->cap) {
+    size_t cap = list->cap ? 2 * list->cap : 16;
+    struct logged **items = realloc(list->items, cap * sizeof(*items));
+    if (items == NULL) {
+      out_of_memory = 1;
+      return -1;
+    }
+    list->items = items;
+    list->cap = cap;
+  }
+  list->items[list->n++] = log;
+  return 0;
+}
+
+/* Outside PyType_Modified only. */
+static void
+rearm_all(void)
+{
+  for (size_t i = 0; i < rearms.n; i++) {
+    struct logged *log = rearms.items[i];
+    log->rearm = 0;
+    if (log->cls != NULL && !PyUnstable_Type_AssignVersionTag(log->cls))
+      log->blind = 1;
+  }
+  rearms.n = 0;
+}
+
+/* The class's watcher event is settled; blind if it stays unarmed past
+ * this operation. */
+static void
+unpend(struct logged *log, int in_time)
+{
+  log->pending = 0;
+  log->blind |= !in_time;
+  if (!log->rearm && push(&rearms, log) == 0)
+    log->rearm = 1;
+}
+
+/* A watcher event with no dict write: an unnamed write of the class. */
+static void
+log_unnamed(struct logged *log)
+{
+  struct entry *e = entry_of(log, Py_NotImplemented);
+  if (e == NULL) {
+    out_of_memory = 1;
+    return;
+  }
+  if (e->order == 0) {
+    e->order = ++clock_;
+    e->filename = Py_XNewRef(log->filename);
+    e->lineno = log->lineno;
+  }
+  e->counts[SAME]++;
+  log->unnamed = 1;
+}
+
+static int
+same_operation(const struct logged *log, PyFrameObject *frame, int lasti)
+{
+  return log->frame == frame && log->lasti == lasti;
+}
+
+/* Settles the watcher events pending, before an event of dict (NULL: of
+ * no dict), or only those of earlier operations (older): the class's own
+ * dict event in the same instruction is its write, which the tap counts;
+ * the other classes wrote no dict entry, and their subclasses' events
+ * were theirs.  Whether dict's class had its event paired so.  A class
+ * that died meanwhile is dropped. */
+static int
+settle(PyObject *dict, int older)
+{
+  if (pending.n == 0)
+    return 0;
+  int lasti, paired = 0;
+  PyFrameObject *frame = frame_now(&lasti);
+  struct logged **items = pending.items;
+  for (size_t i = 0; i < pending.n; i++) {
+    struct logged *log = items[i];
+    log->settling = log->cls == NULL || !older
+                    || !same_operation(log, frame, lasti);
+    if (log->settling && log->pending == OWN && log->cls != NULL
+        && !log->explained) {
+      log->explained = dict != NULL && log->dict == dict
+                       && same_operation(log, frame, lasti);
+      paired |= log->explained;
+      if (!log->explained)
+        log_unnamed(log);
+    }
+  }
+  /* In time: armed again in the operation that disarmed it, which the
+   * tap does when the dict event came last. */
+  for (size_t i = 0; i < pending.n; i++)
+    if (items[i]->settling && items[i]->pending == BASE_S) {
+      struct logged *base = items[i]->base;
+      unpend(items[i], base->pending == OWN && base->explained
+                       && !base->late);
+    }
+  size_t kept = 0;
+  for (size_t i = 0; i < pending.n; i++)
+    if (!items[i]->settling)
+      items[kept++] = items[i];
+    else if (items[i]->pending)
+      unpend(items[i], items[i]->explained && !items[i]->late);
+  pending.n = kept;
+  return paired;
+}
+
+static int
+in_mro(PyTypeObject *cls, PyTypeObject *base)
+{
+  PyObject *mro = cls->tp_mro;
+  if (mro == NULL || !PyTuple_Check(mro))
+    return 0;
+  for (Py_ssize_t i = 1; i < PyTuple_GET_SIZE(mro); i++)
+    if (PyTuple_GET_ITEM(mro, i) == (PyObject *)base)
+      return 1;
+  return 0;
+}
+
+static struct logged *class_log(PyTypeObject *cls);
+
+/* The writer of a watcher event, in case it is logged: located again
+ * only elsewhere than last time (a line number costs a scan of the line
+ * table). */
+static void
+locate_pending(struct logged *log, PyFrameObject *frame, int lasti)
+{
+  PyCodeObject *code = frame ? PyFrame_GetCode(frame) : NULL;
+  Py_XDECREF(code); /* the frame holds it: only compared */
+  if (log->filename != NULL && log->located == frame
+      && log->located_code == code && log->located_lasti == lasti)
+    return;
+  Py_CLEAR(log->filename); /* a str: runs no Python code */
+  locate_writer(&log->filename, &log->lineno);
+  log->located = frame;
+  log->located_code = code;
+  log->located_lasti = lasti;
+}
+
+/* The type watcher, inside PyType_Modified: reads and C memory only. */
+static int
+class_modified(PyTypeObject *cls)
+{
+  struct logged *log = running ? class_log(cls) : NULL;
+  if (log == NULL || log->cls != cls || Py_REFCNT(cls) == 0)
+    return 0; /* not audited, or dying (3.15 tells deaths too) */
+  settle(NULL, 1);
+  /* Its subclasses heard first: this change, not theirs. */
+  for (size_t i = 0; i < pending.n; i++) {
+    struct logged *sub = pending.items[i];
+    if (sub->pending == OWN && sub->cls != NULL && in_mro(sub->cls, cls)) {
+      sub->pending = BASE_S;
+      sub->base = log;
+    }
+  }
+  if (log->pending)
+    return 0;
+  int lasti;
+  PyFrameObject *frame = frame_now(&lasti);
+  /* Its dict write heard just before: explained, but armed again only at
+   * the next event, since this is the operation's last step. */
+  log->explained = log->late = written.log == log && written.frame == frame
+                               && written.lasti == lasti;
+  if (log->explained)
+    written.log = NULL;
+  if (push(&pending, log) < 0)
+    return 0;
+  log->pending = OWN;
+  log->frame = frame;
+  log->lasti = lasti;
+  /* Only the first unnamed write's writer is kept. */
+  if (!log->explained && !log->unnamed)
+    locate_pending(log, frame, lasti);
+  return 0;
+}
+
+/* Each event the tap hears, before it counts it. */
+static void
+class_heard(struct logged *log, const watch_tap_event_t *ev)
+{
+  int paired = settle(ev->dict, 0);
+  rearm_all();
+  written.log = NULL;
+  if (log->cls != NULL && !paired) {
+    written.frame = frame_now(&written.lasti);
+    written.log = log;
+  }
+}
+
+static struct logged *find(PyObject *dict);
+
+/* A module setattr of name that fired no event: counted as SAME, unless it
+ * is pywatch.patch()'s own. */
+static void
+stored_again(PyObject *dict, PyObject *name, PyObject *value)
+{
+  struct logged *log = find(dict);
+  if (log == NULL || log->tap == NULL)
+    return;
+  PyObject *key = PyUnicode_CheckExact(name) ? name : Py_Ellipsis;
+  if (key == name && is_sanctioned(dict, key, value))
+    return;
+  struct entry *e = entry_of(log, key);
+  if (e == NULL) {
+    out_of_memory = 1;
+    return;
+  }
+  if (e->order == 0)
+    first_write(e);
+  e->counts[SAME]++;
+  e->setattr++;
 }
 
 /* ---- pywatch.patch's writes ------------------------------------------- */
@@ -291,20 +707,93 @@ namespace_dict(PyObject *obj)
   return dict;
 }
 
+/* The log of an audited class, or NULL.  Only compared: no code runs. */
+static struct logged *
+class_log(PyTypeObject *cls)
+{
+  if (!PyType_HasFeature(cls, Py_TPFLAGS_HEAPTYPE))
+    return NULL; /* the audit tracks heap classes only */
+  PyObject *dict = PyType_GetDict(cls);
+  Py_XDECREF(dict); /* the class keeps it alive */
+  return dict ? find(dict) : NULL;
+}
+
+/* The name of a class that is not audited, for the report. */
+static PyObject *
+name_unless(struct logged *log, PyTypeObject *cls)
+{
+  if (log != NULL)
+    return NULL;
+  PyObject *name = PyType_GetQualName(cls);
+  if (name == NULL)
+    PyErr_Clear();
+  return name;
+}
+
+/* obj.__class__ = value, heard before CPython checks or makes it (the
+ * event object.__setattr__): counted if either class is audited.  An
+ * attempt that CPython then refuses counts too: the audit cannot tell. */
+static void
+class_change(PyObject *obj, PyObject *value)
+{
+  if (!PyType_Check(value))
+    return;
+  PyTypeObject *old = Py_TYPE(obj), *new = (PyTypeObject *)value;
+  struct logged *from = class_log(old), *to = class_log(new);
+  if (from == NULL && to == NULL)
+    return;
+  struct change *c = changes;
+  while (c != NULL && !(c->from == from && c->to == to))
+    c = c->next;
+  if (c == NULL) {
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+      out_of_memory = 1;
+      return;
+    }
+    c->from = from;
+    c->to = to;
+    c->from_name = name_unless(from, old);
+    c->to_name = name_unless(to, new);
+    c->order = ++clock_;
+    locate_writer(&c->filename, &c->lineno);
+    c->next = changes;
+    changes = c;
+  }
+  c->count++;
+}
+
 /* pywatch.patch's event: (obj, name, value, "enter" or "exit"), raised
- * just before it writes obj.name.  Called for every audit event of the
- * process: a string comparison is all the others cost. */
+ * just before it writes obj.name; and object.__setattr__, raised before
+ * obj.__class__ = value.  Called for every audit event of the process: a
+ * string comparison or two is all the others cost. */
 static int
 on_audit_event(const char *event, PyObject *args, void *unused)
 {
   (void)unused;
-  if (!running || strcmp(event, "pywatch.patch") != 0
-      || PyInterpreterState_Get() != PyInterpreterState_Main()
-      || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 2)
+  if (!running || PyInterpreterState_Get() != PyInterpreterState_Main()
+      || !PyTuple_Check(args))
+    return 0;
+  /* Another operation: what the type watcher heard is settled. */
+  settle(NULL, 0);
+  rearm_all();
+  written.log = NULL;
+  if (strcmp(event, "object.__setattr__") == 0) {
+    if (PyTuple_GET_SIZE(args) == 3
+        && PyUnicode_Check(PyTuple_GET_ITEM(args, 1))
+        && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(args, 1),
+                                            "__class__") == 0)
+      class_change(PyTuple_GET_ITEM(args, 0), PyTuple_GET_ITEM(args, 2));
+    return 0;
+  }
+  if (strcmp(event, "pywatch.patch") != 0 || PyTuple_GET_SIZE(args) < 2)
     return 0;
   sanctioned.dict = namespace_dict(PyTuple_GET_ITEM(args, 0));
   /* Outside any watcher: releasing the old name may run code. */
   Py_XSETREF(sanctioned.name, Py_NewRef(PyTuple_GET_ITEM(args, 1)));
+  Py_XSETREF(sanctioned.value, PyTuple_GET_SIZE(args) > 2
+                                   ? Py_NewRef(PyTuple_GET_ITEM(args, 2))
+                                   : NULL);
   sanctioned.tstate = PyThreadState_Get();
   return 0;
 }
@@ -337,6 +826,12 @@ f_audit_start(PyObject *self, PyObject *const *args, Py_ssize_t n)
   }
   if (skipped_files == NULL && PySys_AddAuditHook(on_audit_event, NULL) < 0)
     return NULL;
+  if (type_watcher < 0) {
+    /* None free: every class is blind (see f_audit_watch). */
+    type_watcher = PyType_AddWatcher(class_modified);
+    if (type_watcher < 0)
+      PyErr_Clear();
+  }
   Py_XSETREF(skipped_files, Py_NewRef(args[0]));
   if (args[1] != Py_None)
     Py_XSETREF(lazy_import_type, (PyTypeObject *)Py_NewRef(args[1]));
@@ -349,6 +844,7 @@ static PyObject *
 f_audit_stop(PyObject *self, PyObject *unused)
 {
   (void)self, (void)unused;
+  settle(NULL, 0);
   running = 0;
   for (struct logged *log = logs; log != NULL; log = log->next) {
     watch_tap_free(log->tap);
@@ -357,38 +853,49 @@ f_audit_stop(PyObject *self, PyObject *unused)
   Py_RETURN_NONE;
 }
 
-/* Only the values' types are read: no Python code runs. */
-static int
-holds_lazy_import(PyObject *dict)
-{
-  Py_ssize_t pos = 0;
-  PyObject *key, *value;
-  if (lazy_import_type == NULL)
-    return 0;
-  while (PyDict_Next(dict, &pos, &key, &value))
-    if (Py_IS_TYPE(value, lazy_import_type))
-      return 1;
-  return 0;
-}
+/* The log of a live dict, or NULL.  Cached by address (a stored bound
+ * value and a change of class look it up, possibly in a loop), misses
+ * included: _audit_watch() empties the cache. */
+static struct {
+  PyObject *dict;
+  struct logged *log;
+} found[64];
 
 static struct logged *
 find(PyObject *dict)
 {
-  for (struct logged *log = logs; log != NULL; log = log->next)
-    if (log->dict == dict)
-      return log;
-  return NULL;
+  size_t i = ((uintptr_t)dict >> 4) % (sizeof(found) / sizeof(found[0]));
+  if (found[i].dict == dict
+      && (found[i].log == NULL || found[i].log->dict == dict))
+    return found[i].log;
+  struct logged *log = logs;
+  while (log != NULL && log->dict != dict)
+    log = log->next;
+  found[i].dict = dict;
+  found[i].log = log;
+  return log;
 }
 
-/* _audit_watch(dict, label): logs the dict's writes under label from now
- * on; False if it was logged already. */
+/* _audit_watch(dict, label[, cls]): logs the dict's writes under label
+ * from now on, and those of class cls that write no dict entry, if dict
+ * is its __dict__; False if it was logged already. */
 static PyObject *
 f_audit_watch(PyObject *self, PyObject *const *args, Py_ssize_t n)
 {
   (void)self;
-  if (n != 2 || !PyDict_Check(args[0])) {
-    PyErr_SetString(PyExc_TypeError, "_audit_watch(dict, label)");
+  PyTypeObject *cls = n == 3 && PyType_Check(args[2])
+                      ? (PyTypeObject *)args[2] : NULL;
+  if ((n != 2 && cls == NULL) || !PyDict_Check(args[0])) {
+    PyErr_SetString(PyExc_TypeError, "_audit_watch(dict, label[, cls])");
     return NULL;
+  }
+  if (cls != NULL) {
+    PyObject *dict = PyType_GetDict(cls);
+    Py_XDECREF(dict); /* only compared */
+    if (dict != args[0]) {
+      PyErr_SetString(PyExc_ValueError, "_audit_watch: not cls's __dict__");
+      return NULL;
+    }
   }
   if (!running) {
     PyErr_SetString(PyExc_RuntimeError, "the audit is not running");
@@ -396,6 +903,7 @@ f_audit_watch(PyObject *self, PyObject *const *args, Py_ssize_t n)
   }
   if (find(args[0]) != NULL)
     Py_RETURN_FALSE;
+  memset(found, 0, sizeof(found)); /* its misses are stale */
   struct logged *log = calloc(1, sizeof(*log));
   if (log == NULL)
     return PyErr_NoMemory();
@@ -406,25 +914,37 @@ f_audit_watch(PyObject *self, PyObject *const *args, Py_ssize_t n)
   }
   log->label = Py_NewRef(args[1]);
   log->dict = args[0];
-  log->may_hold_lazy = holds_lazy_import(args[0]);
   log->next = logs;
   logs = log;
+  if (cls != NULL) {
+    log->cls = cls;
+    if (type_watcher < 0 || PyType_Watch(type_watcher, (PyObject *)cls) < 0
+        || !PyUnstable_Type_AssignVersionTag(cls)) {
+      PyErr_Clear();
+      log->blind = 1;
+    }
+  }
+  if (lazy_import_type != NULL && note_lazy_imports(log, args[0]) < 0)
+    out_of_memory = 1;
   Py_RETURN_TRUE;
 }
 
 static PyObject *
 entry_tuple(const struct entry *e)
 {
-  return Py_BuildValue("(nnnnnnKOin)", e->counts[ADDED], e->counts[MODIFIED],
-                       e->counts[DELETED], e->counts[CLEARED],
-                       e->counts[CLONED], e->setattr, e->order,
+  return Py_BuildValue("(nnnnnnnKOinO)", e->counts[ADDED],
+                       e->counts[MODIFIED], e->counts[DELETED],
+                       e->counts[CLEARED], e->counts[CLONED],
+                       e->counts[SAME], e->setattr, e->order,
                        e->filename ? e->filename : Py_None, e->lineno,
-                       e->lazy);
+                       e->lazy, e->resolved ? e->resolved : Py_None);
 }
 
-/* [(label, alive, {key: (added, modified, deleted, cleared, cloned,
- * setattr, order, filename, lineno, lazy)})] of every namespace written,
- * dead or alive. */
+/* [(label, alive, {key: (added, modified, deleted, cleared, cloned, same,
+ * setattr, order, filename, lineno, lazy, resolved)}, blind)] of every
+ * namespace
+ * written, dead or alive, and every class that went unwatched for a
+ * while.  A class's writes that named no key are under NotImplemented. */
 static PyObject *
 f_audit_log(PyObject *self, PyObject *unused)
 {
@@ -434,25 +954,57 @@ f_audit_log(PyObject *self, PyObject *unused)
   PyObject *out = PyList_New(0);
   for (struct logged *log = logs; out != NULL && log != NULL;
        log = log->next) {
-    if (log->used == 0)
-      continue;
     PyObject *writes = PyDict_New();
-    PyObject *item = writes ? Py_BuildValue("(OOO)", log->label,
-                                            log->dict ? Py_True : Py_False,
-                                            writes)
-                            : NULL;
-    int rc = item ? PyList_Append(out, item) : -1;
+    int rc = writes ? 0 : -1;
+    /* An entry made for a lazy import that was never written is left
+     * out. */
     for (size_t i = 0; rc == 0 && i <= log->mask; i++) {
-      const struct entry *e = log->slots[i];
-      PyObject *t = e ? entry_tuple(e) : NULL;
-      if (e != NULL)
-        rc = t ? PyDict_SetItem(writes, e->key, t) : -1;
+      const struct entry *e = log->slots ? log->slots[i] : NULL;
+      if (e == NULL || e->order == 0)
+        continue;
+      PyObject *t = entry_tuple(e);
+      rc = t ? PyDict_SetItem(writes, e->key, t) : -1;
       Py_XDECREF(t);
     }
-    Py_XDECREF(item);
+    if (rc == 0 && (PyDict_GET_SIZE(writes) > 0 || log->blind)) {
+      PyObject *item = Py_BuildValue("(OOOO)", log->label,
+                                     log->dict ? Py_True : Py_False, writes,
+                                     log->blind ? Py_True : Py_False);
+      rc = item ? PyList_Append(out, item) : -1;
+      Py_XDECREF(item);
+    }
     Py_XDECREF(writes);
     if (rc < 0)
       Py_CLEAR(out);
+  }
+  return out;
+}
+
+static PyObject *
+change_side(struct logged *log, PyObject *name)
+{
+  return Py_NewRef(log ? log->label : name ? name : Py_None);
+}
+
+/* [(from, to, count, order, filename, lineno)] of every change of an
+ * instance's class that involved an audited class: from and to are the
+ * label of an audited class, or the qualname of another (None if it could
+ * not be read). */
+static PyObject *
+f_audit_class_changes(PyObject *self, PyObject *unused)
+{
+  (void)self, (void)unused;
+  if (out_of_memory)
+    return PyErr_NoMemory();
+  PyObject *out = PyList_New(0);
+  for (struct change *c = changes; out != NULL && c != NULL; c = c->next) {
+    PyObject *item = Py_BuildValue(
+        "(NNnKOi)", change_side(c->from, c->from_name),
+        change_side(c->to, c->to_name), c->count, c->order,
+        c->filename ? c->filename : Py_None, c->lineno);
+    if (item == NULL || PyList_Append(out, item) < 0)
+      Py_CLEAR(out);
+    Py_XDECREF(item);
   }
   return out;
 }
@@ -468,6 +1020,9 @@ static PyMethodDef audit_functions[] = {
     {"_audit_log", f_audit_log, METH_NOARGS,
      "[(label, alive, {key: counts and first writer})] of what was "
      "written."},
+    {"_audit_class_changes", f_audit_class_changes, METH_NOARGS,
+     "[(from, to, count, order, filename, lineno)] of the instances whose "
+     "class changed from or to an audited class."},
     {NULL, NULL, 0, NULL}};
 
 int

@@ -35,8 +35,16 @@ from . import _pywatch as _c
 ENV_OUT = "_PYWATCH_AUDIT_OUT"
 ENV_PYTHONPATH = "_PYWATCH_AUDIT_PYTHONPATH"  # absent: the program had none
 
-# The kinds of write, in the order of freeze.c's counts.
-KINDS = ("added", "modified", "deleted", "cleared", "cloned")
+# The kinds of write, in the order of audit.c's counts: "same" is a module
+# setattr that stored the object already bound, which fires no dict event
+# and which freeze() refuses all the same.
+KINDS = ("added", "modified", "deleted", "cleared", "cloned", "same")
+_N = len(KINDS)
+# A class setattr that wrote no dict entry (the object already bound, or
+# __bases__): the type watcher that hears it is not told the name.
+UNNAMED = "<a setattr that wrote no entry>"
+# The rest of audit.c's row, after the counts.
+_SETATTR, _ORDER, _FILE, _LINE, _LAZY, _RESOLVED = range(_N, _N + 6)
 # Never audited: pywatch itself, and the program's own __main__, which runs
 # for the whole life of the program rather than finishing its import.
 _OWN = ("pywatch", "__main__")
@@ -145,7 +153,8 @@ class Audit:
             self.tracked["module", name] = (weakref.ref(module), name)
         for cls in _defined_classes(namespace):
             qualname = "%s.%s" % (name, _class_qualname(cls))
-            if _c._audit_watch(_c._type_dict(cls), ("class", qualname, name)):
+            if _c._audit_watch(_c._type_dict(cls), ("class", qualname, name),
+                               cls):
                 self.tracked["class", qualname] = (weakref.ref(cls), name)
 
     def forget(self):
@@ -183,11 +192,14 @@ class Audit:
         if not self.start_seen.started:
             return {"started": False}
         merged = {}  # (kind, name) -> (module name, {key: counts})
-        for (kind, name, module), alive, writes in _c._audit_log():
+        blind = set()
+        for (kind, name, module), alive, writes, unwatched in _c._audit_log():
+            if unwatched and alive:
+                blind.add(name)
             if not alive:
                 _drop_gc_clear(writes)
-                if not writes:
-                    continue
+            if not writes:
+                continue
             _, log = merged.setdefault((kind, name), (module, {}))
             for key, row in writes.items():
                 log[key] = _merge(log[key], row) if key in log else row
@@ -197,12 +209,14 @@ class Audit:
             namespaces.append({
                 "kind": kind, "name": name, "module": module,
                 "writes": [_write(kind, name, ref and ref(), key, row)
-                           for key, row in sorted(log.items(),
-                                                  key=lambda kv: kv[1][6])]})
+                           for key, row in sorted(
+                               log.items(), key=lambda kv: kv[1][_ORDER])]})
         return {"started": True,
                 "tracked": [[kind, name, module] for (kind, name), (_, module)
                             in sorted(self.tracked.items())],
                 "namespaces": namespaces,
+                "class_changes": _class_changes(),
+                "blind_classes": sorted(blind),
                 "not_freezable": self.not_freezable()}
 
     def not_freezable(self):
@@ -315,26 +329,55 @@ def _drop_gc_clear(writes):
     """The garbage collector clears the dict of a dead module or class to
     break its cycles: no write of the program's."""
     row = writes.get(None)
-    if row is not None and sum(row[:5]) == row[3]:
+    if row is not None and sum(row[:_N]) == row[3]:
         del writes[None]
+    # ...and a class's tp_clear calls PyType_Modified first, which the
+    # audit hears as an unnamed write when the dict was already empty.
+    writes.pop(NotImplemented, None)
 
 
 def _merge(a, b):
     """Two logs of one name (a module imported twice): counts add up, the
     first writer is the earlier one."""
-    first = a if a[6] <= b[6] else b
-    return (tuple(x + y for x, y in zip(a[:6], b[:6])) + first[6:9]
-            + (a[9] + b[9],))
+    first = a if a[_ORDER] <= b[_ORDER] else b
+    return (tuple(x + y for x, y in zip(a[:_ORDER], b[:_ORDER]))
+            + first[_ORDER:_LAZY] + (a[_LAZY] + b[_LAZY],
+                                      b[_RESOLVED] if b[_RESOLVED] is not None
+                                      else a[_RESOLVED]))
+
+
+def _class_changes():
+    """The instances whose class changed from or to an audited class (a
+    class frozen by freeze(classes=True) refuses that), first first."""
+    out = []
+    for old, new, count, order, filename, lineno in sorted(
+            _c._audit_class_changes(), key=lambda row: row[3]):
+        out.append({
+            "from": _class_label(old), "to": _class_label(new),
+            "count": count,
+            "first_writer": ({"file": filename, "line": lineno}
+                             if filename else None)})
+    return out
+
+
+def _class_label(side):
+    """An audited class as {"name", "module"}; another by its qualname,
+    with module None."""
+    if type(side) is tuple:
+        _, name, module = side
+        return {"name": name, "module": module}
+    return {"name": side if type(side) is str else "?", "module": None}
 
 
 def _write(kind, owner, obj, key, row):
-    counts = dict(zip(KINDS, row[:5]))
+    counts = dict(zip(KINDS, row[:_N]))
     total = sum(counts.values())
     if kind == "class":
         # C.x = v: a class dict has no other public path for a name.
-        setattr_n = total if type(key) is str else 0
+        setattr_n = total if type(key) is str or key is NotImplemented \
+            else 0
     else:
-        setattr_n = row[5]
+        setattr_n = row[_SETATTR]
     if type(key) is str:
         name = key
         if obj is None:
@@ -344,18 +387,22 @@ def _write(kind, owner, obj, key, row):
         else:
             ns = _c._type_dict(obj)
         value = ns.get(key, _MISSING)
-        # Whether every write resolved a lazy import (row[9]: 3.15's
-        # import system replacing its placeholder).
-        resolved = counts["modified"] == row[9] == total
-        reason = _freeze.allowed_anyway(obj, key, value,
-                                        counts["added"] == 0, resolved)
+        # When every write was 3.15's import system replacing a lazy
+        # import object, the last one replaced: freeze's door asks that the
+        # value be what it resolves to.
+        resolved = row[_RESOLVED] \
+            if counts["modified"] == row[_LAZY] == total else None
+        reason = _freeze.allowed_anyway(
+            obj, key, value, counts["added"] == 0, resolved,
+            via_setattr=0 < setattr_n == total)
         if kind == "module" and obj is not None \
                 and key in _freeze.implicitly_allowed(obj):
             reason = "always allowed on builtins"
     else:
-        name = "<whole __dict__>" if key is None else "<non-str key>"
+        name = ("<whole __dict__>" if key is None else
+                UNNAMED if key is NotImplemented else "<non-str key>")
         reason = ""
-    filename, lineno = row[7], row[8]
+    filename, lineno = row[_FILE], row[_LINE]
     return {"name": name, "count": total, **counts,
             "setattr": setattr_n, "dict": total - setattr_n,
             "via": ("setattr" if setattr_n == total else

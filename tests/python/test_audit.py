@@ -167,17 +167,21 @@ class TestReports(AuditCase):
             classes_written={"counter_mod.Point": ["x", "y"]}))
 
     def test_edges(self):
-        """The identical object stored again is no write; a raw class-dict
-        write reads as setattr; mock.patch.dict's clear and refill are
-        whole-dict writes, which no allow= covers."""
+        """The identical object stored again through setattr is a write
+        that freeze() refuses (issue 23): a class's is unnamed, since
+        only its type watcher tells it; a raw class-dict write reads as
+        setattr; mock.patch.dict's clear and refill are whole-dict writes,
+        which no allow= covers."""
         proc, report = self.audit("prog_edges.py")
         config, point = report["namespaces"]
         self.assertEqual(point, module(
             "counter_mod.Point",
+            write(_audit.UNNAMED, ("prog_edges.py", "Point.x = "), same=1),
             write("z", ("prog_edges.py", "raw class dict write"), added=1),
             kind="class", owner="counter_mod"))
         self.assertEqual([w["name"] for w in config["writes"]],
                          ["LEVEL", "<whole __dict__>"])
+        self.assertEqual(config["writes"][0]["same"], 1)
         whole = config["writes"][1]
         self.assertEqual((whole["cleared"], whole["cloned"], whole["via"]),
                          (1, 1, "dict"))
@@ -235,9 +239,11 @@ class TestReports(AuditCase):
         names = {w["name"]: w for w in ns["writes"]}
         # Re-executing the module rebinds every name bound to a new object
         # (DEBUG and last are the same False and None again: no write).
-        # 3.15's import system no longer sets __cached__.
+        # The import system sets __name__ and __package__ again through
+        # setattr, to the objects they hold: freeze() refuses that too
+        # (issue 23).  3.15's import system no longer sets __cached__.
         expected = {"LEVEL", "OLD", "__doc__", "__spec__", "__loader__",
-                    "__file__"}
+                    "__file__", "__name__", "__package__"}
         if sys.version_info < (3, 15):
             expected.add("__cached__")
         self.assertEqual(set(names), expected)

@@ -164,6 +164,15 @@ class LazyImportAudit(AuditCase):
                          dict(NOTHING, safe=["lazy_mod", "lazy_target"]))
 
 
+    def test_another_value_over_the_placeholder_is_a_write(self):
+        proc, report = self.audit("prog_lazy_overwrite.py",
+                                  audit_args=("--include=lazy_*",))
+        (ns,) = [n for n in report["namespaces"] if n["name"] == "lazy_mod"]
+        (w,) = ns["writes"]
+        self.assertEqual(w["name"], "lazy_target")
+        self.assertIsNone(w["allowed_by_freeze"])
+
+
 class FrozenDict(unittest.TestCase):
     """PEP 814 (3.15): a frozendict cannot change and cannot be watched; a
     dependency on it is checked once and never invalidates."""
