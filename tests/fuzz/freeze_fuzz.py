@@ -1070,7 +1070,8 @@ def audit_episode(disk, episode, ops, check_doors=False):
         for row in (ns[0]["writes"] if ns else []):
             got[row["name"]] = (
                 {k: row[k] for k in ("added", "modified", "deleted",
-                                     "cleared", "cloned") if row[k]},
+                                     "cleared", "cloned", "same")
+                 if row.get(k)},
                 bool(row["allowed_by_freeze"]))
         want = {}
         # Importing the package's submodules binds them on it.

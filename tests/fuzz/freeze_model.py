@@ -12,12 +12,20 @@ Each write is predicted to be refused (setattr path), reported
 then applies it to the mirror.
 """
 import builtins
+import sys
 
 ABSENT = object()
 ALL_NAMES = "<all names>"   # the name a warning gives clear() and clones
 # The audit's names for what is not one name.
 NON_STR = "<non-str key>"
 WHOLE = "<whole __dict__>"
+# A setattr that wrote no dict entry, the object already bound, is a write
+# the audit counts ("same"): freeze() refuses it.  On a class the audit
+# hears it by the type's PyType_Modified, which tells no name, and hears so
+# too (3.13+, where type's setattr invalidates the type first) a delete of
+# an unbound name, which freeze(C) turns into a TypeError.
+UNNAMED = "<a setattr that wrote no entry>"
+FAILED_DELETE_HEARD = sys.version_info >= (3, 13)
 
 
 def door(ns, name, value, old, via_setattr=False):
@@ -189,10 +197,23 @@ class Model:
                                                 "setattr"):
             return "refused"
         if value is ABSENT and old is ABSENT:
+            if ns.is_class and FAILED_DELETE_HEARD:
+                self._same(ns, UNNAMED)
             return "missing"
         if value is not old:
             self._event(ns, name, value, path="setattr's dict write")
+        else:
+            self._same(ns, UNNAMED if ns.is_class else
+                       name if type(name) is str else NON_STR)
         return "ok"
+
+    def _same(self, ns, key):
+        tally = self.tallies.get(ns.label)
+        if tally is not None:
+            row = tally.setdefault(key, {})
+            row["same"] = row.get("same", 0) + 1
+            self.door_log.setdefault(ns.label, {}).setdefault(
+                key, []).append("")
 
     def clear(self, ns):
         if not ns.contents:
