@@ -648,6 +648,10 @@ class Runner:
             expect = model.setattr(ns, name, old)
             if expect == "missing":
                 expect = "ok"
+        else:
+            # The clean-up after the refusal: the old value stored again
+            # (a door may let that through) or the unbound name deleted.
+            model.setattr(ns, name, old)
         return ("with mock.patch.object(%s, %r, %s): pass"
                 % (_label(t), name, self.world.show(v)),
                 real, expect)
