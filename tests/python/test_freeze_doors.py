@@ -48,10 +48,19 @@ def warned_as_error(call):
     return [e for e in errors if isinstance(e, pywatch.FrozenWarning)]
 
 
+# Audit hooks cannot be removed: one, added once, runs the running test's.
+_HOOK = []
+sys.addaudithook(lambda event, args: _HOOK and _HOOK[0](event, args))
+
+
 class FreezeCase(unittest.TestCase):
     def setUp(self):
         if not pywatch.enabled():
             self.skipTest("freezing is disabled in this process")
+
+    def audit_hook(self, hook):
+        _HOOK[:] = [hook]
+        self.addCleanup(_HOOK.clear)
 
     def module(self, name=None, register=True, **attrs):
         m = types.ModuleType(name or "doors_%d" % id(object()))
@@ -79,6 +88,9 @@ class FreezeCase(unittest.TestCase):
                 f.write(text)
         sys.path.insert(0, root)
         self.addCleanup(sys.path.remove, root)
+        self.addCleanup(lambda: [sys.path_importer_cache.pop(path)
+                                 for path in list(sys.path_importer_cache)
+                                 if path.startswith(root)])
 
         def forget():
             for key in [k for k in sys.modules
@@ -422,7 +434,7 @@ class FreezeThatRaises(FreezeCase):
             # A raw write to K that freeze(K), inside, judges at once.
             if event == "pywatch.freeze" and args[0] is m.K:
                 pywatch._freeze._c._type_dict(m.K)["raw"] = 1
-        sys.addaudithook(hook)
+        self.audit_hook(hook)
         with warnings.catch_warnings():
             warnings.simplefilter("error", pywatch.FrozenWarning)
             # Raised by freeze(), or by a delivery that came first.
@@ -497,6 +509,18 @@ class OverlappingPatches(FreezeCase):
         self.assertNotIn("new", vars(m))
 
 
+def colliding_with_x(on_eq):
+    """A key that hashes like "X" and whose __eq__ calls on_eq(other)."""
+    class K:
+        def __hash__(self):
+            return hash("X")
+
+        def __eq__(self, other):
+            on_eq(other)
+            return False
+    return K()
+
+
 class TheRecorderReadsNoDict(unittest.TestCase):
     """Issue 23's crash: the recorder looked the key up inside the tap, and
     a colliding key's __eq__ ran there."""
@@ -504,16 +528,8 @@ class TheRecorderReadsNoDict(unittest.TestCase):
     def test_a_colliding_key_that_clears_the_dict(self):
         m = types.ModuleType("collide_%d" % id(self))
         calls = []
-
-        class K:
-            def __hash__(self):
-                return hash("X")
-
-            def __eq__(self, other):
-                calls.append(other)
-                vars(m).clear()
-                return False
-        vars(m)[K()] = 1
+        vars(m)[colliding_with_x(
+            lambda other: (calls.append(other), vars(m).clear()))] = 1
         self.assertFalse(pywatch.modified(m))
         vars(m)["X"] = "new"      # CPython's own lookup calls K.__eq__ once
         self.assertEqual(len(calls), 1)
@@ -523,15 +539,7 @@ class TheRecorderReadsNoDict(unittest.TestCase):
         def stores(track):
             m = types.ModuleType("collide")
             calls = []
-
-            class K:
-                def __hash__(self):
-                    return hash("X")
-
-                def __eq__(self, other):
-                    calls.append(other)
-                    return False
-            vars(m)[K()] = 1
+            vars(m)[colliding_with_x(calls.append)] = 1
             vars(m)["X"] = 0
             if track:
                 pywatch.modified(m)
@@ -574,7 +582,7 @@ class PatchesThatMisbehave(FreezeCase):
             if event == "pywatch.patch" and args[0] is m and \
                     args[3] == "enter" and "counter" not in vars(m):
                 vars(m)["counter"] = 1
-        sys.addaudithook(hook)
+        self.audit_hook(hook)
 
         def patched():
             with pywatch.patch(m, "x", "patched"):
@@ -598,7 +606,7 @@ class PatchesThatMisbehave(FreezeCase):
                     and args[0] is m:
                 armed.pop()
                 inner.__enter__()
-        sys.addaudithook(hook)
+        self.audit_hook(hook)
         outer = pywatch.patch(m, "a", "A")
         outer.__enter__()
         inner.__exit__(None, None, None)
@@ -633,7 +641,7 @@ class PatchesThatMisbehave(FreezeCase):
                     and args[0] is m:
                 refuse.pop()
                 raise RuntimeError("not now")
-        sys.addaudithook(hook)
+        self.audit_hook(hook)
         p = pywatch.patch(m, "a", "patched")
         p.__enter__()
         with self.assertRaises(RuntimeError):
