@@ -651,6 +651,12 @@ class_modified(watch_tap_t *tap, const watch_tap_event_t *ev)
                                && written.lasti == lasti;
   if (log->explained)
     written.log = NULL;
+  /* pywatch.patch()'s own store (the object already bound, say): no write
+   * of the program's.  Its dict event, if one follows, is skipped by
+   * is_sanctioned(). */
+  if (!log->explained && sanctioned.dict == log->dict
+      && sanctioned.tstate == PyThreadState_Get() && in_pywatch())
+    log->explained = 1;
   if (push(&pending, log) < 0)
     return 0;
   log->pending = OWN;

@@ -369,6 +369,10 @@ def _class_label(side):
     return {"name": side if type(side) is str else "?", "module": None}
 
 
+# A value no door of freeze's lets through: what the audit did not see.
+_UNSEEN = object()
+
+
 def _write(kind, owner, obj, key, row):
     counts = dict(zip(KINDS, row[:_N]))
     total = sum(counts.values())
@@ -386,7 +390,15 @@ def _write(kind, owner, obj, key, row):
             ns = _module_dict(obj)
         else:
             ns = _c._type_dict(obj)
-        value = ns.get(key, _MISSING)
+        # freeze() judges each write; the log keeps a name's last value
+        # only, so a door that looks at the value is asked about it only
+        # when every write stored that value: one add, stores of the object
+        # already bound, lazy imports resolved.  (The stdlib table's door
+        # looks at the module alone, and is asked whatever.)
+        one_value = (counts["added"] <= 1 and counts["deleted"] == 0
+                     and counts["cleared"] == counts["cloned"] == 0
+                     and counts["modified"] == row[_LAZY])
+        value = ns.get(key, _MISSING) if one_value else _UNSEEN
         # When every write was 3.15's import system replacing a lazy
         # import object, the last one replaced: freeze's door asks that the
         # value be what it resolves to.
@@ -394,7 +406,9 @@ def _write(kind, owner, obj, key, row):
             if counts["modified"] == row[_LAZY] == total else None
         reason = _freeze.allowed_anyway(
             obj, key, value, counts["added"] == 0, resolved,
-            via_setattr=0 < setattr_n == total)
+            # A class's writes are counted as setattr, the path cannot be
+            # told there; those that CPython makes itself are raw.
+            via_setattr=kind == "module" and 0 < setattr_n == total)
         if kind == "module" and obj is not None \
                 and key in _freeze.implicitly_allowed(obj):
             reason = "always allowed on builtins"

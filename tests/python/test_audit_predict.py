@@ -141,6 +141,25 @@ class TestStoredAgain(RunnerCase):
         self.assertEqual(data["verdict"]["safe"], ["pkg", "pkg.sub"])
 
 
+    def test_a_door_judges_each_write(self):
+        """freeze() judges every write: a name whose last value would pass
+        a door, written with another before, is no door's."""
+        self.files(pkg____init__="", pkg__sub="", prog="""
+            from unittest import mock
+            import pkg.sub
+
+            with mock.patch.object(pkg, "sub", ()):
+                pass
+            """)
+        _, report, data = self.same("prog.py", audit_args=["--include=pkg*"])
+        (ns,) = data["namespaces"]
+        (w,) = ns["writes"]
+        # The import system's binding, mock's patch and its restore.
+        self.assertEqual((w["name"], w["count"], w["allowed_by_freeze"]),
+                         ("sub", 3, None))
+        self.assertNotIn("pkg", data["verdict"]["safe"])
+
+
 CLASSES = """
 class Flags:
     debug = False
@@ -185,6 +204,19 @@ class TestClassStoredAgain(RunnerCase):
         self.assertEqual(data["verdict"]["classes_written"],
                          {"m.Flags": [_audit.UNNAMED], "m.Plain": ["y"]})
         self.assertIn("    m.Flags: %s\n" % _audit.UNNAMED, report)
+
+    def test_pywatch_patch_is_not_counted(self):
+        """The sanctioned way, on a class as on a module, whatever it
+        stores (the object already bound included)."""
+        report, data, written = self.audit_classes("""
+            import m
+            import pywatch
+            with pywatch.patch(m.Flags, "debug", m.Flags.debug):
+                pass
+            with pywatch.patch(m.Plain, "y", 5):
+                pass
+            """)
+        self.assertEqual(written, {})
 
     def test_setattr_and_bases(self):
         """setattr(C, n, C.n), and __bases__ assignment, which writes no
