@@ -311,14 +311,14 @@ WATCH_EXTERN int watch_deoptimize(PyObject *func);
  *   interpreter only.  Detaching, and watch_fini() while attached, must
  *   happen on the loop's thread or while the loop is not running, and the
  *   loop must run once more to free libwatch's handles (libuv's rule);
- * - otherwise, at the next safe point of whichever thread of the
- *   interpreter runs Python code first (a pending call on that interpreter,
- *   run at an eval-breaker check: a loop's back edge, a call's return; at
- *   most one is outstanding).  So a thread that writes in a loop delivers
- *   what it wrote itself, while the main thread waits in join(), and a
- *   subinterpreter delivers its own.  A thread that only runs C code (a
- *   long C call, a wait without the GIL) delivers nothing until it runs
- *   Python code again, or another thread of the interpreter does;
+ * - otherwise, at a safe point (a pending call on the interpreter, run at
+ *   an eval-breaker check: a loop's back edge, a call's return; at most
+ *   one is outstanding): in the main interpreter, its main thread's (a
+ *   worker delivering at exit would hang CPython 3.13+'s finalization); in
+ *   a subinterpreter, that of whichever of its threads runs Python code
+ *   first, so that it delivers its own.  A main thread that only runs C
+ *   code (a long C call, join()) delivers nothing until it runs Python
+ *   code again;
  * - in any interpreter, also when watch_flush() is called, for a host that
  *   wants to choose the moment.
  * The last watch_fini(), and interpreter finalization, deliver the queued

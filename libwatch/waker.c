@@ -24,7 +24,7 @@
  * Py_BUILD_CORE), but exported by 3.12 to 3.15 alike (for
  * _testinternalcapi), so it is declared here.  Its last parameter is
  * mainthreadonly on 3.12 and flags on 3.13 and later: 0 means any thread
- * in both.  It returns 0, or -1 without an exception when the queue is
+ * in both, and 1 the main thread (_Py_PENDING_MAINTHREADONLY).  It returns 0, or -1 without an exception when the queue is
  * full, and takes a lock of its own: any thread may call it, with or
  * without a thread state, as long as interp lives. */
 PyAPI_FUNC(int) _PyEval_AddPendingCall(PyInterpreterState *interp,
@@ -54,7 +54,15 @@ schedule_safe_point(struct state *st)
 {
   if (atomic_exchange(&st->call_queued, 1))
     return;
-  if (_PyEval_AddPendingCall(st->interp, safe_point, NULL, 0) < 0)
+  /* The main interpreter's calls run on its main thread, as
+   * Py_AddPendingCall()'s: from 3.13 on, CPython's finalization spins
+   * while a call is queued and another thread handles the calls, so a
+   * daemon thread delivering at exit would hang the process; and a worker
+   * would run callbacks inside its own critical sections.  A
+   * subinterpreter's run on any of its threads: it has no other way. */
+  int main_thread_only = st->interp == PyInterpreterState_Main();
+  if (_PyEval_AddPendingCall(st->interp, safe_point, NULL,
+                             main_thread_only) < 0)
     atomic_store(&st->call_queued, 0);  /* full: the next wake retries */
 }
 

@@ -131,11 +131,24 @@ class _State:
     functions = {}    # id(function) -> _FunctionTracker
     detected = 0      # direct dict writes to frozen namespaces
     patches = {}      # (id(object), name) -> _Patched, while patched
+    # Re-entrant: a signal handler, or a callback delivered at a safe
+    # point inside them, may patch or judge again on the same thread.
     patch_lock = _thread.RLock()
-    judge_lock = _thread.allocate_lock()
+    judge_lock = _thread.RLock()
 
 
 _state = _State()
+
+
+def _new_locks(state=_state):
+    """In a forked child, where another thread of the parent may have held
+    them."""
+    state.patch_lock = _thread.RLock()
+    state.judge_lock = _thread.RLock()
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_new_locks)
 
 
 def allowed_anyway(owner, name, value, existed, replaced_lazy=None,
@@ -757,8 +770,10 @@ def _freeze(obj, allow, classes):
 def _apply(obj, allow):
     """Freezes obj for real, allowing allow; returns the warnings due."""
     t = _tracker(obj)
-    # What changed before freezing is no frozen write.
+    # What changed before is judged as it was: not frozen, or frozen with
+    # the allow= of then.
     records, was_frozen = t.take(), t.frozen
+    pending = t.judge(records, was_frozen)
     t.set_allowed(allow)
     if not t.frozen:
         if not t.is_module:
@@ -768,7 +783,7 @@ def _apply(obj, allow):
         _c._frozen_registry()[id(obj)] = t
         _c._frozen_hint(1)
         t.frozen = True
-    return t.judge(records, was_frozen)
+    return pending
 
 
 def _lift(obj):
@@ -981,12 +996,18 @@ class patch:
                         name=self.name, obj=self.obj)
             _sys.audit("pywatch.patch", self.obj, self.name, self.value,
                        "enter")
-            pending = _sanctioned(self.obj, self.name, self.value)
+            # The bookkeeping first: the write may run code (a callback at
+            # a safe point) that patches this name again.
             if patched is None:
                 patched = _state.patches[self._key()] = _Patched(self.obj,
                                                                  old)
             patched.active.append(self)
             self._entered = True
+            try:
+                pending = _sanctioned(self.obj, self.name, self.value)
+            except BaseException:
+                self._forget(patched)
+                raise
         try:
             _emit(pending)
         except BaseException:
@@ -1003,16 +1024,26 @@ class patch:
             value = rest[-1].value if rest else patched.original
             _sys.audit("pywatch.patch", self.obj, self.name,
                        None if value is _MISSING else value, "exit")
+            self._forget(patched)
             pending = []
-            if value is not _MISSING or \
-                    _own(self.obj, self.name) is not _MISSING:
-                pending = _sanctioned(self.obj, self.name, value)
-            patched.active = rest
-            if not rest:
-                del _state.patches[self._key()]
-            self._entered = False
+            try:
+                if value is not _MISSING or \
+                        _own(self.obj, self.name) is not _MISSING:
+                    pending = _sanctioned(self.obj, self.name, value)
+            except BaseException:
+                # Not put back: still in force, and known to be.
+                patched.active.append(self)
+                _state.patches[self._key()] = patched
+                self._entered = True
+                raise
         _emit(pending)
         return False
+
+    def _forget(self, patched):
+        patched.active = [p for p in patched.active if p is not self]
+        if not patched.active:
+            _state.patches.pop(self._key(), None)
+        self._entered = False
 
     def __call__(self, func):
         """The decorator: a fresh patch around each call, so that calls

@@ -95,8 +95,13 @@ class MainInterpreter(unittest.TestCase):
         self.ns = {}
         exec(WRITES, self.ns)
 
-    def test_a_worker_delivers_its_writes_while_main_waits_in_join(self):
+    def test_allowed_writes_hold_nothing_while_main_waits_in_join(self):
+        # The main interpreter delivers on its main thread only (a worker
+        # delivering at exit would hang CPython's finalization): what an
+        # allow= name is written is not even recorded.
         for allow, how in self.ns["CASES"]:
+            if not allow:
+                continue
             with self.subTest(allow=allow, how=how):
                 n = self.ns["alive"](allow, how)
                 self.assertLessEqual(n, BOUND, "of %d" % self.ns["N"])

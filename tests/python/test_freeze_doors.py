@@ -5,6 +5,7 @@ freezing watches the namespace a module or class really has; modified(C)
 sees every __bases__ assignment."""
 import asyncio
 import os
+import signal
 import sys
 import tempfile
 import textwrap
@@ -681,6 +682,77 @@ class FreezingLimits(FreezeCase):
         with mock.patch.dict(sys.modules, {"warnings": fake}):
             self.frozen(fake)
             fake.filters = []           # the table's allowance
+
+
+class CodeAtASafePoint(FreezeCase):
+    """A callback delivered while freezing or patching runs may freeze or
+    patch again."""
+
+    def test_a_callback_that_patches_inside_a_patch(self):
+        m = self.module(x="original")
+        armed = []
+
+        def on_change(dep, event):
+            if armed:
+                armed.pop()
+                with pywatch.patch(m, "x", "from the callback"):
+                    pass
+        with pywatch.patch(m, "x", "patched"):
+            pywatch.flush()
+            dep = pywatch.Dependent(on_change)
+            dep.depends_on(m, "x")
+            armed.append(1)
+        pywatch.flush()
+        self.assertEqual(m.x, "original")
+        dep.release()
+
+    def test_a_later_allow_does_not_forgive_earlier_writes(self):
+        m = self.frozen(self.module(y=0))
+        trigger = self.module(v=0)
+
+        def callback(dep, event):
+            vars(m)["y"] = 1                  # frozen, y not allowed yet
+            pywatch.freeze(m, allow=("y",))   # judges it first
+        dep = pywatch.Dependent(callback)
+        dep.depends_on(trigger, "v")
+
+        def write():
+            trigger.v = 1
+            pywatch.flush()
+            pywatch.modified(m)
+        messages, counted = reported(write)
+        self.assertEqual((len(messages), counted), (1, 1))
+        dep.release()
+
+    @unittest.skipUnless(hasattr(os, "fork"), "fork")
+    def test_a_fork_while_another_thread_patches(self):
+        class Slow:
+            x = 0
+
+            def __setattr__(self, name, value):   # runs under the lock
+                entered.set()
+                release.wait(10)
+                object.__setattr__(self, name, value)
+        entered, release = threading.Event(), threading.Event()
+        obj = Slow()
+
+        def patching():
+            with pywatch.patch(obj, "x", 1):
+                pass
+        t = threading.Thread(target=patching)
+        t.start()
+        entered.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(10)   # a lock held for good: killed, not hung
+            m = types.ModuleType("child")
+            m.y = 0
+            with pywatch.patch(m, "y", 1):
+                pass
+            os._exit(0)
+        release.set()
+        t.join()
+        self.assertEqual(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), 0)
 
 
 class BasesAssignment(unittest.TestCase):
