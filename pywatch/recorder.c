@@ -7,7 +7,10 @@
  * references.  It never reads the dict: a lookup, even by an exact str,
  * calls the __eq__ of any key of the same hash the dict holds.  Writes to
  * the names of its skip set (allow=, all exact str) are not recorded, so
- * that nothing is held for them.  In phase two (the tap's after callback) the
+ * that nothing is held for them.  A run of writes of one kind to one name,
+ * with values no door of freezing looks at, is one record with a count:
+ * a loop that writes a name holds one record, whatever the time until
+ * delivery.  In phase two (the tap's after callback) the
  * records become tuples and go to the callback, which judges them; drain()
  * hands them over at once, where Python must judge before going on.  So no
  * write goes unseen, however soon it is undone, and no value is ever
@@ -24,6 +27,9 @@ struct record {
   PyObject *value;    /* the new value, or NULL */
   PyObject *filename; /* or NULL */
   int lineno;
+  Py_ssize_t count;   /* writes it stands for: more than 1 only for plain
+                         values, of which it keeps the first */
+  int plain;
 };
 
 typedef struct {
@@ -32,10 +38,14 @@ typedef struct {
   PyObject *callback;
   PyObject *missing;  /* what stands for an absent value */
   PyObject *skip;     /* a frozenset of exact str, or NULL */
+  PyObject *kept;     /* a tuple of the types whose values a door looks at
+                         (3.15's lazy import type) */
   struct record *records;
   size_t len, cap;
   int lost;           /* out of memory: writes went unrecorded */
 } RecorderObject;
+
+static int is_plain(RecorderObject *self, PyObject *key, PyObject *value);
 
 static int
 push(RecorderObject *self, const watch_tap_event_t *ev, PyObject *key)
@@ -53,7 +63,47 @@ push(RecorderObject *self, const watch_tap_event_t *ev, PyObject *key)
   r->key = Py_XNewRef(key);
   r->value = ev->kind == WATCH_EVENT_CLONED ? NULL : Py_XNewRef(ev->value);
   pywatch_writer(&r->filename, &r->lineno);
+  r->count = 1;
+  r->plain = is_plain(self, key, ev->value);
   return 0;
+}
+
+/* Names whose values freezing's doors look at: what CPython creates
+ * lazily, the warnings registry. */
+static const char *const door_names[] = {
+    "__builtins__", "__annotations__", "__slotnames__",
+    "__annotations_cache__", "__annotate_func__", "__warningregistry__"};
+
+/* A write whose value no door of freezing looks at: not a module (a
+ * submodule binding), not of a kept type (a lazy import), not to a door's
+ * name.  Decided by types and string compares: no Python code runs. */
+static int
+is_plain(RecorderObject *self, PyObject *key, PyObject *value)
+{
+  if (key == NULL || value == NULL || PyModule_Check(value))
+    return 0;
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(self->kept); i++)
+    if (Py_IS_TYPE(value, (PyTypeObject *)PyTuple_GET_ITEM(self->kept, i)))
+      return 0;
+  for (size_t i = 0; i < sizeof(door_names) / sizeof(*door_names); i++)
+    if (PyUnicode_CompareWithASCIIString(key, door_names[i]) == 0)
+      return 0;
+  return 1;
+}
+
+/* The write joins the record before it if both are plain writes of one
+ * kind to one name: only counted, its value not held. */
+static int
+joined(RecorderObject *self, const watch_tap_event_t *ev, PyObject *key)
+{
+  if (self->len == 0)
+    return 0;
+  struct record *last = &self->records[self->len - 1];
+  if (!last->plain || last->key != key || last->kind != ev->kind
+      || !is_plain(self, key, ev->value))
+    return 0;
+  last->count++;
+  return 1;
 }
 
 /* Whether key is in the skip set.  A set compares an exact str with its
@@ -79,14 +129,15 @@ heard(watch_tap_t *tap, const watch_tap_event_t *ev)
   PyObject *key = ev->key && PyUnicode_CheckExact(ev->key) ? ev->key : NULL;
   if (skipped(self, key))
     return 0;
-  if (push(self, ev, key) < 0)
+  if (!joined(self, ev, key) && push(self, ev, key) < 0)
     self->lost = 1;
   return 1;
 }
 
 
-/* [(kind, key, value, filename, lineno)], the records taken; key None for
- * a whole-dict event or an odd key, value _MISSING where absent. */
+/* [(kind, key, value, filename, lineno, count)], the records taken; key
+ * None for a whole-dict event or an odd key, value _MISSING where absent,
+ * and the first of count writes' (the others' are not held). */
 static PyObject *
 take(RecorderObject *self)
 {
@@ -103,10 +154,11 @@ take(RecorderObject *self)
   for (i = 0; i < n; i++) {
     struct record *r = &records[i];
     PyObject *t = out ? Py_BuildValue(
-                            "(sOOOi)", watch_event_name(r->kind),
+                            "(sOOOin)", watch_event_name(r->kind),
                             r->key ? r->key : Py_None,
                             r->value ? r->value : self->missing,
-                            r->filename ? r->filename : Py_None, r->lineno)
+                            r->filename ? r->filename : Py_None, r->lineno,
+                            r->count)
                       : NULL;
     if (t == NULL || PyList_Append(out, t) < 0)
       Py_CLEAR(out);
@@ -140,17 +192,23 @@ deliver(watch_tap_t *tap)
 static PyObject *
 recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-  PyObject *dict, *callback, *sentinel;
-  static char *kwlist[] = {"dict", "callback", "missing", NULL};
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OO:_Recorder", kwlist,
-                                   &PyDict_Type, &dict, &callback, &sentinel))
+  PyObject *dict, *callback, *sentinel, *kept;
+  static char *kwlist[] = {"dict", "callback", "missing", "kept", NULL};
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOO!:_Recorder", kwlist,
+                                   &PyDict_Type, &dict, &callback, &sentinel,
+                                   &PyTuple_Type, &kept))
     return NULL;
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kept); i++)
+    if (!PyType_Check(PyTuple_GET_ITEM(kept, i)))
+      return PyErr_Format(PyExc_TypeError, "_Recorder: kept must be a "
+                          "tuple of types");
   if (!PyCallable_Check(callback))
     return PyErr_Format(PyExc_TypeError, "_Recorder: callback must be "
                         "callable, not '%.200s'", Py_TYPE(callback)->tp_name);
   RecorderObject *self = (RecorderObject *)type->tp_alloc(type, 0);
   if (self == NULL)
     return NULL;
+  self->kept = Py_NewRef(kept); /* before any event */
   int rc = watch_tap_new(&self->tap, dict, heard, deliver, self);
   if (rc < 0) {
     Py_DECREF(self);
@@ -176,6 +234,7 @@ recorder_traverse(RecorderObject *self, visitproc visit, void *arg)
   Py_VISIT(self->callback);
   Py_VISIT(self->missing);
   Py_VISIT(self->skip);
+  Py_VISIT(self->kept);
   return 0;
 }
 
@@ -187,6 +246,7 @@ recorder_clear(RecorderObject *self)
   Py_CLEAR(self->callback);
   Py_CLEAR(self->missing);
   Py_CLEAR(self->skip);
+  Py_CLEAR(self->kept);
   return 0;
 }
 
@@ -259,8 +319,8 @@ static PyTypeObject RecorderType = {
     .tp_name = "pywatch._pywatch._Recorder",
     .tp_basicsize = sizeof(RecorderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "_Recorder(dict, callback, missing): every write to dict, "
-              "given to callback([(kind, key, value, filename, lineno)]) "
+    .tp_doc = "_Recorder(dict, callback, missing, kept): every write to dict, "
+              "given to callback([(kind, key, value, filename, lineno, count)]) "
               "at the next safe point.",
     .tp_new = recorder_new,
     .tp_dealloc = (destructor)recorder_dealloc,

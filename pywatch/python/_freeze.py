@@ -41,6 +41,11 @@ _BuiltinFunctionType = _types.BuiltinFunctionType
 # ModuleType subclass may define __dict__ as a property, and a metaclass may
 # define __bases__.
 _module_dict = _ModuleType.__dict__["__dict__"].__get__
+# Values a door looks at, whose writes the recorder never counts together.
+_KEPT_TYPES = (_LazyImportType,) if _LazyImportType is not None else ()
+# The value of a record that stands for several writes: it opens no door
+# that looks at values.
+_SEVERAL = object()
 _class_bases = type.__dict__["__bases__"].__get__
 
 # What the standard library writes to its own modules after import, on
@@ -449,7 +454,8 @@ class _Tracker:
         self.key = key = id(obj)
         self.ref = _weakref.ref(obj, lambda r, key=key, f=_forget: f(key))
         ns = _namespace(obj)
-        self.recorder = _c._Recorder(ns, self._deliver, _MISSING)
+        self.recorder = _c._Recorder(ns, self._deliver, _MISSING,
+                                     _KEPT_TYPES)
         self.frozen = False
         self.was_immutable = False
         self.allowed = frozenset()
@@ -520,11 +526,13 @@ class _Tracker:
         if self.ref() is None:
             return []
         written = []
-        for how, name, value, filename, lineno in records:
+        for how, name, value, filename, lineno, count in records:
+            if count > 1:
+                value = _SEVERAL
             replaced = self._follow_lazies(how, name, value)
             if name is None or not self.silent(name, value, how != "added",
                                                replaced):
-                written.append((name, how, filename, lineno))
+                written.append((name, how, filename, lineno, count))
         if not written:
             return []
         # Other threads judge too (each delivers at its own safe points):
@@ -534,11 +542,11 @@ class _Tracker:
         with _state.judge_lock:
             self.modified = True
             if frozen:
-                _state.detected += len(written)
+                _state.detected += sum(w[4] for w in written)
                 for w in written:
                     if w[0] not in self.warned:
                         self.warned.add(w[0])
-                        due.append(w)
+                        due.append(w[:4])
         return [self._warning(*w) for w in due]
 
     def _follow_lazies(self, how, name, value):
