@@ -40,6 +40,8 @@ typedef struct {
   PyObject *skip;     /* a frozenset of exact str, or NULL */
   PyObject *kept;     /* a tuple of the types whose values a door looks at
                          (3.15's lazy import type) */
+  PyObject *door_names; /* a frozenset of the names (exact str) whose
+                           values a door looks at */
   struct record *records;
   size_t len, cap;
   int lost;           /* out of memory: writes went unrecorded */
@@ -68,15 +70,10 @@ push(RecorderObject *self, const watch_tap_event_t *ev, PyObject *key)
   return 0;
 }
 
-/* Names whose values freezing's doors look at: what CPython creates
- * lazily, the warnings registry. */
-static const char *const door_names[] = {
-    "__builtins__", "__annotations__", "__slotnames__",
-    "__annotations_cache__", "__annotate_func__", "__warningregistry__"};
-
 /* A write whose value no door of freezing looks at: not a module (a
  * submodule binding), not of a kept type (a lazy import), not to a door's
- * name.  Decided by types and string compares: no Python code runs. */
+ * name (_freeze.py says which).  Decided by types and a set of exact str:
+ * no Python code runs. */
 static int
 is_plain(RecorderObject *self, PyObject *key, PyObject *value)
 {
@@ -85,10 +82,10 @@ is_plain(RecorderObject *self, PyObject *key, PyObject *value)
   for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(self->kept); i++)
     if (Py_IS_TYPE(value, (PyTypeObject *)PyTuple_GET_ITEM(self->kept, i)))
       return 0;
-  for (size_t i = 0; i < sizeof(door_names) / sizeof(*door_names); i++)
-    if (PyUnicode_CompareWithASCIIString(key, door_names[i]) == 0)
-      return 0;
-  return 1;
+  int rc = PySet_Contains(self->door_names, key);
+  if (rc < 0)
+    PyErr_Clear();
+  return rc == 0;
 }
 
 /* The write joins the record before it if both are plain writes of one
@@ -189,14 +186,39 @@ deliver(watch_tap_t *tap)
   Py_DECREF(self);
 }
 
+/* 0 if every member of the frozenset is an exact str, whose set lookups
+ * then run no Python code; else -1 with TypeError. */
+static int
+exact_names(PyObject *names)
+{
+  PyObject *it = PyObject_GetIter(names), *name;
+  if (it == NULL)
+    return -1;
+  while ((name = PyIter_Next(it)) != NULL) {
+    int exact = PyUnicode_CheckExact(name);
+    Py_DECREF(name);
+    if (!exact) {
+      Py_DECREF(it);
+      PyErr_SetString(PyExc_TypeError, "_Recorder: names must be exact str");
+      return -1;
+    }
+  }
+  Py_DECREF(it);
+  return PyErr_Occurred() ? -1 : 0;
+}
+
 static PyObject *
 recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-  PyObject *dict, *callback, *sentinel, *kept;
-  static char *kwlist[] = {"dict", "callback", "missing", "kept", NULL};
-  if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOO!:_Recorder", kwlist,
+  PyObject *dict, *callback, *sentinel, *kept, *names;
+  static char *kwlist[] = {"dict", "callback", "missing", "kept",
+                           "door_names", NULL};
+  if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOO!O!:_Recorder", kwlist,
                                    &PyDict_Type, &dict, &callback, &sentinel,
-                                   &PyTuple_Type, &kept))
+                                   &PyTuple_Type, &kept, &PyFrozenSet_Type,
+                                   &names))
+    return NULL;
+  if (exact_names(names) < 0)
     return NULL;
   for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kept); i++)
     if (!PyType_Check(PyTuple_GET_ITEM(kept, i)))
@@ -209,6 +231,7 @@ recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
   if (self == NULL)
     return NULL;
   self->kept = Py_NewRef(kept); /* before any event */
+  self->door_names = Py_NewRef(names);
   int rc = watch_tap_new(&self->tap, dict, heard, deliver, self);
   if (rc < 0) {
     Py_DECREF(self);
@@ -235,6 +258,7 @@ recorder_traverse(RecorderObject *self, visitproc visit, void *arg)
   Py_VISIT(self->missing);
   Py_VISIT(self->skip);
   Py_VISIT(self->kept);
+  Py_VISIT(self->door_names);
   return 0;
 }
 
@@ -247,6 +271,7 @@ recorder_clear(RecorderObject *self)
   Py_CLEAR(self->missing);
   Py_CLEAR(self->skip);
   Py_CLEAR(self->kept);
+  Py_CLEAR(self->door_names);
   return 0;
 }
 
@@ -286,20 +311,7 @@ recorder_skip(RecorderObject *self, PyObject *names)
                  Py_TYPE(names)->tp_name);
     return NULL;
   }
-  PyObject *it = PyObject_GetIter(names), *name;
-  if (it == NULL)
-    return NULL;
-  while ((name = PyIter_Next(it)) != NULL) {
-    int exact = PyUnicode_CheckExact(name);
-    Py_DECREF(name);
-    if (!exact) {
-      Py_DECREF(it);
-      PyErr_SetString(PyExc_TypeError, "skip(): names must be exact str");
-      return NULL;
-    }
-  }
-  Py_DECREF(it);
-  if (PyErr_Occurred())
+  if (exact_names(names) < 0)
     return NULL;
   Py_XSETREF(self->skip, Py_NewRef(names));
   Py_RETURN_NONE;
@@ -319,7 +331,8 @@ static PyTypeObject RecorderType = {
     .tp_name = "pywatch._pywatch._Recorder",
     .tp_basicsize = sizeof(RecorderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "_Recorder(dict, callback, missing, kept): every write to dict, "
+    .tp_doc = "_Recorder(dict, callback, missing, kept, door_names): every write "
+              "to dict, "
               "given to callback([(kind, key, value, filename, lineno, count)]) "
               "at the next safe point.",
     .tp_new = recorder_new,

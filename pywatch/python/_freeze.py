@@ -199,8 +199,9 @@ def _door(owner, name, value, existed, replaced_lazy, via_setattr):
     return ""
 
 
-# Names CPython itself may add to a namespace: an allow= that names one is
-# no misspelling.
+# Names CPython itself may add to a namespace (and the warnings registry):
+# an allow= that names one is no misspelling, and the recorder never
+# counts their writes together, since a door looks at their values.
 _CREATED_BY_CPYTHON = frozenset(["__warningregistry__", "__builtins__",
                                  "__annotations__", "__slotnames__",
                                  "__annotations_cache__", "__annotate_func__"])
@@ -455,7 +456,7 @@ class _Tracker:
         self.ref = _weakref.ref(obj, lambda r, key=key, f=_forget: f(key))
         ns = _namespace(obj)
         self.recorder = _c._Recorder(ns, self._deliver, _MISSING,
-                                     _KEPT_TYPES)
+                                     _KEPT_TYPES, _CREATED_BY_CPYTHON)
         self.frozen = False
         self.was_immutable = False
         self.allowed = frozenset()

@@ -51,6 +51,7 @@ from unittest import mock
 import pywatch
 from pywatch import _freeze
 
+from ddmin import ddmin
 from freeze_model import ABSENT, ALL_NAMES, Model, Namespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -893,31 +894,6 @@ def replay(disk, ops, counts=None, texts=None, tally=False, doors=None):
         return failure
     finally:
         runner.close()
-
-
-def ddmin(ops, fails):
-    """A smaller list that still fails (delta debugging), then one
-    operation at a time."""
-    n = 2
-    while len(ops) >= 2:
-        size = -(-len(ops) // n)
-        for start in range(0, len(ops), size):
-            rest = ops[:start] + ops[start + size:]
-            if fails(rest):
-                ops, n = rest, max(n - 1, 2)
-                break
-        else:
-            if n >= len(ops):
-                break
-            n = min(len(ops), 2 * n)
-    i = 0
-    while i < len(ops):
-        rest = ops[:i] + ops[i + 1:]
-        if rest and fails(rest):
-            ops = rest
-        else:
-            i += 1
-    return ops
 
 
 def minimize(disk, ops, kind):
