@@ -337,6 +337,14 @@ new_watched_class(PyTypeObject *base)
       && PyDict_SetItemString(ns, "__module__", module) == 0)
     cls = PyObject_CallFunction((PyObject *)Py_TYPE(base), "O(O)O", name,
                                 (PyObject *)base, ns);
+  /* Nobody may give it a descriptor that changes what the module reads, or
+   * another __setattr__. */
+  if (cls != NULL && PyType_Check(cls))
+    ((PyTypeObject *)cls)->tp_flags |= Py_TPFLAGS_IMMUTABLETYPE;
+  else if (cls != NULL) {
+    Py_CLEAR(cls);
+    PyErr_SetString(PyExc_TypeError, "the metaclass made no class");
+  }
   Py_XDECREF(name);
   Py_XDECREF(qualname);
   Py_XDECREF(module);

@@ -191,6 +191,13 @@ class TestBlocked(FreezeCase):
         # its dict alone is not.
         self.assertFalse(attr_dep.valid)
         self.assertTrue(globals_dep.valid)
+        # Nobody writes the class either: a property there would change
+        # what the module reads.
+        with self.assertRaises(TypeError):
+            frozen_class.x = property(lambda m: 5)
+        with self.assertRaises(TypeError):
+            frozen_class.__setattr__ = types.ModuleType.__setattr__
+        self.assertEqual(self.mod.x, 1)
         pywatch.thaw(self.mod)
         self.assertIs(type(self.mod), types.ModuleType)
         pywatch.freeze(self.mod)
