@@ -232,5 +232,47 @@ class ModuleTypeUntouched(unittest.TestCase):
         self.assertEqual(proc.stdout, "ok\n", proc.stderr)
 
 
+class ModuleSubclassesAfterASubinterpreter(unittest.TestCase):
+    """Issue 24: on 3.12, once a subinterpreter had imported pywatch, a
+    ModuleType subclass whose __setattr__ calls super().__setattr__ raised
+    "can't apply this __setattr__" in the main interpreter, which had not
+    imported it.  Such classes work, frozen or not, wherever pywatch was
+    imported first."""
+
+    def test_super_setattr_in_a_module_subclass(self):
+        script = textwrap.dedent("""
+            import types, _testcapi
+
+            class S(types.ModuleType):
+                def __setattr__(self, name, value):
+                    super().__setattr__(name, value)
+
+                def __delattr__(self, name):
+                    super().__delattr__(name)
+            assert _testcapi.run_in_subinterp("import pywatch") == 0
+            m, frozen = S("m"), S("frozen")
+            m.x = frozen.x = 1  # pywatch not imported here
+            del m.x
+            import pywatch
+            m.y = 1
+            del m.y
+            pywatch.freeze(frozen)
+            try:
+                frozen.x = 2
+            except pywatch.FrozenError:
+                pass
+            else:
+                raise AssertionError("not frozen")
+            with pywatch.patch(frozen, "x", 3):
+                assert frozen.x == 3
+            assert frozen.x == 1 and isinstance(frozen, S)
+            print("ok")
+            """)
+        proc = subprocess.run([sys.executable, "-c", script], env=ENV,
+                              cwd=tempfile.gettempdir(), capture_output=True,
+                              text=True, timeout=60)
+        self.assertEqual(proc.stdout, "ok\n", proc.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
