@@ -303,8 +303,9 @@ dependent_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
   return (PyObject *)self;
 }
 
-/* A subclass's instances visit their type here too: Python leaves that to
- * the heap type base. */
+/* The instance holds its type, as a heap type's instances do.  So do a
+ * Python subclass's, whose type CPython leaves to this base to visit and
+ * to drop (dependent_dealloc). */
 static int
 dependent_traverse(DependentObject *self, visitproc visit, void *arg)
 {
@@ -327,7 +328,7 @@ dependent_clear(DependentObject *self)
 static void
 dependent_dealloc(DependentObject *self)
 {
-  PyTypeObject *type = Py_TYPE(self); /* held by self, and by a subclass */
+  PyTypeObject *type = Py_TYPE(self); /* the instance's reference */
   PyObject_GC_UnTrack(self);
   /* Forgotten first: what the release drops can run Python code, which
    * must not find this dying object's handle. */
@@ -610,14 +611,15 @@ static PyGetSetDef dependent_getset[] = {
 };
 
 static PyType_Slot dependent_slots[] = {
-    {Py_tp_doc, "Dependent(callback=None)\n--\n\n"
-              "A set of assumptions about namespaces that breaks as a whole.\n"
-              "When one breaks, valid turns False before the change completes\n"
-              "and callback(dependent, event) is called after it, at a safe\n"
-              "point or in flush().  An exception it raises goes to\n"
-              "sys.unraisablehook.  Garbage collection releases it: keep a\n"
-              "reference for as long as the callback should come (watch()'s\n"
-                "Dependent keeps itself alive instead)."},
+    {Py_tp_doc,
+     "Dependent(callback=None)\n--\n\n"
+     "A set of assumptions about namespaces that breaks as a whole.\n"
+     "When one breaks, valid turns False before the change completes\n"
+     "and callback(dependent, event) is called after it, at a safe\n"
+     "point or in flush().  An exception it raises goes to\n"
+     "sys.unraisablehook.  Garbage collection releases it: keep a\n"
+     "reference for as long as the callback should come (watch()'s\n"
+     "Dependent keeps itself alive instead)."},
     {Py_tp_new, dependent_new},
     {Py_tp_dealloc, dependent_dealloc},
     {Py_tp_traverse, dependent_traverse},
