@@ -486,10 +486,11 @@ f_counts(PyObject *self, PyObject *unused)
   return Py_XNewRef(interp_dict_item(COUNTS_KEY, 1));
 }
 
-/* Writes a class's attribute through type's own slot, past its
- * Py_TPFLAGS_IMMUTABLETYPE, which is lifted for that call alone.  The old
- * value is kept until the flag is back, so that its __del__ cannot run in
- * between; a metaclass's __setattr__ is not called. */
+/* Writes a heap class's attribute through type's own slot, past its
+ * Py_TPFLAGS_IMMUTABLETYPE, which is lifted for that call alone (a static
+ * type, which every interpreter shares, is never written: setattr refuses
+ * for it).  The old value is kept until the flag is back, so that its
+ * __del__ cannot run in between; a metaclass's __setattr__ is not called. */
 static int
 raw_type_setattr(PyTypeObject *type, PyObject *name, PyObject *value)
 {
@@ -527,7 +528,8 @@ f_raw_setattr(PyObject *self, PyObject *const *args, Py_ssize_t n)
   int rc;
   if (PyModule_Check(obj))
     rc = write_past_watched(obj, args[1], value);
-  else if (PyType_Check(obj))
+  else if (PyType_Check(obj)
+           && (((PyTypeObject *)obj)->tp_flags & Py_TPFLAGS_HEAPTYPE))
     rc = raw_type_setattr((PyTypeObject *)obj, args[1], value);
   else
     rc = PyObject_SetAttr(obj, args[1], value);
