@@ -325,16 +325,20 @@ new_watched_class(PyTypeObject *base)
   PyObject *set = PyDescr_NewMethod(&PyModule_Type, &watched_setattr_def);
   PyObject *del = PyDescr_NewMethod(&PyModule_Type, &watched_delattr_def);
   PyObject *module = PyUnicode_FromString("pywatch");
+  /* Its base's names, so that messages naming the module's type (json's
+   * "Object of type module is not JSON serializable") read as before; its
+   * repr says pywatch.module. */
   PyObject *qualname = PyType_GetQualName(base);
-  PyObject *name = qualname ? PyUnicode_FromFormat("Watched(%U)", qualname)
-                            : NULL;
+  PyObject *name = PyType_GetName(base);
   PyObject *cls = NULL;
   if (ns != NULL && slots != NULL && set != NULL && del != NULL
-      && name != NULL && PyDict_SetItemString(ns, "__slots__", slots) == 0
+      && name != NULL && qualname != NULL
+      && PyDict_SetItemString(ns, "__slots__", slots) == 0
       && PyDict_SetItemString(ns, "__setattr__", set) == 0
       && PyDict_SetItemString(ns, "__delattr__", del) == 0
       && module != NULL
-      && PyDict_SetItemString(ns, "__module__", module) == 0)
+      && PyDict_SetItemString(ns, "__module__", module) == 0
+      && PyDict_SetItemString(ns, "__qualname__", qualname) == 0)
     cls = PyObject_CallFunction((PyObject *)Py_TYPE(base), "O(O)O", name,
                                 (PyObject *)base, ns);
   /* Nobody may give it a descriptor that changes what the module reads, or

@@ -107,6 +107,10 @@ def _watch_setattr(module):
     the log its setattr writes, those that store the object already bound
     included.  A class that cannot be subclassed keeps the module: its
     writes are counted, but not told apart by path."""
+    if module is sys:
+        # type(sys) is how the standard library names ModuleType (types,
+        # importlib); freezing refuses sys anyway.
+        return
     try:
         _c._watch_module(module)
     except TypeError:
