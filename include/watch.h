@@ -261,6 +261,106 @@ WATCH_EXTERN int watch_attr_lookup(PyObject *obj, PyObject *name,
  * watcher. */
 WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
 
+/* ---- Cells ---------------------------------------------------------------
+ * A cell holds the value a read would give now, kept by the writes
+ * themselves, so that optimized code reads it with one load:
+ *
+ *   PyObject *v = watch_cell_value(cell);
+ *   if (v == NULL && (watch_cell_get(cell, &v) < 0 || v == NULL))
+ *     v = generic_lookup();          (PyObject_GetAttr, LOAD_GLOBAL's...)
+ *
+ * A value is what the namespace holds now.  NULL means "take the generic
+ * path": the name is absent, or the cell cannot forward this state (a
+ * lazy import placeholder, a data descriptor of a module's class, a dead
+ * namespace, a write it has not confirmed yet...).
+ *
+ * Timing.  CPython announces a change before making it, and only MODIFIED,
+ * DELETED and CLEARED cannot fail once announced; an add (ADDED, CLONED)
+ * can: on 3.12 the table grows after the announcement, and a failed
+ * allocation leaves the dict without the new value.  So a cell never takes
+ * a value from an announcement that can fail: a rebind or a delete updates
+ * the cell before the dict changes (deleting a global falls back to the
+ * builtin the cell already knows); an add or a clone sets NULL, and the
+ * next watch_cell_get() reads the dict again.  A cell therefore never holds
+ * a value that its namespace does not hold.
+ *
+ * Lifetime.  The value is borrowed from the namespace, which holds it as
+ * long as the cell forwards it: use it until the next thing that may run
+ * Python code, write that namespace or release the GIL (a call into
+ * Python, a Py_DECREF of an object you do not own), as with
+ * PyDict_GetItem(); Py_INCREF it to keep it longer.  A cell holds no
+ * reference to its value, so a cell's write costs no Py_DECREF.
+ *
+ * Cost.  A write costs O(cells of that name in that dict), whatever the
+ * name's history: cells have no unstable limit.  A write through a key
+ * that is not an exact str or int, a clear() and a clone touch every cell
+ * of the dict.  Cells cost no watcher id (they are taps, see below).
+ *
+ * A cell lives until watch_cell_free(); a cell whose namespace died, or
+ * whose interpreter's libwatch finalized, stays NULL, and watch_cell_get()
+ * says WATCH_ESTALE. */
+typedef struct watch_cell_s watch_cell_t;
+
+/* The value is the first member of every cell: watch_cell_value() is one
+ * load. */
+typedef struct {
+  PyObject *value;
+} watch_cell_head_t;
+
+static inline PyObject *
+watch_cell_value(const watch_cell_t *cell)
+{
+  return ((const watch_cell_head_t *)cell)->value;
+}
+
+/* A cell on LOAD_GLOBAL of name with these globals and builtins (a
+ * function's __globals__ and __builtins__), with watch_dep_on_global()'s
+ * rules: a global shadows the builtin, and its deletion falls back to the
+ * builtin.  The cell follows the builtins dict it was given, as a
+ * function's LOAD_GLOBAL does: rebinding __builtins__ in globals changes
+ * neither.  A name bound to a lazy import placeholder (3.15, PEP 810)
+ * reads NULL until the import resolves.  globals and builtins are
+ * borrowed: the death of either leaves the cell NULL for good.
+ * Errors: WATCH_EINVAL (not exact dicts, name not an exact str),
+ * WATCH_ENOMEM, WATCH_EPYTHON (the first read raised), WATCH_ENOINIT. */
+WATCH_EXTERN int watch_cell_new_global(watch_cell_t **out, PyObject *globals,
+                                       PyObject *builtins, PyObject *name);
+
+/* A cell on obj.name, obj a module or a class, with watch_dep_on_attr()'s
+ * semantics: for a class, the value of the first class of the MRO whose
+ * __dict__ holds name (as _PyType_Lookup, not bound: a function, not a
+ * bound method); for a module, its __dict__'s value.  Any change
+ * watch_dep_on_attr() sees (a write of name along the MRO, raw writes
+ * included, __bases__ assignment, a module's __class__ assignment, a
+ * module class gaining a descriptor...) sets NULL in phase one, before the
+ * change completes; the next watch_cell_get() reads and watches again.
+ * What watch_dep_on_attr() refuses (a data descriptor of a module's class,
+ * an absence under a module __getattr__) reads NULL, and then every
+ * watch_cell_get() tries again.  The cell holds a strong reference to obj.
+ * Errors: WATCH_EINVAL (neither a module nor a class, name not an exact
+ * str), WATCH_ENOMEM, WATCH_EUNSTABLE (a class watch_dep_on_attr() cannot
+ * watch), WATCH_EPYTHON, WATCH_ENOINIT. */
+WATCH_EXTERN int watch_cell_new_attr(watch_cell_t **out, PyObject *obj,
+                                     PyObject *name);
+
+/* The slow path: reads the namespace again if the cell is not sure of it
+ * (an add, a clone, a non-exact key, an attribute change), then *value is
+ * watch_cell_value(cell), borrowed as above (NULL: take the generic path).
+ * Errors: WATCH_ESTALE (the namespace died or libwatch finalized: *value is
+ * NULL for good), WATCH_EPYTHON (a lookup raised), WATCH_ENOMEM,
+ * WATCH_ENOINIT.  It may run Python code (a key's __eq__). */
+WATCH_EXTERN int watch_cell_get(watch_cell_t *cell, PyObject **value);
+
+/* dep depends on what the cell reads, as it reads it now: the optimizer
+ * that wants the value and an invalidation when it changes gets both from
+ * the cell (watch_dep_on_global() or watch_dep_on_attr() with the current
+ * value).  Errors: those of watch_cell_get() and of that registration. */
+WATCH_EXTERN int watch_cell_dep(watch_cell_t *cell, watch_dep_t *dep);
+
+/* Frees the cell; NULL is ignored.  Allowed at any time, after finalization
+ * and from any callback included. */
+WATCH_EXTERN void watch_cell_free(watch_cell_t *cell);
+
 /* ---- Specialization ------------------------------------------------------
  * A function runs optimized code while a dependent's assumptions hold, with
  * no check on its calls, and gets its own code back the moment one breaks. */

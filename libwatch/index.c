@@ -335,7 +335,7 @@ dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
     ns_maybe_free(st, ns);
     return WATCH_ENOMEM;
   }
-  if (kr->unstable) {
+  if (kr->unstable && dep->phase_one == NULL) {
     keyrec_maybe_free(st, kr);  /* idle again: it keeps no key */
     return WATCH_EUNSTABLE;
   }
@@ -402,6 +402,10 @@ dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
     return;
   }
   dep->head.valid = 0;
+  /* A cell's guard (cell.c): its value must be gone before the namespace
+   * drops it. */
+  if (dep->phase_one != NULL)
+    dep->phase_one(dep, report);
   /* The callback runs after the mutation: the event keeps what it names
    * alive until then.  A dying object is never named (report.ns NULL). */
   dep->event = *report;

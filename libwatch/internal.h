@@ -114,6 +114,10 @@ struct watch_dep_s {
   watch_dep_t **pending_pprev; /* NULL when in neither */
   watch_event_t event;     /* why it was invalidated; holds references */
   struct spec *spec;       /* watch_specialize(), or NULL */
+  /* cell.c: an attribute cell's guard clears the cell's value here, in
+   * phase one, before the namespace drops it; such a dependent also
+   * ignores the unstable rule (cells have no unstable limit). */
+  void (*phase_one)(watch_dep_t *dep, const watch_event_t *report);
 };
 
 /* Two copies of libwatch can run in one process, such as pywatch's, linked
@@ -128,7 +132,7 @@ struct watch_dep_s {
 #ifdef WATCH_TEST_ABI_VERSION
 #define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
 #else
-#define WATCH_ABI_VERSION 3
+#define WATCH_ABI_VERSION 4
 #endif
 
 struct state {
@@ -312,6 +316,8 @@ void spec_free(struct state *st, watch_dep_t *dep);
 void tap_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
                PyObject *key, PyObject *value);
 int taps_deliver(struct state *st);
+/* cell.c finds the one tap it keeps on a dict: the first attached with cb */
+watch_tap_t *tap_find(struct ns *ns, watch_tap_cb cb);
 void taps_finalize(struct state *st);
 
 /* type.c */

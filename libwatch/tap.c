@@ -94,6 +94,15 @@ tap_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
     free_freed(st);
 }
 
+watch_tap_t *
+tap_find(struct ns *ns, watch_tap_cb cb)
+{
+  for (watch_tap_t *tap = ns->taps; tap != NULL; tap = tap->next)
+    if (tap->ns != NULL && tap->cb == cb)
+      return tap;
+  return NULL;
+}
+
 /* Finishes the batch under way first: the last watch_fini() may come from
  * an after callback. */
 int

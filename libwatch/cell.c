@@ -1,0 +1,497 @@
+/* Value cells (watch.h, "Cells"): what a read gives now, kept up to date by
+ * the writes themselves.
+ *
+ * A global cell follows LOAD_GLOBAL of one name through taps (tap.c): one
+ * tap per dict that has cells, found again with tap_find(), whose record
+ * (struct cell_dict) keeps a table of the names its cells read, and for
+ * each name the list of links of the cells that read it.  An event of a
+ * name walks that name's links only.  Each cell keeps what both its dicts
+ * hold under its name (a link per dict), so that deleting a global falls
+ * back to the builtin with no lookup, which the tap must not make.
+ *
+ * An attribute cell follows watch_dep_on_attr(), whose rules (the MRO,
+ * __bases__, a module's class and __getattr__) are type.c's: a guard
+ * dependent carries the assumption, its invalidation clears the value in
+ * phase one (dep->phase_one), and the next watch_cell_get() reads and
+ * registers again.
+ *
+ * Cells hold no reference to their values: they are borrowed from the
+ * namespace, which holds them as long as the cell forwards them.  So the
+ * watcher never drops a reference here.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#if PY_VERSION_HEX >= 0x030F0000
+/* PEP 810's placeholder: exported by CPython 3.15, declared only in its
+ * internal headers. */
+PyAPI_DATA(PyTypeObject) PyLazyImport_Type;
+#define IS_LAZY_IMPORT(v) Py_IS_TYPE((v), &PyLazyImport_Type)
+#else
+#define IS_LAZY_IMPORT(v) 0
+#endif
+
+/* A refresh whose lookups keep seeing the cell change (a key's __eq__
+ * writing the dict) gives up after this many reads and leaves NULL. */
+#define REFRESH_TRIES 3
+
+enum { GLOBALS, BUILTINS };
+
+struct cell_dict;
+struct cell_name;
+
+/* One cell's reading of one dict under its name. */
+struct link {
+  struct link *next;       /* in name->links */
+  struct link **pprev;
+  struct cell_name *name;  /* NULL while unlinked */
+  watch_cell_t *cell;
+  PyObject *held;          /* borrowed: what the dict holds, NULL: absent */
+  int known;               /* held is what the dict holds */
+};
+
+struct cell_name {
+  table_node_t node;       /* in cell_dict->names, by exact_key_hash() */
+  PyObject *key;           /* strong; an exact str */
+  struct link *links;
+  struct cell_dict *dict;
+};
+
+struct cell_dict {
+  watch_tap_t *tap;
+  int dead;                /* the dict died, or libwatch finalized */
+  size_t links;
+  table_t names;
+};
+
+struct watch_cell_s {
+  watch_cell_head_t head;  /* first: watch_cell_value() reads it */
+  int global;              /* a global cell, else an attribute cell */
+  int dead;
+  /* Python code that a refresh runs may free the cell: the free then
+   * waits for the refresh (see cell_done()). */
+  unsigned pins;
+  int freed;
+  /* Bumped by every event that reaches the cell, so that a refresh knows
+   * whether its lookups raced with a write. */
+  uint64_t changes;
+  PyObject *name;          /* strong */
+  /* global cells */
+  PyObject *dicts[2];      /* borrowed: globals, builtins */
+  struct link link[2];
+  /* attribute cells */
+  PyObject *obj;           /* strong */
+  watch_dep_t *guard;      /* NULL while the cell watches nothing */
+};
+
+/* ---- global cells: the tap side (phase one) ------------------------------ */
+
+static void
+publish(watch_cell_t *cell)
+{
+  struct link *g = &cell->link[GLOBALS], *b = &cell->link[BUILTINS];
+  PyObject *v = NULL;
+  if (cell->dead || !g->known)
+    v = NULL;
+  else if (g->held != NULL)
+    v = g->held;
+  else if (b->known)
+    v = b->held;
+  cell->head.value = v != NULL && !IS_LAZY_IMPORT(v) ? v : NULL;
+  cell->changes++;
+}
+
+static int
+same_name(PyObject *key, PyObject *name)
+{
+  return key == name
+         || (PyUnicode_CheckExact(key) && PyUnicode_Compare(key, name) == 0);
+}
+
+static struct cell_name *
+name_find(struct cell_dict *cd, PyObject *key, uintptr_t hash)
+{
+  for (table_node_t *n = table_chain(&cd->names, hash); n; n = n->next) {
+    struct cell_name *cn = (struct cell_name *)n;
+    if (n->hash == hash && same_name(key, cn->key))
+      return cn;
+  }
+  return NULL;
+}
+
+/* Every link of the dict: clear(), a clone, a key compared only by its own
+ * __eq__, the dict's death.  known < 0 marks the cells dead. */
+static void
+all_links(struct cell_dict *cd, int known)
+{
+  if (cd->names.count == 0)
+    return;
+  for (size_t i = 0; i <= cd->names.mask; i++)
+    for (table_node_t *n = cd->names.buckets[i]; n; n = n->next)
+      for (struct link *l = ((struct cell_name *)n)->links; l; l = l->next) {
+        l->held = NULL;
+        l->known = known > 0;
+        if (known < 0)
+          l->cell->dead = 1;
+        publish(l->cell);
+      }
+}
+
+/* Runs before CPython changes the dict; does no lookup and drops no
+ * reference.  Only MODIFIED and DELETED are taken as final (see watch.h,
+ * "Timing"). */
+static int
+cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
+{
+  struct cell_dict *cd = watch_tap_data(tap);
+  switch (ev->kind) {
+  case WATCH_EVENT_ADDED:
+  case WATCH_EVENT_MODIFIED:
+  case WATCH_EVENT_DELETED:
+    if (!key_is_exact(ev->key)) {
+      /* A str subclass equal to a name writes that name's entry. */
+      all_links(cd, 0);
+      break;
+    }
+    if (!PyUnicode_CheckExact(ev->key))
+      break;  /* an int is never a name */
+    struct cell_name *cn = name_find(cd, ev->key, exact_key_hash(ev->key));
+    if (cn == NULL)
+      break;
+    for (struct link *l = cn->links; l; l = l->next) {
+      l->known = ev->kind != WATCH_EVENT_ADDED;
+      l->held = ev->kind == WATCH_EVENT_MODIFIED ? ev->value : NULL;
+      publish(l->cell);
+    }
+    break;
+  case WATCH_EVENT_CLEARED:
+    all_links(cd, 1);  /* every name absent, for certain */
+    break;
+  case WATCH_EVENT_CLONED:
+    all_links(cd, 0);
+    break;
+  default:  /* DEALLOCATED, FINALIZED: the tap is detached */
+    cd->dead = 1;
+    all_links(cd, -1);
+    break;
+  }
+  return 0;
+}
+
+/* ---- global cells: records ------------------------------------------------ */
+
+static void
+link_drop(struct link *l)
+{
+  struct cell_name *cn = l->name;
+  if (cn == NULL)
+    return;
+  l->name = NULL;
+  *l->pprev = l->next;
+  if (l->next)
+    l->next->pprev = l->pprev;
+  struct cell_dict *cd = cn->dict;
+  if (cn->links == NULL) {
+    table_remove(&cd->names, &cn->node);
+    Py_DECREF(cn->key);  /* an exact str: runs no Python code */
+    free(cn);
+  }
+  if (--cd->links == 0) {
+    watch_tap_free(cd->tap);
+    table_release(&cd->names);
+    free(cd);
+  }
+}
+
+static int
+link_add(struct state *st, struct link *l, PyObject *dict, PyObject *name)
+{
+  struct ns *ns = ns_find(st, dict);
+  watch_tap_t *tap = ns != NULL ? tap_find(ns, cell_tap) : NULL;
+  struct cell_dict *cd = tap != NULL ? watch_tap_data(tap) : NULL;
+  if (cd == NULL) {
+    cd = calloc(1, sizeof(*cd));
+    if (cd == NULL)
+      return WATCH_ENOMEM;
+    int rc = watch_tap_new(&cd->tap, dict, cell_tap, NULL, cd);
+    if (rc < 0) {
+      free(cd);
+      return rc;
+    }
+  }
+  uintptr_t hash = exact_key_hash(name);
+  struct cell_name *cn = name_find(cd, name, hash);
+  if (cn == NULL) {
+    cn = calloc(1, sizeof(*cn));
+    if (cn == NULL || (cn->node.hash = hash, table_insert(&cd->names,
+                                                          &cn->node) < 0)) {
+      free(cn);
+      if (cd->links == 0) {
+        watch_tap_free(cd->tap);
+        table_release(&cd->names);
+        free(cd);
+      }
+      return WATCH_ENOMEM;
+    }
+    cn->key = Py_NewRef(name);
+    cn->dict = cd;
+  }
+  l->name = cn;
+  l->next = cn->links;
+  if (cn->links)
+    cn->links->pprev = &l->next;
+  l->pprev = &cn->links;
+  cn->links = l;
+  cd->links++;
+  return 0;
+}
+
+/* Reads both dicts, and keeps what it read only if no event reached the
+ * cell meanwhile: a lookup runs the __eq__ of a key of the same hash. */
+static int
+global_refresh(watch_cell_t *cell)
+{
+  for (int tries = 0; tries < REFRESH_TRIES && !cell->dead; tries++) {
+    uint64_t seen = cell->changes;
+    PyObject *held[2];
+    for (int i = 0; i < 2; i++) {
+      held[i] = PyDict_GetItemWithError(cell->dicts[i], cell->name);
+      if (held[i] == NULL && PyErr_Occurred())
+        return WATCH_EPYTHON;
+    }
+    if (cell->dead || cell->freed)
+      break;
+    if (cell->changes == seen) {
+      for (int i = 0; i < 2; i++) {
+        cell->link[i].held = held[i];
+        cell->link[i].known = 1;
+      }
+      publish(cell);
+      return 0;
+    }
+  }
+  return cell->dead ? WATCH_ESTALE : 0;
+}
+
+/* ---- attribute cells ------------------------------------------------------ */
+
+/* Phase one of the guard's invalidation, before the namespace changes. */
+static void
+guard_broken(watch_dep_t *dep, const watch_event_t *report)
+{
+  watch_cell_t *cell = watch_dep_data(dep);
+  cell->head.value = NULL;
+  cell->changes++;
+  if (report->kind == WATCH_EVENT_FINALIZED)
+    cell->dead = 1;
+}
+
+/* Reads obj.name and registers a fresh guard on it; a change between the
+ * two (WATCH_ESTALE) reads again.  What watch_dep_on_attr() refuses leaves
+ * NULL and no guard: the next call tries again. */
+static int
+attr_refresh(watch_cell_t *cell)
+{
+  if (cell->dead)
+    return WATCH_ESTALE;
+  if (cell->guard != NULL && watch_dep_valid(cell->guard))
+    return 0;
+  int rc = 0;
+  for (int tries = 0; tries < REFRESH_TRIES; tries++) {
+    watch_dep_release(cell->guard);
+    cell->guard = NULL;
+    watch_dep_t *guard;
+    rc = watch_dep_new(&guard, NULL, cell);
+    if (rc < 0)
+      return rc;
+    guard->phase_one = guard_broken;
+    cell->guard = guard;
+    PyObject *v;
+    rc = watch_attr_lookup(cell->obj, cell->name, &v);
+    if (rc < 0)
+      break;
+    /* The registration may run Python code, which may drop v. */
+    Py_XINCREF(v);
+    rc = watch_dep_on_attr(guard, cell->obj, cell->name, v);
+    if (rc == 0 && watch_dep_valid(guard) && !cell->freed)
+      cell->head.value = v != NULL && !IS_LAZY_IMPORT(v) ? v : NULL;
+    /* Outside any watcher: if this was the last reference, the namespace
+     * no longer holds v, so the guard has already cleared the value. */
+    Py_XDECREF(v);
+    if (cell->freed || (rc != WATCH_ESTALE && rc != WATCH_EINVALIDATED))
+      break;
+  }
+  if (rc == WATCH_EINVAL || rc == WATCH_ESTALE || rc == WATCH_EINVALIDATED) {
+    /* A state the cell cannot forward, or one that keeps moving. */
+    cell->head.value = NULL;
+    watch_dep_release(cell->guard);
+    cell->guard = NULL;
+    rc = 0;
+  }
+  return rc;
+}
+
+/* ---- the API -------------------------------------------------------------- */
+
+static void
+cell_destroy(watch_cell_t *cell)
+{
+  for (int i = 0; i < 2; i++)
+    link_drop(&cell->link[i]);
+  watch_dep_release(cell->guard);
+  Py_XDECREF(cell->obj);
+  Py_XDECREF(cell->name);
+  free(cell);
+}
+
+/* Ends what cell_begin() started; frees a cell freed meanwhile. */
+static int
+cell_done(watch_cell_t *cell, int rc)
+{
+  if (--cell->pins == 0 && cell->freed) {
+    cell_destroy(cell);
+    return rc < 0 ? rc : WATCH_ESTALE;
+  }
+  return rc;
+}
+
+static int
+cell_alloc(watch_cell_t **out, PyObject *name, int global)
+{
+  if (out == NULL || name == NULL || !PyUnicode_CheckExact(name))
+    return WATCH_EINVAL;
+  watch_cell_t *cell = calloc(1, sizeof(*cell));
+  if (cell == NULL)
+    return WATCH_ENOMEM;
+  cell->global = global;
+  cell->name = Py_NewRef(name);
+  for (int i = 0; i < 2; i++)
+    cell->link[i].cell = cell;
+  *out = cell;
+  return 0;
+}
+
+static int
+cell_refresh(watch_cell_t *cell)
+{
+  cell->pins++;
+  int rc = cell->global ? global_refresh(cell) : attr_refresh(cell);
+  return cell_done(cell, rc);
+}
+
+int
+watch_cell_new_global(watch_cell_t **out, PyObject *globals,
+                      PyObject *builtins, PyObject *name)
+{
+  struct state *st = index_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  if (globals == NULL || builtins == NULL || !PyDict_CheckExact(globals)
+      || !PyDict_CheckExact(builtins))
+    return WATCH_EINVAL;
+  watch_cell_t *cell;
+  int rc = cell_alloc(&cell, name, 1);
+  if (rc < 0)
+    return rc;
+  cell->dicts[GLOBALS] = globals;
+  cell->dicts[BUILTINS] = builtins;
+  for (int i = 0; rc == 0 && i < 2; i++)
+    rc = link_add(st, &cell->link[i], cell->dicts[i], name);
+  /* Nobody else knows the cell yet, so nobody freed it meanwhile. */
+  if (rc == 0)
+    rc = cell_refresh(cell);
+  if (rc == 0)
+    *out = cell;
+  else
+    cell_destroy(cell);
+  return rc;
+}
+
+int
+watch_cell_new_attr(watch_cell_t **out, PyObject *obj, PyObject *name)
+{
+  struct state *st = index_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  if (obj == NULL || !(PyModule_Check(obj) || PyType_Check(obj)))
+    return WATCH_EINVAL;
+  watch_cell_t *cell;
+  int rc = cell_alloc(&cell, name, 0);
+  if (rc < 0)
+    return rc;
+  cell->obj = Py_NewRef(obj);
+  rc = cell_refresh(cell);
+  if (rc == 0)
+    *out = cell;
+  else
+    cell_destroy(cell);
+  return rc;
+}
+
+int
+watch_cell_get(watch_cell_t *cell, PyObject **value)
+{
+  if (cell == NULL || value == NULL)
+    return WATCH_EINVAL;
+  *value = NULL;
+  if (cell->dead)
+    return WATCH_ESTALE;
+  if (index_ready() == NULL)
+    return WATCH_ENOINIT;
+  int stale = cell->global ? !cell->link[GLOBALS].known
+                                 || (cell->link[GLOBALS].held == NULL
+                                     && !cell->link[BUILTINS].known)
+                           : cell->guard == NULL
+                                 || !watch_dep_valid(cell->guard);
+  int rc = stale ? cell_refresh(cell) : 0;
+  if (rc == 0)
+    *value = watch_cell_value(cell);
+  return rc;
+}
+
+int
+watch_cell_dep(watch_cell_t *cell, watch_dep_t *dep)
+{
+  if (cell == NULL || dep == NULL)
+    return WATCH_EINVAL;
+  if (cell->dead)
+    return WATCH_ESTALE;
+  if (index_ready() == NULL)
+    return WATCH_ENOINIT;
+  /* What the read gives, placeholders included, read afresh: the
+   * registration validates it, so a race fails with WATCH_ESTALE. */
+  PyObject *v;
+  int rc;
+  if (cell->global) {
+    v = PyDict_GetItemWithError(cell->dicts[GLOBALS], cell->name);
+    if (v == NULL && !PyErr_Occurred())
+      v = PyDict_GetItemWithError(cell->dicts[BUILTINS], cell->name);
+    if (v == NULL && PyErr_Occurred())
+      return WATCH_EPYTHON;
+    Py_XINCREF(v);
+    rc = watch_dep_on_global(dep, cell->dicts[GLOBALS],
+                             cell->dicts[BUILTINS], cell->name, v);
+  } else {
+    rc = watch_attr_lookup(cell->obj, cell->name, &v);
+    if (rc < 0)
+      return rc;
+    Py_XINCREF(v);
+    rc = watch_dep_on_attr(dep, cell->obj, cell->name, v);
+  }
+  Py_XDECREF(v);
+  return rc;
+}
+
+void
+watch_cell_free(watch_cell_t *cell)
+{
+  if (cell == NULL)
+    return;
+  if (cell->pins > 0) {
+    cell->freed = 1;  /* cell_done() frees it */
+    cell->head.value = NULL;
+    return;
+  }
+  cell_destroy(cell);
+}
