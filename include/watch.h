@@ -225,7 +225,11 @@ WATCH_EXTERN int watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict);
 
 /* The dependent assumes that obj.name is assumed (NULL: AttributeError),
  * where obj is a module or a class.
- * - A module: a key dependency on the module's __dict__.
+ * - A module: a key dependency on the module's __dict__, and on the module
+ *   keeping its class: a __class__ assignment to the module invalidates it
+ *   (WATCH_EVENT_TYPE, naming the module).  That assignment changes
+ *   nothing in the dict, so it leaves the dict's own dependents alone
+ *   (watch_dep_on_key(), watch_dep_on_global(), watch_dep_on_namespace()).
  * - A class: the MRO lookup that method calls and instance attribute access
  *   use (_PyType_Lookup): the value in the first class of obj.__mro__ whose
  *   __dict__ holds name; a metaclass is not searched.  It is invalidated by any
@@ -244,7 +248,10 @@ WATCH_EXTERN int watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict);
  * name must be an exact str.  Fails like watch_dep_on_key(), and with
  * WATCH_EUNSTABLE for a class that can no longer be watched reliably: a
  * builtin-based class that has run out of version tags (3.13) or whose
- * metaclass overrides mro(). */
+ * metaclass overrides mro().  Assignments to __class__ and __bases__ are
+ * heard through an audit hook of the interpreter's own (sys.addaudithook),
+ * added by the first such registration in the interpreter, for its life:
+ * WATCH_EBUSY if the interpreter's audit hooks refused it. */
 WATCH_EXTERN int watch_dep_on_attr(watch_dep_t *dep, PyObject *obj,
                                    PyObject *name, PyObject *assumed);
 

@@ -20,6 +20,7 @@
  */
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,11 @@ static _Thread_local __attribute__((tls_model("initial-exec"))) struct {
 static _Atomic uint64_t epoch = 1;
 
 _Atomic(struct state *) sole_state;
-static _Atomic int initialized_states;
+/* Interpreters with their own GIL start and stop libwatch at the same time:
+ * the count and sole_state change together under this lock, or one of them
+ * could name its state sole just after another counted its own. */
+static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
+static int initialized_states;
 
 static void
 state_capsule_destroy(PyObject *capsule)
@@ -138,9 +143,25 @@ state_of_this_interpreter(void)
 void
 state_count_initialized(struct state *st, int delta)
 {
-  int n = atomic_fetch_add(&initialized_states, delta) + delta;
-  atomic_store_explicit(&sole_state, n == 1 && delta > 0 ? st : NULL,
+  pthread_mutex_lock(&count_lock);
+  initialized_states += delta;
+  atomic_store_explicit(&sole_state,
+                        initialized_states == 1 && delta > 0 ? st : NULL,
                         memory_order_release);
+  pthread_mutex_unlock(&count_lock);
+}
+
+PyObject *
+state_owner(void)
+{
+  PyObject *dict = PyInterpreterState_GetDict(PyInterpreterState_Get());
+  return Py_XNewRef(dict ? PyDict_GetItemString(dict, STATE_KEY) : NULL);
+}
+
+struct state *
+state_of_owner(PyObject *owner)
+{
+  return PyCapsule_GetPointer(owner, STATE_CAPSULE);
 }
 
 void *
