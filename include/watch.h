@@ -437,6 +437,10 @@ WATCH_EXTERN int watch_tap_new(watch_tap_t **out, PyObject *dict,
  * WATCH_EINVAL for a tap that is not a type tap or no longer attached,
  * WATCH_ENOINIT once libwatch finalized.
  *
+ * A static type (int, an extension's static class) is one object for every
+ * interpreter of the process, and immutable: its tap hears no TYPE, and
+ * libwatch writes nothing to it (no watcher bit, no weak reference).
+ *
  * watch_tap_new_type() arms the tap, and fails with WATCH_EUNSTABLE for a
  * class that cannot get a version tag, WATCH_EBUSY when libwatch needs a
  * type watcher id and none is free, WATCH_EPYTHON when the class refuses

@@ -73,9 +73,17 @@ death_notice(PyObject *type)
   return ref;
 }
 
+/* A static type is one object for every interpreter of the process, each
+ * with its own GIL, and PyType_Watch() writes to it (its tp_watched bits),
+ * as a weak reference to an extension's static type would: such a type is
+ * left alone.  Nothing changes it anyway: static types are immutable, and
+ * live as long as the process (a builtin one's dict, which is per
+ * interpreter, is watched as any dict). */
 static int
 type_watch(struct state *st, struct ns *ns)
 {
+  if (!is_heap((PyTypeObject *)ns->obj))
+    return 0;
   if (st->type_watcher < 0) {
     st->type_watcher = PyType_AddWatcher(type_event);
     if (st->type_watcher < 0) {
@@ -97,6 +105,8 @@ type_watch(struct state *st, struct ns *ns)
 static void
 type_unwatch(struct state *st, struct ns *ns)
 {
+  if (ns->guard == NULL)
+    return;  /* a static type (type_watch()) */
   if (ns->obj != NULL && PyType_Unwatch(st->type_watcher, ns->obj) < 0)
     PyErr_Clear();
   Py_DECREF(ns->guard);
