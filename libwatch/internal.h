@@ -155,6 +155,9 @@ struct state {
   /* type.c's audit hook, the interpreter's own, added once for its life:
    * HOOK_* there.  Kept across watch_fini(). */
   int class_swap_hook;
+  /* The copy of libwatch that started it last (state.c), by the address
+   * of that copy's sole_state. */
+  const void *starter;
   int finalizing;          /* the last watch_fini() is under way */
   table_t namespaces;
   watch_dep_t *deps;       /* every live dependent */

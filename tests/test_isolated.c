@@ -7,9 +7,14 @@
  * runner), so each records the first thing that went wrong, and the main
  * thread asserts on it after joining.  Every object a worker uses is made
  * in its own interpreter. */
+#define _GNU_SOURCE
 #include "harness.h"
 
+#include <dlfcn.h>
+#include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <stdatomic.h>
 
 #define WORKERS 4
@@ -678,6 +683,74 @@ START_TEST(a_refused_audit_hook_refuses_module_and_class_attrs_only)
 }
 END_TEST
 
+/* ---- two copies of libwatch, two interpreters ----------------------------
+ *
+ * The libwatch.so built beside this program (build/X.Y/) is a second copy
+ * of libwatch, with globals of its own; it shares each interpreter's state
+ * with this program's.  It starts a subinterpreter's state, its only one,
+ * then registers the first function dependency of the main interpreter,
+ * whose state this copy started: its function watcher there must find the
+ * main interpreter's state, not the one it counted. */
+static struct {
+  int (*init)(void);
+  void (*fini)(void);
+  int (*dep_new)(watch_dep_t **, watch_cb, void *);
+  int (*dep_on_function)(watch_dep_t *, PyObject *);
+  void (*dep_release)(watch_dep_t *);
+} other;
+
+static void
+load_other(void)
+{
+  char exe[PATH_MAX], path[PATH_MAX + 32];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  ck_assert_int_gt(n, 0);
+  exe[n] = '\0';
+  /* build/X.Y/tests/test_isolated: build/X.Y/libwatch.so */
+  snprintf(path, sizeof path, "%s/libwatch.so", dirname(dirname(exe)));
+  void *so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  ck_assert_msg(so != NULL, "dlopen: %s", dlerror());
+  /* Never closed: its capsule destructors may run at teardown. */
+  *(void **)&other.init = dlsym(so, "watch_init");
+  *(void **)&other.fini = dlsym(so, "watch_fini");
+  *(void **)&other.dep_new = dlsym(so, "watch_dep_new");
+  *(void **)&other.dep_on_function = dlsym(so, "watch_dep_on_function");
+  *(void **)&other.dep_release = dlsym(so, "watch_dep_release");
+  ck_assert(other.init && other.fini && other.dep_new && other.dep_on_function
+            && other.dep_release);
+}
+
+START_TEST(a_second_copy_s_watcher_finds_the_state_of_the_interpreter_it_runs_in)
+{
+  load_other();
+  PyThreadState *main_ts = PyThreadState_Get();
+  PyThreadState *sub = Py_NewInterpreter();
+  ck_assert_ptr_nonnull(sub);
+  int rc_sub = other.init();
+  PyThreadState_Swap(main_ts);
+
+  PyObject *g = NS("def f():\n"
+                   "    pass\n");
+  watch_dep_t *dep = NULL;
+  int rc_new = other.dep_new(&dep, NULL, NULL);
+  int rc_on = rc_new == 0 ? other.dep_on_function(dep, ITEM(g, "f")) : -100;
+  RUN(g, "f.__defaults__ = (1,)\n");
+  int valid = dep != NULL && watch_dep_valid(dep);
+  other.dep_release(dep);
+  Py_DECREF(g);
+
+  PyThreadState_Swap(sub);
+  if (rc_sub == 0)
+    other.fini();
+  Py_EndInterpreter(sub);
+  PyThreadState_Swap(main_ts);
+  ck_assert_int_eq(rc_sub, 0);
+  ck_assert_int_eq(rc_new, 0);
+  ck_assert_int_eq(rc_on, 0);
+  ck_assert_msg(!valid, "a change in the main interpreter went unseen");
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -694,5 +767,8 @@ make_suite(void)
   tcase_add_test(
       tc, an_isolated_interpreter_with_libwatch_swapping_classes_leaves_main_alone);
   tcase_add_test(tc, a_refused_audit_hook_refuses_module_and_class_attrs_only);
+  tc = harness_tcase(s, "two_copies");
+  tcase_add_test(
+      tc, a_second_copy_s_watcher_finds_the_state_of_the_interpreter_it_runs_in);
   return s;
 }
