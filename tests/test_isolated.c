@@ -17,8 +17,18 @@
 #include <unistd.h>
 #include <stdatomic.h>
 
+/* Memcheck runs one thread at a time, some fifty times slower: it looks
+ * for memory errors, which a tenth of the rounds reaches by the same
+ * paths. */
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define SCALE (RUNNING_ON_VALGRIND ? 10 : 1)
+#else
+#define SCALE 1
+#endif
+
 #define WORKERS 4
-#define ROUNDS 2000  /* per interpreter */
+#define ROUNDS (2000 / SCALE)  /* per interpreter */
 #define KEYS 8
 #define BIG 1000000  /* past the cached small ints */
 
@@ -419,7 +429,7 @@ END_TEST
 
 /* Interpreters are created and destroyed, with libwatch running in them,
  * while two others and the main one go on. */
-#define CHURN 40
+#define CHURN (40 / SCALE)
 
 struct churn {
   pthread_t thread;
@@ -580,7 +590,7 @@ main_registers_while_another_swaps(int init)
 
   watch_counters_t before = COUNTERS();
   long rounds = 0;
-  for (; rounds < 3000 && s.failure[0] == '\0'; rounds++) {
+  for (; rounds < 3000 / SCALE && s.failure[0] == '\0'; rounds++) {
     watch_dep_t *deps[MODULES];
     int rc[MODULES], valid = 1;
     for (int i = 0; i < MODULES; i++) {
