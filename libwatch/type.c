@@ -559,21 +559,26 @@ watch_class_swaps(struct state *st)
     return 0;
   if (st->class_swap_hook == HOOK_ASKED)
     return WATCH_EBUSY;
+  /* Asked for from here on: the Python hooks that adding one runs may
+   * register too, and must not add a second. */
+  st->class_swap_hook = HOOK_ASKED;
   PyObject *owner = state_owner();
   PyObject *hook = owner ? PyCFunction_New(&class_swap_hook_def, owner)
                          : NULL;
   Py_XDECREF(owner);
-  PyObject *add = hook ? PySys_GetObject("addaudithook") : NULL;
-  /* Adding a hook raises sys.addaudithook, which Python hooks see. */
+  /* Held: adding a hook raises sys.addaudithook, which Python hooks see,
+   * and they may rebind it. */
+  PyObject *add = hook ? Py_XNewRef(PySys_GetObject("addaudithook")) : NULL;
   PyObject *added = add ? PyObject_CallOneArg(add, hook) : NULL;
+  Py_XDECREF(add);
   Py_XDECREF(hook);
   if (added == NULL) {
+    st->class_swap_hook = HOOK_NONE;  /* not added: the next may try */
     if (!PyErr_Occurred())
       PyErr_SetString(PyExc_RuntimeError, "libwatch: no sys.addaudithook");
     return WATCH_EPYTHON;
   }
   Py_DECREF(added);
-  st->class_swap_hook = HOOK_ASKED;
   if (PySys_Audit(HOOK_PROBE, NULL) < 0)
     PyErr_Clear();
   return st->class_swap_hook == HOOK_HEARD ? 0 : WATCH_EBUSY;
