@@ -11,7 +11,10 @@
  * Every function must be called with the GIL held, in an interpreter where
  * watch_init() succeeded; elsewhere they return WATCH_ENOINIT, even for a
  * dependent that was invalidated.  The exception is
- * watch_dep_release(), which is always allowed.  State is per interpreter.
+ * watch_dep_release(), which is always allowed.  State is per interpreter:
+ * isolated subinterpreters, each with its own GIL (PEP 684), use libwatch
+ * at the same time, and nothing one of them registers or writes reaches
+ * another's dependents.
  */
 #ifndef WATCH_H
 #define WATCH_H
