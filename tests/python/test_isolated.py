@@ -14,6 +14,7 @@ import textwrap
 import unittest
 
 from test_audit import ENV
+from test_pytest_plugin import DEBIAN, PYWATCH_DIR
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # subinterp.py and this file's WORK, in the subprocess
@@ -241,6 +242,77 @@ class Isolated(unittest.TestCase):
             assert pywatch.stats()["invalidations"] == before
             print("ok")
             """)
+
+
+# A suite that the pytest plugin runs in an isolated interpreter: a frozen
+# test, and a patch through the fixture.
+PLUGIN_SUITE = """
+import types, pytest, pywatch
+m = types.ModuleType("m")
+m.x = 1
+
+@pytest.mark.pywatch_frozen
+def test_frozen():
+    pywatch.freeze(m)
+    with pytest.raises(pywatch.FrozenError):
+        m.x = 2
+
+def test_patch(pywatch_patch):
+    pywatch_patch(m, "x", 5)
+    assert m.x == 5
+"""
+
+# pytest in an isolated interpreter: faulthandler, which pytest loads by
+# default, is a single-phase module that isolated interpreters refuse
+# (CPython's choice), so it is left out.
+PYTEST_IN_ISOLATED = '''
+    with Interpreter() as i:
+        i.run("""
+            import contextlib, io, sys
+            sys.path[:0] = [%r, %r]
+            import pytest
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                rc = pytest.main(["-q", "-p", "pywatch.pytest_plugin",
+                                  "--pywatch=on", "-p", "no:faulthandler",
+                                  "-p", "no:cacheprovider", %r])
+            assert rc == 0 and "2 passed" in out.getvalue(), out.getvalue()
+            """)
+    print("ok")
+    '''
+
+AUDIT_IN_ISOLATED = '''
+    with Interpreter() as i:
+        i.run("""
+            from pywatch import _pywatch
+            try:
+                _pywatch._audit_start(("x",), None)
+            except RuntimeError as e:
+                assert "main interpreter only" in str(e), e
+            else:
+                raise AssertionError("the audit started")
+            """)
+    print("ok")
+    '''
+
+
+def has_pytest():
+    return subprocess.run([sys.executable, "-c", "import pytest"], env=dict(
+        ENV, PYTHONPATH=DEBIAN)).returncode == 0
+
+
+class IsolatedTools(unittest.TestCase):
+    @unittest.skipUnless(has_pytest(), "no pytest for this interpreter")
+    def test_the_pytest_plugin(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            suite = os.path.join(tmp, "test_iso.py")
+            with open(suite, "w") as f:
+                f.write(PLUGIN_SUITE)
+            run(self, THREADS, PYTEST_IN_ISOLATED % (PYWATCH_DIR, DEBIAN,
+                                                     suite))
+
+    def test_the_audit_is_refused_clearly(self):
+        run(self, THREADS, AUDIT_IN_ISOLATED)
 
 
 if __name__ == "__main__":
