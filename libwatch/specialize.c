@@ -36,9 +36,24 @@ version_of(PyObject *code)
   return ((PyCodeObject *)code)->co_version;
 }
 
+/* 3.14 and later assert (debug builds) that only a function without a
+ * version gets one, MAKE_FUNCTION's case, and only a valid one: the version
+ * is unset first, and one that is not valid (0, none left; 1, cleared by a
+ * __code__ assignment) is stored as it is, out of the cache, as the
+ * __code__ setter leaves it.  The cache slot of the version replaced may
+ * still name func: a lookup there checks func's version, and misses. */
+#define FUNC_VERSION_FIRST_VALID 2
+
 static void
 set_version(PyFunctionObject *func, uint32_t version)
 {
+#if PY_VERSION_HEX >= 0x030E0000
+  func->func_version = 0;
+  if (version < FUNC_VERSION_FIRST_VALID) {
+    func->func_version = version;
+    return;
+  }
+#endif
   _PyFunction_SetVersion(func, version);
 }
 #else
