@@ -135,7 +135,7 @@ struct watch_dep_s {
 #ifdef WATCH_TEST_ABI_VERSION
 #define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
 #else
-#define WATCH_ABI_VERSION 4
+#define WATCH_ABI_VERSION 5
 #endif
 
 struct state {

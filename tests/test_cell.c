@@ -546,7 +546,70 @@ START_TEST(a_lazy_import_placeholder_reads_null)
   Py_DECREF(ns);
 }
 END_TEST
+
+/* The same through a module attribute cell: NULL while the module's dict
+ * holds the placeholder, the module once getattr() resolved it. */
+START_TEST(a_module_cell_on_a_lazy_import_reads_null_until_resolved)
+{
+  PyObject *ns = NS("import sys, types\n"
+                    "assert 'wave' not in sys.modules\n"
+                    "m = types.ModuleType('m')\n"
+                    "exec('lazy import wave', m.__dict__)\n"
+                    "assert type(m.__dict__['wave']).__name__ "
+                    "== 'lazy_import'\n");
+  watch_cell_t *cell = attr_cell(ITEM(ns, "m"), "wave");
+  ck_assert_ptr_null(watch_cell_value(cell));
+  ck_assert_ptr_null(slow(cell));
+  RUN(ns, "assert m.wave is sys.modules['wave']\n");
+  ck_assert_ptr_eq(slow(cell), peek(ns, "sys.modules['wave']"));
+  watch_cell_free(cell);
+  Py_DECREF(ns);
+}
+END_TEST
 #endif
+
+/* A key's __eq__, run by the slow path's lookup, frees the cell: the
+ * free waits for the lookup, which then says WATCH_ESTALE. */
+static PyObject *
+free_seen_cell(PyObject *self, PyObject *unused)
+{
+  (void)self;
+  (void)unused;
+  watch_cell_free(seen_cell);
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef free_def = {"free_cell", free_seen_cell, METH_NOARGS,
+                               NULL};
+
+START_TEST(a_cell_freed_by_its_own_lookup)
+{
+  ENV(e);
+  PyObject *fn = PyCFunction_New(&free_def, NULL);
+  PyDict_SetItemString(e.ns, "free_cell", fn);
+  Py_DECREF(fn);
+  seen_cell = global_cell(&e, "only_g");
+  /* A key of only_g's hash whose __eq__ frees the cell, in place of
+   * only_g: the write through it makes the cell read again, and the
+   * lookup of only_g compares it. */
+  RUN(e.ns, "class K:\n"
+            "    def __hash__(self): return hash('only_g')\n"
+            "    def __eq__(self, other):\n"
+            "        if armed:\n"
+            "            free_cell()\n"
+            "        return False\n"
+            "armed = False\n"
+            "del G['only_g']\n"
+            "G[K()] = 1\n"
+            "armed = True\n");
+  ck_assert_ptr_null(watch_cell_value(seen_cell));
+  PyObject *v = (PyObject *)1;
+  ck_assert_int_eq(watch_cell_get(seen_cell, &v), WATCH_ESTALE);
+  ck_assert_ptr_null(v);
+  seen_cell = NULL;  /* freed */
+  Py_DECREF(e.ns);
+}
+END_TEST
 
 /* ---- arguments and finalization -------------------------------------------- */
 
@@ -607,12 +670,14 @@ make_suite(void)
   tcase_add_test(tc, raw_writes_reach_a_global_cell);
 #if V315
   tcase_add_test(tc, a_lazy_import_placeholder_reads_null);
+  tcase_add_test(tc, a_module_cell_on_a_lazy_import_reads_null_until_resolved);
 #endif
 
   tc = harness_tcase(s, "lifetime");
   tcase_add_test(tc, code_run_by_the_old_value_s_drop_sees_the_new_value);
   tcase_add_test(tc, a_deleted_value_is_never_forwarded);
   tcase_add_test(tc, a_cell_gives_a_dependent_on_what_it_reads);
+  tcase_add_test(tc, a_cell_freed_by_its_own_lookup);
 
   tc = harness_tcase(s, "attr");
   tcase_add_test(tc, a_class_cell_follows_the_mro);
