@@ -11,10 +11,15 @@
  * attributes, functions), write, delete and clear, change class attributes
  * and bases, swap code and defaults, flush, invalidate, release, cycle
  * watch_fini()/watch_init() with work pending, and specialize with code
- * whose death releases another dependent.  After each, the oracle's
- * rule: no dependent is valid while what it assumed (re-read from scratch)
- * has changed.  A broken rule aborts, and libFuzzer keeps the input.  At
- * the end every dependent is released and libwatch must hold nothing. */
+ * whose death releases another dependent, and make, read and free value
+ * cells (globals on the three dicts or a function's, class and module
+ * attributes), replace a dict that cells read, and update() a dict (a
+ * clone when it is empty).  After each, the
+ * oracle's rules: no dependent is valid while what it assumed (re-read
+ * from scratch) has changed, and every cell holds NULL or what a plain
+ * lookup gives (after watch_cell_get(): exactly that).  A broken rule
+ * aborts, and libFuzzer keeps the input.  At the end every dependent and
+ * cell is released and libwatch must hold nothing. */
 #include <watch.h>
 
 #include <stdio.h>
@@ -40,6 +45,20 @@ typedef struct {
 } slot_t;
 
 static slot_t slots[SLOTS];
+
+#define CELLS 6
+
+/* A cell and what it reads: GLOBAL (g, b, name) or ATTR (obj, name). */
+typedef struct {
+  watch_cell_t *cell;
+  enum what what;
+  PyObject *g, *b;  /* borrowed: the world's dicts, or a function's */
+  PyObject *obj;    /* strong */
+  PyObject *name;   /* strong */
+  int gone;         /* a dict it reads was replaced, and may be dead */
+} cellslot_t;
+
+static cellslot_t cells[CELLS];
 static PyObject *world;      /* globals of the world's code */
 static PyObject *dicts[3];
 static PyObject *keys[6];    /* "a", "b", "c", 7, ("t", 1), a ReleasingKey */
@@ -196,9 +215,44 @@ current(const assumption_t *a)
   return v;
 }
 
+/* What a plain read of the cell's name gives now, borrowed, or NULL. */
+static PyObject *
+cell_truth(const cellslot_t *c)
+{
+  PyObject *v = NULL;
+  if (c->what == GLOBAL) {
+    v = PyDict_GetItemWithError(c->g, c->name);
+    if (v == NULL && !PyErr_Occurred())
+      v = PyDict_GetItemWithError(c->b, c->name);
+  } else if (watch_attr_lookup(c->obj, c->name, &v) < 0) {
+    fail("watch_attr_lookup of a cell");
+  }
+  if (v == NULL && PyErr_Occurred())
+    fail("a plain lookup of a cell's name raised");
+  return v;
+}
+
+static void
+cell_free(cellslot_t *c)
+{
+  watch_cell_free(c->cell);
+  c->cell = NULL;
+  Py_CLEAR(c->obj);
+  Py_CLEAR(c->name);
+  c->gone = 0;
+}
+
 static void
 check(void)
 {
+  for (int i = 0; i < CELLS; i++) {
+    cellslot_t *c = &cells[i];
+    if (c->cell == NULL || c->gone)
+      continue;
+    PyObject *fast = watch_cell_value(c->cell);
+    if (fast != NULL && fast != cell_truth(c))
+      fail("a cell holds what a plain lookup does not give");
+  }
   for (int i = 0; i < SLOTS; i++) {
     slot_t *s = &slots[i];
     if (s->dep == NULL || !watch_dep_valid(s->dep))
@@ -268,7 +322,8 @@ run_op(unsigned op, unsigned arg)
     Py_DECREF(victim);
     Py_DECREF(two);
   }
-  switch (op % 19) {
+  cellslot_t *c = &cells[arg % CELLS];
+  switch (op % 24) {
   case 0:
     if (s->dep == NULL) {
       forget(s);
@@ -383,6 +438,70 @@ run_op(unsigned op, unsigned arg)
       Py_DECREF(code);
     }
     break;
+  case 19:
+    /* A new cell: a global on two of the dicts (the same one twice
+     * included), a global of a function, or a class or module attribute. */
+    cell_free(c);
+    c->name = Py_NewRef(name);
+    switch ((arg / 24) % 3) {
+    case 0:
+      c->what = GLOBAL;
+      c->g = d;
+      c->b = dicts[(arg / 72) % 3];
+      break;
+    case 1: {
+      PyObject *f = func(arg / 72);
+      c->what = GLOBAL;
+      c->g = PyFunction_GET_GLOBALS(f);
+      c->b = ((PyFunctionObject *)f)->func_builtins;
+      break;
+    }
+    default:
+      c->what = ATTR;
+      c->obj = Py_NewRef(cls(arg / 72));
+      break;
+    }
+    if ((c->what == GLOBAL
+             ? watch_cell_new_global(&c->cell, c->g, c->b, c->name)
+             : watch_cell_new_attr(&c->cell, c->obj, c->name))
+        < 0)
+      cell_free(c);
+    break;
+  case 20:
+    cell_free(c);
+    break;
+  case 21:
+    /* The slow path: afterwards, exactly the plain lookup. */
+    if (c->cell != NULL) {
+      PyObject *value;
+      int rc = watch_cell_get(c->cell, &value);
+      if (rc == 0 && !c->gone && value != cell_truth(c))
+        fail("after watch_cell_get() a cell is not the plain lookup");
+      if (rc < 0 && rc != WATCH_ESTALE && rc != WATCH_ENOINIT)
+        fail("watch_cell_get() failed");
+    }
+    break;
+  case 22:
+    /* A dict replaced: the old one dies unless an assumption holds it, and
+     * the cells that read it must not touch it then. */
+    for (int j = 0; j < CELLS; j++)
+      if (cells[j].cell != NULL && cells[j].what == GLOBAL
+          && (cells[j].g == d || cells[j].b == d))
+        cells[j].gone = 1;
+    dicts[arg % 3] = PyDict_New();
+    if (dicts[arg % 3] == NULL)
+      fail("a new dict");
+    Py_DECREF(d);
+    break;
+  case 23: {
+    /* update() from a dense exact dict: CLONED when d is empty, else one
+     * event per key. */
+    PyObject *src = Py_BuildValue("{sOsO}", "a", v, "c", values[0]);
+    if (src == NULL || PyDict_Update(d, src) < 0)
+      fail("update");
+    Py_DECREF(src);
+    break;
+  }
   }
   PyErr_Clear();
 }
@@ -412,6 +531,8 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     watch_dep_release(dep);
     forget(&slots[i]);
   }
+  for (int i = 0; i < CELLS; i++)
+    cell_free(&cells[i]);
   watch_flush();
   watch_counters_t c;
   if (watch_counters(&c) < 0 || c.dependents != 0 || c.edges != 0)
