@@ -10,8 +10,8 @@
  *
  * Every function must be called with the GIL held, in an interpreter where
  * watch_init() succeeded; elsewhere they return WATCH_ENOINIT, even for a
- * dependent that was invalidated.  The exception is
- * watch_dep_release(), which is always allowed.  State is per interpreter:
+ * dependent that was invalidated.  The exceptions are
+ * watch_dep_release() and watch_cell_free(), which are always allowed.  State is per interpreter:
  * isolated subinterpreters, each with its own GIL (PEP 684), use libwatch
  * at the same time, and nothing one of them registers or writes reaches
  * another's dependents.
@@ -304,7 +304,8 @@ WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
  * Cost.  A write costs O(cells of that name in that dict), whatever the
  * name's history: cells have no unstable limit.  A write through a key
  * that is not an exact str or int, a clear() and a clone touch every cell
- * of the dict.  Cells cost no watcher id (they are taps, see below).
+ * of the dict.  Global cells are taps (see below) and attribute cells
+ * dependents: cells take no watcher id beyond libwatch's own.
  *
  * A cell lives until watch_cell_free(); a cell whose namespace died, or
  * whose interpreter's libwatch finalized, stays NULL, and watch_cell_get()

@@ -521,6 +521,29 @@ START_TEST(a_module_cell_reads_the_module_and_its_class)
 }
 END_TEST
 
+/* An absent name under a module __getattr__ is the generic path's: NULL,
+ * with nothing watched (watch_dep_on_attr() refuses it), so each slow path
+ * reads again and sees the name once it is set. */
+START_TEST(a_module_cell_under_a_module___getattr__)
+{
+  PyObject *ns = NS("import types\n"
+                    "m = types.ModuleType('m')\n"
+                    "m.__getattr__ = lambda name: 'dynamic'\n"
+                    "assert m.y == 'dynamic'\n");
+  PyObject *mod = ITEM(ns, "m");
+  watch_cell_t *cell = attr_cell(mod, "y");
+  ck_assert_ptr_null(watch_cell_value(cell));
+  ck_assert_ptr_null(slow(cell));
+  RUN(ns, "m.y = 'static'\n");
+  ck_assert_ptr_eq(slow(cell), ITEM(PyModule_GetDict(mod), "y"));
+  RUN(ns, "m.y = 'rebound'\n");
+  ck_assert_ptr_null(watch_cell_value(cell));
+  ck_assert_ptr_eq(slow(cell), ITEM(PyModule_GetDict(mod), "y"));
+  watch_cell_free(cell);
+  Py_DECREF(ns);
+}
+END_TEST
+
 #if V315
 /* PEP 810: the cell says NULL while the name holds the lazy_import
  * placeholder, and forwards the module once the first use binds it. */
@@ -682,6 +705,7 @@ make_suite(void)
   tc = harness_tcase(s, "attr");
   tcase_add_test(tc, a_class_cell_follows_the_mro);
   tcase_add_test(tc, a_module_cell_reads_the_module_and_its_class);
+  tcase_add_test(tc, a_module_cell_under_a_module___getattr__);
 
   tc = harness_tcase(s, "api");
   tcase_add_test(tc, bad_arguments_are_refused);
