@@ -305,7 +305,9 @@ WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
  * name's history: cells have no unstable limit.  A write through a key
  * that is not an exact str or int, a clear() and a clone touch every cell
  * of the dict.  Global cells are taps (see below) and attribute cells
- * dependents: cells take no watcher id beyond libwatch's own.
+ * dependents: cells take no watcher id beyond libwatch's own.  An
+ * attribute cell's guard counts in watch_counters() as a dependent with its
+ * edges; a cell's own records are not counted in bytes.
  *
  * A cell lives until watch_cell_free(); a cell whose namespace died, or
  * whose interpreter's libwatch finalized, stays NULL, and watch_cell_get()
