@@ -148,7 +148,7 @@ cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
   switch (ev->kind) {
   case WATCH_EVENT_ADDED:
   case WATCH_EVENT_MODIFIED:
-  case WATCH_EVENT_DELETED:
+  case WATCH_EVENT_DELETED: {
     if (!key_is_exact(ev->key)) {
       /* A str subclass equal to a name writes that name's entry. */
       all_links(cd, 0);
@@ -157,14 +157,13 @@ cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
     if (!PyUnicode_CheckExact(ev->key))
       break;  /* an int is never a name */
     struct cell_name *cn = name_find(cd, ev->key, exact_key_hash(ev->key));
-    if (cn == NULL)
-      break;
-    for (struct link *l = cn->links; l; l = l->next) {
+    for (struct link *l = cn ? cn->links : NULL; l; l = l->next) {
       l->known = ev->kind != WATCH_EVENT_ADDED;
       l->held = ev->kind == WATCH_EVENT_MODIFIED ? ev->value : NULL;
       publish(l->cell);
     }
     break;
+  }
   case WATCH_EVENT_CLEARED:
     all_links(cd, 1);  /* every name absent, for certain */
     break;
