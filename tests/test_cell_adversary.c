@@ -1,0 +1,248 @@
+/* Adversarial tests of value cells (watch_cell_*): each test here is a way
+ * Python code breaks the promise of watch.h's "Cells" section (a cell holds
+ * what a plain read gives now, or NULL; never stale, never dangling; no
+ * crash).  Some fail only under `make asan` (a use after free that the
+ * plain build survives by luck); each says so. */
+#include "harness.h"
+
+/* What LOAD_GLOBAL of `name` gives in G (a function G['load'] reading it),
+ * borrowed; NULL for a NameError. */
+static PyObject *
+load(PyObject *ns)
+{
+  PyObject *v = PyRun_String("G['load']()", Py_eval_input, ns, ns);
+  if (v == NULL) {
+    ck_assert(PyErr_ExceptionMatches(PyExc_NameError));
+    PyErr_Clear();
+  }
+  Py_XDECREF(v);
+  return v;
+}
+
+/* ---- a key whose __eq__ changes its answer --------------------------------
+ * A str subclass key of the name's hash, stored in the globals, is compared
+ * by every LOAD_GLOBAL of the name (a dict with such a key is not
+ * unicode-only, so LOAD_GLOBAL is not specialized and looks up each time).
+ * Its __eq__ may answer differently from one read to the next with no
+ * write at all: the cell, told nothing, keeps forwarding what the earlier
+ * answer gave. */
+#define FLIP_SRC                                                              \
+  "class S(str):\n"                                                           \
+  "    def __hash__(self): return hash('name')\n"                            \
+  "    def __eq__(self, other): return flag\n"                                \
+  "flag = False\n"                                                            \
+  "B = {'name': 'builtin value'}\n"                                           \
+  "G = {'__builtins__': B}\n"                                                 \
+  "G[S('s')] = 'value under the S key'\n"                                     \
+  "exec('def load(): return name\\n', G)\n"
+
+START_TEST(a_key_whose_eq_starts_matching_shadows_the_builtin)
+{
+  PyObject *ns = NS(FLIP_SRC);
+  PyObject *g = ITEM(ns, "G"), *b = ITEM(ns, "B");
+  watch_cell_t *cell = NULL;
+  ck_assert_int_eq(watch_cell_new_global(&cell, g, b, key("name")), 0);
+  ck_assert_ptr_eq(watch_cell_value(cell), load(ns));  /* the builtin */
+
+  RUN(ns, "flag = True\n");  /* no write to G or B */
+  PyObject *truth = load(ns);
+  ck_assert_str_eq(PyUnicode_AsUTF8(truth), "value under the S key");
+  PyObject *fast = watch_cell_value(cell);
+  ck_assert_msg(fast == NULL || fast == truth,
+                "the cell forwards the builtin; LOAD_GLOBAL reads '%s'",
+                PyUnicode_AsUTF8(truth));
+  PyObject *v = NULL;
+  ck_assert_int_eq(watch_cell_get(cell, &v), 0);
+  ck_assert_msg(v == truth, "after watch_cell_get() the cell is stale");
+  watch_cell_free(cell);
+  Py_DECREF(ns);
+}
+END_TEST
+
+START_TEST(a_key_whose_eq_stops_matching_unshadows_the_builtin)
+{
+  PyObject *ns = NS(FLIP_SRC "flag = True\n");
+  PyObject *g = ITEM(ns, "G"), *b = ITEM(ns, "B");
+  watch_cell_t *cell = NULL;
+  ck_assert_int_eq(watch_cell_new_global(&cell, g, b, key("name")), 0);
+  ck_assert_ptr_eq(watch_cell_value(cell), load(ns));  /* under S */
+
+  RUN(ns, "flag = False\n");
+  PyObject *truth = load(ns);
+  ck_assert_str_eq(PyUnicode_AsUTF8(truth), "builtin value");
+  PyObject *fast = watch_cell_value(cell);
+  ck_assert_msg(fast == NULL || fast == truth,
+                "the cell forwards the value under S; LOAD_GLOBAL reads the "
+                "builtin");
+  watch_cell_free(cell);
+  Py_DECREF(ns);
+}
+END_TEST
+
+/* ---- the builtins dict dies in the middle of a read -----------------------
+ * A cell borrows its dicts.  Its refresh (and watch_cell_dep()) look the
+ * name up in the globals, then in the builtins; the globals lookup runs the
+ * __eq__ of a colliding key, which drops the last reference to the builtins
+ * dict.  The cell hears DEALLOCATED and is dead, but the code goes on to
+ * look up in the freed dict.  B is big so that its keys are freed with
+ * PyMem_Free, which ASan sees (a small dict's keys go to a free list).
+ * Fails under `make asan` (heap-use-after-free in PyDict_GetItemWithError);
+ * the plain build reads freed memory silently. */
+#define KILL_SRC                                                              \
+  "class S(str):\n"                                                           \
+  "    def __hash__(self): return hash('name')\n"                            \
+  "    def __eq__(self, other):\n"                                            \
+  "        global B, armed\n"                                                 \
+  "        if armed:\n"                                                       \
+  "            armed = False\n"                                               \
+  "            B = None\n"                                                    \
+  "        return False\n"                                                    \
+  "armed = False\n"                                                           \
+  "B = {'k%d' % i: i for i in range(100)}\n"                                  \
+  "B['name'] = 'builtin value'\n"                                             \
+  "s = S('s')\n"                                                              \
+  "G = {s: 1}\n"
+
+START_TEST(the_builtins_dying_in_a_refresh_s_globals_lookup)
+{
+  PyObject *ns = NS(KILL_SRC);
+  PyObject *g = ITEM(ns, "G"), *b = ITEM(ns, "B");
+  watch_cell_t *cell = NULL;
+  ck_assert_int_eq(watch_cell_new_global(&cell, g, b, key("name")), 0);
+  ck_assert_ptr_eq(watch_cell_value(cell), ITEM(b, "name"));
+  /* A write through the S key makes the cell read again; then arm. */
+  RUN(ns, "G[s] = 2\n"
+          "armed = True\n");
+  ck_assert_ptr_null(watch_cell_value(cell));
+  PyObject *v = (PyObject *)1;
+  int rc = watch_cell_get(cell, &v);  /* B dies inside; then B is read */
+  ck_assert_int_eq(rc, WATCH_ESTALE);
+  ck_assert_ptr_null(v);
+  watch_cell_free(cell);
+  Py_DECREF(ns);
+}
+END_TEST
+
+/* The same death in watch_cell_dep(): it reads B after the globals lookup
+ * that killed it, and then registers the dependent on the freed dict. */
+START_TEST(the_builtins_dying_in_watch_cell_dep_s_globals_lookup)
+{
+  PyObject *ns = NS(KILL_SRC);
+  PyObject *g = ITEM(ns, "G"), *b = ITEM(ns, "B");
+  watch_cell_t *cell = NULL;
+  ck_assert_int_eq(watch_cell_new_global(&cell, g, b, key("name")), 0);
+  RUN(ns, "armed = True\n");
+  watch_dep_t *dep = NULL;
+  ck_assert_int_eq(watch_dep_new(&dep, NULL, NULL), 0);
+  int rc = watch_cell_dep(cell, dep);  /* B dies inside; then B is read */
+  ck_assert_msg(rc < 0, "watch_cell_dep() registered a dependent on a dead "
+                "builtins dict (rc %d)", rc);
+  watch_dep_release(dep);
+  watch_cell_free(cell);
+  Py_DECREF(ns);
+}
+END_TEST
+
+/* watch.h: watch_cell_free() is "allowed at any time ... from any callback
+ * included".  watch_cell_dep() runs Python code (the globals lookup
+ * compares a colliding key) without pinning the cell: a key's __eq__ that
+ * frees the cell leaves watch_cell_dep() reading the freed cell (its
+ * dicts, its name).  Fails under `make asan` (heap-use-after-free in
+ * watch_cell_dep()); the plain build reads freed memory. */
+static watch_cell_t *doomed;
+
+static PyObject *
+free_doomed(PyObject *self, PyObject *unused)
+{
+  (void)self;
+  (void)unused;
+  watch_cell_free(doomed);
+  doomed = NULL;
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef free_doomed_def = {"free_doomed", free_doomed, METH_NOARGS,
+                                      NULL};
+
+START_TEST(a_cell_freed_by_a_key_s_eq_during_watch_cell_dep)
+{
+  PyObject *ns = NS("class S(str):\n"
+                    "    def __hash__(self): return hash('name')\n"
+                    "    def __eq__(self, other):\n"
+                    "        global armed\n"
+                    "        if armed:\n"
+                    "            armed = False\n"
+                    "            free_doomed()\n"
+                    "        return False\n"
+                    "armed = False\n"
+                    "B = {'name': 'builtin value'}\n"
+                    "G = {S('s'): 1}\n");
+  PyObject *fn = PyCFunction_New(&free_doomed_def, NULL);
+  PyDict_SetItemString(ns, "free_doomed", fn);
+  Py_DECREF(fn);
+  PyObject *g = ITEM(ns, "G"), *b = ITEM(ns, "B");
+  ck_assert_int_eq(watch_cell_new_global(&doomed, g, b, key("name")), 0);
+  RUN(ns, "armed = True\n");
+  watch_dep_t *dep = NULL;
+  ck_assert_int_eq(watch_dep_new(&dep, NULL, NULL), 0);
+  int rc = watch_cell_dep(doomed, dep);  /* the cell is freed inside */
+  ck_assert_ptr_null(doomed);
+  ck_assert_msg(rc < 0, "watch_cell_dep() of a cell freed meanwhile = %d",
+                rc);
+  watch_dep_release(dep);
+  Py_DECREF(ns);
+}
+END_TEST
+
+/* ---- finalization of a cell that watches nothing --------------------------
+ * watch.h: "a cell ... whose interpreter's libwatch finalized stays NULL,
+ * and watch_cell_get() says WATCH_ESTALE".  An attribute cell whose guard
+ * is not valid at watch_fini() (its value changed and nobody read it
+ * again, or a state it cannot forward) hears no FINALIZED: after
+ * watch_fini() watch_cell_get() says WATCH_ENOINIT, and after a new
+ * watch_init() the cell reads again, registering a guard in the new
+ * state, instead of staying NULL for good. */
+START_TEST(finalization_of_an_attr_cell_with_a_broken_guard)
+{
+  ck_assert_int_eq(watch_init(), 0);
+  PyObject *ns = NS("C = type('C', (), {'m': 0})\n");
+  PyObject *cls = ITEM(ns, "C");
+  watch_cell_t *cell = NULL;
+  ck_assert_int_eq(watch_cell_new_attr(&cell, cls, key("m")), 0);
+  ck_assert_ptr_nonnull(watch_cell_value(cell));
+  RUN(ns, "C.m = 1\n");  /* the guard breaks; nobody reads again */
+  ck_assert_ptr_null(watch_cell_value(cell));
+  watch_fini();
+
+  PyObject *v = (PyObject *)1;
+  int rc = watch_cell_get(cell, &v);
+  ck_assert_msg(rc == WATCH_ESTALE,
+                "after watch_fini() watch_cell_get() = %d (%s), not "
+                "WATCH_ESTALE", rc, harness_err(rc));
+  ck_assert_int_eq(watch_init(), 0);
+  v = (PyObject *)1;
+  rc = watch_cell_get(cell, &v);
+  ck_assert_msg(rc == WATCH_ESTALE && v == NULL,
+                "a cell of a finalized libwatch came back after watch_init()"
+                " (rc %d, value %p)", rc, (void *)v);
+  watch_cell_free(cell);
+  watch_fini();
+  Py_DECREF(ns);
+}
+END_TEST
+
+static Suite *
+make_suite(void)
+{
+  Suite *s = suite_create("cell_adversary");
+  TCase *tc = harness_tcase(s, "eq");
+  tcase_add_test(tc, a_key_whose_eq_starts_matching_shadows_the_builtin);
+  tcase_add_test(tc, a_key_whose_eq_stops_matching_unshadows_the_builtin);
+  tc = harness_tcase(s, "dying builtins");
+  tcase_add_test(tc, the_builtins_dying_in_a_refresh_s_globals_lookup);
+  tcase_add_test(tc, the_builtins_dying_in_watch_cell_dep_s_globals_lookup);
+  tcase_add_test(tc, a_cell_freed_by_a_key_s_eq_during_watch_cell_dep);
+  tc = harness_bare_tcase(s, "finalization");
+  tcase_add_test(tc, finalization_of_an_attr_cell_with_a_broken_guard);
+  return s;
+}
