@@ -254,10 +254,13 @@ global_refresh(watch_cell_t *cell)
   for (int tries = 0; tries < REFRESH_TRIES && !cell->dead; tries++) {
     uint64_t seen = cell->changes;
     PyObject *held[2];
-    for (int i = 0; i < 2; i++) {
+    int i;
+    for (i = 0; i < 2 && !cell->dead && !cell->freed; i++) {
+      /* Borrowed dicts: a lookup's __eq__ may drop the other's last
+       * reference, which makes the cell dead (DEALLOCATED). */
       held[i] = PyDict_GetItemWithError(cell->dicts[i], cell->name);
       if (held[i] == NULL && PyErr_Occurred())
-        return WATCH_EPYTHON;
+        return cell->dead ? WATCH_ESTALE : WATCH_EPYTHON;
     }
     if (cell->dead || cell->freed)
       break;
@@ -459,27 +462,37 @@ watch_cell_dep(watch_cell_t *cell, watch_dep_t *dep)
   if (index_ready() == NULL)
     return WATCH_ENOINIT;
   /* What the read gives, placeholders included, read afresh: the
-   * registration validates it, so a race fails with WATCH_ESTALE. */
-  PyObject *v;
+   * registration validates it, so a race fails with WATCH_ESTALE.  The
+   * lookups run Python code (a key's __eq__), which may free the cell
+   * (pinned: cell_done() frees it) or drop a dict (held meanwhile; its
+   * death after the registration invalidates dep). */
+  PyObject *v = NULL;
   int rc;
+  cell->pins++;
   if (cell->global) {
-    v = PyDict_GetItemWithError(cell->dicts[GLOBALS], cell->name);
+    PyObject *g = Py_NewRef(cell->dicts[GLOBALS]);
+    PyObject *b = Py_NewRef(cell->dicts[BUILTINS]);
+    v = PyDict_GetItemWithError(g, cell->name);
     if (v == NULL && !PyErr_Occurred())
-      v = PyDict_GetItemWithError(cell->dicts[BUILTINS], cell->name);
-    if (v == NULL && PyErr_Occurred())
-      return WATCH_EPYTHON;
-    Py_XINCREF(v);
-    rc = watch_dep_on_global(dep, cell->dicts[GLOBALS],
-                             cell->dicts[BUILTINS], cell->name, v);
+      v = PyDict_GetItemWithError(b, cell->name);
+    if (v == NULL && PyErr_Occurred()) {
+      rc = WATCH_EPYTHON;
+    } else {
+      Py_XINCREF(v);
+      rc = watch_dep_on_global(dep, g, b, cell->name, v);
+      Py_XDECREF(v);
+    }
+    Py_DECREF(g);
+    Py_DECREF(b);
   } else {
     rc = watch_attr_lookup(cell->obj, cell->name, &v);
-    if (rc < 0)
-      return rc;
-    Py_XINCREF(v);
-    rc = watch_dep_on_attr(dep, cell->obj, cell->name, v);
+    if (rc == 0) {
+      Py_XINCREF(v);
+      rc = watch_dep_on_attr(dep, cell->obj, cell->name, v);
+      Py_XDECREF(v);
+    }
   }
-  Py_XDECREF(v);
-  return rc;
+  return cell_done(cell, rc);
 }
 
 void
