@@ -112,6 +112,75 @@ START_TEST(a_module_key_whose_eq_stops_matching)
 }
 END_TEST
 
+/* ---- an int key that writes a name's entry ---------------------------------
+ * The tap skips exact int keys ("an int is never a name").  But a stored
+ * key with its own __eq__ (here K, equal to everything, of the name's
+ * hash) is the name's entry for LOAD_GLOBAL, and an int of the same hash
+ * compares equal to it too: G[n] = ... rebinds that entry, the event's key
+ * is the int, and the cell keeps forwarding the old value, which the dict
+ * has just dropped and freed: a dangling value.  (del G[n] does the same.)
+ * Fails in the plain build and under `make asan` (the test compares the
+ * freed pointer by address only). */
+/* A name whose hash an int can have (|hash| < 2**61 - 1: str hashes are
+ * randomized, so it is searched for), K a key of that hash equal to
+ * everything, n the int. */
+#define INT_SRC                                                               \
+  "nm = next(s for s in ('name%d' % i for i in range(10000))\n"               \
+  "          if abs(hash(s)) < 2**61 - 1)\n"                                   \
+  "n = hash(nm)\n"                                                           \
+  "assert hash(n) == n\n"                                                    \
+  "class K:\n"                                                               \
+  "    def __hash__(self): return n\n"                                       \
+  "    def __eq__(self, other): return True\n"                               \
+  "B = {nm: 'builtin value'}\n"                                              \
+  "G = {'__builtins__': B}\n"                                                \
+  "exec('def load(): return %s\\n' % nm, G)\n"
+
+START_TEST(an_int_key_rebinding_the_name_s_entry)
+{
+  PyObject *ns = NS(INT_SRC "G[K()] = object()\n");
+  PyObject *g = ITEM(ns, "G"), *b = ITEM(ns, "B");
+  watch_cell_t *cell = NULL;
+  ck_assert_int_eq(watch_cell_new_global(&cell, g, b, ITEM(ns, "nm")), 0);
+  PyObject *old = watch_cell_value(cell);
+  ck_assert_ptr_nonnull(old);
+  ck_assert_ptr_eq(old, load(ns));  /* the value under K */
+
+  RUN(ns, "G[n] = 'rebound through an int'\n");  /* old is freed */
+  PyObject *truth = load(ns);
+  ck_assert_str_eq(PyUnicode_AsUTF8(truth), "rebound through an int");
+  PyObject *fast = watch_cell_value(cell);
+  ck_assert_msg(fast == NULL || fast == truth,
+                "the cell forwards the value the int's write dropped");
+  PyObject *v = NULL;
+  ck_assert_int_eq(watch_cell_get(cell, &v), 0);
+  ck_assert_ptr_eq(v, truth);
+  watch_cell_free(cell);
+  Py_DECREF(ns);
+}
+END_TEST
+
+/* The same write misses a plain dependent (watch_dep_on_global(), on main
+ * too): index.c takes an exact int and an exact str of one hash for two
+ * keys, but the entry the int writes is the one LOAD_GLOBAL of the name
+ * reads. */
+START_TEST(an_int_key_rebinding_the_name_s_entry_misses_a_dependent)
+{
+  PyObject *ns = NS(INT_SRC "G[K()] = 'value under K'\n");
+  PyObject *g = ITEM(ns, "G"), *b = ITEM(ns, "B");
+  PyObject *v = load(ns);
+  ck_assert_str_eq(PyUnicode_AsUTF8(v), "value under K");
+  PROBE(p);
+  ck_assert_int_eq(watch_dep_on_global(p->dep, g, b, ITEM(ns, "nm"), v), 0);
+  RUN(ns, "G[n] = 'rebound through an int'\n");
+  ck_assert_str_eq(PyUnicode_AsUTF8(load(ns)), "rebound through an int");
+  ck_assert_msg(!watch_dep_valid(p->dep),
+                "LOAD_GLOBAL of name changed; its dependent is still valid");
+  probe_release(p);
+  Py_DECREF(ns);
+}
+END_TEST
+
 /* ---- the builtins dict dies in the middle of a read -----------------------
  * A cell borrows its dicts.  Its refresh (and watch_cell_dep()) look the
  * name up in the globals, then in the builtins; the globals lookup runs the
@@ -276,6 +345,8 @@ make_suite(void)
   tcase_add_test(tc, a_key_whose_eq_starts_matching_shadows_the_builtin);
   tcase_add_test(tc, a_key_whose_eq_stops_matching_unshadows_the_builtin);
   tcase_add_test(tc, a_module_key_whose_eq_stops_matching);
+  tcase_add_test(tc, an_int_key_rebinding_the_name_s_entry);
+  tcase_add_test(tc, an_int_key_rebinding_the_name_s_entry_misses_a_dependent);
   tc = harness_tcase(s, "dying builtins");
   tcase_add_test(tc, the_builtins_dying_in_a_refresh_s_globals_lookup);
   tcase_add_test(tc, the_builtins_dying_in_watch_cell_dep_s_globals_lookup);
