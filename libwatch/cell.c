@@ -154,8 +154,20 @@ cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
       all_links(cd, 0);
       break;
     }
-    if (!PyUnicode_CheckExact(ev->key))
-      break;  /* an int is never a name */
+    if (!PyUnicode_CheckExact(ev->key)) {
+      /* An int is never a name, but a stored key with its own __eq__ may
+       * equal both: it may write the entry of a name of its hash. */
+      uintptr_t hash = exact_key_hash(ev->key);
+      for (table_node_t *n = table_chain(&cd->names, hash); n; n = n->next)
+        for (struct link *l = n->hash == hash ? ((struct cell_name *)n)->links
+                                              : NULL;
+             l; l = l->next) {
+          l->held = NULL;
+          l->known = 0;
+          publish(l->cell);
+        }
+      break;
+    }
     struct cell_name *cn = name_find(cd, ev->key, exact_key_hash(ev->key));
     for (struct link *l = cn ? cn->links : NULL; l; l = l->next) {
       l->known = ev->kind != WATCH_EVENT_ADDED;
