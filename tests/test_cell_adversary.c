@@ -181,6 +181,30 @@ START_TEST(an_int_key_rebinding_the_name_s_entry_misses_a_dependent)
 }
 END_TEST
 
+/* And so a module cell, whose guard is such a dependent, forwards the value
+ * an int write to the module's __dict__ dropped (freed: dangling). */
+START_TEST(an_int_key_rebinding_a_module_attribute)
+{
+  PyObject *ns = NS(INT_SRC "import types\n"
+                    "m = types.ModuleType('m')\n"
+                    "m.__dict__[K()] = object()\n"
+                    "assert getattr(m, nm) is m.__dict__[nm]\n");
+  PyObject *m = ITEM(ns, "m");
+  watch_cell_t *cell = NULL;
+  ck_assert_int_eq(watch_cell_new_attr(&cell, m, ITEM(ns, "nm")), 0);
+  ck_assert_ptr_nonnull(watch_cell_value(cell));
+  RUN(ns, "m.__dict__[n] = 'rebound through an int'\n");  /* frees the old */
+  PyObject *truth = EVAL(ns, "getattr(m, nm)");
+  Py_DECREF(truth);  /* m's __dict__ holds it */
+  ck_assert_str_eq(PyUnicode_AsUTF8(truth), "rebound through an int");
+  PyObject *fast = watch_cell_value(cell);
+  ck_assert_msg(fast == NULL || fast == truth,
+                "the module cell forwards the value the int's write dropped");
+  watch_cell_free(cell);
+  Py_DECREF(ns);
+}
+END_TEST
+
 /* ---- the builtins dict dies in the middle of a read -----------------------
  * A cell borrows its dicts.  Its refresh (and watch_cell_dep()) look the
  * name up in the globals, then in the builtins; the globals lookup runs the
@@ -347,6 +371,7 @@ make_suite(void)
   tcase_add_test(tc, a_module_key_whose_eq_stops_matching);
   tcase_add_test(tc, an_int_key_rebinding_the_name_s_entry);
   tcase_add_test(tc, an_int_key_rebinding_the_name_s_entry_misses_a_dependent);
+  tcase_add_test(tc, an_int_key_rebinding_a_module_attribute);
   tc = harness_tcase(s, "dying builtins");
   tcase_add_test(tc, the_builtins_dying_in_a_refresh_s_globals_lookup);
   tcase_add_test(tc, the_builtins_dying_in_watch_cell_dep_s_globals_lookup);
