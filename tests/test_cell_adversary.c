@@ -377,6 +377,67 @@ START_TEST(a_cell_freed_by_a_key_s_eq_during_watch_cell_dep)
 }
 END_TEST
 
+/* ---- Python code run by the release of a broken guard ---------------------
+ * attr_refresh() releases the broken guard before it clears cell->guard.
+ * The release drops the references its event kept (state_decref_later(),
+ * flushed by index_collect() after the dependent is freed): here the key of
+ * the raw write that broke the guard, a str subclass whose __del__ reads
+ * the cell again.  That watch_cell_get() reads the freed guard
+ * (watch_dep_valid()) and may release it a second time.  Fails under `make
+ * asan` (heap-use-after-free in watch_cell_get()). */
+static watch_cell_t *watched;
+
+static PyObject *
+get_watched(PyObject *self, PyObject *unused)
+{
+  (void)self;
+  (void)unused;
+  PyObject *v = NULL;
+  int rc = watched ? watch_cell_get(watched, &v) : -100;
+  if (rc == WATCH_EPYTHON)
+    return NULL;
+  return Py_BuildValue("(iO)", rc, v ? v : Py_None);
+}
+
+static PyMethodDef get_watched_def = {"get_watched", get_watched, METH_NOARGS,
+                                      NULL};
+
+START_TEST(a_cell_read_by_code_its_guard_s_release_runs)
+{
+  PyObject *ns = NS("class S(str):\n"
+                    "    def __hash__(self): return hash('m')\n"
+                    "    def __eq__(self, o): return str.__eq__(self, o)\n"
+                    "    def __del__(self):\n"
+                    "        if armed:\n"
+                    "            seen.append(get_watched())\n"
+                    "seen = []\n"
+                    "armed = False\n"
+                    "class C:\n"
+                    "    m = 1\n"
+                    "import gc\n"
+                    "d = gc.get_referents(C.__dict__)[0]\n");
+  PyObject *fn = PyCFunction_New(&get_watched_def, NULL);
+  PyDict_SetItemString(ns, "get_watched", fn);
+  Py_DECREF(fn);
+  ck_assert_int_eq(watch_cell_new_attr(&watched, ITEM(ns, "C"), key("m")), 0);
+  /* One line: no eval-breaker check delivers the guard's event (and drops
+   * the S key) before get_watched() releases the guard. */
+  RUN(ns, "armed = True; d[S('m')] = 2; r = get_watched(); armed = False\n"
+          "assert r == (0, 2), r\n"
+          "assert seen == [(0, 2)], seen\n");
+  RUN(ns, "C.m = 3\n");
+  PyObject *v = NULL;
+  ck_assert_int_eq(watch_cell_get(watched, &v), 0);
+  PyObject *truth = PyObject_GetAttrString(ITEM(ns, "C"), "m");
+  ck_assert_ptr_eq(v, truth);
+  Py_DECREF(truth);
+  watch_cell_free(watched);
+  watched = NULL;
+  RUN(ns, "C.m = 4\n");  /* no guard of the freed cell may be left */
+  Py_DECREF(ns);
+}
+END_TEST
+
 /* ---- finalization of a cell that watches nothing --------------------------
  * watch.h: "a cell ... whose interpreter's libwatch finalized stays NULL,
  * and watch_cell_get() says WATCH_ESTALE".  An attribute cell whose guard
@@ -432,6 +493,8 @@ make_suite(void)
   tcase_add_test(tc, the_builtins_dying_in_a_refresh_s_globals_lookup);
   tcase_add_test(tc, the_builtins_dying_in_watch_cell_dep_s_globals_lookup);
   tcase_add_test(tc, a_cell_freed_by_a_key_s_eq_during_watch_cell_dep);
+  tc = harness_tcase(s, "guard release");
+  tcase_add_test(tc, a_cell_read_by_code_its_guard_s_release_runs);
   tc = harness_bare_tcase(s, "finalization");
   tcase_add_test(tc, finalization_of_an_attr_cell_with_a_broken_guard);
   return s;
