@@ -301,6 +301,19 @@ guard_broken(watch_dep_t *dep, const watch_event_t *report)
     cell->dead = 1;
 }
 
+/* Releases the guard, and any a read of the cell made meanwhile: the
+ * release drops its event's references, which may run Python code that
+ * reads the cell again, so cell->guard never names a released guard. */
+static void
+drop_guard(watch_cell_t *cell)
+{
+  while (cell->guard != NULL) {
+    watch_dep_t *guard = cell->guard;
+    cell->guard = NULL;
+    watch_dep_release(guard);
+  }
+}
+
 /* Reads obj.name and registers a fresh guard on it; a change between the
  * two (WATCH_ESTALE) reads again.  What watch_dep_on_attr() refuses leaves
  * NULL and no guard: the next call tries again. */
@@ -313,8 +326,7 @@ attr_refresh(watch_cell_t *cell)
     return 0;
   int rc = 0;
   for (int tries = 0; tries < REFRESH_TRIES; tries++) {
-    watch_dep_release(cell->guard);
-    cell->guard = NULL;
+    drop_guard(cell);
     watch_dep_t *guard;
     rc = watch_dep_new(&guard, NULL, cell);
     if (rc < 0)
@@ -339,8 +351,7 @@ attr_refresh(watch_cell_t *cell)
   if (rc == WATCH_EINVAL || rc == WATCH_ESTALE || rc == WATCH_EINVALIDATED) {
     /* A state the cell cannot forward, or one that keeps moving. */
     cell->head.value = NULL;
-    watch_dep_release(cell->guard);
-    cell->guard = NULL;
+    drop_guard(cell);
     rc = 0;
   }
   return rc;
@@ -353,7 +364,7 @@ cell_destroy(watch_cell_t *cell)
 {
   for (int i = 0; i < 2; i++)
     link_drop(&cell->link[i]);
-  watch_dep_release(cell->guard);
+  drop_guard(cell);
   Py_XDECREF(cell->obj);
   Py_XDECREF(cell->name);
   free(cell);
