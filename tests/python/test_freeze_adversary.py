@@ -1,0 +1,288 @@
+"""Adversarial review of issue 24's watched class: a frozen module moved to
+a heap subclass of its class.  Each test is a way found to break a promise
+of READONLY.txt ("Freezing"): every write to a frozen module blocked or
+detected, patch() restoring exactly, bad input a TypeError/ValueError and
+never SystemError, thaw() putting the module back in its class.  They fail
+until pywatch is fixed."""
+import gc
+import sys
+import types
+import unittest
+import warnings
+
+import pywatch
+
+
+def frozen_warnings(fn):
+    """Runs fn, delivers, and returns the FrozenWarning messages."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fn()
+        pywatch.flush()
+    return [str(w.message) for w in caught
+            if issubclass(w.category, pywatch.FrozenWarning)]
+
+
+def is_immutable(cls):
+    return bool(cls.__flags__ & (1 << 8))  # Py_TPFLAGS_IMMUTABLETYPE
+
+
+class Doubling(types.ModuleType):
+    """A program's subclass whose __setattr__ changes the value."""
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value * 2)
+
+
+class ReadOnly(types.ModuleType):
+    """A program's subclass whose __setattr__ refuses every write."""
+
+    def __setattr__(self, name, value):
+        raise AttributeError("read-only module")
+
+
+@unittest.skipUnless(pywatch.enabled(), "freezing is disabled in this process")
+class AdversaryCase(unittest.TestCase):
+    def frozen(self, mod, **kw):
+        pywatch.freeze(mod, **kw)
+        self.addCleanup(pywatch.thaw, mod)
+        return mod
+
+
+class TestPatchPastTheClass(AdversaryCase):
+    """pywatch.patch() writes past the module's class on an unfrozen module
+    (the ModuleType slot), but through the class's own __setattr__ once
+    frozen (write_past_watched calls super() of the watched class): the
+    same patch writes another value, restores another value, and warns."""
+
+    def test_patch_restores_exactly_with_own_setattr(self):
+        mod = Doubling("adv_doubling")
+        mod.x = 1                      # stored as 2
+        self.frozen(mod)
+        seen = []
+
+        def patch():
+            with pywatch.patch(mod, "x", 9):
+                seen.append(mod.x)
+        warned = frozen_warnings(patch)
+        self.assertEqual(seen, [9])    # 18 on the watched class
+        self.assertEqual(mod.x, 2)     # 4: "restored" through __setattr__
+        self.assertEqual(warned, [])   # a sanctioned write is not reported
+
+    def test_patch_works_frozen_as_unfrozen(self):
+        mod = ReadOnly("adv_readonly")
+        types.ModuleType.__setattr__(mod, "x", 1)
+        with pywatch.patch(mod, "x", 2):   # unfrozen: past __setattr__
+            self.assertEqual(mod.x, 2)
+        self.frozen(mod)
+        with pywatch.patch(mod, "x", 3):   # frozen: AttributeError
+            self.assertEqual(mod.x, 3)
+        self.assertEqual(mod.x, 1)
+
+
+def metaclass_returning(make):
+    """A ModuleType subclass whose metaclass, asked by pywatch for the
+    watched class (__module__ 'pywatch'), returns make(cls) instead."""
+    class Meta(type):
+        def __new__(mcls, name, bases, ns, **kw):
+            if ns.get("__module__") == "pywatch":
+                return make(bases[0])
+            return super().__new__(mcls, name, bases, ns, **kw)
+
+    class Sub(types.ModuleType, metaclass=Meta):
+        pass
+    return Sub
+
+
+class TestMisbehavingClassMaking(AdversaryCase):
+    """new_watched_class() trusts what the metaclass call returns (and what
+    __init_subclass__ leaves): a class that is not the watched class is
+    made immutable for good and used as the module's class, so freeze()
+    succeeds while setattr writes are only warned about."""
+
+    def assert_blocked_and_restored(self, cls, mod):
+        mod.x = 1
+        pywatch.freeze(mod)
+        try:
+            with self.assertRaises(pywatch.FrozenError):
+                frozen_warnings(lambda: setattr(mod, "x", 2))
+            self.assertEqual(mod.x, 1)
+        finally:
+            pywatch.thaw(mod)
+        self.assertIs(type(mod), cls)
+        mod.x = 3  # writable again
+
+    def test_metaclass_returns_the_base(self):
+        cls = metaclass_returning(lambda base: base)
+        try:
+            self.assert_blocked_and_restored(cls, cls("adv_meta_base"))
+        finally:
+            # The program's own class must not stay immutable.
+            self.assertFalse(is_immutable(cls))
+
+    def test_metaclass_returns_another_module_class(self):
+        class Other(types.ModuleType):
+            pass
+        cls = metaclass_returning(lambda base: Other)
+        try:
+            self.assert_blocked_and_restored(cls, cls("adv_meta_other"))
+        finally:
+            self.assertFalse(is_immutable(Other))
+
+    def test_metaclass_returns_moduletype(self):
+        cls = metaclass_returning(lambda base: types.ModuleType)
+        self.assert_blocked_and_restored(cls, cls("adv_meta_static"))
+
+    def test_init_subclass_replaces_setattr(self):
+        class Sub(types.ModuleType):
+            def __init_subclass__(cls, **kw):
+                super().__init_subclass__(**kw)
+                cls.__setattr__ = types.ModuleType.__setattr__
+        self.assert_blocked_and_restored(Sub, Sub("adv_init_subclass"))
+
+
+class TestSubclassOfWatchedClass(AdversaryCase):
+    """A program's subclass of type(frozen module) with its own __setattr__
+    counts as watched already (its MRO holds the watched class), so
+    freeze() leaves its modules there and their writes are only warned
+    about."""
+
+    def test_own_setattr_below_the_watched_class(self):
+        watched = type(self.frozen(types.ModuleType("adv_w")))
+
+        class Below(watched):
+            def __setattr__(self, name, value):
+                types.ModuleType.__setattr__(self, name, value)
+        mod = Below("adv_below")
+        mod.x = 1
+        self.frozen(mod)
+        with self.assertRaises(pywatch.FrozenError):
+            frozen_warnings(lambda: setattr(mod, "x", 2))
+        self.assertEqual(mod.x, 1)
+
+
+def interpreter_dict():
+    """The interpreter dict (PyInterpreterState_GetDict), reached from
+    Python with gc alone: it holds the cache of watched classes, which
+    refers to type(frozen module)."""
+    mod = pywatch.freeze(types.ModuleType("adv_probe"))
+    try:
+        watched = type(mod)
+        caches = [r for r in gc.get_referrers(watched)
+                  if type(r) is dict and r.get(types.ModuleType) is watched]
+        assert len(caches) == 1, caches
+        (idict,) = [r for r in gc.get_referrers(caches[0])
+                    if type(r) is dict and any(v is caches[0]
+                                               for v in r.values())]
+        return idict
+    finally:
+        pywatch.thaw(mod)
+
+
+class TestInterpreterDict(AdversaryCase):
+    """pywatch's registries are entries of the interpreter dict, which gc
+    reaches: entries that are not dicts make freeze() and every write to a
+    frozen module raise SystemError (PyDict_* on a non-dict)."""
+
+    def replaced(self, key, value):
+        idict = interpreter_dict()
+        saved = idict[key]
+        idict[key] = value
+        self.addCleanup(idict.__setitem__, key, saved)
+
+    def test_watched_class_cache_not_a_dict(self):
+        self.replaced(next(k for k, v in interpreter_dict().items()
+                           if type(v) is dict and types.ModuleType in v), 5)
+        mod = types.ModuleType("adv_cache_5")
+        try:
+            pywatch.freeze(mod)
+        except SystemError as e:
+            self.fail("SystemError: %s" % e)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+        finally:
+            pywatch.thaw(mod)
+
+    def test_registry_not_a_dict(self):
+        mod = self.frozen(types.ModuleType("adv_registry_list"))
+        self.replaced("pywatch.frozen", [])
+        try:
+            mod.x = 1
+        except SystemError as e:
+            self.fail("SystemError: %s" % e)
+        except (pywatch.FrozenError, TypeError, ValueError, RuntimeError):
+            pass
+
+    def test_watched_class_cache_entry_replaced(self):
+        class Evil(types.ModuleType):
+            pass
+        idict = interpreter_dict()
+        (cache,) = [v for v in idict.values()
+                    if type(v) is dict and types.ModuleType in v]
+        saved = cache[types.ModuleType]
+        cache[types.ModuleType] = Evil
+        self.addCleanup(cache.__setitem__, types.ModuleType, saved)
+        mod = types.ModuleType("adv_cache_evil")
+        mod.x = 1
+        try:
+            pywatch.freeze(mod)
+        except (TypeError, ValueError, RuntimeError):
+            return  # refused: fine
+        self.addCleanup(pywatch.thaw, mod)
+        with self.assertRaises(pywatch.FrozenError):
+            frozen_warnings(lambda: setattr(mod, "x", 2))
+
+
+class TestWatchedClassDict(AdversaryCase):
+    """The watched class is immutable so that nobody changes what frozen
+    modules read; a raw write to its dict (gc.get_referents, which READONLY
+    says is detected for a frozen class) changes what every frozen module
+    of the interpreter reads, and nothing reports it."""
+
+    def test_raw_write_to_the_watched_class_dict_detected(self):
+        mod = types.ModuleType("adv_raw_class")
+        mod.x = 1
+        self.frozen(mod)
+        (ns,) = [r for r in gc.get_referents(type(mod)) if type(r) is dict]
+
+        def write():
+            ns["x"] = property(lambda self: "not 1")
+            sys._clear_type_cache()  # as any later class change would
+        try:
+            warned = frozen_warnings(write)
+            reads = mod.x
+        finally:
+            ns.pop("x", None)
+            sys._clear_type_cache()  # it held the property borrowed
+        self.assertTrue(warned or reads == 1, reads)
+
+
+class TestThawAfterFailedThaw(AdversaryCase):
+    """A thaw() that fails at the class swap (an audit hook that refuses
+    __class__ assignments) unregisters the module first; the next freeze()
+    finds it watched already and forgets the class it had, so no later
+    thaw() puts it back."""
+
+    def test_class_restored_after_a_failed_thaw(self):
+        block = []
+
+        def hook(event, args):
+            if block and event == "object.__setattr__" \
+                    and args[1] == "__class__":
+                raise RuntimeError("no class swaps now")
+        sys.addaudithook(hook)
+        mod = types.ModuleType("adv_failed_thaw")
+        pywatch.freeze(mod)
+        block.append(1)
+        try:
+            with self.assertRaises(RuntimeError):
+                pywatch.thaw(mod)
+        finally:
+            block.clear()
+        pywatch.freeze(mod)
+        pywatch.thaw(mod)
+        self.assertIs(type(mod), types.ModuleType)
+
+
+if __name__ == "__main__":
+    unittest.main()
