@@ -5,12 +5,16 @@ detected, patch() restoring exactly, bad input a TypeError/ValueError and
 never SystemError, thaw() putting the module back in its class.  They fail
 until pywatch is fixed."""
 import gc
+import os
 import sys
+import tempfile
+import textwrap
 import types
 import unittest
 import warnings
 
 import pywatch
+from test_audit import run
 
 
 def frozen_warnings(fn):
@@ -282,6 +286,80 @@ class TestThawAfterFailedThaw(AdversaryCase):
         pywatch.freeze(mod)
         pywatch.thaw(mod)
         self.assertIs(type(mod), types.ModuleType)
+
+
+# Two modules whose class runs Python code in its __setattr__, around the
+# write: thread A writes while thread B is inside its own setattr, then B
+# writes.  The events order it; no timing.
+THREADED_MODS = textwrap.dedent("""
+    import threading, types
+    a_in, b_in, a_done = (threading.Event() for _ in range(3))
+
+    class Waiting(types.ModuleType):
+        def __setattr__(self, name, value):
+            if name == "a":
+                a_in.set()
+                b_in.wait()
+                super().__setattr__(name, value)
+                a_done.set()
+            elif name == "b":
+                a_in.wait()
+                b_in.set()
+                a_done.wait()
+                super().__setattr__(name, value)
+            else:
+                super().__setattr__(name, value)
+    """)
+THREADED_MOD = textwrap.dedent("""
+    import sys, thr_mods
+    x = 0
+    sys.modules[__name__].__class__ = thr_mods.Waiting
+    """)
+THREADED_PROG = textwrap.dedent("""
+    import os, sys, threading
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import thr_mods, thr_a, thr_b
+    if sys.argv[1:] == ["sequential"]:
+        for e in (thr_mods.a_in, thr_mods.b_in, thr_mods.a_done):
+            e.set()
+        thr_a.a = 1
+        thr_b.b = 2
+    else:
+        threads = [threading.Thread(target=setattr, args=(thr_a, "a", 1)),
+                   threading.Thread(target=setattr, args=(thr_b, "b", 2))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    """)
+
+
+class TestAuditSetattrSiteAcrossThreads(unittest.TestCase):
+    """The audit tells a setattr write from a direct one by a process-wide
+    record of the setattr running (audit.c's site), saved and restored
+    around the call.  The watched class now runs the module class's own
+    __setattr__ (Python code) inside that window, where another thread may
+    run and overwrite the record: each single setattr write is reported
+    as two, one of them a direct dict write."""
+
+    def audited(self, *args):
+        with tempfile.TemporaryDirectory(prefix="pywatch-adv-") as tmp:
+            for name, text in (("thr_mods", THREADED_MODS),
+                               ("thr_a", THREADED_MOD),
+                               ("thr_b", THREADED_MOD),
+                               ("thr_prog", THREADED_PROG)):
+                with open(os.path.join(tmp, name + ".py"), "w") as f:
+                    f.write(text)
+            proc, report = run([os.path.join(tmp, "thr_prog.py"), *args],
+                               ["--all", "--include=thr_[ab]"])
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return {(ns["name"], w["name"]): (w["count"], w["setattr"], w["dict"])
+                for ns in report["namespaces"] for w in ns["writes"]}
+
+    def test_threads_inside_setattr(self):
+        expected = {("thr_a", "a"): (1, 1, 0), ("thr_b", "b"): (1, 1, 0)}
+        self.assertEqual(self.audited("sequential"), expected)
+        self.assertEqual(self.audited(), expected)
 
 
 if __name__ == "__main__":
