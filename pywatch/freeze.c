@@ -531,7 +531,9 @@ f_raw_setattr(PyObject *self, PyObject *const *args, Py_ssize_t n)
   PyObject *obj = args[0], *value = n == 3 ? args[2] : NULL;
   int rc;
   if (PyModule_Check(obj))
-    rc = write_past_watched(obj, args[1], value);
+    /* ModuleType's own write, whatever the module's class: as patch()
+     * writes an unfrozen module, not through a subclass's __setattr__. */
+    rc = PyModule_Type.tp_setattro(obj, args[1], value);
   else if (PyType_Check(obj)
            && (((PyTypeObject *)obj)->tp_flags & Py_TPFLAGS_HEAPTYPE))
     rc = raw_type_setattr((PyTypeObject *)obj, args[1], value);
