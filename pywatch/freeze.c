@@ -37,6 +37,11 @@ interp_dict_item(const char *key, int create)
     return NULL;
   }
   PyObject *item = PyDict_GetItemString(idict, key);
+  if (item != NULL && !PyDict_CheckExact(item)) {
+    /* gc reaches the interpreter dict: a program may have replaced it. */
+    PyErr_Format(PyExc_RuntimeError, "pywatch's %s is not a dict", key);
+    return NULL;
+  }
   if (item == NULL && create) {
     item = PyDict_New();
     if (item == NULL)
@@ -239,13 +244,35 @@ static PyMethodDef watched_delattr_def = {
     METH_FASTCALL, "Implement delattr(self, name), unless frozen."};
 
 static int
+own_method_is(PyObject *dict, const char *name, PyMethodDef *def)
+{
+  PyObject *method = PyDict_GetItemString(dict, name);
+  return method != NULL && Py_IS_TYPE(method, &PyMethodDescr_Type)
+         && ((PyMethodDescrObject *)method)->d_method == def;
+}
+
+static int
 is_watched_class(PyTypeObject *cls)
 {
   PyObject *dict = PyType_GetDict(cls);
-  PyObject *method = dict ? PyDict_GetItemString(dict, "__setattr__") : NULL;
+  int watched = dict != NULL
+                && own_method_is(dict, "__setattr__", &watched_setattr_def)
+                && own_method_is(dict, "__delattr__", &watched_delattr_def);
   Py_XDECREF(dict); /* the class holds it */
-  return method != NULL && Py_IS_TYPE(method, &PyMethodDescr_Type)
-         && ((PyMethodDescrObject *)method)->d_method == &watched_setattr_def;
+  return watched;
+}
+
+/* cls is base's watched class: a heap subclass of base alone, with the
+ * watched methods.  A metaclass may return another class, and
+ * __init_subclass__ may replace the methods; a program may put another
+ * class in the cache (gc reaches it). */
+static int
+is_watched_class_of(PyObject *cls, PyTypeObject *base)
+{
+  return PyType_Check(cls)
+         && (((PyTypeObject *)cls)->tp_flags & Py_TPFLAGS_HEAPTYPE)
+         && ((PyTypeObject *)cls)->tp_base == base
+         && is_watched_class((PyTypeObject *)cls);
 }
 
 /* The watched class in obj's MRO (borrowed), or NULL. */
@@ -343,11 +370,14 @@ new_watched_class(PyTypeObject *base)
                                 (PyObject *)base, ns);
   /* Nobody may give it a descriptor that changes what the module reads, or
    * another __setattr__. */
-  if (cls != NULL && PyType_Check(cls))
+  if (cls != NULL && is_watched_class_of(cls, base))
     ((PyTypeObject *)cls)->tp_flags |= Py_TPFLAGS_IMMUTABLETYPE;
   else if (cls != NULL) {
     Py_CLEAR(cls);
-    PyErr_SetString(PyExc_TypeError, "the metaclass made no class");
+    PyErr_Format(PyExc_TypeError,
+                 "cannot watch modules of class '%s': its metaclass or "
+                 "__init_subclass__ made another class than its subclass",
+                 base->tp_name);
   }
   Py_XDECREF(name);
   Py_XDECREF(qualname);
@@ -367,8 +397,10 @@ watched_class(PyTypeObject *base)
   if (classes == NULL)
     return NULL;
   PyObject *cls = PyDict_GetItemWithError(classes, (PyObject *)base);
-  if (cls != NULL || PyErr_Occurred())
-    return Py_XNewRef(cls);
+  if (PyErr_Occurred())
+    return NULL;
+  if (cls != NULL && is_watched_class_of(cls, base))
+    return Py_NewRef(cls);
   cls = new_watched_class(base);
   if (cls != NULL && PyDict_SetItem(classes, (PyObject *)base, cls) < 0)
     Py_CLEAR(cls);
