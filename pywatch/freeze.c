@@ -275,6 +275,22 @@ is_watched_class_of(PyObject *cls, PyTypeObject *base)
          && is_watched_class((PyTypeObject *)cls);
 }
 
+/* Whether name, looked up in type's MRO, is the watched method def. */
+static int
+resolves_to(PyTypeObject *type, const char *name, PyMethodDef *def)
+{
+  PyObject *mro = type->tp_mro;
+  for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+    PyObject *dict = PyType_GetDict((PyTypeObject *)PyTuple_GET_ITEM(mro, i));
+    int found = dict != NULL && PyDict_GetItemString(dict, name) != NULL;
+    int is = found && own_method_is(dict, name, def);
+    Py_XDECREF(dict); /* the class holds it */
+    if (found)
+      return is;
+  }
+  return 0;
+}
+
 /* The watched class in obj's MRO (borrowed), or NULL. */
 static PyTypeObject *
 watched_class_of(PyObject *obj)
@@ -436,8 +452,17 @@ f_watch_module(PyObject *self, PyObject *module)
                  Py_TYPE(module)->tp_name);
     return NULL;
   }
-  if (watched_class_of(module) != NULL)
-    Py_RETURN_NONE;
+  if (watched_class_of(module) != NULL) {
+    /* A program's subclass of the watched class may define its own. */
+    if (resolves_to(Py_TYPE(module), "__setattr__", &watched_setattr_def)
+        && resolves_to(Py_TYPE(module), "__delattr__", &watched_delattr_def))
+      Py_RETURN_NONE;
+    PyErr_Format(PyExc_TypeError,
+                 "cannot watch modules of class '%s': it overrides the "
+                 "__setattr__ or __delattr__ of pywatch's class",
+                 Py_TYPE(module)->tp_name);
+    return NULL;
+  }
   PyObject *was = Py_NewRef((PyObject *)Py_TYPE(module));
   PyObject *cls = watched_class(Py_TYPE(module));
   int rc = cls ? set_class(module, cls) : -1;
