@@ -12,6 +12,7 @@ import textwrap
 import types
 import unittest
 import warnings
+import weakref
 
 import pywatch
 from test_audit import run
@@ -298,6 +299,25 @@ class TestThawAfterFailedThaw(AdversaryCase):
         pywatch.freeze(mod)
         pywatch.thaw(mod)
         self.assertIs(type(mod), types.ModuleType)
+
+
+class TestWatchedClassesDie(AdversaryCase):
+    """The cache of watched classes holds each module class, and its
+    watched class, for the life of the interpreter: a program that makes
+    ModuleType subclasses as it goes (one per plugin, per test) and freezes
+    a module of each keeps every one of them, without pywatch it would
+    not."""
+
+    def test_class_freed_after_thaw(self):
+        class Short(types.ModuleType):
+            pass
+        mod = Short("adv_short")
+        pywatch.freeze(mod)
+        pywatch.thaw(mod)
+        ref = weakref.ref(Short)
+        del Short, mod
+        gc.collect()
+        self.assertIsNone(ref())
 
 
 # Two modules whose class runs Python code in its __setattr__, around the
