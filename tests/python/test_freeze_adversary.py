@@ -154,6 +154,33 @@ class TestMisbehavingClassMaking(AdversaryCase):
         self.assert_blocked_and_restored(Sub, Sub("adv_init_subclass"))
 
 
+class TestWatchedClassCacheKeys(AdversaryCase):
+    """The cache of watched classes is a dict keyed by the module class,
+    and a metaclass may define __eq__ and __hash__: two classes that
+    compare equal shared one watched class, and a module of the second
+    became, while frozen, an instance of the first, with its methods."""
+
+    def test_classes_equal_by_their_metaclass(self):
+        class Meta(type):
+            def __hash__(cls):
+                return 1
+
+            def __eq__(cls, other):
+                return isinstance(other, Meta)
+
+        class First(types.ModuleType, metaclass=Meta):
+            def who(self):
+                return "First"
+
+        class Second(types.ModuleType, metaclass=Meta):
+            def who(self):
+                return "Second"
+        self.frozen(First("adv_first"))
+        second = self.frozen(Second("adv_second"))
+        self.assertIsInstance(second, Second)
+        self.assertEqual(second.who(), "Second")
+
+
 class TestSubclassOfWatchedClass(AdversaryCase):
     """A program's subclass of type(frozen module) with its own __setattr__
     counts as watched already (its MRO holds the watched class), so
