@@ -421,5 +421,55 @@ class TestAuditSetattrSiteAcrossThreads(unittest.TestCase):
         self.assertEqual(self.audited(), expected)
 
 
+REGISTRY_MODS = textwrap.dedent("""
+    import types
+
+    class Plugin(types.ModuleType):
+        \"\"\"Every subclass registers itself, as plugin bases do.\"\"\"
+        registry = []
+
+        def __init_subclass__(cls, **kw):
+            super().__init_subclass__(**kw)
+            Plugin.registry.append(cls.__qualname__)
+
+    class Shim(Plugin):
+        pass
+    """)
+REGISTRY_PLUGIN = textwrap.dedent("""
+    import sys, reg_mods
+    x = 0
+    sys.modules[__name__].__class__ = reg_mods.Shim
+    """)
+REGISTRY_PROG = textwrap.dedent("""
+    import os, sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import reg_mods, reg_plugin
+    print(reg_mods.Plugin.registry, len(reg_mods.Shim.__subclasses__()))
+    """)
+
+
+class TestAuditRunsTheProgramAsPythonWould(unittest.TestCase):
+    """The audit moves every module it tracks to a subclass of its class,
+    made by calling the class's metaclass: the class's __init_subclass__
+    runs, and its __subclasses__() grow, so the audited program sees a
+    class it never made (python -m pywatch audit promises to run it as
+    python would)."""
+
+    def test_init_subclass_and_subclasses_unchanged(self):
+        with tempfile.TemporaryDirectory(prefix="pywatch-adv-") as tmp:
+            for name, text in (("reg_mods", REGISTRY_MODS),
+                               ("reg_plugin", REGISTRY_PLUGIN),
+                               ("reg_prog", REGISTRY_PROG)):
+                with open(os.path.join(tmp, name + ".py"), "w") as f:
+                    f.write(text)
+            prog = os.path.join(tmp, "reg_prog.py")
+            plain, _ = run([prog], None)
+            audited, _ = run([prog], ["--include=reg_*"])
+        self.assertEqual(plain.returncode, 0, plain.stderr)
+        self.assertEqual(plain.stdout, "['Shim'] 0\n")
+        self.assertEqual(audited.stdout.splitlines()[:1],
+                         plain.stdout.splitlines())
+
+
 if __name__ == "__main__":
     unittest.main()
