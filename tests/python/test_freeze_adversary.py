@@ -471,5 +471,31 @@ class TestAuditRunsTheProgramAsPythonWould(unittest.TestCase):
                          plain.stdout.splitlines())
 
 
+class TestReimportAddsNoAuditHook(unittest.TestCase):
+    """Each execution of pywatch's extension module adds its __class__
+    audit hook with sys.addaudithook, and audit hooks are never removed:
+    a program that imports pywatch._pywatch again (del sys.modules[...],
+    as test isolation tools do) adds one more each time, which every
+    audit event of the process then calls, for good (a leak that slows
+    every event; 200 re-imports make events about 20x slower)."""
+
+    def test_reimport(self):
+        added = []
+        # Hooks cannot be removed: this one stops counting at the end.
+        counting = [True]
+        sys.addaudithook(lambda event, args: counting[0]
+                         and event == "sys.addaudithook"
+                         and added.append(event))
+        original = sys.modules["pywatch._pywatch"]
+        try:
+            for _ in range(3):
+                del sys.modules["pywatch._pywatch"]
+                __import__("pywatch._pywatch")
+        finally:
+            counting[0] = False
+            sys.modules["pywatch._pywatch"] = original
+        self.assertEqual(added, [])
+
+
 if __name__ == "__main__":
     unittest.main()
