@@ -209,17 +209,28 @@ static PyMethodDef class_swap_hook_def = {
     "pywatch_class_swap_hook", (PyCFunction)(void (*)(void))class_swap_hook,
     METH_FASTCALL, "Refuses __class__ assignment to a frozen object."};
 
+/* Once per interpreter: audit hooks are never removed, and the extension
+ * module is executed again each time a program imports it anew. */
+#define HOOK_KEY "pywatch.class_swap_hook"
+
 static int
 add_class_swap_hook(void)
 {
+  PyObject *idict = PyInterpreterState_GetDict(PyInterpreterState_Get());
+  if (idict == NULL)
+    return -1;
+  if (PyDict_GetItemString(idict, HOOK_KEY) != NULL)
+    return 0;
   PyObject *hook = PyCFunction_New(&class_swap_hook_def, NULL);
   PyObject *sys = hook ? PyImport_ImportModule("sys") : NULL;
   PyObject *r = sys ? PyObject_CallMethod(sys, "addaudithook", "O", hook)
                     : NULL;
   Py_XDECREF(sys);
   Py_XDECREF(hook);
-  Py_XDECREF(r);
-  return r ? 0 : -1;
+  if (r == NULL)
+    return -1;
+  Py_DECREF(r);
+  return PyDict_SetItemString(idict, HOOK_KEY, Py_True);
 }
 
 /* ---- the watched module class ----------------------------------------- */
