@@ -2,8 +2,10 @@
 a heap subclass of its class.  Each test is a way found to break a promise
 of READONLY.txt ("Freezing"): every write to a frozen module blocked or
 detected, patch() restoring exactly, bad input a TypeError/ValueError and
-never SystemError, thaw() putting the module back in its class.  They fail
-until pywatch is fixed."""
+never SystemError, thaw() putting the module back in its class, the
+audit running the program as python would.  Each fails on main at
+68a8905; branch adv fixes all but TestWatchedClassDict,
+TestWatchedClassesDie and TestAuditRunsTheProgramAsPythonWould."""
 import gc
 import os
 import sys
