@@ -416,21 +416,72 @@ new_watched_class(PyTypeObject *base)
   return cls;
 }
 
-/* This interpreter's watched class for base, made once (new reference). */
+/* A new reference to what ref names, or NULL (no exception) if it died. */
+static PyObject *
+referent(PyObject *ref)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+  PyObject *obj = NULL;
+  if (PyWeakref_GetRef(ref, &obj) < 0)
+    PyErr_Clear();
+  return obj;
+#else
+  PyObject *obj = PyWeakref_GetObject(ref);
+  return obj == NULL || obj == Py_None ? (PyErr_Clear(), NULL)
+                                       : Py_NewRef(obj);
+#endif
+}
+
+/* Drops the entries whose watched class died: they are made rarely, and
+ * each class made is a chance to sweep. */
+static int
+sweep_dead(PyObject *classes)
+{
+  PyObject *key, *ref, *dead = PyList_New(0);
+  Py_ssize_t pos = 0;
+  int rc = dead ? 0 : -1;
+  while (rc == 0 && PyDict_Next(classes, &pos, &key, &ref)) {
+    PyObject *cls = PyWeakref_Check(ref) ? referent(ref) : NULL;
+    if (cls == NULL)
+      rc = PyList_Append(dead, key);
+    Py_XDECREF(cls);
+  }
+  for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(dead); i++)
+    rc = PyDict_DelItem(classes, PyList_GET_ITEM(dead, i));
+  Py_XDECREF(dead);
+  return rc;
+}
+
+/* This interpreter's watched class for base (new reference), made once
+ * for as long as it lives: the cache maps id(base), never compared with
+ * a metaclass's __eq__, to a weak reference, so that the classes die with
+ * their last module.  An entry is checked, since ids are reused and a
+ * program can reach the cache (gc). */
 static PyObject *
 watched_class(PyTypeObject *base)
 {
   PyObject *classes = interp_dict_item(WATCHED_KEY, 1);
   if (classes == NULL)
     return NULL;
-  PyObject *cls = PyDict_GetItemWithError(classes, (PyObject *)base);
-  if (PyErr_Occurred())
+  if (!PyDict_CheckExact(classes)) {
+    PyErr_SetString(PyExc_RuntimeError, "pywatch's watched classes were "
+                                        "replaced in the interpreter's dict");
     return NULL;
-  if (cls != NULL && is_watched_class_of(cls, base))
-    return Py_NewRef(cls);
-  cls = new_watched_class(base);
-  if (cls != NULL && PyDict_SetItem(classes, (PyObject *)base, cls) < 0)
+  }
+  PyObject *key = PyLong_FromVoidPtr(base);
+  PyObject *ref = key ? PyDict_GetItemWithError(classes, key) : NULL;
+  PyObject *cls = ref && PyWeakref_Check(ref) ? referent(ref) : NULL;
+  if (cls != NULL && !is_watched_class_of(cls, base))
     Py_CLEAR(cls);
+  if (cls == NULL && !PyErr_Occurred() && key != NULL) {
+    cls = new_watched_class(base);
+    ref = cls ? PyWeakref_NewRef(cls, NULL) : NULL;
+    if (ref == NULL || sweep_dead(classes) < 0
+        || PyDict_SetItem(classes, key, ref) < 0)
+      Py_CLEAR(cls);
+    Py_XDECREF(ref);
+  }
+  Py_XDECREF(key);
   return cls;
 }
 
