@@ -145,7 +145,8 @@ int
 pywatch_audit_setattr(PyObject *obj, PyObject *name, PyObject *value,
                       setattrofunc original)
 {
-  if (!running || PyInterpreterState_Get() != PyInterpreterState_Main()
+  /* The interpreter first: another one must not read even running. */
+  if (PyInterpreterState_Get() != PyInterpreterState_Main() || !running
       || !PyModule_Check(obj))
     return original(obj, name, value);
   struct setattr_site saved = site;
@@ -784,7 +785,9 @@ static int
 on_audit_event(const char *event, PyObject *args, void *unused)
 {
   (void)unused;
-  if (!running || PyInterpreterState_Get() != PyInterpreterState_Main()
+  /* A C audit hook runs in every interpreter, each with its own GIL maybe:
+   * the interpreter first, so that no other one reads the log's state. */
+  if (PyInterpreterState_Get() != PyInterpreterState_Main() || !running
       || !PyTuple_Check(args))
     return 0;
   /* Another operation: what the type watcher heard is settled. */
@@ -817,15 +820,24 @@ on_audit_event(const char *event, PyObject *args, void *unused)
  * pywatch's package directory first (see skipped_files), and 3.15's
  * types.LazyImportType or None.  Passed in, so that the audit imports
  * nothing once it runs. */
+/* The log is the main interpreter's, and another interpreter, with a GIL
+ * of its own, must not touch it: 1 with RuntimeError set there. */
+static int
+elsewhere(void)
+{
+  if (PyInterpreterState_Get() == PyInterpreterState_Main())
+    return 0;
+  PyErr_SetString(PyExc_RuntimeError,
+                  "the audit runs in the main interpreter only");
+  return 1;
+}
+
 static PyObject *
 f_audit_start(PyObject *self, PyObject *const *args, Py_ssize_t n)
 {
   (void)self;
-  if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
-    PyErr_SetString(PyExc_RuntimeError,
-                    "the audit runs in the main interpreter only");
+  if (elsewhere())
     return NULL;
-  }
   int ok = n == 2 && PyTuple_CheckExact(args[0])
            && PyTuple_GET_SIZE(args[0]) > 0
            && (args[1] == Py_None || PyType_Check(args[1]));
@@ -851,6 +863,8 @@ static PyObject *
 f_audit_stop(PyObject *self, PyObject *unused)
 {
   (void)self, (void)unused;
+  if (elsewhere())
+    return NULL;
   settle(NULL, 0);
   running = 0;
   for (struct logged *log = logs; log != NULL; log = log->next) {
@@ -892,6 +906,8 @@ static PyObject *
 f_audit_watch(PyObject *self, PyObject *const *args, Py_ssize_t n)
 {
   (void)self;
+  if (elsewhere())
+    return NULL;
   PyTypeObject *cls = n == 3 && PyType_Check(args[2])
                       ? (PyTypeObject *)args[2] : NULL;
   if ((n != 2 && cls == NULL) || !PyDict_Check(args[0])) {
@@ -961,6 +977,8 @@ static PyObject *
 f_audit_log(PyObject *self, PyObject *unused)
 {
   (void)self, (void)unused;
+  if (elsewhere())
+    return NULL;
   if (out_of_memory)
     return PyErr_NoMemory(); /* a count would be wrong */
   PyObject *out = PyList_New(0);
@@ -1006,6 +1024,8 @@ static PyObject *
 f_audit_class_changes(PyObject *self, PyObject *unused)
 {
   (void)self, (void)unused;
+  if (elsewhere())
+    return NULL;
   if (out_of_memory)
     return PyErr_NoMemory();
   PyObject *out = PyList_New(0);

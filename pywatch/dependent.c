@@ -98,18 +98,16 @@ typedef struct {
   int lineno;
 } EventObject;
 
-static PyTypeObject EventType;
-
-/* Copies the borrowed pointers of a libwatch event into an object that may
- * outlive the callback.  GC-tracked: a callback that keeps the event in the
- * namespace it names makes a cycle. */
+/* Copies the borrowed pointers of a libwatch event into an object of type
+ * (the module's Event) that may outlive the callback.  GC-tracked: a
+ * callback that keeps the event in the namespace it names makes a cycle. */
 static PyObject *
-event_new(const watch_event_t *event)
+event_new(PyTypeObject *type, const watch_event_t *event)
 {
   PyObject *kind = PyUnicode_InternFromString(watch_event_name(event->kind));
   if (kind == NULL)
     return NULL;
-  EventObject *self = PyObject_GC_New(EventObject, &EventType);
+  EventObject *self = PyObject_GC_New(EventObject, type);
   if (self == NULL) {
     Py_DECREF(kind);
     return NULL;
@@ -123,9 +121,11 @@ event_new(const watch_event_t *event)
   return (PyObject *)self;
 }
 
+/* An instance of a heap type holds its type (since 3.9). */
 static int
 event_traverse(EventObject *self, visitproc visit, void *arg)
 {
+  Py_VISIT(Py_TYPE(self));
   Py_VISIT(self->ns);
   Py_VISIT(self->name);
   Py_VISIT(self->filename);
@@ -144,10 +144,12 @@ event_clear(EventObject *self)
 static void
 event_dealloc(EventObject *self)
 {
+  PyTypeObject *type = Py_TYPE(self);
   PyObject_GC_UnTrack(self);
   event_clear(self);
   Py_XDECREF(self->kind);
-  Py_TYPE(self)->tp_free(self);
+  type->tp_free(self);
+  Py_DECREF(type);
 }
 
 /* <pywatch.Event modified 'x' in the globals of module 'm' at f.py:3> */
@@ -196,18 +198,23 @@ static PyMemberDef event_members[] = {
 #undef EVENT_KIND_DOCS
 #undef XX
 
-static PyTypeObject EventType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "pywatch.Event",
-    .tp_doc = "Why a Dependent was invalidated; passed to its callback.",
-    .tp_basicsize = sizeof(EventObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
-                | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .tp_dealloc = (destructor)event_dealloc,
-    .tp_traverse = (traverseproc)event_traverse,
-    .tp_clear = (inquiry)event_clear,
-    .tp_repr = (reprfunc)event_repr,
-    .tp_members = event_members,
+static PyType_Slot event_slots[] = {
+    {Py_tp_doc, "Why a Dependent was invalidated; passed to its callback."},
+    {Py_tp_dealloc, event_dealloc},
+    {Py_tp_traverse, event_traverse},
+    {Py_tp_clear, event_clear},
+    {Py_tp_repr, event_repr},
+    {Py_tp_members, event_members},
+    {0, NULL},
+};
+
+/* Immutable, as a static type is. */
+static PyType_Spec event_spec = {
+    .name = "pywatch.Event",
+    .basicsize = sizeof(EventObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = event_slots,
 };
 
 /* ---- Dependent ----------------------------------------------------------- */
@@ -216,10 +223,9 @@ typedef struct {
   PyObject_HEAD
   watch_dep_t *dep;   /* NULL once released */
   PyObject *callback; /* NULL for none */
+  PyTypeObject *event_type; /* its module's Event, for the callback */
   int kept;           /* watch() holds a reference to it: see keep() */
 } DependentObject;
-
-static PyTypeObject DependentType;
 
 /* watch()'s Dependent keeps itself alive, as weakref.finalize does, so that
  * dropping watch()'s result still leaves its callback to come: the
@@ -251,7 +257,7 @@ dependent_called(watch_dep_t *dep, const watch_event_t *event)
   /* The callback may drop the last outside references to either. */
   Py_INCREF(self);
   PyObject *callback = Py_NewRef(self->callback);
-  PyObject *ev = event_new(event);
+  PyObject *ev = event_new(self->event_type, event);
   PyObject *result =
       ev ? PyObject_CallFunctionObjArgs(callback, self, ev, NULL) : NULL;
   Py_XDECREF(result);
@@ -274,9 +280,16 @@ dependent_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return PyErr_Format(PyExc_TypeError,
                         "callback must be callable or None, not '%.200s'",
                         Py_TYPE(callback)->tp_name);
+  /* type is the module's Dependent or a subclass of it. */
+  pywatch_state *state = pywatch_type_state(type);
+  if (state == NULL)
+    return NULL;
   DependentObject *self = (DependentObject *)type->tp_alloc(type, 0);
   if (self == NULL)
     return NULL;
+  /* Held by each: callbacks may come after the module's state is cleared
+   * (interpreter teardown). */
+  self->event_type = (PyTypeObject *)Py_NewRef(state->event_type);
   /* Without a callback libwatch has nothing to call, and flush() does not
    * count it. */
   int has_callback = callback != Py_None;
@@ -290,17 +303,24 @@ dependent_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
   return (PyObject *)self;
 }
 
+/* The instance holds its type, as a heap type's instances do.  So do a
+ * Python subclass's, whose type CPython leaves to this base to visit and
+ * to drop (dependent_dealloc). */
 static int
 dependent_traverse(DependentObject *self, visitproc visit, void *arg)
 {
+  Py_VISIT(Py_TYPE(self));
   Py_VISIT(self->callback);
+  Py_VISIT(self->event_type);
   return 0;
 }
 
+/* Without its callback, dependent_called() needs no Event type either. */
 static int
 dependent_clear(DependentObject *self)
 {
   Py_CLEAR(self->callback);
+  Py_CLEAR(self->event_type);
   return 0;
 }
 
@@ -308,6 +328,7 @@ dependent_clear(DependentObject *self)
 static void
 dependent_dealloc(DependentObject *self)
 {
+  PyTypeObject *type = Py_TYPE(self); /* the instance's reference */
   PyObject_GC_UnTrack(self);
   /* Forgotten first: what the release drops can run Python code, which
    * must not find this dying object's handle. */
@@ -315,7 +336,8 @@ dependent_dealloc(DependentObject *self)
   self->dep = NULL;
   watch_dep_release(dep);
   dependent_clear(self);
-  Py_TYPE(self)->tp_free(self);
+  type->tp_free(self);
+  Py_DECREF(type);
 }
 
 static PyObject *
@@ -588,34 +610,42 @@ static PyGetSetDef dependent_getset[] = {
     {NULL},
 };
 
-static PyTypeObject DependentType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "pywatch.Dependent",
-    .tp_doc = "Dependent(callback=None)\n--\n\n"
-              "A set of assumptions about namespaces that breaks as a whole.\n"
-              "When one breaks, valid turns False before the change completes\n"
-              "and callback(dependent, event) is called after it, at a safe\n"
-              "point or in flush().  An exception it raises goes to\n"
-              "sys.unraisablehook.  Garbage collection releases it: keep a\n"
-              "reference for as long as the callback should come (watch()'s\n"
-              "Dependent keeps itself alive instead).",
-    .tp_basicsize = sizeof(DependentObject),
-    /* A base type: specialize() returns a subclass that its registry
-     * forgets on release(). */
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
-    .tp_new = dependent_new,
-    .tp_dealloc = (destructor)dependent_dealloc,
-    .tp_traverse = (traverseproc)dependent_traverse,
-    .tp_clear = (inquiry)dependent_clear,
-    .tp_repr = (reprfunc)dependent_repr,
-    .tp_methods = dependent_methods,
-    .tp_getset = dependent_getset,
+static PyType_Slot dependent_slots[] = {
+    {Py_tp_doc,
+     "Dependent(callback=None)\n--\n\n"
+     "A set of assumptions about namespaces that breaks as a whole.\n"
+     "When one breaks, valid turns False before the change completes\n"
+     "and callback(dependent, event) is called after it, at a safe\n"
+     "point or in flush().  An exception it raises goes to\n"
+     "sys.unraisablehook.  Garbage collection releases it: keep a\n"
+     "reference for as long as the callback should come (watch()'s\n"
+     "Dependent keeps itself alive instead)."},
+    {Py_tp_new, dependent_new},
+    {Py_tp_dealloc, dependent_dealloc},
+    {Py_tp_traverse, dependent_traverse},
+    {Py_tp_clear, dependent_clear},
+    {Py_tp_repr, dependent_repr},
+    {Py_tp_methods, dependent_methods},
+    {Py_tp_getset, dependent_getset},
+    {0, NULL},
 };
 
+static PyType_Spec dependent_spec = {
+    .name = "pywatch.Dependent",
+    .basicsize = sizeof(DependentObject),
+    /* A base type: specialize() returns a subclass that its registry
+     * forgets on release().  Immutable, as a static type is. */
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE
+             | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = dependent_slots,
+};
+
+/* A Dependent of another interpreter's module is refused: its handle is
+ * another libwatch state's. */
 watch_dep_t *
-pywatch_dependent_handle(PyObject *obj)
+pywatch_dependent_handle(PyObject *module, PyObject *obj)
 {
-  if (!PyObject_TypeCheck(obj, &DependentType)) {
+  if (!PyObject_TypeCheck(obj, pywatch_get_state(module)->dependent_type)) {
     PyErr_Format(PyExc_TypeError, "expected a pywatch.Dependent, not '%.200s'",
                  Py_TYPE(obj)->tp_name);
     return NULL;
@@ -631,7 +661,6 @@ pywatch_dependent_handle(PyObject *obj)
 static PyObject *
 pywatch_watch(PyObject *module, PyObject *args, PyObject *kwds)
 {
-  (void)module;
   static char *kwlist[] = {"namespace", "name", "callback", NULL};
   PyObject *ns, *name, *callback;
   if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO:watch", kwlist, &ns, &name,
@@ -642,7 +671,8 @@ pywatch_watch(PyObject *module, PyObject *args, PyObject *kwds)
     return PyErr_Format(PyExc_TypeError,
                         "watch() callback must be callable, not '%.200s'",
                         Py_TYPE(callback)->tp_name);
-  PyObject *dep = PyObject_CallOneArg((PyObject *)&DependentType, callback);
+  PyObject *dep = PyObject_CallOneArg(
+      (PyObject *)pywatch_get_state(module)->dependent_type, callback);
   if (dep == NULL)
     return NULL;
   if (depend_on((DependentObject *)dep, ns, name, NULL) < 0) {
@@ -716,11 +746,24 @@ static PyMethodDef dependent_functions[] = {
     {NULL},
 };
 
+/* A new reference to a type made for module from spec, or NULL. */
+static PyTypeObject *
+add_type(PyObject *module, PyType_Spec *spec)
+{
+  PyObject *type = PyType_FromModuleAndSpec(module, spec, NULL);
+  if (type == NULL || PyModule_AddType(module, (PyTypeObject *)type) < 0) {
+    Py_XDECREF(type);
+    return NULL;
+  }
+  return (PyTypeObject *)type;
+}
+
 int
 pywatch_dependent_init(PyObject *module)
 {
-  if (PyModule_AddType(module, &EventType) < 0
-      || PyModule_AddType(module, &DependentType) < 0)
+  pywatch_state *state = pywatch_get_state(module);
+  if ((state->event_type = add_type(module, &event_spec)) == NULL
+      || (state->dependent_type = add_type(module, &dependent_spec)) == NULL)
     return -1;
   return PyModule_AddFunctions(module, dependent_functions);
 }

@@ -1,29 +1,29 @@
 /* The primitives that freezing is built on; the policy is in _freeze.py.
  *
- * - A hook on ModuleType's tp_setattro, installed once per process, that
- *   refuses writes to frozen modules (FrozenError), as the module's tracker
- *   in _freeze.py decides.  Reads are untouched: tp_getattro is not
- *   replaced and no module changes class.  The frozen registry is per
- *   interpreter, in PyInterpreterState_GetDict(): "pywatch.frozen" maps
- *   id(module) to its tracker and is written by _freeze.py.
- * - _raw_setattr/_raw_delattr: the ORIGINAL slot, for pywatch.patch().
+ * - The watched class: a frozen module is moved to a heap subclass of its
+ *   class, made here once per class and interpreter, whose __setattr__ and
+ *   __delattr__ ask the module's tracker in _freeze.py whether the write may
+ *   go ahead, and refuse it with FrozenError.  ModuleType itself, a static
+ *   type that every interpreter of the process shares, is never written.
+ *   The frozen registry is per interpreter, in PyInterpreterState_GetDict():
+ *   "pywatch.frozen" maps id(module) to its tracker and is written by
+ *   _freeze.py.
+ * - _raw_setattr/_raw_delattr: the write past the watched class, for
+ *   pywatch.patch().
  * - _set_immutable: Py_TPFLAGS_IMMUTABLETYPE on a heap class, so that
  *   CPython itself refuses C.x = v, del C.x and C.__bases__ = ...
- * - The same hook tells the audit's write log (audit.c) which writes went
- *   through setattr.
+ * - The watched class also tells the audit's write log (audit.c) which
+ *   writes went through setattr: the audit moves the modules it audits to
+ *   it too.
  */
 #include "pywatch.h"
 
-/* ---- the module setattr hook ------------------------------------------- */
-
-static setattrofunc orig_module_setattro; /* process-wide, set once */
-/* Process-wide hint: how many modules are frozen in any interpreter.  Only
- * ever used to skip the registry lookup when nothing is frozen. */
-static Py_ssize_t frozen_hint;
+/* ---- the per-interpreter registries ---------------------------------- */
 
 #define REGISTRY_KEY "pywatch.frozen"
 #define TRACKED_CLASSES_KEY "pywatch.tracked_classes"
 #define COUNTS_KEY "pywatch.freeze_counts"
+#define WATCHED_KEY "pywatch.watched_classes"
 
 /* Borrowed; created if create and missing.  NULL (maybe with an exception
  * when create) if absent. */
@@ -192,8 +192,7 @@ class_swap_hook(PyObject *self, PyObject *const *args, Py_ssize_t n)
   PyObject *name = PyTuple_GET_ITEM(args[1], 1);
   if (!PyUnicode_Check(name))
     Py_RETURN_NONE;
-  if (frozen_hint > 0
-      && PyUnicode_CompareWithASCIIString(name, "__class__") == 0)
+  if (PyUnicode_CompareWithASCIIString(name, "__class__") == 0)
     return refuse_class_swap(obj, name);
   if (PyType_Check(obj)
       && PyUnicode_CompareWithASCIIString(name, "__bases__") == 0)
@@ -218,53 +217,216 @@ add_class_swap_hook(void)
   return r ? 0 : -1;
 }
 
-static int
-frozen_module_setattro(PyObject *obj, PyObject *name, PyObject *value)
-{
-  if (frozen_hint > 0 && PyModule_Check(obj)) {
-    int ok = frozen_check(obj, name, value);
-    if (ok <= 0)
-      return -1;
-  }
-  return pywatch_audit_setattr(obj, name, value, orig_module_setattro);
-}
+/* ---- the watched module class ----------------------------------------- */
 
-/* ModuleType.__setattr__ and __delattr__ are slot wrappers that hold the
- * slot function they were made from.  Left with the original, they would
- * (a) bypass the hook and (b) on 3.12 fail hackcheck() for every
- * ModuleType subclass whose __setattr__ calls super().__setattr__ ("can't
- * apply this __setattr__ to L object"), since the type's slot no longer
- * matches.  Pointing them at the hook keeps both right. */
-static int
-retarget_wrapper(const char *name)
-{
-  PyObject *d = PyObject_GetAttrString((PyObject *)&PyModule_Type, name);
-  if (d == NULL)
-    return -1;
-  if (Py_IS_TYPE(d, &PyWrapperDescr_Type)) {
-    PyWrapperDescrObject *w = (PyWrapperDescrObject *)d;
-    if (w->d_wrapped == (void *)orig_module_setattro)
-      w->d_wrapped = (void *)frozen_module_setattro;
-  }
-  Py_DECREF(d);
-  return 0;
-}
+/* A module's class is ModuleType, shared by every interpreter of the
+ * process, or a program's subclass of it.  Neither is written: a module to
+ * watch is moved to a subclass made here, whose __setattr__ and __delattr__
+ * are the methods below.  They are methods in the class dict, as a class
+ * statement's would be, so CPython gives the class its own slot that calls
+ * them, and its checks of super().__setattr__ calls (hackcheck) treat the
+ * class as Python code: a program's ModuleType subclass whose __setattr__
+ * calls super() keeps working. */
+
+static PyObject *watched_setattr(PyObject *, PyObject *const *, Py_ssize_t);
+static PyObject *watched_delattr(PyObject *, PyObject *const *, Py_ssize_t);
+
+static PyMethodDef watched_setattr_def = {
+    "__setattr__", (PyCFunction)(void (*)(void))watched_setattr,
+    METH_FASTCALL, "Implement setattr(self, name, value), unless frozen."};
+static PyMethodDef watched_delattr_def = {
+    "__delattr__", (PyCFunction)(void (*)(void))watched_delattr,
+    METH_FASTCALL, "Implement delattr(self, name), unless frozen."};
 
 static int
-install_hook(void)
+is_watched_class(PyTypeObject *cls)
 {
-  if (PyModule_Type.tp_setattro != frozen_module_setattro) {
-    orig_module_setattro = PyModule_Type.tp_setattro;
-    PyModule_Type.tp_setattro = frozen_module_setattro;
-    /* Specialized STORE_ATTRs guard on the type version: make them look
-     * again. */
-    PyType_Modified(&PyModule_Type);
+  PyObject *dict = PyType_GetDict(cls);
+  PyObject *method = dict ? PyDict_GetItemString(dict, "__setattr__") : NULL;
+  Py_XDECREF(dict); /* the class holds it */
+  return method != NULL && Py_IS_TYPE(method, &PyMethodDescr_Type)
+         && ((PyMethodDescrObject *)method)->d_method == &watched_setattr_def;
+}
+
+/* The watched class in obj's MRO (borrowed), or NULL. */
+static PyTypeObject *
+watched_class_of(PyObject *obj)
+{
+  PyObject *mro = Py_TYPE(obj)->tp_mro;
+  for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+    PyTypeObject *cls = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+    if (is_watched_class(cls))
+      return cls;
   }
-  /* Per interpreter: the wrappers may be per-interpreter objects. */
-  if (retarget_wrapper("__setattr__") < 0
-      || retarget_wrapper("__delattr__") < 0)
+  return NULL;
+}
+
+/* The write the watched class wraps: super()'s, that is, the one of the
+ * class it was made from. */
+static int
+write_past_watched(PyObject *obj, PyObject *name, PyObject *value)
+{
+  PyTypeObject *watched = watched_class_of(obj);
+  PyTypeObject *base = watched ? watched->tp_base : &PyModule_Type;
+  if (base == &PyModule_Type)
+    return PyModule_Type.tp_setattro(obj, name, value);
+  PyObject *sup = PyObject_CallFunctionObjArgs((PyObject *)&PySuper_Type,
+                                               (PyObject *)watched, obj, NULL);
+  PyObject *r = sup == NULL ? NULL
+                : value ? PyObject_CallMethod(sup, "__setattr__", "OO", name,
+                                              value)
+                        : PyObject_CallMethod(sup, "__delattr__", "O", name);
+  Py_XDECREF(sup);
+  Py_XDECREF(r);
+  return r ? 0 : -1;
+}
+
+static int
+watched_write(PyObject *obj, PyObject *name, PyObject *value)
+{
+  int ok = frozen_check(obj, name, value);
+  if (ok <= 0)
     return -1;
-  return 0;
+  return pywatch_audit_setattr(obj, name, value, write_past_watched);
+}
+
+static PyObject *
+watched_setattr(PyObject *self, PyObject *const *args, Py_ssize_t n)
+{
+  if (n != 2) {
+    PyErr_Format(PyExc_TypeError, "expected 2 arguments, got %zd", n);
+    return NULL;
+  }
+  if (watched_write(self, args[0], args[1]) < 0)
+    return NULL;
+  Py_RETURN_NONE;
+}
+
+static PyObject *
+watched_delattr(PyObject *self, PyObject *const *args, Py_ssize_t n)
+{
+  if (n != 1) {
+    PyErr_Format(PyExc_TypeError, "expected 1 argument, got %zd", n);
+    return NULL;
+  }
+  if (watched_write(self, args[0], NULL) < 0)
+    return NULL;
+  Py_RETURN_NONE;
+}
+
+/* type(name, (base,), namespace), as a class statement would make it.
+ * Its methods are descriptors of ModuleType, which only reads it: they
+ * accept any module. */
+static PyObject *
+new_watched_class(PyTypeObject *base)
+{
+  PyObject *ns = PyDict_New();
+  PyObject *slots = PyTuple_New(0);
+  PyObject *set = PyDescr_NewMethod(&PyModule_Type, &watched_setattr_def);
+  PyObject *del = PyDescr_NewMethod(&PyModule_Type, &watched_delattr_def);
+  PyObject *module = PyUnicode_FromString("pywatch");
+  /* Its base's names, so that messages naming the module's type (json's
+   * "Object of type module is not JSON serializable") read as before; its
+   * repr says pywatch.module. */
+  PyObject *qualname = PyType_GetQualName(base);
+  PyObject *name = PyType_GetName(base);
+  PyObject *cls = NULL;
+  if (ns != NULL && slots != NULL && set != NULL && del != NULL
+      && name != NULL && qualname != NULL
+      && PyDict_SetItemString(ns, "__slots__", slots) == 0
+      && PyDict_SetItemString(ns, "__setattr__", set) == 0
+      && PyDict_SetItemString(ns, "__delattr__", del) == 0
+      && module != NULL
+      && PyDict_SetItemString(ns, "__module__", module) == 0
+      && PyDict_SetItemString(ns, "__qualname__", qualname) == 0)
+    cls = PyObject_CallFunction((PyObject *)Py_TYPE(base), "O(O)O", name,
+                                (PyObject *)base, ns);
+  /* Nobody may give it a descriptor that changes what the module reads, or
+   * another __setattr__. */
+  if (cls != NULL && PyType_Check(cls))
+    ((PyTypeObject *)cls)->tp_flags |= Py_TPFLAGS_IMMUTABLETYPE;
+  else if (cls != NULL) {
+    Py_CLEAR(cls);
+    PyErr_SetString(PyExc_TypeError, "the metaclass made no class");
+  }
+  Py_XDECREF(name);
+  Py_XDECREF(qualname);
+  Py_XDECREF(module);
+  Py_XDECREF(del);
+  Py_XDECREF(set);
+  Py_XDECREF(slots);
+  Py_XDECREF(ns);
+  return cls;
+}
+
+/* This interpreter's watched class for base, made once (new reference). */
+static PyObject *
+watched_class(PyTypeObject *base)
+{
+  PyObject *classes = interp_dict_item(WATCHED_KEY, 1);
+  if (classes == NULL)
+    return NULL;
+  PyObject *cls = PyDict_GetItemWithError(classes, (PyObject *)base);
+  if (cls != NULL || PyErr_Occurred())
+    return Py_XNewRef(cls);
+  cls = new_watched_class(base);
+  if (cls != NULL && PyDict_SetItem(classes, (PyObject *)base, cls) < 0)
+    Py_CLEAR(cls);
+  return cls;
+}
+
+/* object.__dict__['__class__'].__set__(obj, cls): past any __setattr__ or
+ * __class__ property of obj's class. */
+static int
+set_class(PyObject *obj, PyObject *cls)
+{
+  PyObject *object_dict = PyType_GetDict(&PyBaseObject_Type);
+  PyObject *descr = object_dict ? PyDict_GetItemString(object_dict,
+                                                       "__class__")
+                                : NULL;
+  int rc = descr != NULL && Py_TYPE(descr)->tp_descr_set != NULL
+               ? Py_TYPE(descr)->tp_descr_set(descr, obj, cls)
+               : -1;
+  if (rc < 0 && !PyErr_Occurred())
+    PyErr_SetString(PyExc_RuntimeError, "object has no __class__ setter");
+  Py_XDECREF(object_dict);
+  return rc;
+}
+
+/* _watch_module(module): moves the module to its class's watched class;
+ * returns the class it had, or None if it was watched already. */
+static PyObject *
+f_watch_module(PyObject *self, PyObject *module)
+{
+  (void)self;
+  if (!PyModule_Check(module)) {
+    PyErr_Format(PyExc_TypeError, "a module is required, not %.100s",
+                 Py_TYPE(module)->tp_name);
+    return NULL;
+  }
+  if (watched_class_of(module) != NULL)
+    Py_RETURN_NONE;
+  PyObject *was = Py_NewRef((PyObject *)Py_TYPE(module));
+  PyObject *cls = watched_class(Py_TYPE(module));
+  int rc = cls ? set_class(module, cls) : -1;
+  Py_XDECREF(cls);
+  if (rc < 0)
+    Py_CLEAR(was);
+  return was;
+}
+
+/* _unwatch_module(module, cls): moves a watched module back to cls. */
+static PyObject *
+f_unwatch_module(PyObject *self, PyObject *const *args, Py_ssize_t n)
+{
+  (void)self;
+  if (n != 2 || !PyModule_Check(args[0]) || !PyType_Check(args[1])) {
+    PyErr_SetString(PyExc_TypeError, "_unwatch_module(module, cls)");
+    return NULL;
+  }
+  if (watched_class_of(args[0]) != NULL && set_class(args[0], args[1]) < 0)
+    return NULL;
+  Py_RETURN_NONE;
 }
 
 /* _call_then(func, after): a callable that returns func(*args, **kwargs)
@@ -328,45 +490,11 @@ f_counts(PyObject *self, PyObject *unused)
   return Py_XNewRef(interp_dict_item(COUNTS_KEY, 1));
 }
 
-/* _hint(delta): adjusts the process-wide "something is frozen" hint; and
- * hooks a module's subclass type that copied the original slot before the
- * hook was installed. */
-static PyObject *
-f_hint(PyObject *self, PyObject *arg)
-{
-  (void)self;
-  Py_ssize_t d = PyLong_AsSsize_t(arg);
-  if (d == -1 && PyErr_Occurred())
-    return NULL;
-  frozen_hint += d;
-  if (frozen_hint < 0)
-    frozen_hint = 0;
-  return PyLong_FromSsize_t(frozen_hint);
-}
-
-static PyObject *
-f_hook_type(PyObject *self, PyObject *arg)
-{
-  (void)self;
-  if (!PyType_Check(arg)
-      || !PyType_IsSubtype((PyTypeObject *)arg, &PyModule_Type)) {
-    PyErr_SetString(PyExc_TypeError, "a ModuleType subclass is required");
-    return NULL;
-  }
-  PyTypeObject *t = (PyTypeObject *)arg;
-  if (t->tp_setattro == orig_module_setattro
-      && (t->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
-    t->tp_setattro = frozen_module_setattro;
-    PyType_Modified(t);
-    Py_RETURN_TRUE;
-  }
-  return PyBool_FromLong(t->tp_setattro == frozen_module_setattro);
-}
-
-/* Writes a class's attribute through type's own slot, past its
- * Py_TPFLAGS_IMMUTABLETYPE, which is lifted for that call alone.  The old
- * value is kept until the flag is back, so that its __del__ cannot run in
- * between; a metaclass's __setattr__ is not called. */
+/* Writes a heap class's attribute through type's own slot, past its
+ * Py_TPFLAGS_IMMUTABLETYPE, which is lifted for that call alone (a static
+ * type, which every interpreter shares, is never written: setattr refuses
+ * for it).  The old value is kept until the flag is back, so that its
+ * __del__ cannot run in between; a metaclass's __setattr__ is not called. */
 static int
 raw_type_setattr(PyTypeObject *type, PyObject *name, PyObject *value)
 {
@@ -403,8 +531,9 @@ f_raw_setattr(PyObject *self, PyObject *const *args, Py_ssize_t n)
   PyObject *obj = args[0], *value = n == 3 ? args[2] : NULL;
   int rc;
   if (PyModule_Check(obj))
-    rc = orig_module_setattro(obj, args[1], value);
-  else if (PyType_Check(obj))
+    rc = write_past_watched(obj, args[1], value);
+  else if (PyType_Check(obj)
+           && (((PyTypeObject *)obj)->tp_flags & Py_TPFLAGS_HEAPTYPE))
     rc = raw_type_setattr((PyTypeObject *)obj, args[1], value);
   else
     rc = PyObject_SetAttr(obj, args[1], value);
@@ -493,13 +622,15 @@ static PyMethodDef freeze_functions[] = {
      "This interpreter's {id(tracked class): tracker}."},
     {"_freeze_counts", f_counts, METH_NOARGS,
      "This interpreter's freezing counters kept in C."},
-    {"_frozen_hint", f_hint, METH_O, "Adjusts the 'something is frozen' hint."},
-    {"_hook_module_type", f_hook_type, METH_O,
-     "Hooks a ModuleType subclass that copied the original setattr slot."},
+    {"_watch_module", f_watch_module, METH_O,
+     "Moves a module to its watched class; returns the class it had, or\n"
+     "None if it was watched already."},
+    {"_unwatch_module", (PyCFunction)(void (*)(void))f_unwatch_module,
+     METH_FASTCALL, "Moves a watched module back to the class given."},
     {"_raw_setattr", (PyCFunction)(void (*)(void))f_raw_setattr,
      METH_FASTCALL,
-     "Sets (or, without value, deletes) through the original slot of a module\n"
-     "or of a class (past its immutability)."},
+     "Sets (or, without value, deletes): a module's past its watched class,\n"
+     "a class's through type's slot (past its immutability)."},
     {"_set_immutable", (PyCFunction)(void (*)(void))f_set_immutable,
      METH_FASTCALL,
      "Sets or clears Py_TPFLAGS_IMMUTABLETYPE on a heap class; returns the "
@@ -514,7 +645,7 @@ static PyMethodDef freeze_functions[] = {
 int
 pywatch_freeze_init(PyObject *module)
 {
-  if (install_hook() < 0 || add_class_swap_hook() < 0
+  if (add_class_swap_hook() < 0
       || PyModule_AddFunctions(module, freeze_functions) < 0)
     return -1;
   return 0;

@@ -4,14 +4,25 @@
  *
  * Each module object starts libwatch once in its exec and ends it once,
  * from _finalize() (an atexit handler, __init__.py) or when the module is
- * freed, whichever comes first.  The types are static, so legacy
- * subinterpreters (the shared GIL) are supported and isolated ones, with
- * their own GIL, are refused at import. */
+ * freed, whichever comes first.  Its types are heap types in its state
+ * (pywatch.h), made by its exec: nothing of them is shared with another
+ * interpreter. */
 #include "pywatch.h"
 
-typedef struct {
-  int started; /* this module's watch_init() awaits its watch_fini() */
-} module_state;
+static struct PyModuleDef pywatch_module;
+
+pywatch_state *
+pywatch_get_state(PyObject *module)
+{
+  return PyModule_GetState(module);
+}
+
+pywatch_state *
+pywatch_type_state(PyTypeObject *type)
+{
+  PyObject *module = PyType_GetModuleByDef(type, &pywatch_module);
+  return module ? PyModule_GetState(module) : NULL;
+}
 
 /* The exception types live in the interpreter's dict, under these keys, so
  * that C code with no module at hand (a Dependent's method, the setattr
@@ -65,7 +76,7 @@ pywatch_libwatch_error(int rc)
 static void
 stop(PyObject *module)
 {
-  module_state *state = PyModule_GetState(module);
+  pywatch_state *state = PyModule_GetState(module);
   if (state != NULL && state->started) {
     state->started = 0;
     watch_fini();
@@ -84,10 +95,33 @@ finalize(PyObject *module, PyObject *unused)
   Py_RETURN_NONE;
 }
 
+static int
+module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+  pywatch_state *state = PyModule_GetState(module);
+  Py_VISIT(state->dependent_type);
+  Py_VISIT(state->event_type);
+  Py_VISIT(state->recorder_type);
+  return 0;
+}
+
+static int
+module_clear(PyObject *module)
+{
+  pywatch_state *state = PyModule_GetState(module);
+  Py_CLEAR(state->dependent_type);
+  Py_CLEAR(state->event_type);
+  Py_CLEAR(state->recorder_type);
+  return 0;
+}
+
+/* The FINALIZED events that watch_fini() delivers need no state: the GC may
+ * have cleared it already, so each Dependent holds its own Event type. */
 static void
 module_free(void *module)
 {
   stop(module);
+  module_clear(module);
 }
 
 /* libwatch's release, which is pywatch's: they are built together. */
@@ -104,7 +138,7 @@ module_exec(PyObject *m)
                  watch_strerror(rc));
     return -1;
   }
-  ((module_state *)PyModule_GetState(m))->started = 1;
+  pywatch_get_state(m)->started = 1;
   if (PyModule_AddStringConstant(m, "__version__", VERSION) < 0
       || add_exception(m, PYWATCH_STALE_ERROR, "StaleError", PyExc_ValueError,
                     "The namespace no longer holds the assumed value.") < 0
@@ -131,7 +165,9 @@ static PyMethodDef module_functions[] = {
 
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
-    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},
+    /* No state of pywatch is shared between interpreters (doc/
+     * interpreters.md): they may run at once, each with its own GIL. */
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
     {0, NULL},
 };
 
@@ -139,9 +175,11 @@ static struct PyModuleDef pywatch_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "pywatch._pywatch",
     .m_doc = "libwatch for Python: dependents on namespaces, and freezing.",
-    .m_size = sizeof(module_state),
+    .m_size = sizeof(pywatch_state),
     .m_methods = module_functions,
     .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
     .m_free = module_free,
 };
 

@@ -20,8 +20,26 @@ enum pywatch_exception {
 };
 PyObject *pywatch_exception(enum pywatch_exception which);
 
-/* Each adds its types and functions to the module; 0 or -1 with an
- * exception set. */
+/* A module object's state.  Its types are heap types made for that module,
+ * so each interpreter has its own and none is shared between interpreters
+ * that run at once (PEP 684).  Code with no module at hand reaches them
+ * through an object: a Dependent holds its Event type. */
+typedef struct {
+  int started; /* this module's watch_init() awaits its watch_fini() */
+  PyTypeObject *dependent_type;
+  PyTypeObject *event_type;
+  PyTypeObject *recorder_type;
+} pywatch_state;
+
+/* The state of a pywatch module object. */
+pywatch_state *pywatch_get_state(PyObject *module);
+
+/* The state of the pywatch module that made type or a base of it (a
+ * Python subclass of Dependent); NULL with TypeError if none did. */
+pywatch_state *pywatch_type_state(PyTypeObject *type);
+
+/* Each adds its types and functions to the module (keeping the types in
+ * the module's state); 0 or -1 with an exception set. */
 int pywatch_dependent_init(PyObject *module);
 int pywatch_freeze_init(PyObject *module);
 int pywatch_specialize_init(PyObject *module);
@@ -39,9 +57,9 @@ PyObject *pywatch_libwatch_error(int rc);
 /* 0 if func is a function; else -1 with TypeError naming caller(). */
 int pywatch_check_function(PyObject *func, const char *caller);
 
-/* The libwatch handle of a pywatch.Dependent that is not released; NULL with
- * TypeError or ValueError set otherwise. */
-watch_dep_t *pywatch_dependent_handle(PyObject *obj);
+/* The libwatch handle of a pywatch.Dependent of module's (its interpreter's)
+ * that is not released; NULL with TypeError or ValueError set otherwise. */
+watch_dep_t *pywatch_dependent_handle(PyObject *module, PyObject *obj);
 
 /* The dicts that depends_on() and depends_on_namespace() take: on 3.15 a
  * frozendict too, which libwatch checks once and never watches. */

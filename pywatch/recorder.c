@@ -251,9 +251,11 @@ drop_records(RecorderObject *self)
   Py_XDECREF(records);
 }
 
+/* An instance of a heap type holds its type (since 3.9). */
 static int
 recorder_traverse(RecorderObject *self, visitproc visit, void *arg)
 {
+  Py_VISIT(Py_TYPE(self));
   Py_VISIT(self->callback);
   Py_VISIT(self->missing);
   Py_VISIT(self->skip);
@@ -278,10 +280,12 @@ recorder_clear(RecorderObject *self)
 static void
 recorder_dealloc(RecorderObject *self)
 {
+  PyTypeObject *type = Py_TYPE(self);
   PyObject_GC_UnTrack(self);
   recorder_clear(self);
   drop_records(self);
-  Py_TYPE(self)->tp_free(self);
+  type->tp_free(self);
+  Py_DECREF(type);
 }
 
 static PyObject *
@@ -326,26 +330,32 @@ static PyMethodDef recorder_methods[] = {
      "Stops recording; what was not delivered is dropped."},
     {NULL}};
 
-static PyTypeObject RecorderType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "pywatch._pywatch._Recorder",
-    .tp_basicsize = sizeof(RecorderObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "_Recorder(dict, callback, missing, kept, door_names): every write "
-              "to dict, "
-              "given to callback([(kind, key, value, filename, lineno, count)]) "
-              "at the next safe point.",
-    .tp_new = recorder_new,
-    .tp_dealloc = (destructor)recorder_dealloc,
-    .tp_traverse = (traverseproc)recorder_traverse,
-    .tp_clear = (inquiry)recorder_clear,
-    .tp_methods = recorder_methods,
+static PyType_Slot recorder_slots[] = {
+    {Py_tp_doc, "_Recorder(dict, callback, missing, kept, door_names): every "
+                "write to dict, given to callback([(kind, key, value, "
+                "filename, lineno, count)]) at the next safe point."},
+    {Py_tp_new, recorder_new},
+    {Py_tp_dealloc, recorder_dealloc},
+    {Py_tp_traverse, recorder_traverse},
+    {Py_tp_clear, recorder_clear},
+    {Py_tp_methods, recorder_methods},
+    {0, NULL},
+};
+
+/* Immutable, as a static type is. */
+static PyType_Spec recorder_spec = {
+    .name = "pywatch._pywatch._Recorder",
+    .basicsize = sizeof(RecorderObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = recorder_slots,
 };
 
 int
 pywatch_recorder_init(PyObject *module)
 {
-  if (PyType_Ready(&RecorderType) < 0)
+  PyObject *type = PyType_FromModuleAndSpec(module, &recorder_spec, NULL);
+  if (type == NULL)
     return -1;
-  return PyModule_AddObjectRef(module, "_Recorder", (PyObject *)&RecorderType);
+  pywatch_get_state(module)->recorder_type = (PyTypeObject *)type;
+  return PyModule_AddObjectRef(module, "_Recorder", type);
 }

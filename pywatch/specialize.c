@@ -40,11 +40,10 @@ check_fit(PyObject *module, PyObject *args)
 static PyObject *
 specialize(PyObject *module, PyObject *args)
 {
-  (void)module;
   PyObject *dependent, *func, *code;
   if (!PyArg_ParseTuple(args, "OOO:_specialize", &dependent, &func, &code))
     return NULL;
-  watch_dep_t *dep = pywatch_dependent_handle(dependent);
+  watch_dep_t *dep = pywatch_dependent_handle(module, dependent);
   if (dep == NULL || pywatch_check_function(func, "specialize") < 0
       || check_code(code) < 0)
     return NULL;

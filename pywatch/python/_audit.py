@@ -102,6 +102,21 @@ def start_in_program(loaded):
         raise missing
 
 
+def _watch_setattr(module):
+    """Moves the module to the class freezing would give it, which tells
+    the log its setattr writes, those that store the object already bound
+    included.  A class that cannot be subclassed keeps the module: its
+    writes are counted, but not told apart by path."""
+    if module is sys:
+        # type(sys) is how the standard library names ModuleType (types,
+        # importlib); freezing refuses sys anyway.
+        return
+    try:
+        _c._watch_module(module)
+    except TypeError:
+        pass
+
+
 class Audit:
     """The namespaces tracked, and the data of the report made of their
     write log."""
@@ -151,6 +166,7 @@ class Audit:
             return
         if _c._audit_watch(namespace, ("module", name, name)):
             self.tracked["module", name] = (weakref.ref(module), name)
+            _watch_setattr(module)
         for cls in _defined_classes(namespace):
             qualname = "%s.%s" % (name, _class_qualname(cls))
             if _c._audit_watch(_c._type_dict(cls), ("class", qualname, name),

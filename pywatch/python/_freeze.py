@@ -459,6 +459,7 @@ class _Tracker:
                                      _KEPT_TYPES, _CREATED_BY_CPYTHON)
         self.frozen = False
         self.was_immutable = False
+        self.was_class = None  # a frozen module's class before freezing
         self.allowed = frozenset()
         self.warned = set()
         self.modified = False
@@ -647,8 +648,7 @@ class _FunctionTracker:
         self.dependent.release()
 
 
-def _forget(key, state=_state, registry=_c._frozen_registry,
-            hint=_c._frozen_hint):
+def _forget(key, state=_state, registry=_c._frozen_registry):
     """A tracked object died.  What it uses is bound in its defaults: at
     interpreter teardown, objects die after module globals are cleared."""
     t = state.trackers.pop(key, None) or state.functions.pop(key, None)
@@ -656,7 +656,6 @@ def _forget(key, state=_state, registry=_c._frozen_registry,
         t.release()
         if getattr(t, "frozen", False):
             registry().pop(key, None)
-            hint(-1)
 
 
 def _tracker(obj, create=True):
@@ -779,6 +778,9 @@ def _freeze(obj, allow, classes):
 def _apply(obj, allow):
     """Freezes obj for real, allowing allow; returns the warnings due."""
     t = _tracker(obj)
+    if t.is_module and not t.frozen:
+        # First, since it can fail: a class that cannot be subclassed.
+        t.was_class = _c._watch_module(obj)
     # What changed before is judged as it was: not frozen, or frozen with
     # the allow= of then.
     records, was_frozen = t.take(), t.frozen
@@ -787,10 +789,7 @@ def _apply(obj, allow):
     if not t.frozen:
         if not t.is_module:
             t.was_immutable = _c._set_immutable(obj, True)
-        elif type(obj) is not _ModuleType:
-            _c._hook_module_type(type(obj))
         _c._frozen_registry()[id(obj)] = t
-        _c._frozen_hint(1)
         t.frozen = True
     return pending
 
@@ -804,8 +803,10 @@ def _lift(obj):
     records = t.take()
     t.frozen = False
     _c._frozen_registry().pop(id(obj), None)
-    _c._frozen_hint(-1)
-    if not t.is_module and not t.was_immutable:
+    if t.is_module and t.was_class is not None:
+        _c._unwatch_module(obj, t.was_class)
+        t.was_class = None
+    elif not t.is_module and not t.was_immutable:
         _c._set_immutable(obj, False)
     return t.judge(records, True)  # made while frozen
 

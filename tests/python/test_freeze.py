@@ -166,9 +166,9 @@ class TestBlocked(FreezeCase):
         self.assertEqual(pywatch.stats()["frozen_writes_blocked"], before + 3)
 
     def test_blocked_write_invalidates_nothing(self):
+        pywatch.freeze(self.mod)
         d = pywatch.Dependent()
         d.depends_on(self.mod, "x")
-        pywatch.freeze(self.mod)
         with self.assertRaises(pywatch.FrozenError):
             self.mod.x = 2
         self.assertTrue(d.valid)
@@ -179,13 +179,29 @@ class TestBlocked(FreezeCase):
         other.x = 1
         self.assertEqual(other.x, 1)
 
-    def test_module_type_wrappers(self):
+    def test_freezing_moves_the_module_to_a_class_of_its_own(self):
+        globals_dep, attr_dep = pywatch.Dependent(), pywatch.Dependent()
+        globals_dep.depends_on_global(self.mod.setx, "x")
+        attr_dep.depends_on(self.mod, "x")
         pywatch.freeze(self.mod)
-        with self.assertRaises(pywatch.FrozenError):
-            types.ModuleType.__setattr__(self.mod, "x", 2)
-        with self.assertRaises(pywatch.FrozenError):
-            types.ModuleType.__delattr__(self.mod, "x")
+        frozen_class = type(self.mod)
+        self.assertIsNot(frozen_class, types.ModuleType)
+        self.assertTrue(issubclass(frozen_class, types.ModuleType))
+        # A class change: what reads the module's class is told; what reads
+        # its dict alone is not.
+        self.assertFalse(attr_dep.valid)
+        self.assertTrue(globals_dep.valid)
+        # Nobody writes the class either: a property there would change
+        # what the module reads.
+        with self.assertRaises(TypeError):
+            frozen_class.x = property(lambda m: 5)
+        with self.assertRaises(TypeError):
+            frozen_class.__setattr__ = types.ModuleType.__setattr__
         self.assertEqual(self.mod.x, 1)
+        pywatch.thaw(self.mod)
+        self.assertIs(type(self.mod), types.ModuleType)
+        pywatch.freeze(self.mod)
+        self.assertIs(type(self.mod), frozen_class)  # one per class
 
     def test_module_subclass(self):
         class Sub(types.ModuleType):
@@ -249,6 +265,17 @@ class TestDetected(FreezeCase):
         warns = self.caught(write)
         self.check_one(warns, "x", __file__, write.line)
         self.assertIn("deleted", str(warns[0].message))
+
+    def test_module_type_wrappers_are_detected_not_blocked(self):
+        pywatch.freeze(self.mod)
+
+        def write():
+            types.ModuleType.__setattr__(self.mod, "x", 2); write.line = sys._getframe().f_lineno
+        self.check_one(self.caught(write), "x", __file__, write.line)
+
+        def write():
+            object.__setattr__(self.mod, "y", 2); write.line = sys._getframe().f_lineno
+        self.check_one(self.caught(write), "y", __file__, write.line)
 
     def test_vars_update(self):
         pywatch.freeze(self.mod)

@@ -110,11 +110,12 @@ class Bypasses(Frozen):
     def test_class_assignment_is_refused_whatever_the_path(self):
         class Sub(types.ModuleType):
             pass
+        frozen_class = type(self.mod)
         with self.assertRaises(pywatch.FrozenError):
             self.mod.__class__ = Sub
         with self.assertRaises(pywatch.FrozenError):
             object.__dict__["__class__"].__set__(self.mod, Sub)
-        self.assertIs(type(self.mod), types.ModuleType)
+        self.assertIs(type(self.mod), frozen_class)
 
     def test_a_frozen_class_keeps_its_metaclass(self):
         class Meta(type):
