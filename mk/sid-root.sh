@@ -67,11 +67,15 @@ make_root() {
   local log
   log=$(mktemp)
   if [[ -d "$root/usr/bin" ]]; then
-    # A root from an earlier package list: add what is missing.
+    # A root from an earlier package list: add what is missing.  Its index
+    # is as old as the root, and sid's archive has moved on since: read it
+    # anew first, or the packages it names may be gone.
     echo "$me: adding packages to $root"
     unmount
     mount_all
-    chroot "$root" apt-get install -y -q "${packages[@]}" \
+    { chroot "$root" apt-get update -q &&
+      chroot "$root" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${packages[@]}"; } \
       </dev/null >"$log" 2>&1 || { tail -n 5 "$log" >&2; fail "apt-get in the root failed"; }
   else
     echo "$me: making $root (debootstrap sid, about 4 minutes)"
