@@ -11,7 +11,10 @@
  * Every function must be called with the GIL held, in an interpreter where
  * watch_init() succeeded; elsewhere they return WATCH_ENOINIT, even for a
  * dependent that was invalidated.  The exception is
- * watch_dep_release(), which is always allowed.  State is per interpreter.
+ * watch_dep_release(), which is always allowed.  State is per interpreter:
+ * isolated subinterpreters, each with its own GIL (PEP 684), use libwatch
+ * at the same time, and nothing one of them registers or writes reaches
+ * another's dependents.
  */
 #ifndef WATCH_H
 #define WATCH_H
@@ -225,7 +228,11 @@ WATCH_EXTERN int watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict);
 
 /* The dependent assumes that obj.name is assumed (NULL: AttributeError),
  * where obj is a module or a class.
- * - A module: a key dependency on the module's __dict__.
+ * - A module: a key dependency on the module's __dict__, and on the module
+ *   keeping its class: a __class__ assignment to the module invalidates it
+ *   (WATCH_EVENT_TYPE, naming the module).  That assignment changes
+ *   nothing in the dict, so it leaves the dict's own dependents alone
+ *   (watch_dep_on_key(), watch_dep_on_global(), watch_dep_on_namespace()).
  * - A class: the MRO lookup that method calls and instance attribute access
  *   use (_PyType_Lookup): the value in the first class of obj.__mro__ whose
  *   __dict__ holds name; a metaclass is not searched.  It is invalidated by any
@@ -244,7 +251,10 @@ WATCH_EXTERN int watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict);
  * name must be an exact str.  Fails like watch_dep_on_key(), and with
  * WATCH_EUNSTABLE for a class that can no longer be watched reliably: a
  * builtin-based class that has run out of version tags (3.13) or whose
- * metaclass overrides mro(). */
+ * metaclass overrides mro().  Assignments to __class__ and __bases__ are
+ * heard through an audit hook of the interpreter's own (sys.addaudithook),
+ * added by the first such registration in the interpreter, for its life:
+ * WATCH_EBUSY if the interpreter's audit hooks refused it. */
 WATCH_EXTERN int watch_dep_on_attr(watch_dep_t *dep, PyObject *obj,
                                    PyObject *name, PyObject *assumed);
 
@@ -429,6 +439,10 @@ WATCH_EXTERN int watch_tap_new(watch_tap_t **out, PyObject *dict,
  * 1000): the tap then hears no TYPE again, only DEALLOCATED or FINALIZED.
  * WATCH_EINVAL for a tap that is not a type tap or no longer attached,
  * WATCH_ENOINIT once libwatch finalized.
+ *
+ * A static type (int, an extension's static class) is one object for every
+ * interpreter of the process, and immutable: its tap hears no TYPE, and
+ * libwatch writes nothing to it (no watcher bit, no weak reference).
  *
  * watch_tap_new_type() arms the tap, and fails with WATCH_EUNSTABLE for a
  * class that cannot get a version tag, WATCH_EBUSY when libwatch needs a

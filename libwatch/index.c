@@ -113,7 +113,7 @@ static void
 keyrec_maybe_free(struct state *st, struct keyrec *kr)
 {
   struct ns *ns = kr->ns;
-  if (kr->edges || kr->idle || kr == &ns->whole)
+  if (kr->edges || kr->idle || kr == &ns->whole || kr == &ns->module_class)
     return;
   if (kr->changes && (kr->unstable || ns->idle < IDLE_KEYS_MAX)) {
     kr->idle = 1;
@@ -166,6 +166,7 @@ ns_get(struct state *st, PyObject *obj, const struct ns_kind *kind,
   }
   ns->version = ++st->clock;
   ns->whole.ns = ns;
+  ns->module_class.ns = ns;
   st->counters.namespaces++;
   *out = ns;
   return 0;
@@ -222,6 +223,10 @@ index_check(struct state *st)
       namespaces++;
       for (struct edge *e = ns->whole.edges; e; e = e->next, ns_edges++)
         assert(e->keyrec == &ns->whole && *e->pprev == e
+               && (e->dep->head.valid || UNFIXED_CYCLE));
+      for (struct edge *e = ns->module_class.edges; e;
+           e = e->next, ns_edges++)
+        assert(e->keyrec == &ns->module_class && *e->pprev == e
                && (e->dep->head.valid || UNFIXED_CYCLE));
       for (size_t j = 0; ns->keys.count && j <= ns->keys.mask; j++)
         for (table_node_t *k = ns->keys.buckets[j]; k; k = k->next) {
@@ -347,14 +352,26 @@ dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
   return rc;
 }
 
+static int
+dep_link_record(struct state *st, watch_dep_t *dep, struct keyrec *kr)
+{
+  int rc = dep->head.valid || UNFIXED_CYCLE ? edge_new(st, dep, kr)
+                                            : WATCH_EINVALIDATED;
+  if (rc < 0)
+    ns_maybe_free(st, kr->ns);
+  return rc;
+}
+
 int
 dep_link_whole(struct state *st, watch_dep_t *dep, struct ns *ns)
 {
-  int rc = dep->head.valid || UNFIXED_CYCLE ? edge_new(st, dep, &ns->whole)
-                                            : WATCH_EINVALIDATED;
-  if (rc < 0)
-    ns_maybe_free(st, ns);
-  return rc;
+  return dep_link_record(st, dep, &ns->whole);
+}
+
+int
+dep_link_module_class(struct state *st, watch_dep_t *dep, struct ns *ns)
+{
+  return dep_link_record(st, dep, &ns->module_class);
 }
 
 /* Undoes the edges added after mark, so that a registration that fails
@@ -486,6 +503,7 @@ static void
 ns_all_changed(struct state *st, struct ns *ns, const watch_event_t *report)
 {
   keyrec_invalidate(st, &ns->whole, report);
+  keyrec_invalidate(st, &ns->module_class, report);
   for (size_t i = 0; ns->keys.count && i <= ns->keys.mask; i++)
     for (table_node_t *n = ns->keys.buckets[i]; n; n = n->next)
       keyrec_invalidate(st, (struct keyrec *)n, report);
@@ -529,6 +547,22 @@ ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
   watch_event_t report = {kind, kind == WATCH_EVENT_DEALLOCATED ? NULL : ns->obj,
                           key, NULL, 0};
   ns_event_reported(st, ns, kind, key, &report);
+}
+
+/* A module's __class__ assignment, on its dict's record: only those who
+ * depend on the module's class hear of it, not the dict's own dependents.
+ * Runs inside the audit hook, before the change: phase one only. */
+void
+ns_module_class_changed(struct state *st, struct ns *ns,
+                        const watch_event_t *report)
+{
+  uint64_t invalidations = st->counters.invalidations;
+  st->in_watcher++;
+  keyrec_invalidate(st, &ns->module_class, report);
+  ns_maybe_free(st, ns);
+  if (st->counters.invalidations != invalidations)
+    st->hits++;
+  st->in_watcher--;
 }
 
 /* A change to a whole object (a function, a class). */

@@ -86,6 +86,9 @@ struct ns {
   unsigned idle;        /* idle key records, at most IDLE_KEYS_MAX */
   table_t keys;
   struct keyrec whole;
+  /* A module dict's: the dependents of its module's class (type.c), told
+   * of the module's __class__ assignment alone and of what tells whole. */
+  struct keyrec module_class;
   struct keyrec *unused; /* records to collect, see collect_later() */
   struct ns *collect_next; /* in state->collect */
   /* Keeps the namespace watched with no edges: a version was asked for, or
@@ -128,7 +131,7 @@ struct watch_dep_s {
 #ifdef WATCH_TEST_ABI_VERSION
 #define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
 #else
-#define WATCH_ABI_VERSION 3
+#define WATCH_ABI_VERSION 4
 #endif
 
 struct state {
@@ -149,6 +152,12 @@ struct state {
    * loop's thread queues with no thread state to ask. */
   PyInterpreterState *interp;
   int is_main;             /* the main interpreter: host loops reach it */
+  /* type.c's audit hook, the interpreter's own, added once for its life:
+   * HOOK_* there.  Kept across watch_fini(). */
+  int class_swap_hook;
+  /* The copy of libwatch that started it last (state.c), by the address
+   * of that copy's sole_state. */
+  const void *starter;
   int finalizing;          /* the last watch_fini() is under way */
   table_t namespaces;
   watch_dep_t *deps;       /* every live dependent */
@@ -194,6 +203,10 @@ state_of_watcher(void)
 }
 
 struct state *state_find(int create, int *rc);
+/* The object that keeps this interpreter's state alive (new reference), and
+ * the state it keeps; for what must find its state without asking. */
+PyObject *state_owner(void);
+struct state *state_of_owner(PyObject *owner);
 void state_count_initialized(struct state *st, int delta);
 void *state_alloc(struct state *st, size_t size);
 void state_free(struct state *st, void *p, size_t size);
@@ -209,12 +222,15 @@ void ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
 void ns_event_reported(struct state *st, struct ns *ns, watch_event_kind_t kind,
                        PyObject *key, const watch_event_t *report);
 void ns_changed(struct state *st, struct ns *ns, watch_event_kind_t kind);
+void ns_module_class_changed(struct state *st, struct ns *ns,
+                             const watch_event_t *report);
 void object_event(PyObject *obj, watch_event_kind_t kind);
 void ns_maybe_free(struct state *st, struct ns *ns);
 void ns_free_all(struct state *st);
 int dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
              Py_hash_t hash);
 int dep_link_whole(struct state *st, watch_dep_t *dep, struct ns *ns);
+int dep_link_module_class(struct state *st, watch_dep_t *dep, struct ns *ns);
 void dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark);
 void dep_unlink_all(struct state *st, watch_dep_t *dep);
 void dep_invalidate(struct state *st, watch_dep_t *dep,

@@ -17,9 +17,15 @@
  * against a layout change that forgot to bump the version.  A copy uses the
  * struct only if both match its own, so it never reads one it does not know;
  * otherwise its watch_init() fails with WATCH_EABI.
+ *
+ * Interpreters with their own GIL (PEP 684) run all this at once.  A state
+ * is only ever used under its own interpreter's GIL; what is process-wide
+ * is the thread-local cache (each thread's own), the epoch (atomic), and
+ * sole_state with its count (under count_lock, see below).
  */
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +46,17 @@ static _Thread_local __attribute__((tls_model("initial-exec"))) struct {
 static _Atomic uint64_t epoch = 1;
 
 _Atomic(struct state *) sole_state;
-static _Atomic int initialized_states;
+/* Interpreters with their own GIL start and stop libwatch at the same time:
+ * the count and sole_state change together under this lock, or one of them
+ * could name its state sole just after another counted its own. */
+static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
+static int initialized_states;
+/* This copy has used a state that another copy started (internal.h,
+ * WATCH_ABI_VERSION).  It may then have callbacks in an interpreter whose
+ * state it never counted, while it counts one elsewhere: its sole_state
+ * would be another interpreter's there.  So it gives up sole_state for
+ * good, before it registers anything in that interpreter. */
+static _Atomic int sharing;
 
 static void
 state_capsule_destroy(PyObject *capsule)
@@ -106,6 +122,15 @@ state_lookup(PyInterpreterState *interp, int create, struct state **out)
   return 0;
 }
 
+static void
+share(void)
+{
+  pthread_mutex_lock(&count_lock);
+  atomic_store(&sharing, 1);
+  atomic_store_explicit(&sole_state, NULL, memory_order_release);
+  pthread_mutex_unlock(&count_lock);
+}
+
 /* The state of the running interpreter, NULL if there is none or if it is
  * not this copy's to use. */
 struct state *
@@ -113,16 +138,21 @@ state_find(int create, int *rc)
 {
   PyInterpreterState *interp = PyInterpreterState_Get();
   uint64_t now = atomic_load_explicit(&epoch, memory_order_relaxed);
-  *rc = 0;
-  if (cache.interp == interp && cache.epoch == now)
-    return cache.state;
   struct state *st;
-  *rc = state_lookup(interp, create, &st);
-  if (st != NULL) {
-    cache.interp = interp;
-    cache.epoch = now;
-    cache.state = st;
+  *rc = 0;
+  if (cache.interp == interp && cache.epoch == now) {
+    st = cache.state;
+  } else {
+    *rc = state_lookup(interp, create, &st);
+    if (st != NULL) {
+      cache.interp = interp;
+      cache.epoch = now;
+      cache.state = st;
+    }
   }
+  if (st != NULL && st->starter != NULL && st->starter != &sole_state
+      && !atomic_load_explicit(&sharing, memory_order_relaxed))
+    share();
   return st;
 }
 
@@ -138,9 +168,30 @@ state_of_this_interpreter(void)
 void
 state_count_initialized(struct state *st, int delta)
 {
-  int n = atomic_fetch_add(&initialized_states, delta) + delta;
-  atomic_store_explicit(&sole_state, n == 1 && delta > 0 ? st : NULL,
+  pthread_mutex_lock(&count_lock);
+  initialized_states += delta;
+  if (delta > 0)
+    st->starter = &sole_state;
+  atomic_store_explicit(&sole_state,
+                        initialized_states == 1 && delta > 0
+                                && !atomic_load(&sharing)
+                            ? st
+                            : NULL,
                         memory_order_release);
+  pthread_mutex_unlock(&count_lock);
+}
+
+PyObject *
+state_owner(void)
+{
+  PyObject *dict = PyInterpreterState_GetDict(PyInterpreterState_Get());
+  return Py_XNewRef(dict ? PyDict_GetItemString(dict, STATE_KEY) : NULL);
+}
+
+struct state *
+state_of_owner(PyObject *owner)
+{
+  return PyCapsule_GetPointer(owner, STATE_CAPSULE);
 }
 
 void *

@@ -16,7 +16,6 @@
  */
 #include "internal.h"
 
-#include <stdatomic.h>
 #include <string.h>
 
 static int
@@ -74,9 +73,17 @@ death_notice(PyObject *type)
   return ref;
 }
 
+/* A static type is one object for every interpreter of the process, each
+ * with its own GIL, and PyType_Watch() writes to it (its tp_watched bits),
+ * as a weak reference to an extension's static type would: such a type is
+ * left alone.  Nothing changes it anyway: static types are immutable, and
+ * live as long as the process (a builtin one's dict, which is per
+ * interpreter, is watched as any dict). */
 static int
 type_watch(struct state *st, struct ns *ns)
 {
+  if (!is_heap((PyTypeObject *)ns->obj))
+    return 0;
   if (st->type_watcher < 0) {
     st->type_watcher = PyType_AddWatcher(type_event);
     if (st->type_watcher < 0) {
@@ -98,6 +105,8 @@ type_watch(struct state *st, struct ns *ns)
 static void
 type_unwatch(struct state *st, struct ns *ns)
 {
+  if (ns->guard == NULL)
+    return;  /* a static type (type_watch()) */
   if (ns->obj != NULL && PyType_Unwatch(st->type_watcher, ns->obj) < 0)
     PyErr_Clear();
   Py_DECREF(ns->guard);
@@ -460,57 +469,129 @@ bases_swap(struct state *st, PyTypeObject *cls)
   return 0;
 }
 
-/* Every __class__ assignment raises the audit event object.__setattr__
- * before the change, whatever the path (PEP 578): the one report CPython
- * gives of a module changing class.  __bases__ assignment raises it too.
- * Audit hooks are process-wide and permanent, so this one is added once
- * per process and finds the state of the interpreter it runs in.  It runs
- * no Python code. */
+/* A __class__ or __bases__ assignment, told by the audit event
+ * object.__setattr__ (args: the object, the name, the value).  A module is
+ * tracked by its dict, and its class only by the module attribute
+ * dependents, which hear of it on that dict's record alone; a key or
+ * LOAD_GLOBAL dependent on the dict does not depend on the class.  A class
+ * is tracked by its dict, or by itself on the type watcher's path; one
+ * changing metaclass may compute its MRO another way from now on. */
 static int
-class_swap_hook(const char *event, PyObject *args, void *unused)
+class_swap(struct state *st, PyObject *args)
 {
-  (void)unused;
-  if (strcmp(event, "object.__setattr__") != 0 || !PyTuple_Check(args)
-      || PyTuple_GET_SIZE(args) < 2)
+  if (!st->init_count || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 2)
     return 0;
   PyObject *obj = PyTuple_GET_ITEM(args, 0), *name = PyTuple_GET_ITEM(args, 1);
   if (!(PyModule_Check(obj) || PyType_Check(obj)) || !PyUnicode_Check(name))
     return 0;
   int bases = PyType_Check(obj)
               && PyUnicode_CompareWithASCIIString(name, "__bases__") == 0;
-  if (!bases && PyUnicode_CompareWithASCIIString(name, "__class__") != 0)
-    return 0;
-  struct state *st = state_of_watcher();
-  if (st == NULL || !st->init_count)
-    return 0;
   if (bases)
     return bases_swap(st, (PyTypeObject *)obj);
-  /* A module is tracked by its dict; a class by its dict, or by itself on
-   * the type watcher's path.  A class changing metaclass may compute its
-   * MRO another way from now on. */
-  PyObject *dict = PyModule_Check(obj) ? Py_NewRef(PyModule_GetDict(obj))
-                                       : PyType_GetDict((PyTypeObject *)obj);
+  if (PyUnicode_CompareWithASCIIString(name, "__class__") != 0)
+    return 0;
   watch_event_t report = {WATCH_EVENT_TYPE, obj, NULL, NULL, 0};
+  if (PyModule_Check(obj)) {
+    struct ns *ns = ns_find(st, PyModule_GetDict(obj));
+    if (ns != NULL)
+      ns_module_class_changed(st, ns, &report);
+    return 0;
+  }
+  PyObject *dict = PyType_GetDict((PyTypeObject *)obj);
   struct ns *ns = ns_find(st, dict);
   if (ns != NULL)
     ns_event_reported(st, ns, WATCH_EVENT_TYPE, NULL, &report);
-  if (PyType_Check(obj) && (ns = ns_find(st, obj)) != NULL)
+  if ((ns = ns_find(st, obj)) != NULL)
     ns_event_reported(st, ns, WATCH_EVENT_TYPE, NULL, &report);
-  Py_DECREF(dict);  /* the object holds it */
+  Py_DECREF(dict);  /* the class holds it */
   return 0;
 }
 
-static int
-watch_class_swaps(void)
+/* The audit event that the hook raises once, to hear itself. */
+#define HOOK_PROBE "libwatch.class_swap_hook"
+
+/* st->class_swap_hook: none yet; asked for, but not heard (an audit hook
+ * refused it, or sys.addaudithook is not CPython's); heard. */
+enum { HOOK_NONE, HOOK_ASKED, HOOK_HEARD };
+
+/* Every __class__ assignment raises object.__setattr__ before the change,
+ * whatever the path (PEP 578): the one report CPython gives of a module
+ * changing class.  __bases__ assignment raises it too.  The hook is the
+ * interpreter's own (sys.addaudithook): one added with PySys_AddAuditHook
+ * would run in every interpreter of the process, each with its own GIL, and
+ * there find a state that is not that interpreter's, or none.  Its self is
+ * the object that keeps its state alive, so the state it finds is its own
+ * for as long as it can be called.  It runs no Python code. */
+static PyObject *
+class_swap_hook(PyObject *owner, PyObject *const *args, Py_ssize_t nargs)
 {
-  static _Atomic int added;
-  if (atomic_load(&added))
+  if (nargs != 2 || !PyUnicode_Check(args[0]))
+    Py_RETURN_NONE;
+  int swap = PyUnicode_CompareWithASCIIString(args[0], "object.__setattr__")
+             == 0;
+  if (!swap && PyUnicode_CompareWithASCIIString(args[0], HOOK_PROBE) != 0)
+    Py_RETURN_NONE;
+  struct state *st = state_of_owner(owner);
+  if (st == NULL)
+    return NULL;
+  if (!swap) {
+    st->class_swap_hook = HOOK_HEARD;
+    Py_RETURN_NONE;
+  }
+  /* Refused: a change unseen would leave dependents stale. */
+  if (class_swap(st, args[1]) < 0)
+    return NULL;
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef class_swap_hook_def = {
+    "libwatch_class_swap_hook", (PyCFunction)(void (*)(void))class_swap_hook,
+    METH_FASTCALL, NULL};
+
+/* Once per interpreter: audit hooks cannot be removed, and the state, which
+ * remembers it, lasts as long as the interpreter.  The hook then tells
+ * whether it was added (HOOK_PROBE); a hook refused once is refused for
+ * good (WATCH_EBUSY), since asking again could add a second one. */
+static int
+watch_class_swaps(struct state *st)
+{
+  if (st->class_swap_hook == HOOK_HEARD)
     return 0;
-  /* Adding a hook raises sys.addaudithook, which Python hooks see. */
-  if (PySys_AddAuditHook(class_swap_hook, NULL) < 0)
+  if (st->class_swap_hook == HOOK_ASKED)
+    return WATCH_EBUSY;
+  /* Asked for from here on: the Python hooks that adding one runs may
+   * register too, and must not add a second. */
+  st->class_swap_hook = HOOK_ASKED;
+  PyObject *owner = state_owner();
+  PyObject *hook = owner ? PyCFunction_New(&class_swap_hook_def, owner)
+                         : NULL;
+  Py_XDECREF(owner);
+  /* Held: adding a hook raises sys.addaudithook, which Python hooks see,
+   * and they may rebind it. */
+  PyObject *add = hook ? Py_XNewRef(PySys_GetObject("addaudithook")) : NULL;
+  PyObject *added = add ? PyObject_CallOneArg(add, hook) : NULL;
+  Py_XDECREF(add);
+  Py_XDECREF(hook);
+  if (added == NULL) {
+    st->class_swap_hook = HOOK_NONE;  /* not added: the next may try */
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_RuntimeError, "libwatch: no sys.addaudithook");
     return WATCH_EPYTHON;
-  atomic_store(&added, 1);
-  return 0;
+  }
+  Py_DECREF(added);
+  if (PySys_Audit(HOOK_PROBE, NULL) < 0)
+    PyErr_Clear();
+  return st->class_swap_hook == HOOK_HEARD ? 0 : WATCH_EBUSY;
+}
+
+/* The module keeps its class: a __class__ assignment to the module tells
+ * this record of its dict, and no other (class_swap()). */
+static int
+link_module_class(struct state *st, watch_dep_t *dep, PyObject *dict)
+{
+  struct ns *ns;
+  int rc = ns_get(st, dict, &dict_kind, &ns);
+  return rc < 0 ? rc : dep_link_module_class(st, dep, ns);
 }
 
 /* The class's __getattribute__ is ModuleType's (another one is Python code),
@@ -576,13 +657,15 @@ module_attr(struct state *st, watch_dep_t *dep, PyObject *mod, PyObject *name,
   else if (getattr == NULL && PyErr_Occurred())
     rc = WATCH_EPYTHON;
   if (rc == 0)
-    rc = watch_class_swaps();
+    rc = watch_class_swaps(st);
   struct edge *mark = dep->edges;
   /* Refusals before staleness, as for the class's own descriptors. */
   if (rc == 0)
     rc = module_lookup_is_own(st, dep, cls, assumed == NULL);
   if (rc == 0)
     rc = dep_on_dict_key(st, dep, dict, name, assumed);
+  if (rc == 0)
+    rc = link_module_class(st, dep, dict);
   if (rc == 0 && assumed == NULL)
     rc = dep_on_dict_key(st, dep, dict, getattr_name, NULL);
   if (rc == 0)
@@ -604,7 +687,7 @@ on_attr(struct state *st, watch_dep_t *dep, PyObject *obj, PyObject *name,
   if (PyModule_Check(obj))
     return module_attr(st, dep, obj, name, assumed);
   if (PyType_Check(obj)) {
-    int rc = watch_class_swaps();
+    int rc = watch_class_swaps(st);
     return rc < 0 ? rc : class_attr(st, dep, (PyTypeObject *)obj, name,
                                     assumed);
   }

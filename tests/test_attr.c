@@ -1761,6 +1761,153 @@ START_TEST(a_module_attr_is_the_same_dependency_as_a_key_of_its_dict)
 }
 END_TEST
 
+
+/* A module's __class__ assignment: the module attribute dependents took its
+ * class into account, the dict's own dependents did not. */
+#define SWAPPABLE_MODULE_SRC                                                  \
+  MODULE_SRC                                                                  \
+  "class S(types.ModuleType):\n"                                              \
+  "    pass\n"                                                                \
+  "other = types.ModuleType('other')\n"                                       \
+  "other.x = mod.x\n"
+
+START_TEST(a_module_class_swap_invalidates_its_attr_dependents)
+{
+  PyObject *g = NS(SWAPPABLE_MODULE_SRC);
+  PyObject *mod = ITEM(g, "mod");
+  PROBE(present);
+  PROBE(absent);
+  DEPEND_ATTR(present, mod, "x");
+  ck_assert_int_eq(watch_dep_on_attr(absent->dep, mod, key("absent"), NULL),
+                   0);
+
+  RUN(g, "mod.__class__ = S\n");
+
+  assert_invalidated(present, WATCH_EVENT_TYPE, mod);
+  assert_invalidated(absent, WATCH_EVENT_TYPE, mod);
+  probe_release(present);
+  probe_release(absent);
+  Py_DECREF(g);
+}
+END_TEST
+
+START_TEST(a_module_class_swap_leaves_the_key_global_and_namespace_dependents_of_its_dict)
+{
+  PyObject *g = NS(SWAPPABLE_MODULE_SRC);
+  PyObject *mod = ITEM(g, "mod");
+  PyObject *d = PyModule_GetDict(mod);
+  PyObject *builtins = PyEval_GetBuiltins();
+  PROBE(on_attr);
+  PROBE(on_key);
+  PROBE(on_global);
+  PROBE(on_builtin);
+  PROBE(on_namespace);
+  DEPEND_ATTR(on_attr, mod, "x");
+  DEPEND(on_key, d, "x");
+  ck_assert_int_eq(watch_dep_on_global(on_global->dep, d, builtins, key("x"),
+                                       ITEM(d, "x")),
+                   0);
+  ck_assert_int_eq(watch_dep_on_global(on_builtin->dep, d, builtins,
+                                       key("len"), ITEM(builtins, "len")),
+                   0);
+  ck_assert_int_eq(watch_dep_on_namespace(on_namespace->dep, d), 0);
+
+  RUN(g, "mod.__class__ = S\n");
+
+  assert_invalidated(on_attr, WATCH_EVENT_TYPE, mod);
+  assert_intact(on_key);
+  assert_intact(on_global);
+  assert_intact(on_builtin);
+  assert_intact(on_namespace);
+
+  /* They still hear their dict. */
+  RUN(g, "mod.x = 2\n");
+
+  assert_invalidated(on_key, WATCH_EVENT_MODIFIED, d);
+  assert_invalidated(on_global, WATCH_EVENT_MODIFIED, d);
+  assert_invalidated(on_namespace, WATCH_EVENT_MODIFIED, d);
+  assert_intact(on_builtin);
+  probe_release(on_attr);
+  probe_release(on_key);
+  probe_release(on_global);
+  probe_release(on_builtin);
+  probe_release(on_namespace);
+  Py_DECREF(g);
+}
+END_TEST
+
+START_TEST(a_module_class_swap_reaches_that_module_alone)
+{
+  PyObject *g = NS(SWAPPABLE_MODULE_SRC);
+  PyObject *mod = ITEM(g, "mod");
+  PyObject *other = ITEM(g, "other");
+  PROBE(on_mod);
+  PROBE(on_other);
+  DEPEND_ATTR(on_mod, mod, "x");
+  DEPEND_ATTR(on_other, other, "x");
+
+  RUN(g, "mod.__class__ = S\n");
+
+  assert_invalidated(on_mod, WATCH_EVENT_TYPE, mod);
+  assert_intact(on_other);
+  probe_release(on_mod);
+  probe_release(on_other);
+  Py_DECREF(g);
+}
+END_TEST
+
+START_TEST(a_module_attr_registered_after_a_class_swap_hears_the_next_one)
+{
+  PyObject *g = NS(SWAPPABLE_MODULE_SRC);
+  PyObject *mod = ITEM(g, "mod");
+  PROBE(first);
+  PROBE(second);
+  DEPEND_ATTR(first, mod, "x");
+  RUN(g, "mod.__class__ = S\n");
+  assert_invalidated(first, WATCH_EVENT_TYPE, mod);
+  DEPEND_ATTR(second, mod, "x");
+
+  RUN(g, "mod.__class__ = types.ModuleType\n");
+
+  assert_invalidated_once(first);
+  assert_invalidated(second, WATCH_EVENT_TYPE, mod);
+  probe_release(first);
+  probe_release(second);
+  Py_DECREF(g);
+}
+END_TEST
+
+START_TEST(a_module_attr_dependent_is_unlinked_whole_when_the_module_dict_is_cleared)
+{
+  PyObject *g = NS(SWAPPABLE_MODULE_SRC);
+  PyObject *mod = ITEM(g, "mod");
+  PROBE(p);
+  DEPEND_ATTR(p, mod, "x");
+
+  RUN(g, "mod.__dict__.clear()\n");
+
+  assert_invalidated(p, WATCH_EVENT_CLEARED, PyModule_GetDict(mod));
+  ASSERT_COUNTER(edges, ==, 0);
+  probe_release(p);
+  Py_DECREF(g);
+}
+END_TEST
+
+START_TEST(a_module_attr_dependent_is_unlinked_whole_when_the_module_dies)
+{
+  PyObject *g = NS(SWAPPABLE_MODULE_SRC);
+  PROBE(p);
+  DEPEND_ATTR(p, ITEM(g, "mod"), "x");
+
+  RUN(g, "del mod, d\n");
+
+  assert_invalidated(p, WATCH_EVENT_DEALLOCATED, NULL);
+  ASSERT_COUNTER(edges, ==, 0);
+  probe_release(p);
+  Py_DECREF(g);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Bad input                                                                */
 
@@ -2116,6 +2263,17 @@ make_suite(void)
   tcase_add_test(tc, a_missing_module_attr_is_invalidated_when_it_is_added);
   tcase_add_test(tc, a_module_attr_install_fails_stale_with_another_value);
   tcase_add_test(tc, a_module_attr_is_the_same_dependency_as_a_key_of_its_dict);
+  tcase_add_test(tc, a_module_class_swap_invalidates_its_attr_dependents);
+  tcase_add_test(
+      tc,
+      a_module_class_swap_leaves_the_key_global_and_namespace_dependents_of_its_dict);
+  tcase_add_test(tc, a_module_class_swap_reaches_that_module_alone);
+  tcase_add_test(tc,
+                 a_module_attr_registered_after_a_class_swap_hears_the_next_one);
+  tcase_add_test(
+      tc, a_module_attr_dependent_is_unlinked_whole_when_the_module_dict_is_cleared);
+  tcase_add_test(tc,
+                 a_module_attr_dependent_is_unlinked_whole_when_the_module_dies);
 
   tc = harness_tcase(s, "errors");
   tcase_add_test(tc, attr_names_other_than_exact_str_are_invalid);

@@ -677,6 +677,26 @@ START_TEST(type_taps_share_one_type_watcher_id)
 }
 END_TEST
 
+/* A static type is shared by every interpreter of the process: a tap on
+ * one writes nothing to it and takes no type watcher id. */
+START_TEST(a_type_tap_on_a_static_type_leaves_the_type_untouched)
+{
+  int free_before = free_type_watchers();
+  unsigned char watched = PyLong_Type.tp_watched;
+  seen_t s = {0};
+  watch_tap_t *tap;
+  ck_assert_int_eq(watch_tap_new_type(&tap, &PyLong_Type, record, NULL, &s),
+                   0);
+
+  ck_assert_int_eq(PyLong_Type.tp_watched, watched);
+  ck_assert_int_eq(free_type_watchers(), free_before);
+  ck_assert_int_eq(watch_tap_attached(tap), 1);
+  ck_assert_int_eq(watch_tap_arm(tap), 1);
+  watch_tap_free(tap);
+  ck_assert_int_eq(PyLong_Type.tp_watched, watched);
+}
+END_TEST
+
 START_TEST(type_tap_bad_arguments)
 {
   PyObject *g = NS(CLASSES);
@@ -743,6 +763,7 @@ make_suite(void)
   tcase_add_test(tc, a_type_tap_hears_its_class_die);
   tcase_add_test(tc, a_type_tap_freed_by_its_own_callback);
   tcase_add_test(tc, type_taps_share_one_type_watcher_id);
+  tcase_add_test(tc, a_type_tap_on_a_static_type_leaves_the_type_untouched);
   tcase_add_test(tc, type_tap_bad_arguments);
   TCase *bare = harness_bare_tcase(s, "life");
   tcase_add_test(bare, finalized_detaches_and_no_watcher_id_is_taken);

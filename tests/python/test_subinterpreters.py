@@ -1,15 +1,19 @@
-"""pywatch in subinterpreters (issue 15): each interpreter that imports it
-starts libwatch in itself and has its own exceptions; legacy
-subinterpreters, which share the main GIL, are supported in any order, and
-isolated ones, with their own GIL, are refused at import.  Each case runs
-in a fresh process, whose exit status shows that teardown went well."""
+"""pywatch in legacy subinterpreters (issues 15 and 24): each interpreter
+that imports it starts libwatch in itself and has its own exceptions, in
+any order.  Each case runs in a fresh process, whose exit status shows that
+teardown went well.  Isolated interpreters: test_isolated.py."""
 import subprocess
 import sys
 import tempfile
 import textwrap
+import os
 import unittest
 
 from test_audit import ENV
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# subinterp.py, in the subprocess
+ENV = dict(ENV, PYTHONPATH=os.pathsep.join([ENV["PYTHONPATH"], HERE]))
 
 # Run in a legacy subinterpreter by _testcapi.run_in_subinterp(), which
 # returns 0 when it ran to its end.
@@ -84,31 +88,71 @@ class LegacySubinterpreters(unittest.TestCase):
             """)
 
 
-class IsolatedSubinterpreters(unittest.TestCase):
-    def test_refused_at_import(self):
+# The issue's repro on 3.12 (a crash there): two legacy subinterpreters
+# import pywatch, and are destroyed, in either order.  Through
+# subinterp.py, on every version.
+def legacy_pair(order):
+    return """
+        from subinterp import Interpreter
+        a = Interpreter(isolated=False)
+        b = Interpreter(isolated=False)
+        a.run("import pywatch")
+        b.run("import pywatch")
+        for i in %r:
+            (a, b)[i].close()
+        print("ok")
+        """ % (order,)
+
+
+class LegacyPairs(unittest.TestCase):
+    def test_two_legacy_subinterpreters_import_pywatch_and_are_destroyed(self):
+        run(self, legacy_pair((0, 1)))
+
+    def test_destroyed_in_the_other_order(self):
+        run(self, legacy_pair((1, 0)))
+
+    def test_each_works_then_the_main_one_imports_pywatch(self):
         run(self, """
-            import sys
-            try:
-                import _interpreters as interpreters
-            except ImportError:
-                import _xxsubinterpreters as interpreters  # 3.12
-            iid = (interpreters.create() if sys.version_info >= (3, 13)
-                   else interpreters.create(isolated=True))
-            code = "import pywatch"
-            if hasattr(interpreters, "exec"):
-                failure = interpreters.exec(iid, code)
-                message = failure.msg
-            else:
-                try:
-                    interpreters.run_string(iid, code)
-                    message = ""
-                except Exception as e:
-                    message = str(e)
-            interpreters.destroy(iid)
-            assert "does not support loading in subinterpreters" in message, \\
-                message
+            from subinterp import Interpreter
+            work = %r
+            a = Interpreter(isolated=False)
+            b = Interpreter(isolated=False)
+            a.run(work)
+            b.run(work)
+            a.close()
+            b.run(work)
+            b.close()
+            import pywatch
+            exec(work)
             print("ok")
-            """)
+            """ % WORK)
+
+    def test_module_subclasses_keep_their_setattr(self):
+        # 3.12: once a subinterpreter had imported pywatch, a ModuleType
+        # subclass's super().__setattr__ raised "can't apply this
+        # __setattr__", in the main interpreter and in a subinterpreter
+        # made before the import.
+        subclass = """
+            import types
+            class S(types.ModuleType):
+                def __setattr__(self, name, value):
+                    super().__setattr__(name, value)
+            s = S("s")
+            s.x = 1
+            assert s.x == 1
+            """
+        run(self, """
+            from subinterp import Interpreter
+            before = Interpreter(isolated=False)
+            after = Interpreter(isolated=False)
+            after.run("import pywatch")
+            exec(%r)
+            before.run(%r)
+            after.run(%r)
+            before.close()
+            after.close()
+            print("ok")
+            """ % ((textwrap.dedent(subclass),) * 3))
 
 
 if __name__ == "__main__":
