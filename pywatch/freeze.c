@@ -378,10 +378,10 @@ new_watched_class(PyTypeObject *base)
   PyObject *slots = PyTuple_New(0);
   PyObject *set = PyDescr_NewMethod(&PyModule_Type, &watched_setattr_def);
   PyObject *del = PyDescr_NewMethod(&PyModule_Type, &watched_delattr_def);
-  PyObject *module = PyUnicode_FromString("pywatch");
-  /* Its base's names, so that messages naming the module's type (json's
-   * "Object of type module is not JSON serializable") read as before; its
-   * repr says pywatch.module. */
+  /* Its base's names, module included, so that messages naming a module's
+   * type (json's "when serializing module object", CPython's %T) read as
+   * before: only identity tells it from its base. */
+  PyObject *module = PyObject_GetAttrString((PyObject *)base, "__module__");
   PyObject *qualname = PyType_GetQualName(base);
   PyObject *name = PyType_GetName(base);
   PyObject *cls = NULL;

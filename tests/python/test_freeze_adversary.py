@@ -294,7 +294,10 @@ class TestWatchedClassDict(AdversaryCase):
         finally:
             ns.pop("x", None)
             sys._clear_type_cache()  # it held the property borrowed
-        self.assertEqual((warned, reads), ([], "not 1"))  # the limit
+        # The limit: nothing is reported.  What the module then reads is
+        # CPython's business (3.14's specialized reads may keep the dict's).
+        self.assertEqual(warned, [])
+        self.assertIn(reads, (1, "not 1"))
         self.assertFalse(dep.valid)
 
 
