@@ -8,6 +8,7 @@ audit running the program as python would.  Each failed on main at
 names."""
 import gc
 import os
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -17,7 +18,7 @@ import warnings
 import weakref
 
 import pywatch
-from test_audit import run
+from test_audit import ENV, run
 
 
 def frozen_warnings(fn):
@@ -301,6 +302,20 @@ class TestWatchedClassDict(AdversaryCase):
         self.assertFalse(dep.valid)
 
 
+# Audit hooks are never removed: one hook, for the whole process, refuses
+# __class__ assignments while this list is not empty.
+_CLASS_SWAPS_REFUSED = []
+
+
+def _refuse_class_swaps(event, args):
+    if _CLASS_SWAPS_REFUSED and event == "object.__setattr__" \
+            and args[1] == "__class__":
+        raise RuntimeError("no class swaps now")
+
+
+sys.addaudithook(_refuse_class_swaps)
+
+
 class TestThawAfterFailedThaw(AdversaryCase):
     """A thaw() that fails at the class swap (an audit hook that refuses
     __class__ assignments) unregisters the module first; the next freeze()
@@ -308,13 +323,7 @@ class TestThawAfterFailedThaw(AdversaryCase):
     thaw() puts it back."""
 
     def test_class_restored_after_a_failed_thaw(self):
-        block = []
-
-        def hook(event, args):
-            if block and event == "object.__setattr__" \
-                    and args[1] == "__class__":
-                raise RuntimeError("no class swaps now")
-        sys.addaudithook(hook)
+        block = _CLASS_SWAPS_REFUSED
         mod = types.ModuleType("adv_failed_thaw")
         pywatch.freeze(mod)
         block.append(1)
@@ -406,21 +415,24 @@ class TestReimportAddsNoAuditHook(unittest.TestCase):
     every event; 200 re-imports make events about 20x slower)."""
 
     def test_reimport(self):
-        added = []
-        # Hooks cannot be removed: this one stops counting at the end.
-        counting = [True]
-        sys.addaudithook(lambda event, args: counting[0]
-                         and event == "sys.addaudithook"
-                         and added.append(event))
-        original = sys.modules["pywatch._pywatch"]
-        try:
+        # In a child: audit hooks are never removed, and the module objects
+        # made stay (a leak check would count both).
+        script = textwrap.dedent("""
+            import sys
+            import pywatch
+            added = []
+            sys.addaudithook(lambda event, args: event == "sys.addaudithook"
+                             and added.append(event))
             for _ in range(3):
                 del sys.modules["pywatch._pywatch"]
                 __import__("pywatch._pywatch")
-        finally:
-            counting[0] = False
-            sys.modules["pywatch._pywatch"] = original
-        self.assertEqual(added, [])
+            print(len(added))
+            """)
+        proc = subprocess.run([sys.executable, "-c", script], env=ENV,
+                              capture_output=True, text=True, timeout=60,
+                              cwd=tempfile.gettempdir())
+        self.assertEqual((proc.returncode, proc.stdout), (0, "0\n"),
+                         proc.stderr)
 
 
 if __name__ == "__main__":
