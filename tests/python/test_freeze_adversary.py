@@ -20,6 +20,10 @@ import weakref
 import pywatch
 from test_audit import ENV, run
 
+# 3.14 renamed it.
+clear_type_cache = getattr(sys, "_clear_internal_caches", None) \
+    or sys._clear_type_cache
+
 
 def frozen_warnings(fn):
     """Runs fn, delivers, and returns the FrozenWarning messages."""
@@ -288,13 +292,13 @@ class TestWatchedClassDict(AdversaryCase):
 
         def write():
             ns["x"] = property(lambda self: "not 1")
-            sys._clear_type_cache()  # as any later class change would
+            clear_type_cache()  # as any later class change would
         try:
             warned = frozen_warnings(write)
             reads = mod.x
         finally:
             ns.pop("x", None)
-            sys._clear_type_cache()  # it held the property borrowed
+            clear_type_cache()  # it held the property borrowed
         # The limit: nothing is reported.  What the module then reads is
         # CPython's business (3.14's specialized reads may keep the dict's).
         self.assertEqual(warned, [])
