@@ -374,27 +374,21 @@ watched_delattr(PyObject *self, PyObject *const *args, Py_ssize_t n)
 static PyObject *
 new_watched_class(PyTypeObject *base)
 {
-  PyObject *ns = PyDict_New();
-  PyObject *slots = PyTuple_New(0);
-  PyObject *set = PyDescr_NewMethod(&PyModule_Type, &watched_setattr_def);
-  PyObject *del = PyDescr_NewMethod(&PyModule_Type, &watched_delattr_def);
   /* Its base's names, module included, so that messages naming a module's
    * type (json's "when serializing module object", CPython's %T) read as
-   * before: only identity tells it from its base. */
-  PyObject *module = PyObject_GetAttrString((PyObject *)base, "__module__");
-  PyObject *qualname = PyType_GetQualName(base);
-  PyObject *name = PyType_GetName(base);
-  PyObject *cls = NULL;
-  if (ns != NULL && slots != NULL && set != NULL && del != NULL
-      && name != NULL && qualname != NULL
-      && PyDict_SetItemString(ns, "__slots__", slots) == 0
-      && PyDict_SetItemString(ns, "__setattr__", set) == 0
-      && PyDict_SetItemString(ns, "__delattr__", del) == 0
-      && module != NULL
-      && PyDict_SetItemString(ns, "__module__", module) == 0
-      && PyDict_SetItemString(ns, "__qualname__", qualname) == 0)
-    cls = PyObject_CallFunction((PyObject *)Py_TYPE(base), "O(O)O", name,
-                                (PyObject *)base, ns);
+   * before: only identity tells it from its base.  N steals, even on
+   * failure. */
+  PyObject *ns = Py_BuildValue(
+      "{s:N,s:N,s:N,s:N,s:N}", "__slots__", PyTuple_New(0), "__setattr__",
+      PyDescr_NewMethod(&PyModule_Type, &watched_setattr_def), "__delattr__",
+      PyDescr_NewMethod(&PyModule_Type, &watched_delattr_def), "__module__",
+      PyObject_GetAttrString((PyObject *)base, "__module__"), "__qualname__",
+      PyType_GetQualName(base));
+  PyObject *name = ns ? PyType_GetName(base) : NULL;
+  PyObject *cls = name ? PyObject_CallFunction((PyObject *)Py_TYPE(base),
+                                               "O(O)O", name,
+                                               (PyObject *)base, ns)
+                       : NULL;
   /* Nobody may give it a descriptor that changes what the module reads, or
    * another __setattr__. */
   if (cls != NULL && is_watched_class_of(cls, base))
@@ -407,11 +401,6 @@ new_watched_class(PyTypeObject *base)
                  base->tp_name);
   }
   Py_XDECREF(name);
-  Py_XDECREF(qualname);
-  Py_XDECREF(module);
-  Py_XDECREF(del);
-  Py_XDECREF(set);
-  Py_XDECREF(slots);
   Py_XDECREF(ns);
   return cls;
 }
