@@ -451,12 +451,7 @@ watched_class(PyTypeObject *base)
 {
   PyObject *classes = interp_dict_item(WATCHED_KEY, 1);
   if (classes == NULL)
-    return NULL;
-  if (!PyDict_CheckExact(classes)) {
-    PyErr_SetString(PyExc_RuntimeError, "pywatch's watched classes were "
-                                        "replaced in the interpreter's dict");
-    return NULL;
-  }
+    return NULL; /* interp_dict_item() refuses a non-dict too */
   PyObject *key = PyLong_FromVoidPtr(base);
   PyObject *ref = key ? PyDict_GetItemWithError(classes, key) : NULL;
   PyObject *cls = ref && PyWeakref_Check(ref) ? referent(ref) : NULL;
