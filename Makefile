@@ -14,7 +14,9 @@
 # X.Y is the version of the interpreter built for: the first that
 # mk/pythons.sh prints, or PYTHON=/path/to/python3.x.  libwatch is compiled
 # against one CPython's headers and is only good for that X.Y, hence one
-# build directory per version.
+# build directory per version.  X.Y carries the interpreter's ABI flags
+# (mk/pyinfo.py): a debug build's is 3.14d, so PYTHON=/usr/bin/python3.14d
+# builds into build/3.14d, apart from the release build's build/3.14.
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -77,7 +79,8 @@ BUILD := build/$(VARIANT)$(PY_VERSION)
 
 # Installed names carry the interpreter's X.Y, as CPython's python-X.Y.pc
 # does: builds for two interpreters coexist in one prefix, each library with
-# its own soname, beside the one watch.h (which serves every version).
+# its own soname, beside the one watch.h (which serves every version).  A
+# debug build's are libwatch-3.14d..., as CPython's python-3.14d.pc.
 LIBNAME := watch-$(PY_VERSION)
 SONAME := lib$(LIBNAME).so.$(SOVERSION)
 PC := $(BUILD)/lib$(LIBNAME).pc

@@ -483,9 +483,12 @@ ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
         continue;
       if (kr->idle || (kr->exact && exact_keys_equal(kr->key, key)))
         keyrec_changed(st, kr, report);
-      else if (!kr->exact)
+      else
         /* It may compare equal through its own __eq__, which must not
-         * run here: invalidate, but do not count a write it may not be. */
+         * run here; and two exact keys that share a hash may both equal a
+         * key the dict holds, whose own __eq__ says so (a str subclass's),
+         * and through which the write went.  Invalidate, but do not count
+         * a write it may not be. */
         keyrec_invalidate(st, kr, report);
     }
   } else {

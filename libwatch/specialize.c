@@ -36,23 +36,24 @@ version_of(PyObject *code)
   return ((PyCodeObject *)code)->co_version;
 }
 
-/* 3.14 and later assert (debug builds) that only a function without a
- * version gets one, MAKE_FUNCTION's case, and only a valid one: the version
- * is unset first, and one that is not valid (0, none left; 1, cleared by a
- * __code__ assignment) is stored as it is, out of the cache, as the
- * __code__ setter leaves it.  The cache slot of the version replaced may
- * still name func: a lookup there checks func's version, and misses. */
+/* 3.14 keeps a cache from version to function, and _PyFunction_SetVersion
+ * is only for a function that never had one (a debug build asserts
+ * func_version is unset, and that the new one is valid).  The old version
+ * goes first, as the __code__ setter's _PyFunction_ClearVersion does, else
+ * the cache keeps its slot pointing at func after func is freed;
+ * PyFunction_SetVectorcall does that clearing, and nothing else when given
+ * func's own vectorcall.  A code without a valid version (0: none left)
+ * leaves func without one, as the __code__ setter does: generic calls. */
 #define FUNC_VERSION_FIRST_VALID 2
 
 static void
 set_version(PyFunctionObject *func, uint32_t version)
 {
 #if PY_VERSION_HEX >= 0x030E0000
-  func->func_version = 0;
-  if (version < FUNC_VERSION_FIRST_VALID) {
-    func->func_version = version;
+  PyFunction_SetVectorcall(func, func->vectorcall);
+  if (version < FUNC_VERSION_FIRST_VALID)
     return;
-  }
+  func->func_version = 0; /* FUNC_VERSION_UNSET */
 #endif
   _PyFunction_SetVersion(func, version);
 }

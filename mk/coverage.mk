@@ -35,7 +35,8 @@ LCOV = lcov --quiet $(LCOV_FLAGS)
 coverage:
 	@bash mk/deps.sh
 	@$(MAKE) --no-print-directory PYTHON=$(PY) VARIANT=cov- \
-	  CFLAGS='-O0 -g --coverage' LDFLAGS=--coverage programs
+	  CFLAGS='-O0 -g --coverage -fprofile-update=atomic' \
+	  LDFLAGS=--coverage programs
 	@rm -rf $(COV_OUT) && mkdir -p $(COV_OUT)
 	@$(LCOV) --zerocounters --directory $(COV_BUILD)
 	@{ $(call run_each,,$(patsubst $(BUILD)/%,$(COV_BUILD)/%,$(TESTS))); } \

@@ -1,8 +1,9 @@
 # make fuzz: the long differential fuzzing run (tests/fuzz/fuzz.py), on
-# every interpreter of mk/interpreters.sh (3.14 and 3.15 in the sid
-# root).  `make test` runs a short one
-# (mk/suites/fuzz.sh).  FUZZ_OPS operations per interpreter from episode
-# FUZZ_SEED on; a failure prints its seed and the minimized operations.
+# every interpreter of mk/interpreters.sh (3.14 and 3.15 in the sid root,
+# and their debug builds, where CPython's assertions judge it too).  `make
+# test` runs a short one (mk/suites/fuzz.sh).  FUZZ_OPS operations per
+# interpreter from episode FUZZ_SEED on; a failure prints its seed and the
+# minimized operations.
 .PHONY: fuzz
 
 FUZZ_OPS ?= 1000000

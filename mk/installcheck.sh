@@ -27,7 +27,8 @@ check() { # check WHAT CMD...: runs CMD, counts it
   fi
 }
 
-ver_of() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
+# X.Y and the ABI flags, as make names the build (mk/pyinfo.py): 3.14d.
+ver_of() { "$1" -c 'import sys; print("%d.%d%s" % (sys.version_info[:2] + (sys.abiflags,)))'; }
 config() { "$1" -c 'import sys, sysconfig
 print(sysconfig.get_config_var(sys.argv[1]) or "")' "$2"; }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every interpreter that `make test` and CI run on, one per line: this
 # machine's (mk/pythons.sh) as absolute paths, then those of the
-# Debian sid root (mk/sid-root.sh, made here if need be) as sid:PATH.
+# Debian sid root (mk/sid-root.sh, made here if need be) as sid:PATH: 3.14
+# and 3.15, then their debug builds (sid:/usr/bin/python3.14d...).
 # mk/on.sh runs a command where one of them lives.
 #
 #   bash mk/interpreters.sh [host|sid]    only this machine's, or the root's
@@ -28,10 +29,10 @@ if [[ $which != sid ]]; then
 fi
 if [[ $which != host ]]; then
   if [[ "${WATCH_SID_ROOT:-}" == none ]]; then
-    echo "mk/interpreters.sh: WATCH_SID_ROOT=none: CPython 3.14 and 3.15 are not tested" >&2
+    echo "mk/interpreters.sh: WATCH_SID_ROOT=none: CPython 3.14 and 3.15 (and 3.14d and 3.15d) are not tested" >&2
   elif bash mk/sid-root.sh make >&2; then
     bash mk/sid-root.sh pythons | sed 's/^/sid:/'
   else
-    echo "mk/interpreters.sh: CPython 3.14 and 3.15 are not tested (the line above says why)" >&2
+    echo "mk/interpreters.sh: CPython 3.14 and 3.15 (and 3.14d and 3.15d) are not tested (the line above says why)" >&2
   fi
 fi

@@ -1,7 +1,9 @@
 # Run by a candidate interpreter.  If libwatch can be built for it and
 # embedded in it, prints one line:
 #   X.Y LDVERSION LIBDIR INCLUDEPY EXECUTABLE EXT_SUFFIX
-# else says why on stderr and exits 1.  Written in syntax that any Python 2.7+
+# else says why on stderr and exits 1.  X.Y carries the ABI flags, as
+# LDVERSION does: a debug build (Py_DEBUG) is 3.14d, an ABI of its own, so
+# that it gets a build directory and installed names of its own.  Written in syntax that any Python 2.7+
 # parses, so that an old interpreter met while searching is rejected with a
 # reason rather than a SyntaxError.
 import os
@@ -37,6 +39,7 @@ for path in (include, libdir, executable):
     if " " in path:
         fail("a path with a space, which make cannot handle: %s" % path)
 
-print("%d.%d %s %s %s %s %s" % (sys.version_info[0], sys.version_info[1],
-                                ldversion, libdir, include, executable,
-                                var("EXT_SUFFIX")))
+print("%d.%d%s %s %s %s %s %s" % (sys.version_info[0], sys.version_info[1],
+                                  getattr(sys, "abiflags", ""), ldversion,
+                                  libdir, include, executable,
+                                  var("EXT_SUFFIX")))

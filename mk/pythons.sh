@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints the CPython interpreters (>= 3.12, headers and shared libpython
 # present) that libwatch can be built and tested for: absolute paths, one per
-# X.Y, newest first.  If $PYTHON is set, it is the only candidate and must be
+# X.Y (with its ABI flags: 3.14d is not 3.14, see mk/pyinfo.py), newest
+# first.  If $PYTHON is set, it is the only candidate and must be
 # usable.  Every candidate is run (mk/pyinfo.py) rather than trusted by name:
 # pyenv shims exist for versions they then refuse to run.
 set -euo pipefail

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: for every interpreter mk/interpreters.sh names (this
-# machine's, and 3.14 and 3.15 in the Debian sid root), builds everything
-# for it and runs every suite, each under a header; then prints a table and,
-# as the very last line,
+# machine's, and 3.14 and 3.15 in the Debian sid root, each also as its
+# debug build, python3.14d: its own row, 3.14d), builds everything for it
+# and runs every suite, each under a header; then prints a table (each
+# suite's counts and seconds) and, as the very last line,
 #   N passed, N failed
 # summed over all suites and interpreters.  Exits 1 if anything failed or
 # nothing passed.
@@ -17,13 +18,14 @@
 #   tests/python   tests/python/run.py (unittest), its last line likewise;
 #   mk/suites/*.sh each run as `bash SUITE PYTHON BUILD`, likewise: its
 #                  last line of stdout is "N passed, N failed";
-#   installcheck   `make installcheck` once per lane, for the lane's
-#                  interpreters together (one prefix), likewise.
+#   installcheck   `make installcheck` once per group of interpreters run
+#                  one after the other (see lane()), together (one
+#                  prefix), likewise.
 #
 # Environment: MAKE (set by the Makefile), PYTHON (only that interpreter: a
 # path, or sid:PATH), WATCH_SID_ROOT (mk/sid-root.sh; "none": no root),
-# WATCH_REQUIRE_VERSIONS (X.Y versions that must be tested, else each counts
-# 1 failed), TEST_TIMEOUT (seconds per program, default 600).
+# WATCH_REQUIRE_VERSIONS (X.Y versions that must be tested, 3.14d for a
+# debug build, else each counts 1 failed), TEST_TIMEOUT (seconds per program, default 600).
 set -uo pipefail # no -e: a failing suite is counted, not fatal
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -36,10 +38,12 @@ out=$work/out        # each lane has its own (see lane())
 records=$work/records
 
 # record PYVER SUITE PASSED FAILED: one line of $records, summed at the end
-# (lanes run in subshells).
+# (lanes run in subshells), with the seconds since the suite's header.
 record() {
-  printf '%s\t%s\t%d\t%d\n' "$1" "$2" "$3" "$4" >>"$records"
-  printf -- '---- %s %s: %d passed, %d failed\n\n' "$1" "$2" "$3" "$4"
+  local seconds=$((SECONDS - started))
+  printf '%s\t%s\t%d\t%d\t%d\n' "$1" "$2" "$3" "$4" "$seconds" >>"$records"
+  printf -- '---- %s %s: %d passed, %d failed (%d s)\n\n' "$1" "$2" "$3" "$4" \
+    "$seconds"
 }
 
 # record_counted PYVER SUITE: records the "N passed, N failed" line that
@@ -62,6 +66,7 @@ record_counted() {
 }
 
 header() {
+  started=$SECONDS
   printf '==== Python %s (%s): %s ====\n' "$1" "$2" "$3"
 }
 
@@ -104,7 +109,7 @@ fi
 
 # test_on INTERPRETER: builds for it and runs every suite.
 test_on() {
-  local on=(bash mk/on.sh "$1")
+  local on=(bash mk/on.sh "$1") start=$SECONDS
   py=${1#sid:}
   read -r ver _ < <("${on[@]}" "$py" mk/pyinfo.py)
   build=build/$ver
@@ -116,6 +121,8 @@ test_on() {
     programs; then
     record "$ver" build 0 1
     built=0
+  else
+    echo "---- $ver build: done ($((SECONDS - started)) s)"
   fi
   echo
 
@@ -178,28 +185,24 @@ test_on() {
     } 2>&1
     record_counted "$ver" "$suite"
   done
+  echo "---- $ver: built and tested in $((SECONDS - start)) s"
+  echo
 }
 
-# lane WHERE: test_on for each interpreter that mk/interpreters.sh WHERE
-# names, one after the other, with a $out of its own.  The sid lane first
-# makes the root (mostly waiting on the network).
-lane() {
-  out=$work/out-$1
-  if [[ $1 == sid && -z "${PYTHON:-}" && "${WATCH_SID_ROOT:-}" != none ]]; then
-    bash mk/sid-root.sh make 2>&1
-  fi
-  local interpreters pys=() vers=() on ver
-  interpreters=$(bash mk/interpreters.sh "$1")
-  [[ -n "$interpreters" ]] || return 0
-  for interpreter in $interpreters; do
+# group WHERE INTERPRETER...: test_on for each, one after the other, then
+# `make installcheck` for them together (one prefix).
+group() {
+  local where=$1 pys=() vers=() interpreter on ver
+  shift
+  (($#)) || return 0
+  for interpreter; do
     test_on "$interpreter"
     pys+=("${interpreter#sid:}")
     vers+=("$ver")
   done
-  # The lane's interpreters installed into one prefix together.
   on=(bash mk/on.sh "$interpreter")
   ver=$(IFS=+; echo "${vers[*]}")
-  header "$ver" "$1" installcheck
+  header "$ver" "$where" installcheck
   {
     timeout --kill-after=10 "$timeout_s" "${on[@]}" "${make_cmd[@]}" \
       --no-print-directory PYTHON="${pys[0]}" PYTHONS="${pys[*]}" \
@@ -207,6 +210,44 @@ lane() {
     status=${PIPESTATUS[0]}
   } 2>&1
   record_counted "$ver" installcheck
+}
+
+# lane WHERE: the interpreters that mk/interpreters.sh WHERE names, with a
+# $out of its own.  The sid lane first makes the root (mostly waiting on
+# the network).  The root's debug interpreters (python3.14d: their names
+# end in d) take about twice as long as a release one: the sid lane keeps
+# the first and hands the others to the host lane ($work/handoff), which
+# runs them once its own are done, so that the two lanes end together.
+lane() {
+  out=$work/out-$1
+  if [[ $1 == sid && -z "${PYTHON:-}" && "${WATCH_SID_ROOT:-}" != none ]]; then
+    bash mk/sid-root.sh make 2>&1
+  fi
+  local interpreters=() kept=() given=() debug=0 interpreter
+  mapfile -t interpreters < <(bash mk/interpreters.sh "$1")
+  if [[ $1 == host ]]; then
+    group host "${interpreters[@]}"
+    # The sid lane writes the file even when it has nothing to give.
+    while [[ ! -e "$work/handoff" ]] && kill -0 "$sid_lane" 2>/dev/null; do
+      sleep 1
+    done
+    [[ -e "$work/handoff" ]] && mapfile -t given <"$work/handoff"
+    group sid "${given[@]}"
+    return
+  fi
+  for interpreter in "${interpreters[@]}"; do
+    if [[ $interpreter == *d && -z "${PYTHON:-}" ]]; then
+      debug=$((debug + 1))
+      if ((debug > 1)); then
+        given+=("$interpreter")
+        continue
+      fi
+    fi
+    kept+=("$interpreter")
+  done
+  printf '%s\n' "${given[@]}" | grep . >"$work/handoff.new"
+  mv "$work/handoff.new" "$work/handoff"
+  group sid "${kept[@]}"
 }
 
 # Most suites keep one core busy: the two lanes, this machine's
@@ -223,10 +264,11 @@ cat "$work/sid.log"
 passed=0
 failed=0
 table=()
-while IFS=$'\t' read -r ver suite p f; do
+while IFS=$'\t' read -r ver suite p f seconds; do
   passed=$((passed + p))
   failed=$((failed + f))
-  table+=("$(printf '  %-9s %-32s %5d passed %5d failed' "$ver" "$suite" "$p" "$f")")
+  table+=("$(printf '  %-9s %-36s %5d passed %5d failed %4d s' "$ver" "$suite" \
+    "$p" "$f" "$seconds")")
 done <"$records"
 mapfile -t tested <"$work/tested"
 
@@ -236,7 +278,8 @@ for need in ${WATCH_REQUIRE_VERSIONS:-}; do
   if [[ " ${tested[*]} " != *" $need "* ]]; then
     echo "mk/run-tests.sh: CPython $need was required but could not be tested"
     failed=$((failed + 1))
-    table+=("$(printf '  %-9s %-32s %5d passed %5d failed' "$need" "(not tested)" 0 1)")
+    table+=("$(printf '  %-9s %-36s %5d passed %5d failed %4d s' "$need" \
+      "(not tested)" 0 1 0)")
   fi
 done
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# CPython 3.14 and 3.15 for `make test`: Debian sid packages them, but their
-# binaries need a newer glibc than this machine's Debian, so they live in a
-# Debian sid root made with debootstrap, outside the source tree, made once
-# and reused.
+# CPython 3.14 and 3.15 for `make test`, each as its release build and its
+# debug build (python3.Xd: Py_DEBUG, CPython's assertions and
+# sys.gettotalrefcount()): Debian sid packages them, but their binaries need
+# a newer glibc than this machine's Debian, so they live in a Debian sid root
+# made with debootstrap, outside the source tree, made once and reused.
 #
 #   bash mk/sid-root.sh make       make the root if it is not there (about 4
 #                                  minutes); prints nothing when it is
 #   bash mk/sid-root.sh run CMD... run CMD in the root, in the directory of
 #                                  the same path: the source tree is bound
 #                                  there, so builds land in its build/
-#   bash mk/sid-root.sh pythons    the root's interpreters, one per line
+#   bash mk/sid-root.sh pythons    the root's interpreters, one per line:
+#                                  the release builds, then the debug ones
 #
 # WATCH_SID_ROOT names the root (default /var/cache/libwatch/sid-root).
 # When the root cannot be made (not root, no debootstrap, no network), `make`
@@ -23,10 +25,13 @@ versions=(3.14 3.15)
 # Everything make test, demo, asan, valgrind and coverage use, for both
 # versions (gnuplot: mk/deps.sh, run by make demo, wants it; pytest,
 # markdown and docutils: the pytest plugin's and the real workload's tests).
+# python3.X-dbg brings libpython3.X-dbg: libpython3.Xd.so and the headers
+# of /usr/include/python3.Xd.
 packages=(gcc make pkg-config check libuv1-dev lcov valgrind gnuplot-nox
   ca-certificates python3-pytest python3-markdown python3-docutils)
 for v in "${versions[@]}"; do
-  packages+=("python$v-dev" "libpython$v-testsuite" "python$v-venv")
+  packages+=("python$v-dev" "libpython$v-testsuite" "python$v-venv"
+    "python$v-dbg")
 done
 stamp=$root/.libwatch-packages
 
@@ -62,11 +67,15 @@ make_root() {
   local log
   log=$(mktemp)
   if [[ -d "$root/usr/bin" ]]; then
-    # A root from an earlier package list: add what is missing.
+    # A root from an earlier package list: add what is missing.  Its index
+    # is as old as the root, and sid's archive has moved on since: read it
+    # anew first, or the packages it names may be gone.
     echo "$me: adding packages to $root"
     unmount
     mount_all
-    chroot "$root" apt-get install -y -q "${packages[@]}" \
+    { chroot "$root" apt-get update -q &&
+      chroot "$root" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${packages[@]}"; } \
       </dev/null >"$log" 2>&1 || { tail -n 5 "$log" >&2; fail "apt-get in the root failed"; }
   else
     echo "$me: making $root (debootstrap sid, about 4 minutes)"
@@ -138,8 +147,12 @@ run)
   ;;
 pythons)
   ready || exit 0
-  for v in "${versions[@]}"; do
-    [[ -x "$root/usr/bin/python$v" ]] && echo "/usr/bin/python$v"
+  for d in "" d; do
+    for v in "${versions[@]}"; do
+      if [[ -x "$root/usr/bin/python$v$d" ]]; then
+        echo "/usr/bin/python$v$d"
+      fi
+    done
   done
   ;;
 *)

@@ -81,7 +81,9 @@ def _build():
         raise RuntimeError("building pywatch needs make and a C compiler, "
                            "and libuv's headers (Debian: apt-get install "
                            "make gcc pkg-config libuv1-dev)") from None
-    return os.path.join(ROOT, "build", "%d.%d" % sys.version_info[:2])
+    # As make names it (mk/pyinfo.py): a debug build's is build/3.14d.
+    return os.path.join(ROOT, "build", "%d.%d%s" % (sys.version_info[:2]
+                                                    + (sys.abiflags,)))
 
 
 def _record_line(arcname, data):

@@ -125,7 +125,7 @@ struct setattr_site {
   PyObject *value;          /* sanctioned's only: what patch() writes */
   int heard;                /* the tap heard the dict during the call */
 };
-static struct setattr_site site;
+static _Thread_local struct setattr_site site;
 
 /* The write pywatch.patch() announced and is about to make: the dict is
  * only compared, the name and the value are held (strong), since the name

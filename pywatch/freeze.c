@@ -37,6 +37,11 @@ interp_dict_item(const char *key, int create)
     return NULL;
   }
   PyObject *item = PyDict_GetItemString(idict, key);
+  if (item != NULL && !PyDict_CheckExact(item)) {
+    /* gc reaches the interpreter dict: a program may have replaced it. */
+    PyErr_Format(PyExc_RuntimeError, "pywatch's %s is not a dict", key);
+    return NULL;
+  }
   if (item == NULL && create) {
     item = PyDict_New();
     if (item == NULL)
@@ -204,17 +209,28 @@ static PyMethodDef class_swap_hook_def = {
     "pywatch_class_swap_hook", (PyCFunction)(void (*)(void))class_swap_hook,
     METH_FASTCALL, "Refuses __class__ assignment to a frozen object."};
 
+/* Once per interpreter: audit hooks are never removed, and the extension
+ * module is executed again each time a program imports it anew. */
+#define HOOK_KEY "pywatch.class_swap_hook"
+
 static int
 add_class_swap_hook(void)
 {
+  PyObject *idict = PyInterpreterState_GetDict(PyInterpreterState_Get());
+  if (idict == NULL)
+    return -1;
+  if (PyDict_GetItemString(idict, HOOK_KEY) != NULL)
+    return 0;
   PyObject *hook = PyCFunction_New(&class_swap_hook_def, NULL);
   PyObject *sys = hook ? PyImport_ImportModule("sys") : NULL;
   PyObject *r = sys ? PyObject_CallMethod(sys, "addaudithook", "O", hook)
                     : NULL;
   Py_XDECREF(sys);
   Py_XDECREF(hook);
-  Py_XDECREF(r);
-  return r ? 0 : -1;
+  if (r == NULL)
+    return -1;
+  Py_DECREF(r);
+  return PyDict_SetItemString(idict, HOOK_KEY, Py_True);
 }
 
 /* ---- the watched module class ----------------------------------------- */
@@ -239,13 +255,51 @@ static PyMethodDef watched_delattr_def = {
     METH_FASTCALL, "Implement delattr(self, name), unless frozen."};
 
 static int
+own_method_is(PyObject *dict, const char *name, PyMethodDef *def)
+{
+  PyObject *method = PyDict_GetItemString(dict, name);
+  return method != NULL && Py_IS_TYPE(method, &PyMethodDescr_Type)
+         && ((PyMethodDescrObject *)method)->d_method == def;
+}
+
+static int
 is_watched_class(PyTypeObject *cls)
 {
   PyObject *dict = PyType_GetDict(cls);
-  PyObject *method = dict ? PyDict_GetItemString(dict, "__setattr__") : NULL;
+  int watched = dict != NULL
+                && own_method_is(dict, "__setattr__", &watched_setattr_def)
+                && own_method_is(dict, "__delattr__", &watched_delattr_def);
   Py_XDECREF(dict); /* the class holds it */
-  return method != NULL && Py_IS_TYPE(method, &PyMethodDescr_Type)
-         && ((PyMethodDescrObject *)method)->d_method == &watched_setattr_def;
+  return watched;
+}
+
+/* cls is base's watched class: a heap subclass of base alone, with the
+ * watched methods.  A metaclass may return another class, and
+ * __init_subclass__ may replace the methods; a program may put another
+ * class in the cache (gc reaches it). */
+static int
+is_watched_class_of(PyObject *cls, PyTypeObject *base)
+{
+  return PyType_Check(cls)
+         && (((PyTypeObject *)cls)->tp_flags & Py_TPFLAGS_HEAPTYPE)
+         && ((PyTypeObject *)cls)->tp_base == base
+         && is_watched_class((PyTypeObject *)cls);
+}
+
+/* Whether name, looked up in type's MRO, is the watched method def. */
+static int
+resolves_to(PyTypeObject *type, const char *name, PyMethodDef *def)
+{
+  PyObject *mro = type->tp_mro;
+  for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+    PyObject *dict = PyType_GetDict((PyTypeObject *)PyTuple_GET_ITEM(mro, i));
+    int found = dict != NULL && PyDict_GetItemString(dict, name) != NULL;
+    int is = found && own_method_is(dict, name, def);
+    Py_XDECREF(dict); /* the class holds it */
+    if (found)
+      return is;
+  }
+  return 0;
 }
 
 /* The watched class in obj's MRO (borrowed), or NULL. */
@@ -320,58 +374,98 @@ watched_delattr(PyObject *self, PyObject *const *args, Py_ssize_t n)
 static PyObject *
 new_watched_class(PyTypeObject *base)
 {
-  PyObject *ns = PyDict_New();
-  PyObject *slots = PyTuple_New(0);
-  PyObject *set = PyDescr_NewMethod(&PyModule_Type, &watched_setattr_def);
-  PyObject *del = PyDescr_NewMethod(&PyModule_Type, &watched_delattr_def);
-  PyObject *module = PyUnicode_FromString("pywatch");
-  /* Its base's names, so that messages naming the module's type (json's
-   * "Object of type module is not JSON serializable") read as before; its
-   * repr says pywatch.module. */
-  PyObject *qualname = PyType_GetQualName(base);
-  PyObject *name = PyType_GetName(base);
-  PyObject *cls = NULL;
-  if (ns != NULL && slots != NULL && set != NULL && del != NULL
-      && name != NULL && qualname != NULL
-      && PyDict_SetItemString(ns, "__slots__", slots) == 0
-      && PyDict_SetItemString(ns, "__setattr__", set) == 0
-      && PyDict_SetItemString(ns, "__delattr__", del) == 0
-      && module != NULL
-      && PyDict_SetItemString(ns, "__module__", module) == 0
-      && PyDict_SetItemString(ns, "__qualname__", qualname) == 0)
-    cls = PyObject_CallFunction((PyObject *)Py_TYPE(base), "O(O)O", name,
-                                (PyObject *)base, ns);
+  /* Its base's names, module included, so that messages naming a module's
+   * type (json's "when serializing module object", CPython's %T) read as
+   * before: only identity tells it from its base.  N steals, even on
+   * failure. */
+  PyObject *ns = Py_BuildValue(
+      "{s:N,s:N,s:N,s:N,s:N}", "__slots__", PyTuple_New(0), "__setattr__",
+      PyDescr_NewMethod(&PyModule_Type, &watched_setattr_def), "__delattr__",
+      PyDescr_NewMethod(&PyModule_Type, &watched_delattr_def), "__module__",
+      PyObject_GetAttrString((PyObject *)base, "__module__"), "__qualname__",
+      PyType_GetQualName(base));
+  PyObject *name = ns ? PyType_GetName(base) : NULL;
+  PyObject *cls = name ? PyObject_CallFunction((PyObject *)Py_TYPE(base),
+                                               "O(O)O", name,
+                                               (PyObject *)base, ns)
+                       : NULL;
   /* Nobody may give it a descriptor that changes what the module reads, or
    * another __setattr__. */
-  if (cls != NULL && PyType_Check(cls))
+  if (cls != NULL && is_watched_class_of(cls, base))
     ((PyTypeObject *)cls)->tp_flags |= Py_TPFLAGS_IMMUTABLETYPE;
   else if (cls != NULL) {
     Py_CLEAR(cls);
-    PyErr_SetString(PyExc_TypeError, "the metaclass made no class");
+    PyErr_Format(PyExc_TypeError,
+                 "cannot watch modules of class '%s': its metaclass or "
+                 "__init_subclass__ made another class than its subclass",
+                 base->tp_name);
   }
   Py_XDECREF(name);
-  Py_XDECREF(qualname);
-  Py_XDECREF(module);
-  Py_XDECREF(del);
-  Py_XDECREF(set);
-  Py_XDECREF(slots);
   Py_XDECREF(ns);
   return cls;
 }
 
-/* This interpreter's watched class for base, made once (new reference). */
+/* A new reference to what ref names, or NULL (no exception) if it died. */
+static PyObject *
+referent(PyObject *ref)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+  PyObject *obj = NULL;
+  if (PyWeakref_GetRef(ref, &obj) < 0)
+    PyErr_Clear();
+  return obj;
+#else
+  PyObject *obj = PyWeakref_GetObject(ref);
+  return obj == NULL || obj == Py_None ? (PyErr_Clear(), NULL)
+                                       : Py_NewRef(obj);
+#endif
+}
+
+/* Drops the entries whose watched class died: they are made rarely, and
+ * each class made is a chance to sweep. */
+static int
+sweep_dead(PyObject *classes)
+{
+  PyObject *key, *ref, *dead = PyList_New(0);
+  Py_ssize_t pos = 0;
+  int rc = dead ? 0 : -1;
+  while (rc == 0 && PyDict_Next(classes, &pos, &key, &ref)) {
+    PyObject *cls = PyWeakref_Check(ref) ? referent(ref) : NULL;
+    if (cls == NULL)
+      rc = PyList_Append(dead, key);
+    Py_XDECREF(cls);
+  }
+  for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(dead); i++)
+    rc = PyDict_DelItem(classes, PyList_GET_ITEM(dead, i));
+  Py_XDECREF(dead);
+  return rc;
+}
+
+/* This interpreter's watched class for base (new reference), made once
+ * for as long as it lives: the cache maps id(base), never compared with
+ * a metaclass's __eq__, to a weak reference, so that the classes die with
+ * their last module.  An entry is checked, since ids are reused and a
+ * program can reach the cache (gc). */
 static PyObject *
 watched_class(PyTypeObject *base)
 {
   PyObject *classes = interp_dict_item(WATCHED_KEY, 1);
   if (classes == NULL)
-    return NULL;
-  PyObject *cls = PyDict_GetItemWithError(classes, (PyObject *)base);
-  if (cls != NULL || PyErr_Occurred())
-    return Py_XNewRef(cls);
-  cls = new_watched_class(base);
-  if (cls != NULL && PyDict_SetItem(classes, (PyObject *)base, cls) < 0)
+    return NULL; /* interp_dict_item() refuses a non-dict too */
+  PyObject *key = PyLong_FromVoidPtr(base);
+  PyObject *ref = key ? PyDict_GetItemWithError(classes, key) : NULL;
+  PyObject *cls = ref && PyWeakref_Check(ref) ? referent(ref) : NULL;
+  if (cls != NULL && !is_watched_class_of(cls, base))
     Py_CLEAR(cls);
+  if (cls == NULL && !PyErr_Occurred() && key != NULL) {
+    cls = new_watched_class(base);
+    ref = cls ? PyWeakref_NewRef(cls, NULL) : NULL;
+    if (ref == NULL || sweep_dead(classes) < 0
+        || PyDict_SetItem(classes, key, ref) < 0)
+      Py_CLEAR(cls);
+    Py_XDECREF(ref);
+  }
+  Py_XDECREF(key);
   return cls;
 }
 
@@ -404,8 +498,17 @@ f_watch_module(PyObject *self, PyObject *module)
                  Py_TYPE(module)->tp_name);
     return NULL;
   }
-  if (watched_class_of(module) != NULL)
-    Py_RETURN_NONE;
+  if (watched_class_of(module) != NULL) {
+    /* A program's subclass of the watched class may define its own. */
+    if (resolves_to(Py_TYPE(module), "__setattr__", &watched_setattr_def)
+        && resolves_to(Py_TYPE(module), "__delattr__", &watched_delattr_def))
+      Py_RETURN_NONE;
+    PyErr_Format(PyExc_TypeError,
+                 "cannot watch modules of class '%s': it overrides the "
+                 "__setattr__ or __delattr__ of pywatch's class",
+                 Py_TYPE(module)->tp_name);
+    return NULL;
+  }
   PyObject *was = Py_NewRef((PyObject *)Py_TYPE(module));
   PyObject *cls = watched_class(Py_TYPE(module));
   int rc = cls ? set_class(module, cls) : -1;
@@ -531,7 +634,9 @@ f_raw_setattr(PyObject *self, PyObject *const *args, Py_ssize_t n)
   PyObject *obj = args[0], *value = n == 3 ? args[2] : NULL;
   int rc;
   if (PyModule_Check(obj))
-    rc = write_past_watched(obj, args[1], value);
+    /* ModuleType's own write, whatever the module's class: as patch()
+     * writes an unfrozen module, not through a subclass's __setattr__. */
+    rc = PyModule_Type.tp_setattro(obj, args[1], value);
   else if (PyType_Check(obj)
            && (((PyTypeObject *)obj)->tp_flags & Py_TPFLAGS_HEAPTYPE))
     rc = raw_type_setattr((PyTypeObject *)obj, args[1], value);

@@ -87,11 +87,36 @@ stop(PyObject *module)
  * (__init__.py): there, FINALIZED reaches Python callbacks while the
  * interpreter still works; left to interpreter teardown, it would come after
  * builtins and module globals are cleared. */
+/* Takes pywatch's entries ("pywatch.*": the exceptions, freezing's
+ * registries) out of the interpreter's dict.  CPython clears that dict
+ * after the interpreter's last collection, so a cycle through them (a
+ * class and its MRO) would never be freed: a subinterpreter would leak
+ * them at its end. */
+static int
+forget_interpreter_entries(void)
+{
+  PyObject *idict = PyInterpreterState_GetDict(PyInterpreterState_Get());
+  PyObject *prefix = PyUnicode_FromString("pywatch.");
+  PyObject *keys = idict && prefix ? PyDict_Keys(idict) : NULL;
+  int rc = keys ? 0 : -1;
+  for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(keys); i++) {
+    PyObject *key = PyList_GET_ITEM(keys, i);
+    if (PyUnicode_Check(key)
+        && PyUnicode_Tailmatch(key, prefix, 0, PY_SSIZE_T_MAX, -1) == 1)
+      rc = PyDict_DelItem(idict, key);
+  }
+  Py_XDECREF(keys);
+  Py_XDECREF(prefix);
+  return rc;
+}
+
 static PyObject *
 finalize(PyObject *module, PyObject *unused)
 {
   (void)unused;
   stop(module);
+  if (forget_interpreter_entries() < 0)
+    return NULL;
   Py_RETURN_NONE;
 }
 

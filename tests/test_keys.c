@@ -125,26 +125,54 @@ START_TEST(store_with_an_equal_but_distinct_str_key_invalidates)
 }
 END_TEST
 
-START_TEST(int_keys_with_equal_hashes_are_told_apart)
+/* hash(-1) == hash(-2): a write to one may go through a stored key that
+ * equals both (below), so the other's dependent is invalidated too.  The
+ * price is precision on hash collisions, which ints and strs rarely have
+ * by chance. */
+START_TEST(int_keys_with_equal_hashes_invalidate_each_other)
 {
-  /* hash(-1) == hash(-2) and hash(2 ** 61) == hash(1) in CPython. */
-  PyObject *d = PY("{-2: 'a', 1: 'b'}");
-  PyObject *minus2 = PyLong_FromLong(-2), *one = PyLong_FromLong(1);
-  RUN_WITH("assert hash(-1) == hash(-2) and hash(2 ** 61) == hash(1)",
-           "d", d);
+  PyObject *d = PY("{-2: 'a', 1: 'b', 5: 'c'}");
+  PyObject *minus2 = PyLong_FromLong(-2), *five = PyLong_FromLong(5);
+  RUN_WITH("assert hash(-1) == hash(-2)", "d", d);
   PROBE(on_minus2);
-  PROBE(on_one);
+  PROBE(on_five);
   DEPEND_OBJ(on_minus2, d, minus2);
-  DEPEND_OBJ(on_one, d, one);
+  DEPEND_OBJ(on_five, d, five);
 
-  RUN_WITH("d[-1] = 'c'\nd[2 ** 61] = 'd'", "d", d);
+  RUN_WITH("d[-1] = 'c'", "d", d);
 
-  assert_intact(on_minus2);
-  assert_intact(on_one);
+  assert_invalidated(on_minus2, WATCH_EVENT_ADDED, d);
+  assert_intact(on_five);
   probe_release(on_minus2);
-  probe_release(on_one);
+  probe_release(on_five);
   Py_DECREF(minus2);
-  Py_DECREF(one);
+  Py_DECREF(five);
+  Py_DECREF(d);
+}
+END_TEST
+
+/* The dict holds a str subclass key that equals anything of its hash.
+ * d[12345] reads its entry; so does d[12345 + 2 ** 61 - 1], an int of the
+ * same hash, which rebinds it. */
+START_TEST(a_write_through_a_key_equal_to_both_invalidates)
+{
+  PyObject *d = PY("{}");
+  PyObject *k = PyLong_FromLong(12345);
+  RUN_WITH("class K(str):\n"
+           "    def __eq__(self, other): return True\n"
+           "    def __hash__(self): return 12345\n"
+           "d[K('k')] = 'old'\n"
+           "assert d[12345] == 'old'",
+           "d", d);
+  PROBE(on_k);
+  DEPEND_OBJ(on_k, d, k);
+
+  RUN_WITH("d[12345 + 2 ** 61 - 1] = 'new'\nassert d[12345] == 'new'", "d",
+           d);
+
+  assert_invalidated(on_k, WATCH_EVENT_MODIFIED, d);
+  probe_release(on_k);
+  Py_DECREF(k);
   Py_DECREF(d);
 }
 END_TEST
@@ -396,7 +424,8 @@ make_suite(void)
   tcase_add_test(tc, int_key_added_to_a_module_dict_invalidates_only_that_int_key);
   tcase_add_test(tc, store_with_an_equal_but_distinct_int_key_invalidates);
   tcase_add_test(tc, store_with_an_equal_but_distinct_str_key_invalidates);
-  tcase_add_test(tc, int_keys_with_equal_hashes_are_told_apart);
+  tcase_add_test(tc, int_keys_with_equal_hashes_invalidate_each_other);
+  tcase_add_test(tc, a_write_through_a_key_equal_to_both_invalidates);
 
   tc = harness_tcase(s, "other_key_types");
   tcase_add_test(tc, float_key_store_invalidates_a_dependent_on_the_equal_int_key);

@@ -8,7 +8,8 @@ PY=${1:?usage: $0 PYTHON [SCRIPT]}
 SCRIPT=${2:-demo.py}
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-ver=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# X.Y and the ABI flags (3.14d for a debug build), as make names builds.
+ver=$("$PY" -c 'import sys; print("%d.%d%s" % (sys.version_info[:2] + (sys.abiflags,)))')
 out=$top/build/$ver/embed
 rm -rf "$out"
 mkdir -p "$out"

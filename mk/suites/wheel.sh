@@ -44,7 +44,8 @@ with open(header) as f:
         r"^#define WATCH_VERSION_(?:MAJOR|MINOR|PATCH) (\d+)$", f.read(), re.M))
 (wheel,) = os.listdir(dist)
 tag = "cp%d%d" % sys.version_info[:2]
-assert wheel == "pywatch-%s-%s-%s-linux_x86_64.whl" % (version, tag, tag), wheel
+abi = tag + ("d" if sysconfig.get_config_var("Py_DEBUG") else "")
+assert wheel == "pywatch-%s-%s-%s-linux_x86_64.whl" % (version, tag, abi), wheel
 with zipfile.ZipFile(os.path.join(dist, wheel)) as zf:
     names = set(zf.namelist())
     info = "pywatch-%s.dist-info/" % version

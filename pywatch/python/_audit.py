@@ -103,18 +103,17 @@ def start_in_program(loaded):
 
 
 def _watch_setattr(module):
-    """Moves the module to the class freezing would give it, which tells
-    the log its setattr writes, those that store the object already bound
-    included.  A class that cannot be subclassed keeps the module: its
-    writes are counted, but not told apart by path."""
-    if module is sys:
+    """Moves a plain module to the class freezing would give it, which
+    tells the log its setattr writes, those that store the object already
+    bound included.  Other modules' writes are counted, but not told apart
+    by path."""
+    if module is sys or type(module) is not _ModuleType:
         # type(sys) is how the standard library names ModuleType (types,
-        # importlib); freezing refuses sys anyway.
+        # importlib); freezing refuses sys anyway.  A program's own module
+        # class keeps its modules: subclassing it would run its
+        # __init_subclass__ and show in its __subclasses__().
         return
-    try:
-        _c._watch_module(module)
-    except TypeError:
-        pass
+    _c._watch_module(module)
 
 
 class Audit:

@@ -16,9 +16,10 @@ def explain(error):
     if not isinstance(error, ModuleNotFoundError):
         return ImportError("pywatch's extension in %s failed to load: %s"
                            % (here, message))
-    this = "%d.%d" % sys.version_info[:2]
-    built_for = sorted({"%s.%s" % m.groups() for m in (
-        re.match(r"_pywatch\.cpython-(\d)(\d+)\S*\.so$", name)
+    # A debug build's ABI is its own ("3.14d": make builds it apart).
+    this = "%d.%d" % sys.version_info[:2] + sys.abiflags
+    built_for = sorted({"%s.%s%s" % m.groups() for m in (
+        re.match(r"_pywatch\.cpython-(\d)(\d+)([a-z]*)-\S*\.so$", name)
         for name in os.listdir(here)) if m})
     if built_for:
         return ImportError(

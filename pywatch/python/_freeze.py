@@ -780,7 +780,11 @@ def _apply(obj, allow):
     t = _tracker(obj)
     if t.is_module and not t.frozen:
         # First, since it can fail: a class that cannot be subclassed.
-        t.was_class = _c._watch_module(obj)
+        was = _c._watch_module(obj)
+        # Watched already (None) after a thaw() that failed at the class
+        # swap: the class it had is still the one to put back.
+        if was is not None:
+            t.was_class = was
     # What changed before is judged as it was: not frozen, or frozen with
     # the allow= of then.
     records, was_frozen = t.take(), t.frozen

@@ -1,21 +1,27 @@
-"""Reference-leak check: runs the Python test suite several rounds in one
-process and fails if what is alive grows from one round to the next.
+"""Reference-leak check: runs each test module of the Python suite several
+rounds in one process and fails if what is alive grows from one round to
+the next.
 
 After each round (callbacks flushed, garbage collected), it reads
 sys.getallocatedblocks(), len(gc.get_objects()) and libwatch's and
-freezing's own counters from pywatch.stats().  The first rounds warm up
-(caches, imports, interned names, trackers of modules frozen for good);
-each later round is compared with the one before.  As in CPython's
-`regrtest -R`, a quantity leaks if it grew in every compared round: a
-leak of one object per test run grows every time, while allocator and
-cache noise does not.
+freezing's own counters from pywatch.stats(); on a debug build (Py_DEBUG:
+python3.14d), also sys.gettotalrefcount(), the sum of every reference
+count.  The first rounds warm up (caches, imports, interned names,
+trackers of modules frozen for good); each later round is compared with the
+one before.  As in CPython's `regrtest -R`, each module is checked on its
+own, and a quantity leaks if it grew in every compared round: a leak of
+one object per test run grows every time, while allocator and cache noise
+does not.  The total reference count is held to more: any change in any
+compared round fails (regrtest -R only fails a growth in every round).  It
+is exact, and what a round leaves must be nothing at all.
 
 Test modules that set IN_CHILDREN = True are left out: each of their
 tests runs pywatch in child processes only.
 
 Usage: PYTHONPATH=build/X.Y python refleak.py [--rounds N] [--warmup N] [DIR]
-(DIR: where the test_*.py are, by default this file's directory).  The last
-line is "N passed, N failed", one check per quantity."""
+(DIR: where the test_*.py are, by default this file's directory).  One line
+per module gives each quantity's changes; the last line is "N passed, N
+failed", one check per module."""
 import argparse
 import array
 import gc
@@ -30,16 +36,30 @@ COUNTERS = ("dependents", "edges", "namespaces", "keys", "bytes",
             "tracked_namespaces")
 
 
-def run_round(directory):
-    """Runs the suite once, but for the modules whose tests run pywatch in
-    child processes only (IN_CHILDREN = True): nothing of theirs can grow
-    in this one, and they are most of the suite's time.  Returns the
-    unittest result."""
+def test_modules(directory):
+    """The names of the test modules to check, in order: every one of the
+    suite's but those whose tests run pywatch in child processes only
+    (IN_CHILDREN = True): nothing of theirs can grow in this one, and they
+    are most of the suite's time.  A module that cannot be imported is
+    kept under unittest's own name for it, and fails its first round."""
+    suite = unittest.defaultTestLoader.discover(directory,
+                                                top_level_dir=directory)
+    names = []
+    for test in _tests(suite):
+        name = type(test).__module__
+        if name not in names and not getattr(sys.modules[name],
+                                             "IN_CHILDREN", False):
+            names.append(name)
+    return names
+
+
+def run_round(directory, module):
+    """Runs the tests of one module once, each a new instance as in a first
+    run.  Returns the unittest result."""
     suite = unittest.defaultTestLoader.discover(directory,
                                                 top_level_dir=directory)
     kept = unittest.TestSuite(test for test in _tests(suite)
-                              if not getattr(sys.modules[type(test).__module__],
-                                             "IN_CHILDREN", False))
+                              if type(test).__module__ == module)
     return unittest.TextTestRunner(stream=io.StringIO(), verbosity=0).run(kept)
 
 
@@ -52,6 +72,8 @@ def _tests(suite):
 
 
 QUANTITIES = ("allocated blocks", "gc objects") + COUNTERS
+# Exact, so held to no change at all: on a debug build alone.
+EXACT = ("total refs",) if hasattr(sys, "gettotalrefcount") else ()
 
 
 def measure(history, n):
@@ -64,6 +86,8 @@ def measure(history, n):
     pywatch.flush()
     # 3.14 deprecates the old name.
     getattr(sys, "_clear_internal_caches", sys._clear_type_cache)()
+    if EXACT:
+        history["total refs"][n] = sys.gettotalrefcount()
     history["allocated blocks"][n] = sys.getallocatedblocks()
     history["gc objects"][n] = len(gc.get_objects())
     stats = pywatch.stats()
@@ -74,6 +98,40 @@ def measure(history, n):
 def report_failures(result):
     for test, text in result.failures + result.errors:
         print("FAIL: %s\n%s" % (test, text))
+
+
+def check_module(directory, module, rounds, warmup):
+    """Runs one module's rounds; prints its line, and returns whether it
+    leaked nothing."""
+    history = {name: array.array("q", bytes(8 * rounds))
+               for name in EXACT + QUANTITIES}
+    for n in range(rounds):
+        result = run_round(directory, module)
+        if not result.wasSuccessful():
+            report_failures(result)
+            print("%s: round %d failed, no leak check" % (module, n + 1))
+            return False
+        tests = result.testsRun
+        del result
+        measure(history, n)
+    leaked = []
+    figures = []
+    for name in EXACT + QUANTITIES:
+        values = history[name][warmup - 1:]
+        deltas = [b - a for a, b in zip(values, values[1:])]
+        if (any(deltas) if name in EXACT else all(d > 0 for d in deltas)):
+            leaked.append(name)
+        if name in EXACT or any(deltas):
+            figures.append("%s %s" % (name, deltas))
+    print("%-4s %-28s %3d tests: %s" % (
+        "LEAK" if leaked else "ok", module, tests,
+        ", ".join(figures) or "no change"))
+    if leaked:
+        print("     leaked: %s" % ", ".join(leaked))
+    # Buffered stdout keeps each line (one block) until 8 KiB pend: it
+    # would count as a leak of one block per round.
+    sys.stdout.flush()
+    return not leaked
 
 
 def main():
@@ -87,33 +145,15 @@ def main():
         parser.error("need 0 < --warmup < --rounds - 1: at least two rounds "
                      "compared")
 
-    history = {name: array.array("q", bytes(8 * args.rounds))
-               for name in QUANTITIES}
-    for n in range(args.rounds):
-        result = run_round(args.directory)
-        if not result.wasSuccessful():
-            report_failures(result)
-            print("round %d: the suite failed, no leak check" % (n + 1))
-            print("0 passed, 1 failed")
-            return 1
-        tests = result.testsRun
-        del result
-        measure(history, n)
-        print("round %d: %d tests, %s" % (n + 1, tests, ", ".join(
-            "%s %d" % (name, history[name][n]) for name in QUANTITIES)))
-        # Buffered stdout keeps each line (one block) until 8 KiB pend: it
-        # would count as a leak of one block per round.
-        sys.stdout.flush()
-
+    print("%d rounds per module, the first %d warming up; each quantity's "
+          "changes over rounds %d to %d:"
+          % (args.rounds, args.warmup, args.warmup, args.rounds))
     passed = failed = 0
-    for name in QUANTITIES:
-        values = history[name][args.warmup - 1:]
-        deltas = [b - a for a, b in zip(values, values[1:])]
-        leaks = all(d > 0 for d in deltas)
-        print("%-4s %-18s deltas %s" % ("LEAK" if leaks else "ok", name,
-                                         deltas))
-        failed += leaks
-        passed += not leaks
+    for module in test_modules(args.directory):
+        if check_module(args.directory, module, args.rounds, args.warmup):
+            passed += 1
+        else:
+            failed += 1
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

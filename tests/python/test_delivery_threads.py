@@ -69,17 +69,31 @@ WRITES = textwrap.dedent("""
 BOUND = 100
 
 
-def run_in_subinterpreter(test, code):
+# CPython 3.14 and 3.15 (Debian sid's, 2026-12-06) leak the class of any
+# warning a legacy subinterpreter issues, at its end: a plain
+#   _testcapi.run_in_subinterp("import warnings\n"
+#       "class W(RuntimeWarning): pass\nwarnings.warn('x', W)")
+# shows it under LeakSanitizer, pywatch not imported.  No suppression can
+# name it alone (the class's parts come from type_call), so the children
+# whose subinterpreter warns run without the leak check there.
+WARNING_CLASS_LEAKS = sys.version_info >= (3, 14)
+
+
+def run_in_subinterpreter(test, code, warns=False):
     """Runs code in a legacy subinterpreter of a fresh process (one only:
     3.12 must not load pywatch in two at once), and returns the lines it
-    printed."""
+    printed.  warns: the subinterpreter issues a warning."""
     script = textwrap.dedent("""
         import _testcapi, sys
         sys.stdout.flush()
         status = _testcapi.run_in_subinterp(%r)
         print("status", status)
         """) % code
-    proc = subprocess.run([sys.executable, "-c", script], env=ENV,
+    env = ENV
+    if warns and WARNING_CLASS_LEAKS:
+        env = dict(ENV, ASAN_OPTIONS=ENV.get("ASAN_OPTIONS", "")
+                   + ":detect_leaks=0")
+    proc = subprocess.run([sys.executable, "-c", script], env=env,
                           cwd=tempfile.gettempdir(), capture_output=True,
                           text=True, timeout=300)
     lines = proc.stdout.splitlines()
@@ -142,7 +156,7 @@ class Subinterpreter(unittest.TestCase):
         lines = run_in_subinterpreter(self, WRITES + textwrap.dedent("""
             for allow, how in CASES:
                 print(bool(allow), how, alive(allow, how))
-            """))
+            """), warns=True)
         self.assertEqual(len(lines), 3, lines)
         for line in lines:
             allowed, how, n = line.split()
@@ -161,7 +175,7 @@ class Subinterpreter(unittest.TestCase):
                         break
             print(*[w.category.__name__ for w in caught])
             print(pywatch.stats()["frozen_writes_detected"])
-            """))
+            """), warns=True)
         self.assertEqual(lines, ["FrozenWarning", "1"])
 
     def test_a_dependent_is_called_without_flush(self):

@@ -203,6 +203,21 @@ class TestBlocked(FreezeCase):
         pywatch.freeze(self.mod)
         self.assertIs(type(self.mod), frozen_class)  # one per class
 
+    def test_the_frozen_class_s_methods_refuse_bad_calls(self):
+        pywatch.freeze(self.mod)
+        cls = type(self.mod)
+        for call in (lambda: cls.__setattr__(self.mod, "x"),
+                     lambda: cls.__setattr__(self.mod, "x", 2, 3),
+                     lambda: cls.__delattr__(self.mod),
+                     lambda: cls.__delattr__(self.mod, "x", 2),
+                     lambda: cls.__setattr__(5, "x", 2),
+                     lambda: cls.__setattr__(self.mod, 5, 2)):
+            with self.assertRaises(TypeError):
+                call()
+        with self.assertRaises(pywatch.FrozenError):
+            cls.__delattr__(self.mod, "x")
+        self.assertEqual(self.mod.x, 1)
+
     def test_module_subclass(self):
         class Sub(types.ModuleType):
             def __setattr__(self, name, value):

@@ -69,6 +69,17 @@ class ModuleSubclassTest(unittest.TestCase):
             mod.x = 2
         self.assertEqual(mod.x, 2)
 
+    def test_allowed_writes_go_through_the_class_s_own_setattr(self):
+        mod = Doubling("doubling_allowed")
+        pywatch.freeze(mod, allow=("y",))
+        self.addCleanup(pywatch.thaw, mod)
+        mod.y = 2                      # the class's own write: doubled
+        self.assertEqual(mod.y, 4)
+        del mod.y
+        self.assertFalse(hasattr(mod, "y"))
+        with self.assertRaises(AttributeError):
+            del mod.y                  # the class's own refusal, not ours
+
     def test_class_made_before_pywatch_was_imported(self):
         # A class copies ModuleType's setattr slot when it is made: this
         # one copied the original, before pywatch hooked it.  -P: the

@@ -285,12 +285,17 @@ AUDIT_IN_ISOLATED = '''
     with Interpreter() as i:
         i.run("""
             from pywatch import _pywatch
-            try:
-                _pywatch._audit_start(("x",), None)
-            except RuntimeError as e:
-                assert "main interpreter only" in str(e), e
-            else:
-                raise AssertionError("the audit started")
+            for call in (lambda: _pywatch._audit_start(("x",), None),
+                         lambda: _pywatch._audit_watch({}, ("module", "m",
+                                                            "m")),
+                         _pywatch._audit_stop, _pywatch._audit_log,
+                         _pywatch._audit_class_changes):
+                try:
+                    call()
+                except RuntimeError as e:
+                    assert "main interpreter only" in str(e), e
+                else:
+                    raise AssertionError("the audit ran: %r" % call)
             """)
     print("ok")
     '''

@@ -19,7 +19,7 @@ IN_CHILDREN = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PACKAGE = os.path.dirname(os.path.abspath(pywatch.__file__))
-THIS = "%d.%d" % sys.version_info[:2]
+THIS = "%d.%d" % sys.version_info[:2] + sys.abiflags
 
 
 def header_version():
@@ -70,6 +70,12 @@ class ImportErrors(unittest.TestCase):
         self.assertIn("built for CPython 3.99, not for this CPython %s"
                       % THIS, line)
         self.assertIn("make PYTHON=%s" % sys.executable, line)
+        self.assertIn("import it from build/%s" % THIS, line)
+
+    def test_a_debug_build_is_named_by_its_abi(self):
+        os.rename(self.extension, os.path.join(
+            self.copy, "_pywatch.cpython-399d-x86_64-linux-gnu.so"))
+        self.assertIn("built for CPython 3.99d,", import_error(self.copy))
 
     def test_no_extension_at_all_says_to_build_it(self):
         os.remove(self.extension)

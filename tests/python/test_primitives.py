@@ -26,6 +26,11 @@ BAD_CALLS = [
     (c._specialize, ()),
     (c._audit_watch, (1,)),
     (c._call_then, ()),
+    (c._watch_module, (1,)),
+    (c._watch_module, (int,)),
+    (c._unwatch_module, (1, int)),
+    (c._unwatch_module, (pywatch, 1)),
+    (c._unwatch_module, ()),
 ]
 
 
