@@ -353,6 +353,10 @@ attr_refresh(watch_cell_t *cell)
     cell->head.value = NULL;
     drop_guard(cell);
     rc = 0;
+  } else if (rc < 0) {
+    /* A guard that failed to register watches nothing: the next call
+     * must try again, not trust it. */
+    drop_guard(cell);
   }
   return rc;
 }

@@ -127,6 +127,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
   Py_VISIT(state->dependent_type);
   Py_VISIT(state->event_type);
   Py_VISIT(state->recorder_type);
+  Py_VISIT(state->cell_type);
   return 0;
 }
 
@@ -137,6 +138,7 @@ module_clear(PyObject *module)
   Py_CLEAR(state->dependent_type);
   Py_CLEAR(state->event_type);
   Py_CLEAR(state->recorder_type);
+  Py_CLEAR(state->cell_type);
   return 0;
 }
 
@@ -174,7 +176,8 @@ module_exec(PyObject *m)
                        PyExc_RuntimeWarning,
                        "A write to a frozen namespace could not be blocked.")
              < 0
-      || pywatch_dependent_init(m) < 0 || pywatch_freeze_init(m) < 0
+      || pywatch_dependent_init(m) < 0
+      || pywatch_cell_init(m) < 0 || pywatch_freeze_init(m) < 0
       || pywatch_specialize_init(m) < 0 || pywatch_audit_init(m) < 0
       || pywatch_recorder_init(m) < 0)
     return -1; /* module_free() ends libwatch */

@@ -1,6 +1,7 @@
 /* pywatch: the CPython extension over libwatch.  One file per concern:
  * module.c (the module and its exceptions), dependent.c (Dependent, Event
- * and the tracking functions), freeze.c (the primitives that freezing is
+ * and the tracking functions), cell.c (Cell, libwatch's value cells),
+ * freeze.c (the primitives that freezing is
  * built on; the policy is in _freeze.py), specialize.c (likewise for
  * specialize(), with _specialize.py), audit.c (the audit's write log, on
  * libwatch taps), recorder.c (freezing's record of every write, on taps
@@ -29,6 +30,7 @@ typedef struct {
   PyTypeObject *dependent_type;
   PyTypeObject *event_type;
   PyTypeObject *recorder_type;
+  PyTypeObject *cell_type;
 } pywatch_state;
 
 /* The state of a pywatch module object. */
@@ -41,6 +43,7 @@ pywatch_state *pywatch_type_state(PyTypeObject *type);
 /* Each adds its types and functions to the module (keeping the types in
  * the module's state); 0 or -1 with an exception set. */
 int pywatch_dependent_init(PyObject *module);
+int pywatch_cell_init(PyObject *module);
 int pywatch_freeze_init(PyObject *module);
 int pywatch_specialize_init(PyObject *module);
 int pywatch_audit_init(PyObject *module);
