@@ -11,7 +11,8 @@ import types
 
 import pywatch
 
-from oracle import ABSENT, STATIC_COUNTS, UNSTABLE_LIMIT, DepInfo, Oracle
+from oracle import (ABSENT, STATIC_COUNTS, UNSTABLE_LIMIT, CellSlot, DepInfo,
+                    NULL, Oracle)
 import world as W
 
 # name: (weight, number of parameters)
@@ -28,6 +29,7 @@ OPS = {
     "rkey": (14, 5), "rglobal": (6, 3), "rfunc": (3, 2), "rns": (2, 2),
     "rhash": (3, 3), "rdel": (3, 3), "spec": (3, 3), "rodd": (1, 2),
     "rreent": (2, 5),
+    "ncell": (5, 4), "gcell": (3, 1), "dcell": (2, 2), "xcell": (1, 2),
     "flush": (1, 0),
 }
 # Invalidations these ask for are neither precise nor conservative: they
@@ -100,12 +102,14 @@ class Runner:
         self.deps = [None] * W.DEPS
         self.guards = {}      # name -> a specialization's guard (op_spec)
         self.guard_count = 0
+        self.cells = [None] * W.CELLS    # CellSlot
 
     # ---- the step --------------------------------------------------------
 
     def step(self, op):
         name, args = op[0], op[1:]
         before = {s for s, d in self.dependents() if d.valid}
+        cell_edges = self.cell_edges()
         self.events = []
         self.after_step = None
         text, expected, call = getattr(self, "op_" + name)(*args)
@@ -137,8 +141,12 @@ class Runner:
             failure.args = ("%s, after %s" % (failure.args[0], text),)
             failure.text = text
             raise
-        self.o.count_writes(self.events, before, after)
+        self.o.count_writes(self.events, before, after,
+                            cell_edges | self.cell_edges())
         return text
+
+    def cell_edges(self):
+        return {e for c in self.cells if c is not None for e in c.edges()}
 
     def dependents(self):
         """(slot or guard name, dependent) of every live one."""
@@ -174,7 +182,16 @@ class Runner:
                 del self.guards[s]
                 del self.o.deps[s]
         self.o.registry_gens()
+        for s, slot in enumerate(self.cells):
+            if slot is not None:
+                self.check_cell(slot, "cell%d" % s, slot.cell.peek(NULL),
+                                exact=False)
         return valid
+
+    def check_cell(self, slot, text, got, exact):
+        problem = slot.problem(text, got, exact)
+        if problem is not None:
+            raise Failure(*problem)
 
     # ---- helpers ---------------------------------------------------------
 
@@ -598,12 +615,21 @@ class Runner:
 
         def call():
             pywatch.flush()
+            if kind in (1, 2):
+                self.drop_cells_of({1: self.w.modules,
+                                    2: self.w.classes}[kind][i])
             if kind == 2:
                 self.class_dies(i)
             if renew() is not False:
                 self.o.forget(ident)
                 self.o.frozen_classes.discard(ident)
         return text, None, call
+
+    def drop_cells_of(self, obj):
+        """An attribute cell keeps its namespace alive: before the
+        namespace may die, its owner lets go of it."""
+        self.cells = [None if c is not None and c.obj is obj else c
+                      for c in self.cells]
 
     def class_dies(self, i):
         """A base whose registry only held class i frees it."""
@@ -954,12 +980,107 @@ class Runner:
                              a, edges,
                              dep and (lambda: dep.depends_on_namespace(ns)))
 
+    # ---- cells -------------------------------------------------------
+
+    def op_ncell(self, c, kind, n, k):
+        """A cell on LOAD_GLOBAL (any world dict as globals, a builtins
+        dict), on a module attribute or on a class attribute."""
+        s = c % W.CELLS
+        name = W.STR_KEYS[k % len(W.STR_KEYS)]
+        kind %= 3
+        if kind == 0:
+            g, gident, gname, _ = self.dict_target(n, 0)
+            b = self.w.builtins[k % W.BUILTINS]
+            slot = CellSlot(self.o, name, gident=gident,
+                            bident=self.o.builtins_ident(k % W.BUILTINS))
+            text = "cell%d = global_cell(%s, b%d, %r)" % (
+                s, gname, k % W.BUILTINS, name)
+            make = lambda: pywatch.global_cell(g, b, name)
+            expected = None
+        elif kind == 1:
+            i, m = self.module(n)
+            slot = CellSlot(self.o, name, obj=m)
+            text = "cell%d = attr_cell(m%d, %r)" % (s, i, name)
+            make = lambda: pywatch.attr_cell(m, name)
+            expected = None
+        else:
+            i, cls, cname = self.cls(n)
+            slot = CellSlot(self.o, name, obj=cls)
+            text = "cell%d = attr_cell(%s, %r)" % (s, cname, name)
+            make = lambda: pywatch.attr_cell(cls, name)
+            # A class libwatch cannot watch is refused: its metaclass's
+            # own mro(), or (3.13, builtin-based) out of version tags.
+            expected = ("ValueError" if self.o.own_mro(cls)
+                        else {None, "ValueError"})
+
+        def call():
+            self.cells[s] = None
+            slot.cell = make()
+            self.cells[s] = slot
+        return text, expected, call
+
+    def op_gcell(self, c):
+        """The slow path: after it, the cell is exactly a plain lookup."""
+        s = c % W.CELLS
+        slot = self.cells[s]
+        text = "cell%d.get()" % s
+        if slot is None:
+            return text, None, None
+
+        def call():
+            self.check_cell(slot, text, slot.cell.get(NULL), exact=True)
+        if slot.dead():
+            return text, "ValueError", call
+        if isinstance(slot.obj, type) and self.o.own_mro(slot.obj):
+            return text, "ValueError", call    # libwatch cannot watch it
+        return text, None, call
+
+    def op_dcell(self, c, d):
+        """A dependent through a cell: invalid as soon as what the cell
+        reads changes (the oracle's assumption is what get() returned)."""
+        s = c % W.CELLS
+        slot = self.cells[s]
+        ds, dep = self.dep(d)
+        text = "cell%d.depend(dep%d)" % (s, ds)
+        if slot is None or dep is None:
+            return text, None, None
+        if not dep.valid:
+            return text, "ValueError", lambda: slot.cell.depend(dep)
+        if slot.dead():
+            return text, "ValueError", lambda: slot.cell.depend(dep)
+        info = self.o.deps[ds]
+
+        def call():
+            slot.cell.depend(dep)
+        def after(got):
+            if got is None:
+                info.assumptions.append(slot.assumption())
+        self.after_step = after
+        # What the cell cannot watch (a class out of version tags...) and
+        # a name changed too often for a dependent are refused.
+        return text, {None, "ValueError", "unstable"}, call
+
+    def op_xcell(self, c, mode):
+        s = c % W.CELLS
+        slot = self.cells[s]
+        if mode % 2:
+            def drop():
+                self.cells[s] = None
+            return "cell%d = None" % s, None, drop
+
+        def close():
+            if slot is not None:
+                slot.cell.close()
+                self.cells[s] = None
+        return "cell%d.close()" % s, None, close
+
     def close(self):
         """Ends the episode: every dependent released, everything thawed."""
         for _, dep in self.dependents():
             dep.release()
         self.deps = [None] * W.DEPS
         self.guards = {}
+        self.cells = [None] * W.CELLS
         for m in self.w.modules:
             pywatch.thaw(m)
         for c in self.w.classes:

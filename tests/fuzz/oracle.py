@@ -29,6 +29,14 @@ class _Absent:
 
 
 ABSENT = _Absent()      # an assumed absence
+
+
+class _Null:
+    def __repr__(self):
+        return "NULL"
+
+
+NULL = _Null()          # what a Cell gives when it holds no value
 OWN_GETATTRIBUTE = vars(types.ModuleType)["__getattribute__"]
 
 
@@ -368,11 +376,13 @@ class Oracle:
             c = self.table(over[0])[over[0]]
             c[0] = max(c[0], UNSTABLE_LIMIT + 1)
 
-    def count_writes(self, events, valid_before, valid_after):
+    def count_writes(self, events, valid_before, valid_after,
+                     cell_edges=frozenset()):
         """Counts the key writes of one step.  events: [(ident, key,
-        certain)]; valid_before/after: dep slots valid before and after.
-        A write counts if the key has a record: a count already, or an
-        edge of a valid dependent."""
+        certain)]; valid_before/after: dep slots valid before and after;
+        cell_edges: what attribute cells may watch (their guards come and
+        go with their reads).  A write counts if the key has a record: a
+        count already, or an edge of a valid dependent."""
         for n, (ident, key, certain) in enumerate(events):
             if ident[0] == "r":
                 continue  # subclass registry records never count
@@ -382,7 +392,8 @@ class Oracle:
             holders = [s for s, info in self.deps.items() if e in info.edges]
             sure = c[0] > 0 or any(s in valid_after for s in holders) or (
                 n == 0 and any(s in valid_before for s in holders))
-            maybe = c[1] > 0 or any(s in valid_before for s in holders)
+            maybe = (c[1] > 0 or any(s in valid_before for s in holders)
+                     or e in cell_edges)
             if certain and sure:
                 c[0] += 1
                 c[1] += 1
@@ -398,3 +409,85 @@ class Oracle:
         """Drops the counts of a namespace that died."""
         for e in [e for e in self.counts if e[0][:len(prefix)] == prefix]:
             del self.counts[e]
+
+
+class CellSlot:
+    """A pywatch.Cell and what a plain read of its name gives: a global
+    (gident, bident: the dicts, which the cell does not keep alive) or an
+    attribute of obj (which it does)."""
+
+    def __init__(self, oracle, name, gident=None, bident=None, obj=None):
+        self.o, self.name = oracle, name
+        self.gident, self.bident, self.obj = gident, bident, obj
+        self.cell = None
+
+    def dead(self):
+        return self.gident is not None and (
+            self.o.resolve(self.gident) is None)
+
+    def truth(self):
+        """What the cell must hold: a value, ABSENT, or a marker string
+        ("<...>") for a state it cannot forward."""
+        o, name = self.o, self.name
+        if self.gident is not None:
+            v = o.mapping(self.gident).get(name, ABSENT)
+            return v if v is not ABSENT else o.mapping(self.bident).get(
+                name, ABSENT)
+        if isinstance(self.obj, type):
+            return o.attr_value(self.obj, name)
+        value = vars(self.obj).get(name, ABSENT)
+        return (o.module_lookup(self.obj, type(self.obj), name, value)
+                or value)
+
+    def problem(self, text, got, exact):
+        """got: what the cell gave (NULL for none).  A value must be the
+        truth; after the slow path (exact), a value there is must be
+        given.  Returns (kind, detail) when a rule broke, else None."""
+        if self.dead():
+            if got is not NULL:
+                return ("stale cell", "%s gives %r, but its globals are gone"
+                        % (text, got))
+            return None
+        truth = self.truth()
+        forwardable = truth is not ABSENT and not _marker(truth)
+        if got is not NULL and (not forwardable or got is not truth):
+            return ("stale cell", "%s gives %r, a plain lookup %r"
+                    % (text, got, truth))
+        if exact and got is NULL and forwardable:
+            return ("cell not refilled", "%s gives NULL, a plain lookup %r"
+                    % (text, truth))
+        return None
+
+    def edges(self):
+        """The key records an attribute cell's guard may hold."""
+        o, name = self.o, self.name
+        if self.gident is not None:
+            return set()
+        if isinstance(self.obj, type):
+            return set(o.mro_edges(self.obj, name))
+        i = o.world.modules.index(self.obj)
+        return {e for v in (ABSENT, None)
+                for e in o.module_attr_assumption(i, name, v)[1]}
+
+    def assumption(self):
+        """What a dependent registered through the cell assumes now.  It
+        names the namespace by ident: a dependent keeps nothing alive."""
+        o, name, expected = self.o, self.name, self.truth()
+        if self.gident is None:
+            if isinstance(self.obj, type):
+                i = o.world.class_slot(self.obj)
+                return o.attr_assumption(i, name, expected)[0]
+            i = o.world.modules.index(self.obj)
+            return o.module_attr_assumption(i, name, expected)[0]
+        g, b = self.gident, self.bident
+
+        def read(o):
+            v = o.mapping(g).get(name, ABSENT)
+            return v if v is not ABSENT else o.mapping(b).get(name, ABSENT)
+        return Assumption("global %r of (%s, %s) is %r" % (name, g, b,
+                                                           expected),
+                          g, read, expected)
+
+
+def _marker(v):
+    return type(v) is str and v.startswith("<")

@@ -16,6 +16,7 @@ PLAIN_CLASSES = 4       # K0 of object, K1..K3 below it
 EXC_CLASSES = 3         # E0..E2, builtin-based: the type watcher's path
 CLASSES = PLAIN_CLASSES + EXC_CLASSES
 DEPS = 10
+CELLS = 6
 
 STR_KEYS = ("a", "b", "c", "d", "e")
 DICT_KEYS = STR_KEYS + (7, ("t", 1))   # int: exact; tuple: conservative
