@@ -18,7 +18,9 @@ else
 fi
 # X.Y and the ABI flags (3.14d for a debug build), as make names builds.
 ver=$("$PY" -c 'import sys; print("%d.%d%s" % (sys.version_info[:2] + (sys.abiflags,)))')
-out=$top/build/$ver/cython-$(basename "$(dirname "$script")")
+# build/X.Y/examples-cython for examples/cython/demo.py.
+dir=$(dirname "$script")
+out=$top/build/$ver/$(echo "${dir#"$top"/}" | tr / -)
 rm -rf "$out"
 mkdir -p "$out"
 
@@ -40,5 +42,5 @@ for pyx in "$@"; do
     $(pc --cflags) $(pc --libs) -Wl,-rpath,"$out/stage/usr/lib"
 done
 
-cd "$(dirname "$script")"
+cd "$dir"
 PYTHONPATH=$out PYTHONDONTWRITEBYTECODE=1 "$PY" "$script"
