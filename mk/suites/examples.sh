@@ -3,7 +3,7 @@
 # the pywatch in BUILD, examples/embed (a C extension built from the
 # installed header and pkg-config file), and examples/cython (a Cython
 # extension built from the installed watch.pxd) with tests/cython, which
-# checks watch.pxd against watch.h.  Each counts 1 passed if it exits 0.
+# checks watch.pxd against watch.h and runs doc/cython.md's example.  Each counts 1 passed if it exits 0.
 # Usage: mk/suites/examples.sh PYTHON BUILD
 set -uo pipefail
 py=${1:?usage: $0 PYTHON BUILD}
@@ -33,6 +33,7 @@ if bash mk/cython.sh --version >/dev/null 2>&1; then
   check examples/cython bash examples/cython/run.sh "$py"
   check "watch.pxd (tests/cython)" bash examples/cython/run.sh "$py" \
     tests/cython/check_api.py tests/cython/api.pyx
+  check doc/cython.md bash tests/cython/doc.sh "$py"
 else
   echo "== examples/cython: not run: no cython3 here, and no sid root to run" \
     "it in (bash mk/sid-root.sh make)"
