@@ -223,7 +223,7 @@ PYWATCH_DIR ?= $(shell $(PY) -c 'import sys, sysconfig; \
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(LIBDIR_INST)/pkgconfig \
 	  $(DESTDIR)$(PYWATCH_DIR)/pywatch
-	install -m 644 include/watch.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/watch.h include/watch.pxd $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/libwatch.a $(LIBDIR_INST)/lib$(LIBNAME).a
 	install -m 755 $(BUILD)/libwatch.so $(LIBDIR_INST)/$(SONAME)
 	ln -sf $(SONAME) $(LIBDIR_INST)/lib$(LIBNAME).so

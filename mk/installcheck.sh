@@ -46,7 +46,8 @@ for py in "$@"; do
 done
 
 lib=$prefix/lib
-check "one header" test -f "$prefix/include/watch.h"
+check "one header, and its Cython declarations" \
+  test -f "$prefix/include/watch.h" -a -f "$prefix/include/watch.pxd"
 for ver in "${versions[@]}"; do
   so=libwatch-$ver.so.0
   check "$ver: its libraries and .pc" test -f "$lib/libwatch-$ver.a" \

@@ -24,11 +24,12 @@ mirror=${WATCH_SID_MIRROR:-http://deb.debian.org/debian}
 versions=(3.14 3.15)
 # Everything make test, demo, asan, valgrind and coverage use, for both
 # versions (gnuplot: mk/deps.sh, run by make demo, wants it; pytest,
-# markdown and docutils: the pytest plugin's and the real workload's tests).
+# markdown and docutils: the pytest plugin's and the real workload's tests;
+# cython3: examples/cython, cythonized here for every interpreter).
 # python3.X-dbg brings libpython3.X-dbg: libpython3.Xd.so and the headers
 # of /usr/include/python3.Xd.
 packages=(gcc make pkg-config check libuv1-dev lcov valgrind gnuplot-nox
-  ca-certificates python3-pytest python3-markdown python3-docutils)
+  ca-certificates python3-pytest python3-markdown python3-docutils cython3)
 for v in "${versions[@]}"; do
   packages+=("python$v-dev" "libpython$v-testsuite" "python$v-venv"
     "python$v-dbg")

@@ -1,9 +1,12 @@
 /* constcache: a tiny optimizer that embeds libwatch, the way a JIT would.
  *
  * constcache.constant(module, "NAME") compiles the lookup module.NAME into a
- * cached constant.  Its fast path is one load of the dependent's validity
- * flag: libwatch clears it before any write to module.NAME completes, and
- * the next read refills the cache and depends on the new value.
+ * cached constant: a libwatch cell on module.NAME, which the writes to the
+ * module keep up to date.  Its fast path is one load, watch_cell_value().
+ * When the cell cannot tell (NULL: the name was just added, or is absent),
+ * watch_cell_get() reads again, and NULL from it too takes the generic
+ * path, PyObject_GetAttr(), which raises AttributeError (or calls the
+ * module's __getattr__).
  *
  * Built from include/watch.h and `pkg-config --cflags --libs libwatch`
  * alone (see run.sh), against an installed libwatch. */
@@ -14,9 +17,8 @@ typedef struct {
   PyObject_HEAD
   PyObject *module;
   PyObject *name;
-  PyObject *value;      /* NULL: absent when last read */
-  watch_dep_t *dep;     /* NULL until the first read */
-  Py_ssize_t refills;
+  watch_cell_t *cell;
+  Py_ssize_t slow_reads;
 } ConstantObject;
 
 static PyObject *
@@ -27,41 +29,23 @@ raise_watch(int rc)
   return PyErr_Format(PyExc_RuntimeError, "libwatch: %s", watch_strerror(rc));
 }
 
-/* The slow path: read module.name again and depend on what was read.  No
- * callback: the flag is all a cache needs. */
-static int
-refill(ConstantObject *self)
-{
-  watch_dep_release(self->dep);
-  self->dep = NULL;
-  Py_CLEAR(self->value);
-  PyObject *value;
-  int rc = watch_attr_lookup(self->module, self->name, &value);
-  if (rc == 0)
-    rc = watch_dep_new(&self->dep, NULL, NULL);
-  if (rc == 0)
-    rc = watch_dep_on_attr(self->dep, self->module, self->name, value);
-  if (rc < 0) {
-    raise_watch(rc);
-    return -1;
-  }
-  self->value = Py_XNewRef(value);
-  self->refills++;
-  return 0;
-}
-
-/* module.NAME, as compiled code would read it. */
+/* module.NAME, as compiled code would read it: a new reference.  The
+ * cell's value is borrowed from the module, so it is taken at once. */
 static inline PyObject *
 constant_get(ConstantObject *self)
 {
-  if (self->dep == NULL || !watch_dep_valid(self->dep)) {
-    if (refill(self) < 0)
-      return NULL;
-  }
-  if (self->value == NULL)
-    PyErr_Format(PyExc_AttributeError, "module has no attribute %R",
-                 self->name);
-  return self->value;
+  PyObject *value = watch_cell_value(self->cell);
+  if (value != NULL)
+    return Py_NewRef(value);
+  self->slow_reads++;
+  int rc = watch_cell_get(self->cell, &value);
+  /* WATCH_ESTALE, WATCH_ENOINIT: libwatch finalized in this interpreter,
+   * and the cell answers no more; the module still does. */
+  if (rc < 0 && rc != WATCH_ESTALE && rc != WATCH_ENOINIT)
+    return raise_watch(rc);
+  if (value != NULL)
+    return Py_NewRef(value);
+  return PyObject_GetAttr(self->module, self->name);
 }
 
 static PyObject *
@@ -69,7 +53,7 @@ constant_call(ConstantObject *self, PyObject *args, PyObject *kwds)
 {
   if (PyTuple_GET_SIZE(args) != 0 || (kwds != NULL && PyDict_GET_SIZE(kwds)))
     return PyErr_Format(PyExc_TypeError, "a Constant takes no arguments");
-  return Py_XNewRef(constant_get(self));
+  return constant_get(self);
 }
 
 /* read(n): n reads in a C loop, as a JIT's compiled code would do them. */
@@ -79,30 +63,30 @@ constant_read(ConstantObject *self, PyObject *arg)
   Py_ssize_t n = PyLong_AsSsize_t(arg);
   if (n < 0)
     return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "n < 0");
-  PyObject *last = Py_None;
+  PyObject *last = Py_NewRef(Py_None);
   for (Py_ssize_t i = 0; i < n; i++) {
+    Py_DECREF(last);
     last = constant_get(self);
     if (last == NULL)
       return NULL;
   }
-  return Py_NewRef(last);
+  return last;
 }
 
 static void
 constant_dealloc(ConstantObject *self)
 {
-  watch_dep_release(self->dep);
+  watch_cell_free(self->cell);
   Py_XDECREF(self->module);
   Py_XDECREF(self->name);
-  Py_XDECREF(self->value);
   Py_TYPE(self)->tp_free(self);
 }
 
 static PyObject *
-constant_get_refills(ConstantObject *self, void *closure)
+constant_get_slow_reads(ConstantObject *self, void *closure)
 {
   (void)closure;
-  return PyLong_FromSsize_t(self->refills);
+  return PyLong_FromSsize_t(self->slow_reads);
 }
 
 static PyMethodDef constant_methods[] = {
@@ -112,8 +96,8 @@ static PyMethodDef constant_methods[] = {
 };
 
 static PyGetSetDef constant_getset[] = {
-    {"refills", (getter)constant_get_refills, NULL,
-     "How many times the cache was (re)filled.", NULL},
+    {"slow_reads", (getter)constant_get_slow_reads, NULL,
+     "How many reads the cell could not answer alone.", NULL},
     {NULL},
 };
 
@@ -141,9 +125,13 @@ constcache_constant(PyObject *unused, PyObject *args)
     return NULL;
   self->module = Py_NewRef(module);
   self->name = Py_NewRef(name);
-  self->value = NULL;
-  self->dep = NULL;
-  self->refills = 0;
+  self->slow_reads = 0;
+  self->cell = NULL;
+  int rc = watch_cell_new_attr(&self->cell, module, name);
+  if (rc < 0) {
+    Py_DECREF(self);
+    return raise_watch(rc);
+  }
   return (PyObject *)self;
 }
 
