@@ -29,6 +29,7 @@ OPS = {
     "rkey": (14, 5), "rglobal": (6, 3), "rfunc": (3, 2), "rns": (2, 2),
     "rhash": (3, 3), "rdel": (3, 3), "spec": (3, 3), "rodd": (1, 2),
     "rreent": (2, 5),
+    "flip": (3, 4),
     "ncell": (5, 4), "gcell": (3, 1), "dcell": (2, 2), "xcell": (1, 2),
     "flush": (1, 0),
 }
@@ -103,6 +104,7 @@ class Runner:
         self.guards = {}      # name -> a specialization's guard (op_spec)
         self.guard_count = 0
         self.cells = [None] * W.CELLS    # CellSlot
+        self.flips = {}       # (dict ident, name) -> FlipKey in that dict
 
     # ---- the step --------------------------------------------------------
 
@@ -979,6 +981,29 @@ class Runner:
         return self.register(s, "dep%d.depends_on_namespace(%s)" % (s, name),
                              a, edges,
                              dep and (lambda: dep.depends_on_namespace(ns)))
+
+    def op_flip(self, t, k, mode, v):
+        """A key of a name's hash whose __eq__ starts or stops matching the
+        name: the entry a lookup finds changes, and no write says so."""
+        d, ident, dname, _ = self.dict_target(t, 0)
+        name = W.STR_KEYS[k % len(W.STR_KEYS)]
+        flip = self.flips.get((ident, name))
+        if flip is None or flip not in d.keys() or d is None:
+            flip = W.FlipKey(name)
+            value = W.VALUES[v % len(W.VALUES)]
+            text = "%s[<flip of %r>] = %r" % (dname, name, value)
+
+            def call():
+                self.events.append((ident, name, False))
+                d[flip] = value
+                self.flips[(ident, name)] = flip
+            return text, None, call
+        text = "<flip of %r in %s>.equal = %s" % (name, dname,
+                                                  not flip.equal)
+
+        def toggle():
+            flip.equal = not flip.equal
+        return text, None, toggle
 
     # ---- cells -------------------------------------------------------
 

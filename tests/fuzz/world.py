@@ -91,6 +91,24 @@ class ShadowKey:
         return "<shadow of %r>" % self.name
 
 
+class FlipKey:
+    """A key that hashes like a name and equals it or not, as told: when
+    its answer changes, what a lookup of the name finds changes with no
+    write to the dict."""
+
+    def __init__(self, name):
+        self.name, self.equal = name, False
+
+    def __hash__(self):
+        return hash(self.name)
+
+    def __eq__(self, other):
+        return self is other or (self.equal and other == self.name)
+
+    def __repr__(self):
+        return "<flip of %r>" % self.name
+
+
 DEFAULTS = (None, (VALUES[0],), (VALUES[1],), (VALUES[0], VALUES[1]))
 KWDEFAULTS = (None, {"c": VALUES[0]}, {"c": VALUES[1]})
 
