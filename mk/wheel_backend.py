@@ -3,8 +3,8 @@
 `pip wheel .` and `pip install .` call build_wheel() in the project root.
 It builds libwatch and pywatch with the Makefile for the interpreter
 running it (make PYTHON=sys.executable: pywatch links libwatch statically),
-then zips build/X.Y/pywatch/ with the metadata that pyproject.toml's
-[project] table describes.  The version is include/watch.h's.
+then zips build/X.Y/pywatch/ and the modules that [tool.wheel_backend]
+names, with the metadata that pyproject.toml's [project] table describes.  The version is include/watch.h's.
 build_sdist() packs the source tree, less what .gitignore names.
 """
 import base64
@@ -107,6 +107,10 @@ def build_wheel(wheel_directory, config_settings=None,
         if entry.endswith(".py") or entry == extension:
             with open(os.path.join(package, entry), "rb") as f:
                 files.append(("pywatch/" + entry, f.read()))
+    for module in pyproject.get("tool", {}).get("wheel_backend", {}).get(
+            "modules", ()):
+        with open(os.path.join(ROOT, module), "rb") as f:
+            files.append((os.path.basename(module), f.read()))
     with open(os.path.join(ROOT, "LICENSE"), "rb") as f:
         files.append((dist_info + "/LICENSE", f.read()))
     files.append((dist_info + "/METADATA",

@@ -51,6 +51,7 @@ with zipfile.ZipFile(os.path.join(dist, wheel)) as zf:
     info = "pywatch-%s.dist-info/" % version
     ext = "pywatch/_pywatch" + sysconfig.get_config_var("EXT_SUFFIX")
     for name in ("pywatch/__init__.py", "pywatch/__main__.py", ext,
+                 "_pywatch_pytest.py",
                  info + "METADATA", info + "WHEEL", info + "RECORD",
                  info + "LICENSE"):
         assert name in names, (name, sorted(names))
@@ -62,7 +63,7 @@ with zipfile.ZipFile(os.path.join(dist, wheel)) as zf:
         assert line in meta.splitlines(), (line, meta[:800])
     assert "Root-Is-Purelib: false" in zf.read(info + "WHEEL").decode()
     assert zf.read(info + "entry_points.txt").decode() == (
-        "[pytest11]\npywatch.pytest_plugin = pywatch.pytest_plugin\n\n")
+        "[pytest11]\npywatch.pytest_plugin = _pywatch_pytest\n\n")
     record = {}
     for line in zf.read(info + "RECORD").decode().splitlines():
         name, digest, size = line.rsplit(",", 2)
