@@ -8,6 +8,7 @@ names, with the metadata that pyproject.toml's [project] table describes.  The v
 build_sdist() packs the source tree, less what .gitignore names.
 """
 import base64
+import gzip
 import hashlib
 import io
 import os
@@ -44,14 +45,23 @@ def _tag():
 
 
 def _metadata(pyproject, version):
+    """Core metadata 2.4: the license as an SPDX expression (PEP 639),
+    which a license classifier may not accompany.  The sdist's PKG-INFO
+    too, where 2.2 or later says that its fields are final."""
     project = pyproject["project"]
-    lines = ["Metadata-Version: 2.1",
+    classifiers = project.get("classifiers", ())
+    if any(c.startswith("License ::") for c in classifiers):
+        raise ValueError("pyproject.toml: a license classifier beside "
+                         "license = %r (PEP 639 forbids it)"
+                         % project["license"])
+    lines = ["Metadata-Version: 2.4",
              "Name: " + project["name"],
              "Version: " + version,
              "Summary: " + project["description"],
-             "License: " + project["license"],
+             "License-Expression: " + project["license"],
+             "License-File: LICENSE",
              "Requires-Python: " + project["requires-python"]]
-    lines += ["Classifier: " + c for c in project.get("classifiers", ())]
+    lines += ["Classifier: " + c for c in classifiers]
     external = pyproject.get("tool", {}).get("wheel_backend", {})
     lines += ["Requires-External: " + r
               for r in external.get("requires-external", ())]
@@ -111,8 +121,9 @@ def build_wheel(wheel_directory, config_settings=None,
             "modules", ()):
         with open(os.path.join(ROOT, module), "rb") as f:
             files.append((os.path.basename(module), f.read()))
+    # PEP 639: License-File's path, under the dist-info's licenses/.
     with open(os.path.join(ROOT, "LICENSE"), "rb") as f:
-        files.append((dist_info + "/LICENSE", f.read()))
+        files.append((dist_info + "/licenses/LICENSE", f.read()))
     files.append((dist_info + "/METADATA",
                   _metadata(pyproject, version).encode()))
     files.append((dist_info + "/WHEEL", (
@@ -145,10 +156,15 @@ def _ignored():
 
 
 def build_sdist(sdist_directory, config_settings=None):
+    """The same bytes from the same tree, whoever runs it, whenever: no
+    owner, one time (SOURCE_DATE_EPOCH's, else 0) in the members and in the
+    gzip header, modes from the executable bit alone, and names in sorted
+    order (tarfile.add() sorts what it walks)."""
     pyproject = _project()
     version = _version()
     top = "%s-%s" % (pyproject["project"]["name"], version)
     ignored = _ignored()
+    mtime = int(os.environ.get("SOURCE_DATE_EPOCH", 0))
 
     def keep(info):
         parts = info.name.split("/")[1:]
@@ -156,14 +172,18 @@ def build_sdist(sdist_directory, config_settings=None):
             return None
         info.uid = info.gid = 0
         info.uname = info.gname = ""
-        info.mtime = 0
+        info.mtime = mtime
+        info.mode = 0o755 if info.isdir() or info.mode & 0o111 else 0o644
         return info
 
     sdist = top + ".tar.gz"
     pkg_info = _metadata(pyproject, version).encode()
-    with tarfile.open(os.path.join(sdist_directory, sdist), "w:gz") as tf:
+    with open(os.path.join(sdist_directory, sdist), "wb") as f, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=f,
+                          mtime=mtime) as gz, \
+            tarfile.open(fileobj=gz, mode="w") as tf:
         tf.add(ROOT, arcname=top, filter=keep)
-        info = tarfile.TarInfo(top + "/PKG-INFO")
+        info = keep(tarfile.TarInfo(top + "/PKG-INFO"))
         info.size = len(pkg_info)
         tf.addfile(info, io.BytesIO(pkg_info))
     return sdist

@@ -53,11 +53,12 @@ with zipfile.ZipFile(os.path.join(dist, wheel)) as zf:
     for name in ("pywatch/__init__.py", "pywatch/__main__.py", ext,
                  "_pywatch_pytest.py",
                  info + "METADATA", info + "WHEEL", info + "RECORD",
-                 info + "LICENSE"):
+                 info + "licenses/LICENSE"):
         assert name in names, (name, sorted(names))
     assert not [n for n in names if n.endswith((".d", ".o", ".pyc"))], names
     meta = zf.read(info + "METADATA").decode()
-    for line in ("Name: pywatch", "Version: " + version, "License: MIT",
+    for line in ("Metadata-Version: 2.4", "Name: pywatch",
+                 "Version: " + version, "License-Expression: MIT",
                  "Requires-Python: >=3.12",
                  "Requires-External: libuv (>=1.0)"):
         assert line in meta.splitlines(), (line, meta[:800])

@@ -1,14 +1,22 @@
 """pywatch as a package (issue 16): its version is watch.h's; an import that
 cannot load the extension says why; README's audit command works from the
-repo root as README writes it."""
+repo root as README writes it.  The build backend's hooks, called as pip
+calls them (issue 26): the wheel's and the sdist's metadata, and an sdist
+that is the same bytes from run to run."""
+import email.parser
+import gzip
+import io
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import tempfile
 import unittest
+import zipfile
 
 import pywatch
 
@@ -98,6 +106,79 @@ def clean_env():
     return {k: v for k, v in os.environ.items()
             if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTHON",
                          "PYTHONPATH")}
+
+
+def hook(name, *args, env=None):
+    """The result of mk/wheel_backend.py's hook `name`, called as pip calls
+    it: in a python of its own, in the source tree, the backend's directory
+    first on sys.path."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import json, sys, wheel_backend; "
+         "print(json.dumps(getattr(wheel_backend, sys.argv[1])"
+         "(*sys.argv[2:])))", name] + list(args),
+        cwd=ROOT, env=dict(clean_env(), PYTHONPATH=os.path.join(ROOT, "mk"),
+                           **(env or {})),
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def metadata(text):
+    return email.parser.Parser().parsestr(text)
+
+
+class BackendMetadata(unittest.TestCase):
+    def setUp(self):
+        self.out = tempfile.mkdtemp(prefix="pywatch-backend-")
+        self.addCleanup(shutil.rmtree, self.out)
+
+    def check_core_metadata(self, text):
+        meta = metadata(text)
+        self.assertEqual(meta["Metadata-Version"], "2.4")
+        self.assertEqual(meta["License-Expression"], "MIT")
+        self.assertIsNone(meta["License"])
+        self.assertEqual(meta.get_all("License-File"), ["LICENSE"])
+        self.assertEqual([c for c in meta.get_all("Classifier")
+                          if c.startswith("License")], [])
+        return meta
+
+    def test_wheel_metadata_is_2_4_with_an_spdx_license(self):
+        wheel = hook("build_wheel", self.out)
+        info = "pywatch-%s.dist-info/" % header_version()
+        with zipfile.ZipFile(os.path.join(self.out, wheel)) as zf:
+            self.check_core_metadata(zf.read(info + "METADATA").decode())
+            with open(os.path.join(ROOT, "LICENSE"), "rb") as f:
+                self.assertEqual(zf.read(info + "licenses/LICENSE"),
+                                 f.read())
+
+    def test_sdist_pkg_info_is_2_2_or_later(self):
+        sdist = hook("build_sdist", self.out)
+        top = "pywatch-%s/" % header_version()
+        with tarfile.open(os.path.join(self.out, sdist)) as tf:
+            meta = self.check_core_metadata(
+                tf.extractfile(top + "PKG-INFO").read().decode())
+            self.assertIn(top + "LICENSE", tf.getnames())
+        self.assertEqual(meta["Version"], header_version())
+
+    def test_two_sdists_are_the_same_bytes(self):
+        epoch = 1700000000
+        env = {"SOURCE_DATE_EPOCH": str(epoch)}
+        data = []
+        for run in ("a", "b"):
+            os.mkdir(os.path.join(self.out, run))
+            sdist = hook("build_sdist", os.path.join(self.out, run), env=env)
+            with open(os.path.join(self.out, run, sdist), "rb") as f:
+                data.append(f.read())
+        self.assertEqual(data[0], data[1])
+        # The gzip header's time (RFC 1952: bytes 4 to 8, little-endian),
+        # else two runs a second apart differ.
+        self.assertEqual(int.from_bytes(data[0][4:8], "little"), epoch)
+        with tarfile.open(fileobj=gzip.GzipFile(
+                fileobj=io.BytesIO(data[0]))) as tf:
+            members = tf.getmembers()
+        self.assertEqual({(m.mtime, m.uid, m.gid, m.uname, m.gname)
+                          for m in members}, {(epoch, 0, 0, "", "")})
+        self.assertLessEqual({m.mode for m in members}, {0o644, 0o755})
 
 
 class ReadmeCommands(unittest.TestCase):
