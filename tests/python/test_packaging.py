@@ -2,13 +2,15 @@
 cannot load the extension says why; README's audit command works from the
 repo root as README writes it.  The build backend's hooks, called as pip
 calls them (issue 26): the wheel's and the sdist's metadata, and an sdist
-that is the same bytes from run to run."""
+that is the same bytes from run to run.  make install into a prefix with a
+space."""
 import email.parser
 import gzip
 import io
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -179,6 +181,44 @@ class BackendMetadata(unittest.TestCase):
         self.assertEqual({(m.mtime, m.uid, m.gid, m.uname, m.gname)
                           for m in members}, {(epoch, 0, 0, "", "")})
         self.assertLessEqual({m.mode for m in members}, {0o644, 0o755})
+
+
+class Install(unittest.TestCase):
+    def test_a_prefix_with_a_space(self):
+        """Everything lands under the prefix, nothing in the source tree,
+        and pkg-config's flags name the prefix as one word each."""
+        tmp = tempfile.mkdtemp(prefix="pywatch-install-")
+        self.addCleanup(shutil.rmtree, tmp)
+        prefix = os.path.join(tmp, "x y")
+        before = sorted(os.listdir(ROOT))
+        proc = subprocess.run(
+            ["make", "-s", "--no-print-directory", "PYTHON=" + sys.executable,
+             "PREFIX=" + prefix, "install"], cwd=ROOT, env=clean_env(),
+            capture_output=True, text=True, timeout=600)
+        self.assertEqual(sorted(os.listdir(ROOT)), before)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertTrue(os.path.isfile(os.path.join(prefix, "include",
+                                                    "watch.h")))
+        site = sysconfig.get_path("platlib", "posix_prefix",
+                                  {"base": prefix, "platbase": prefix})
+        found = subprocess.run(
+            [sys.executable, "-c", "import pywatch; print(pywatch.__file__)"],
+            cwd=tmp, env=dict(clean_env(), PYTHONPATH=site),
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(found.stdout.strip(),
+                         os.path.join(site, "pywatch", "__init__.py"),
+                         found.stderr)
+        if shutil.which("pkg-config") is None:
+            return
+        flags = subprocess.run(
+            ["pkg-config", "--cflags", "--libs", "libwatch-" + THIS],
+            env=dict(clean_env(), PKG_CONFIG_PATH=os.path.join(
+                prefix, "lib", "pkgconfig")),
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(flags.returncode, 0, flags.stderr)
+        words = shlex.split(flags.stdout)
+        self.assertIn("-I" + os.path.join(prefix, "include"), words)
+        self.assertIn("-L" + os.path.join(prefix, "lib"), words)
 
 
 class ReadmeCommands(unittest.TestCase):
