@@ -4,7 +4,9 @@
 It builds libwatch and pywatch with the Makefile for the interpreter
 running it (make PYTHON=sys.executable: pywatch links libwatch statically),
 then zips build/X.Y/pywatch/ and the modules that [tool.wheel_backend]
-names, with the metadata that pyproject.toml's [project] table describes.  The version is include/watch.h's.
+names, with the metadata that pyproject.toml's [project] table describes.
+The version is include/watch.h's.  build_editable() (PEP 660) builds the
+same way, but its wheel holds a .pth pointing into the build.
 build_sdist() packs the source tree, less what .gitignore names.
 """
 import base64
@@ -13,6 +15,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -102,25 +105,16 @@ def _record_line(arcname, data):
                                   len(data))
 
 
-def build_wheel(wheel_directory, config_settings=None,
-                metadata_directory=None):
+def _wheel(wheel_directory, files):
+    """Zips files, (name in the wheel, bytes) pairs, with the dist-info
+    that pyproject.toml describes, as a wheel for this interpreter; its
+    file name."""
     pyproject = _project()
     project = pyproject["project"]
     version = _version()
-    build = _build()
     name = project["name"]
     dist_info = "%s-%s.dist-info" % (name, version)
-    files = []
-    package = os.path.join(build, "pywatch")
-    extension = "_pywatch" + sysconfig.get_config_var("EXT_SUFFIX")
-    for entry in sorted(os.listdir(package)):
-        if entry.endswith(".py") or entry == extension:
-            with open(os.path.join(package, entry), "rb") as f:
-                files.append(("pywatch/" + entry, f.read()))
-    for module in pyproject.get("tool", {}).get("wheel_backend", {}).get(
-            "modules", ()):
-        with open(os.path.join(ROOT, module), "rb") as f:
-            files.append((os.path.basename(module), f.read()))
+    files = list(files)
     # PEP 639: License-File's path, under the dist-info's licenses/.
     with open(os.path.join(ROOT, "LICENSE"), "rb") as f:
         files.append((dist_info + "/licenses/LICENSE", f.read()))
@@ -146,6 +140,50 @@ def build_wheel(wheel_directory, config_settings=None,
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
     return wheel
+
+
+def _contents(build):
+    """What the wheel installs, as (name in the wheel, path) pairs: the
+    package that make built, and the modules [tool.wheel_backend] names."""
+    package = os.path.join(build, "pywatch")
+    extension = "_pywatch" + sysconfig.get_config_var("EXT_SUFFIX")
+    contents = [("pywatch/" + entry, os.path.join(package, entry))
+                for entry in sorted(os.listdir(package))
+                if entry.endswith(".py") or entry == extension]
+    modules = _project().get("tool", {}).get("wheel_backend", {}).get(
+        "modules", ())
+    return contents + [(os.path.basename(m), os.path.join(ROOT, m))
+                       for m in modules]
+
+
+def build_wheel(wheel_directory, config_settings=None,
+                metadata_directory=None):
+    files = []
+    for arcname, path in _contents(_build()):
+        with open(path, "rb") as f:
+            files.append((arcname, f.read()))
+    return _wheel(wheel_directory, files)
+
+
+def build_editable(wheel_directory, config_settings=None,
+                   metadata_directory=None):
+    """PEP 660: a wheel holding only a .pth that puts build/X.Y/editable/
+    on sys.path.  That directory is what build_wheel() would install, as
+    symlinks: the Python files to their sources (pywatch/python/*.py, so an
+    edit shows at once), the extension to the one make builds (so `make`
+    updates it).  A module added to the package needs this run again."""
+    build = _build()
+    editable = os.path.join(build, "editable")
+    shutil.rmtree(editable, ignore_errors=True)
+    for arcname, path in _contents(build):
+        if arcname.startswith("pywatch/") and arcname.endswith(".py"):
+            path = os.path.join(ROOT, "pywatch", "python",
+                                os.path.basename(arcname))
+        link = os.path.join(editable, arcname)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(path, link)
+    return _wheel(wheel_directory,
+                  [("pywatch-editable.pth", (editable + "\n").encode())])
 
 
 def _ignored():

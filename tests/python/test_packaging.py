@@ -2,8 +2,8 @@
 cannot load the extension says why; README's audit command works from the
 repo root as README writes it.  The build backend's hooks, called as pip
 calls them (issue 26): the wheel's and the sdist's metadata, and an sdist
-that is the same bytes from run to run.  make install into a prefix with a
-space."""
+that is the same bytes from run to run; an editable install (PEP 660).
+make install into a prefix with a space."""
 import email.parser
 import gzip
 import io
@@ -181,6 +181,49 @@ class BackendMetadata(unittest.TestCase):
         self.assertEqual({(m.mtime, m.uid, m.gid, m.uname, m.gname)
                           for m in members}, {(epoch, 0, 0, "", "")})
         self.assertLessEqual({m.mode for m in members}, {0o644, 0o755})
+
+
+class Editable(unittest.TestCase):
+    def test_build_editable_points_at_the_sources(self):
+        """The editable wheel is a .pth and the dist-info; through it,
+        pywatch's Python files are the tree's own and its extension is the
+        build's, and the pytest11 entry point's module is found."""
+        out = tempfile.mkdtemp(prefix="pywatch-editable-")
+        self.addCleanup(shutil.rmtree, out)
+        wheel = hook("build_editable", out)
+        site = os.path.join(out, "site")
+        with zipfile.ZipFile(os.path.join(out, wheel)) as zf:
+            info = "pywatch-%s.dist-info/" % header_version()
+            self.assertEqual(
+                sorted(n for n in zf.namelist() if not n.startswith(info)),
+                ["pywatch-editable.pth"])
+            self.assertIn(info + "entry_points.txt", zf.namelist())
+            zf.extractall(site)
+        # As site-packages would: site.addsitedir() reads the .pth.
+        proc = subprocess.run(
+            [sys.executable, "-c", """if 1:
+            import importlib.util, os, site, sys, types
+            site.addsitedir(sys.argv[1])
+            import pywatch
+            print(os.path.realpath(pywatch.__file__))
+            print(os.path.realpath(pywatch._pywatch.__file__))
+            print(os.path.realpath(
+                importlib.util.find_spec("_pywatch_pytest").origin))
+            m = types.ModuleType("m")
+            pywatch.freeze(m)
+            try:
+                m.x = 1
+            except pywatch.FrozenError:
+                print("frozen")
+            """, site], cwd=out, env=clean_env(), capture_output=True,
+            text=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        ext = "_pywatch" + sysconfig.get_config_var("EXT_SUFFIX")
+        self.assertEqual(proc.stdout.splitlines(), [
+            os.path.join(ROOT, "pywatch", "python", "__init__.py"),
+            os.path.join(ROOT, "build", THIS, "pywatch", ext),
+            os.path.join(ROOT, "pywatch", "_pywatch_pytest.py"),
+            "frozen"])
 
 
 class Install(unittest.TestCase):
