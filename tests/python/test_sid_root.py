@@ -10,6 +10,10 @@ import tempfile
 import textwrap
 import unittest
 
+# No test here runs pywatch, in this process or another: refleak.py leaves
+# them out.
+IN_CHILDREN = True
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
