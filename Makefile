@@ -220,20 +220,26 @@ PYWATCH_DIR ?= $(shell $(PY) -c 'import sys, sysconfig; \
   print(sysconfig.get_path("platlib", "posix_prefix", \
                            {"base": sys.argv[1], "platbase": sys.argv[1]}))' \
   '$(PREFIX)')
+# The paths below are single-quoted for the shell, so that a PREFIX with a
+# space ("/tmp/x y") is one word; one with a quote cannot be quoted so.  In
+# the .pc, a space of the prefix is "\ ", pkg-config's escape, or the
+# Cflags and Libs it prints would split there.
+INSTALL_PATHS = $(DESTDIR)$(PREFIX)$(PYWATCH_DIR)
 install: all
-	install -d $(DESTDIR)$(PREFIX)/include $(LIBDIR_INST)/pkgconfig \
-	  $(DESTDIR)$(PYWATCH_DIR)/pywatch
-	install -m 644 include/watch.h include/watch.pxd $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/libwatch.a $(LIBDIR_INST)/lib$(LIBNAME).a
-	install -m 755 $(BUILD)/libwatch.so $(LIBDIR_INST)/$(SONAME)
-	ln -sf $(SONAME) $(LIBDIR_INST)/lib$(LIBNAME).so
-	sed 's|^prefix=.*|prefix=$(PREFIX)|' $(PC) \
-	  > $(LIBDIR_INST)/pkgconfig/lib$(LIBNAME).pc
-	install -m 644 $(PYWATCH_PY) $(DESTDIR)$(PYWATCH_DIR)/pywatch/
-	install -m 755 $(PYWATCH_EXT) $(DESTDIR)$(PYWATCH_DIR)/pywatch/
+	$(if $(findstring ',$(INSTALL_PATHS)),$(error make install: DESTDIR, PREFIX and PYWATCH_DIR may not hold a quote))
+	install -d '$(DESTDIR)$(PREFIX)/include' '$(LIBDIR_INST)/pkgconfig' \
+	  '$(DESTDIR)$(PYWATCH_DIR)/pywatch'
+	install -m 644 include/watch.h include/watch.pxd '$(DESTDIR)$(PREFIX)/include/'
+	install -m 644 $(BUILD)/libwatch.a '$(LIBDIR_INST)/lib$(LIBNAME).a'
+	install -m 755 $(BUILD)/libwatch.so '$(LIBDIR_INST)/$(SONAME)'
+	ln -sf $(SONAME) '$(LIBDIR_INST)/lib$(LIBNAME).so'
+	{ printf 'prefix=%s\n' '$(PREFIX)' | sed 's/ /\\ /g' && \
+	  grep -v '^prefix=' $(PC); } > '$(LIBDIR_INST)/pkgconfig/lib$(LIBNAME).pc'
+	install -m 644 $(PYWATCH_PY) '$(DESTDIR)$(PYWATCH_DIR)/pywatch/'
+	install -m 755 $(PYWATCH_EXT) '$(DESTDIR)$(PYWATCH_DIR)/pywatch/'
 	@echo "installed libwatch $(VERSION) for CPython $(PY_VERSION):" \
-	  "pkg-config name lib$(LIBNAME), in $(DESTDIR)$(PREFIX)"
-	@echo "installed pywatch in $(DESTDIR)$(PYWATCH_DIR)"
+	  "pkg-config name lib$(LIBNAME), in '$(DESTDIR)$(PREFIX)'"
+	@echo "installed pywatch in '$(DESTDIR)$(PYWATCH_DIR)'"
 	@test -n '$(DESTDIR)' || $(PY) -c 'import sys; \
 	  sys.exit(sys.argv[1] not in sys.path)' '$(PYWATCH_DIR)' || \
 	  echo "  (not on $(PY)'s sys.path: add it to PYTHONPATH)"

@@ -12,15 +12,20 @@
 #                                  there, so builds land in its build/
 #   bash mk/sid-root.sh pythons    the root's interpreters, one per line:
 #                                  the release builds, then the debug ones
+#   bash mk/sid-root.sh mirror [ETC]
+#                                  the Debian mirror debootstrap would use,
+#                                  read from ETC's apt sources (default
+#                                  /etc: tests give sample ones)
 #
 # WATCH_SID_ROOT names the root (default /var/cache/libwatch/sid-root).
+# The root comes from the mirror this machine's apt uses (see host_mirror),
+# or from WATCH_SID_MIRROR when set.
 # When the root cannot be made (not root, no debootstrap, no network), `make`
 # says why in one line and exits 1; the caller decides what that means.
 set -euo pipefail
 
 me=mk/sid-root.sh
 root=${WATCH_SID_ROOT:-/var/cache/libwatch/sid-root}
-mirror=${WATCH_SID_MIRROR:-http://deb.debian.org/debian}
 versions=(3.14 3.15)
 # Everything make test, demo, asan, valgrind and coverage use, for both
 # versions (gnuplot: mk/deps.sh, run by make demo, wants it; pytest,
@@ -39,6 +44,86 @@ stamp=$root/.libwatch-packages
 fail() {
   echo "$me: cannot make the Debian sid root for CPython ${versions[*]}: $*" >&2
   exit 1
+}
+
+# host_mirror ETC: the URI of the first deb source in ETC/apt, in apt's
+# order (sources.list, then sources.list.d/'s *.list and *.sources by
+# name), whose suite is sid, unstable, testing, stable or, on Debian, the
+# host's own release (ETC/os-release's VERSION_CODENAME).  Such a source is
+# a Debian archive, which carries sid too; the others (security, updates, a
+# vendor's repository, another distribution's archive) are not.  Prints
+# nothing when there is none.
+host_mirror() {
+  local etc=$1 suites="sid unstable testing stable" f uri
+  if [[ $(os_release "$etc" ID) == debian ]]; then
+    suites+=" $(os_release "$etc" VERSION_CODENAME)"
+  fi
+  for f in "$etc/apt/sources.list" "$etc"/apt/sources.list.d/*; do
+    [[ -f "$f" ]] || continue
+    case $f in
+    *.sources) uri=$(deb822_mirror "$suites" <"$f") ;;
+    *.list) uri=$(one_line_mirror "$suites" <"$f") ;;
+    *) continue ;;
+    esac
+    if [[ -n "$uri" ]]; then
+      echo "$uri"
+      return
+    fi
+  done
+}
+
+# os_release ETC KEY: KEY's value in ETC/os-release, unquoted.
+os_release() {
+  [[ -f "$1/os-release" ]] || return 0
+  sed -n "s/^$2=//p" "$1/os-release" | tr -d "\"'"
+}
+
+# one_line_mirror SUITES <FILE: the first "deb [options] URI SUITE ..."
+# line's URI, for a suite of SUITES.
+one_line_mirror() {
+  awk -v suites="$1" '
+    BEGIN { split(suites, s); for (i in s) ok[s[i]] = 1 }
+    $1 == "deb" {
+      line = $0
+      sub(/^[ \t]*deb[ \t]+(\[[^]]*\][ \t]*)?/, "", line)
+      split(line, f)
+      if (f[2] in ok) { print f[1]; exit }
+    }'
+}
+
+# deb822_mirror SUITES <FILE: the first URI of the first enabled stanza of
+# Types deb for a suite of SUITES.  Stanzas end at a blank line; "#" lines
+# are comments.
+deb822_mirror() {
+  awk -v suites="$1" '
+    function stanza_end(  i) {
+      if (types ~ /(^|[ \t])deb([ \t]|$)/ && enabled != "no")
+        for (i = 1; i <= n; i++)
+          if (stanza[i] in ok) { print uri; done = 1; exit }
+      types = enabled = uri = ""
+      n = 0
+    }
+    BEGIN { split(suites, s); for (i in s) ok[s[i]] = 1 }
+    /^#/ { next }
+    /^[ \t]*$/ { stanza_end(); next }
+    /^[A-Za-z-]+:/ {
+      key = tolower(substr($0, 1, index($0, ":") - 1))
+      value = substr($0, index($0, ":") + 1)
+      if (key == "types") types = value
+      else if (key == "uris") { split(value, u); uri = u[1] }
+      else if (key == "suites") n = split(value, stanza)
+      else if (key == "enabled") { split(value, e); enabled = tolower(e[1]) }
+    }
+    END { if (!done) stanza_end() }'
+}
+
+# The mirror for debootstrap, or a line that says why there is none.
+mirror_or_fail() {
+  local etc=$1 mirror
+  mirror=${WATCH_SID_MIRROR:-$(host_mirror "$etc")}
+  [[ -n "$mirror" ]] ||
+    fail "no Debian mirror among $etc/apt's sources: set WATCH_SID_MIRROR"
+  echo "$mirror"
 }
 
 # Ready when every package wanted was installed: the stamp lists all that
@@ -79,7 +164,9 @@ make_root() {
         apt-get install -y -q --no-install-recommends "${packages[@]}"; } \
       </dev/null >"$log" 2>&1 || { tail -n 5 "$log" >&2; fail "apt-get in the root failed"; }
   else
-    echo "$me: making $root (debootstrap sid, about 4 minutes)"
+    local mirror
+    mirror=$(mirror_or_fail /etc) || { rm -f "$log"; exit 1; }
+    echo "$me: making $root (debootstrap sid from $mirror, about 4 minutes)"
     # Never through a bind mount into a source tree.
     unmount
     rm -rf --one-file-system "$root"
@@ -156,8 +243,11 @@ pythons)
     done
   done
   ;;
+mirror)
+  mirror_or_fail "${2:-/etc}"
+  ;;
 *)
-  echo "usage: bash $me make | run CMD... | pythons" >&2
+  echo "usage: bash $me make | run CMD... | pythons | mirror [ETC]" >&2
   exit 2
   ;;
 esac

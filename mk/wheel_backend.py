@@ -3,15 +3,19 @@
 `pip wheel .` and `pip install .` call build_wheel() in the project root.
 It builds libwatch and pywatch with the Makefile for the interpreter
 running it (make PYTHON=sys.executable: pywatch links libwatch statically),
-then zips build/X.Y/pywatch/ with the metadata that pyproject.toml's
-[project] table describes.  The version is include/watch.h's.
+then zips build/X.Y/pywatch/ and the modules that [tool.wheel_backend]
+names, with the metadata that pyproject.toml's [project] table describes.
+The version is include/watch.h's.  build_editable() (PEP 660) builds the
+same way, but its wheel holds a .pth pointing into the build.
 build_sdist() packs the source tree, less what .gitignore names.
 """
 import base64
+import gzip
 import hashlib
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -44,14 +48,23 @@ def _tag():
 
 
 def _metadata(pyproject, version):
+    """Core metadata 2.4: the license as an SPDX expression (PEP 639),
+    which a license classifier may not accompany.  The sdist's PKG-INFO
+    too, where 2.2 or later says that its fields are final."""
     project = pyproject["project"]
-    lines = ["Metadata-Version: 2.1",
+    classifiers = project.get("classifiers", ())
+    if any(c.startswith("License ::") for c in classifiers):
+        raise ValueError("pyproject.toml: a license classifier beside "
+                         "license = %r (PEP 639 forbids it)"
+                         % project["license"])
+    lines = ["Metadata-Version: 2.4",
              "Name: " + project["name"],
              "Version: " + version,
              "Summary: " + project["description"],
-             "License: " + project["license"],
+             "License-Expression: " + project["license"],
+             "License-File: LICENSE",
              "Requires-Python: " + project["requires-python"]]
-    lines += ["Classifier: " + c for c in project.get("classifiers", ())]
+    lines += ["Classifier: " + c for c in classifiers]
     external = pyproject.get("tool", {}).get("wheel_backend", {})
     lines += ["Requires-External: " + r
               for r in external.get("requires-external", ())]
@@ -92,23 +105,19 @@ def _record_line(arcname, data):
                                   len(data))
 
 
-def build_wheel(wheel_directory, config_settings=None,
-                metadata_directory=None):
+def _wheel(wheel_directory, files):
+    """Zips files, (name in the wheel, bytes) pairs, with the dist-info
+    that pyproject.toml describes, as a wheel for this interpreter; its
+    file name."""
     pyproject = _project()
     project = pyproject["project"]
     version = _version()
-    build = _build()
     name = project["name"]
     dist_info = "%s-%s.dist-info" % (name, version)
-    files = []
-    package = os.path.join(build, "pywatch")
-    extension = "_pywatch" + sysconfig.get_config_var("EXT_SUFFIX")
-    for entry in sorted(os.listdir(package)):
-        if entry.endswith(".py") or entry == extension:
-            with open(os.path.join(package, entry), "rb") as f:
-                files.append(("pywatch/" + entry, f.read()))
+    files = list(files)
+    # PEP 639: License-File's path, under the dist-info's licenses/.
     with open(os.path.join(ROOT, "LICENSE"), "rb") as f:
-        files.append((dist_info + "/LICENSE", f.read()))
+        files.append((dist_info + "/licenses/LICENSE", f.read()))
     files.append((dist_info + "/METADATA",
                   _metadata(pyproject, version).encode()))
     files.append((dist_info + "/WHEEL", (
@@ -133,6 +142,50 @@ def build_wheel(wheel_directory, config_settings=None,
     return wheel
 
 
+def _contents(build):
+    """What the wheel installs, as (name in the wheel, path) pairs: the
+    package that make built, and the modules [tool.wheel_backend] names."""
+    package = os.path.join(build, "pywatch")
+    extension = "_pywatch" + sysconfig.get_config_var("EXT_SUFFIX")
+    contents = [("pywatch/" + entry, os.path.join(package, entry))
+                for entry in sorted(os.listdir(package))
+                if entry.endswith(".py") or entry == extension]
+    modules = _project().get("tool", {}).get("wheel_backend", {}).get(
+        "modules", ())
+    return contents + [(os.path.basename(m), os.path.join(ROOT, m))
+                       for m in modules]
+
+
+def build_wheel(wheel_directory, config_settings=None,
+                metadata_directory=None):
+    files = []
+    for arcname, path in _contents(_build()):
+        with open(path, "rb") as f:
+            files.append((arcname, f.read()))
+    return _wheel(wheel_directory, files)
+
+
+def build_editable(wheel_directory, config_settings=None,
+                   metadata_directory=None):
+    """PEP 660: a wheel holding only a .pth that puts build/X.Y/editable/
+    on sys.path.  That directory is what build_wheel() would install, as
+    symlinks: the Python files to their sources (pywatch/python/*.py, so an
+    edit shows at once), the extension to the one make builds (so `make`
+    updates it).  A module added to the package needs this run again."""
+    build = _build()
+    editable = os.path.join(build, "editable")
+    shutil.rmtree(editable, ignore_errors=True)
+    for arcname, path in _contents(build):
+        if arcname.startswith("pywatch/") and arcname.endswith(".py"):
+            path = os.path.join(ROOT, "pywatch", "python",
+                                os.path.basename(arcname))
+        link = os.path.join(editable, arcname)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(path, link)
+    return _wheel(wheel_directory,
+                  [("pywatch-editable.pth", (editable + "\n").encode())])
+
+
 def _ignored():
     """.gitignore's names (directories, one per line), and git's own."""
     with open(os.path.join(ROOT, ".gitignore")) as f:
@@ -141,10 +194,15 @@ def _ignored():
 
 
 def build_sdist(sdist_directory, config_settings=None):
+    """The same bytes from the same tree, whoever runs it, whenever: no
+    owner, one time (SOURCE_DATE_EPOCH's, else 0) in the members and in the
+    gzip header, modes from the executable bit alone, and names in sorted
+    order (tarfile.add() sorts what it walks)."""
     pyproject = _project()
     version = _version()
     top = "%s-%s" % (pyproject["project"]["name"], version)
     ignored = _ignored()
+    mtime = int(os.environ.get("SOURCE_DATE_EPOCH", 0))
 
     def keep(info):
         parts = info.name.split("/")[1:]
@@ -152,14 +210,18 @@ def build_sdist(sdist_directory, config_settings=None):
             return None
         info.uid = info.gid = 0
         info.uname = info.gname = ""
-        info.mtime = 0
+        info.mtime = mtime
+        info.mode = 0o755 if info.isdir() or info.mode & 0o111 else 0o644
         return info
 
     sdist = top + ".tar.gz"
     pkg_info = _metadata(pyproject, version).encode()
-    with tarfile.open(os.path.join(sdist_directory, sdist), "w:gz") as tf:
+    with open(os.path.join(sdist_directory, sdist), "wb") as f, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=f,
+                          mtime=mtime) as gz, \
+            tarfile.open(fileobj=gz, mode="w") as tf:
         tf.add(ROOT, arcname=top, filter=keep)
-        info = tarfile.TarInfo(top + "/PKG-INFO")
+        info = keep(tarfile.TarInfo(top + "/PKG-INFO"))
         info.size = len(pkg_info)
         tf.addfile(info, io.BytesIO(pkg_info))
     return sdist

@@ -3,8 +3,9 @@
 # into a fresh venv, `pip wheel --no-index .`, and the wheel checked (its
 # name, METADATA, RECORD, entry points); then pywatch imported and used from
 # another directory, in that venv, and its pytest plugin found through the
-# installed entry point.  Last, the backend's sdist: its files, and
-# a wheel built from it alone.  Ends with "N passed, N failed".
+# installed entry point.  Then the backend's sdist: its files, and a wheel
+# built from it alone.  Last, `pip install -e .` (PEP 660).  Ends with
+# "N passed, N failed".
 #
 # Usage: bash mk/suites/wheel.sh PYTHON BUILD
 set -uo pipefail
@@ -51,18 +52,20 @@ with zipfile.ZipFile(os.path.join(dist, wheel)) as zf:
     info = "pywatch-%s.dist-info/" % version
     ext = "pywatch/_pywatch" + sysconfig.get_config_var("EXT_SUFFIX")
     for name in ("pywatch/__init__.py", "pywatch/__main__.py", ext,
+                 "_pywatch_pytest.py",
                  info + "METADATA", info + "WHEEL", info + "RECORD",
-                 info + "LICENSE"):
+                 info + "licenses/LICENSE"):
         assert name in names, (name, sorted(names))
     assert not [n for n in names if n.endswith((".d", ".o", ".pyc"))], names
     meta = zf.read(info + "METADATA").decode()
-    for line in ("Name: pywatch", "Version: " + version, "License: MIT",
+    for line in ("Metadata-Version: 2.4", "Name: pywatch",
+                 "Version: " + version, "License-Expression: MIT",
                  "Requires-Python: >=3.12",
                  "Requires-External: libuv (>=1.0)"):
         assert line in meta.splitlines(), (line, meta[:800])
     assert "Root-Is-Purelib: false" in zf.read(info + "WHEEL").decode()
     assert zf.read(info + "entry_points.txt").decode() == (
-        "[pytest11]\npywatch.pytest_plugin = pywatch.pytest_plugin\n\n")
+        "[pytest11]\npywatch.pytest_plugin = _pywatch_pytest\n\n")
     record = {}
     for line in zf.read(info + "RECORD").decode().splitlines():
         name, digest, size = line.rsplit(",", 2)
@@ -125,6 +128,18 @@ EOF
 check "a wheel from the sdist alone" sh -c "cd '$work' &&
   '$vpy' -m pip wheel -q --no-index --no-deps --disable-pip-version-check \
     -w '$work/from-sdist' sdist/*.tar.gz && ls from-sdist/*.whl >/dev/null"
+
+# PEP 660: the editable install runs pywatch's Python files from the tree.
+editable=$work/editable
+check "pip install --no-index -e . into a fresh venv" sh -c "
+  '$py' -m venv '$editable' && '$editable/bin/python' -m pip install -q \
+    --no-index --disable-pip-version-check -e ."
+check "the editable pywatch is the tree's, used in another directory" sh -c "
+  cd '$work' && '$editable/bin/python' -c '
+import os, sys, pywatch
+assert os.path.realpath(pywatch.__file__) == sys.argv[1], pywatch.__file__
+pywatch.freeze(pywatch)
+' '$PWD/pywatch/python/__init__.py'"
 
 echo "$passed passed, $failed failed"
 ((failed == 0))

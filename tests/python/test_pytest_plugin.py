@@ -22,6 +22,8 @@ IN_CHILDREN = True
 PYWATCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(
     pywatch.__file__)))
 DEBIAN = "/usr/lib/python3/dist-packages"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
 
 APP = '''\
 import pywatch
@@ -122,6 +124,83 @@ def test_after_marker():
         plugapp.value = "x"
 '''
 
+# A TestCase whose setUp and cleanups patch the frozen application, as
+# unittest suites do: under the marker the method alone is frozen.
+UNIT = '''\
+import asyncio
+import unittest
+from unittest import mock
+import pytest
+import pywatch
+import plugapp
+
+
+class Case(unittest.TestCase):
+    def setUp(self):
+        assert not pywatch.enabled()
+        patcher = mock.patch("plugapp.value", "set up")
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def tearDown(self):
+        assert not pywatch.enabled()
+        plugapp.Config.a = 1
+
+    @pytest.mark.pywatch_frozen
+    def test_marked(self):
+        assert pywatch.enabled() and plugapp.get() == "set up"
+        with pytest.raises(pywatch.FrozenError):
+            plugapp.value = "x"
+        self.addCleanup(setattr, plugapp, "value", "set up")
+
+    @pytest.mark.pywatch_frozen
+    @unittest.skip("skipped as unittest says")
+    def test_skipped(self):
+        raise AssertionError("ran")
+
+    @pytest.mark.pywatch_frozen
+    @unittest.expectedFailure
+    def test_expected_failure(self):
+        plugapp.value = "x"
+
+    def test_unmarked(self):
+        assert not pywatch.enabled()
+        plugapp.value = "unmarked"
+
+
+class AsyncCase(unittest.IsolatedAsyncioTestCase):
+    async def asyncSetUp(self):
+        assert not pywatch.enabled()
+        plugapp.value = "async set up"
+
+    async def asyncTearDown(self):
+        assert not pywatch.enabled()
+        plugapp.value = "real"
+
+    @pytest.mark.pywatch_frozen
+    async def test_marked(self):
+        await asyncio.sleep(0)
+        assert pywatch.enabled() and plugapp.get() == "async set up"
+        with pytest.raises(pywatch.FrozenError):
+            plugapp.value = "x"
+
+
+def test_after():
+    assert not pywatch.enabled() and plugapp.value == "real"
+'''
+
+# What a project that never uses pywatch runs, and one marked test.
+UNRELATED = '''\
+import pytest
+
+def test_plain():
+    pass
+
+@pytest.mark.pywatch_frozen
+def test_marked():
+    pass
+'''
+
 
 def counts(output):
     """pytest's summary line as {"passed": n, "failed": n, ...}."""
@@ -138,7 +217,9 @@ class PytestPlugin(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="pywatch-pytest-")
         for name, text in (("plugapp.py", APP), ("test_suite.py", SUITE),
-                           ("test_on.py", ON)):
+                           ("test_on.py", ON),
+                           ("test_unit.py", UNIT),
+                           ("test_unrelated.py", UNRELATED)):
             with open(os.path.join(cls.tmp, name), "w") as f:
                 f.write(text)
         path = [cls.tmp, PYWATCH_DIR]
@@ -190,11 +271,21 @@ class PytestPlugin(unittest.TestCase):
         self.assertEqual(got, {"passed": 4}, out)
         self.assertEqual(rc, 0, out)
 
-    def test_entry_point(self):
-        """The wheel's pytest11 entry point, named as the module is, loads
-        the plugin without -p, and -p of that name on top is harmless (under
-        another name, pluggy would refuse to register the module twice)."""
-        site = os.path.join(self.tmp, "site")
+    def test_marker_on_a_testcase_method(self):
+        """setUp, tearDown and the cleanups run in test mode, the method
+        frozen, async methods too; unittest's skip and expectedFailure
+        still hold."""
+        rc, got, out = self.pytest("-p", "pywatch.pytest_plugin",
+                                   "--strict-markers", "test_unit.py")
+        self.assertEqual(got, {"passed": 4, "skipped": 1, "xfailed": 1},
+                         out)
+        self.assertEqual(rc, 0, out)
+
+    def entry_point_site(self, name):
+        """A site directory where pytest finds the plugin by the wheel's
+        pytest11 entry point, and the module it names, as the wheel
+        installs them (mk/suites/wheel.sh checks the wheel's)."""
+        site = os.path.join(self.tmp, name)
         info = os.path.join(site, "pywatch_entry-0.dist-info")
         os.makedirs(info, exist_ok=True)
         with open(os.path.join(info, "METADATA"), "w") as f:
@@ -202,7 +293,50 @@ class PytestPlugin(unittest.TestCase):
                     "Version: 0\n")
         with open(os.path.join(info, "entry_points.txt"), "w") as f:
             f.write("[pytest11]\n"
-                    "pywatch.pytest_plugin = pywatch.pytest_plugin\n")
+                    "pywatch.pytest_plugin = _pywatch_pytest\n")
+        shutil.copy(os.path.join(ROOT, "pywatch", "_pywatch_pytest.py"), site)
+        return site
+
+    def test_broken_install_warns_and_runs_the_suite(self):
+        """The wheel installed where libuv cannot load: pytest still runs,
+        with a warning; the markers are still known (--strict-markers);
+        only what needs pywatch fails, and says why."""
+        site = self.entry_point_site("broken")
+        shutil.copytree(os.path.join(PYWATCH_DIR, "pywatch"),
+                        os.path.join(site, "pywatch"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        fake = os.path.join(self.tmp, "nolibuv")
+        os.makedirs(fake, exist_ok=True)
+        open(os.path.join(fake, "libuv.so.1"), "w").close()
+        path = [site, self.tmp] + ([DEBIAN] if os.path.isdir(DEBIAN) else [])
+        env = dict(self.env, PYTHONPATH=os.pathsep.join(path),
+                   LD_LIBRARY_PATH=fake)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+             "-rA", "--strict-markers", "test_unrelated.py"],
+            cwd=self.tmp, env=env, capture_output=True, text=True,
+            timeout=300)
+        out = proc.stdout + proc.stderr
+        self.assertEqual(counts(proc.stdout), {"passed": 1, "error": 1,
+                                               "warning": 1}, out)
+        self.assertIn("pywatch's pytest plugin is inactive", out)
+        self.assertIn("pywatch needs the libuv shared library", out)
+        self.assertIn("ERROR test_unrelated.py::test_marked - ImportError",
+                      out)
+        # --pywatch, as an ini file's addopts may give it, is known too.
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+             "--pywatch=on", "test_unrelated.py::test_plain"],
+            cwd=self.tmp, env=env, capture_output=True, text=True,
+            timeout=300)
+        self.assertEqual(counts(proc.stdout), {"passed": 1, "warning": 1},
+                         proc.stdout + proc.stderr)
+
+    def test_entry_point(self):
+        """The wheel's pytest11 entry point, named as the module is, loads
+        the plugin without -p, and -p of that name on top is harmless (under
+        another name, pluggy would refuse to register the module twice)."""
+        site = self.entry_point_site("site")
         env = dict(self.env, PYTHONPATH=os.pathsep.join(
             [site, self.env["PYTHONPATH"]]))
         for extra in ([], ["-p", "pywatch.pytest_plugin"]):
