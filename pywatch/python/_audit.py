@@ -230,9 +230,46 @@ class Audit:
                 "tracked": [[kind, name, module] for (kind, name), (_, module)
                             in sorted(self.tracked.items())],
                 "namespaces": namespaces,
-                "class_changes": _class_changes(),
-                "blind_classes": sorted(blind),
+                "class_changes": [c for c in _class_changes()
+                                  if not self.stdlib_change(c)],
+                "blind_classes": sorted(
+                    name for name in blind
+                    if not self.blind_by_allowed_writes(name, namespaces)),
                 "not_freezable": self.not_freezable()}
+
+    def _class(self, name):
+        ref, _ = self.tracked.get(("class", name), (None, None))
+        return ref and ref()
+
+    def blind_by_allowed_writes(self, name, namespaces):
+        """Whether a class went unwatched only through writes that freeze()
+        allows anyway: a class is blind after a write to it or to a base
+        (see audit.c), so every heap class of its MRO must be audited and
+        written, if at all, by such writes only (3.14's annotation caches
+        on the ABCs, 3.12's ByteString._removal_version)."""
+        cls = self._class(name)
+        if cls is None:
+            return False
+        labels = {id(ref()): label
+                  for (kind, label), (ref, _) in self.tracked.items()
+                  if kind == "class" and ref() is not None}
+        refused = {ns["name"] for ns in namespaces if ns["kind"] == "class"
+                   and not all(w["allowed_by_freeze"] for w in ns["writes"])}
+        for base in _class_mro(cls):
+            if not _c._is_heap_type(base):
+                continue
+            label = labels.get(id(base))
+            if label is None or label in refused:
+                return False
+        return True
+
+    def stdlib_change(self, change):
+        """Whether a change of class is the standard library's own, which
+        freeze(classes=True) leaves possible (_freeze.STDLIB_CLASS_CHANGES)."""
+        old, new = (self._class(side["name"]) if side["module"] else None
+                    for side in (change["from"], change["to"]))
+        return (old is not None and new is not None
+                and _freeze.stdlib_class_change(old, new))
 
     def not_freezable(self):
         refused = {}

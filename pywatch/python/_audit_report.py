@@ -97,15 +97,18 @@ def _verdict(modules, namespaces, changes, blind, refused, wanted):
 
 def _attention(report):
     """The modules that cannot simply be frozen: written, refused, or
-    holding a written class (or one whose instances change class)."""
+    holding a written class (or one whose instances change class).  sys is
+    left out: freeze() refuses it by design, whatever the program does, so
+    it is listed as not freezable but asks nothing of the program."""
     v = report["verdict"]
     owners = {ns["module"] for ns in report["namespaces"]
               if ns["kind"] == "class" and ns["name"] in v["classes_written"]}
     owners |= {side["module"] for c in report["class_changes"]
                for side in (c["from"], c["to"])
                if side["name"] in v["classes_written"]}
-    owners |= {c["module"] for c in report["blind_classes"]}
-    return set(v["allow"]) | set(v["not_freezable"]) | owners
+    owners |= {c["module"] for c in report["blind_classes"]
+               if c["name"] in v["classes_written"]}
+    return (set(v["allow"]) | set(v["not_freezable"]) | owners) - {"sys"}
 
 
 def _where(first_writer, cwd):
