@@ -126,6 +126,16 @@ class Audit:
         self.tracked = {}
         self.done = False
         self.start_seen = _StartSeen()
+        # The end of startup, as the program marks it: the rows cut off the
+        # log at each mark, in order, [(label or None, rows)]; (kind, name)
+        # -> {"file", "line", "allow"} of the program's own freeze() of it,
+        # and the index of its cut; where pywatch.startup_done() was first
+        # called, and the index of its cut.
+        self.cut = []
+        self.frozen = {}
+        self.frozen_cut = {}
+        self.startup_done_at = None
+        self.startup_done_cut = None
 
     def start(self):
         """Tracks what is loaded, and every module imported or reloaded
@@ -148,6 +158,7 @@ class Audit:
                 self.track(module)
         atexit.register(self.exit)
         os.register_at_fork(after_in_child=self.forget)
+        _freeze._state.audit = self
         self.start_seen.watch(lambda: [self.track(m) for m in importing])
 
     def track(self, module):
@@ -171,6 +182,57 @@ class Audit:
             if _c._audit_watch(_c._type_dict(cls), ("class", qualname, name),
                                cls):
                 self.tracked["class", qualname] = (weakref.ref(cls), name)
+
+    def label(self, obj):
+        """The (kind, name) under which obj, a module or class, is
+        tracked, or None."""
+        for key, (ref, _) in self.tracked.items():
+            if ref() is obj:
+                return key
+        return None
+
+    def startup_done(self):
+        """pywatch.startup_done(): the end of startup for every namespace
+        that the program's own freeze() has not ended yet."""
+        if self.startup_done_at is not None or self.done:
+            return
+        self.startup_done_at = _caller()
+        self.startup_done_cut = len(self.cut)
+        self.cut.append((None, _c._audit_cut(None)))
+
+    def phase(self, cut, label):
+        """The phase of the writes to label that the cut-th cut took off
+        (None: that the log holds at exit)."""
+        frozen = self.frozen_cut.get(label)
+        if cut is None:
+            return "later" if frozen is None else "frozen"
+        if cut == self.startup_done_cut:
+            return "startup" if frozen is None or frozen > cut else "frozen"
+        if cut == frozen and self.startup_done_cut is not None \
+                and self.startup_done_cut < cut:
+            return "later"  # after startup_done(), before the freeze()
+        return "startup"
+
+    def frozen_by_program(self, obj, allow, classes):
+        """The program's own pywatch.freeze(obj): observed, nothing frozen.
+        The end of startup for obj (and its classes if classes), and the
+        writes after it are those that freezing would refuse."""
+        if self.done:
+            return
+        where = _caller()
+        targets = [obj]
+        if classes:
+            targets += _freeze.defined_classes(obj)
+        for target in targets:
+            label = self.label(target)
+            if label is None or label in self.frozen:
+                continue
+            self.frozen[label] = dict(where, allow=sorted(
+                allow if target is obj else ()))
+            self.frozen_cut[label] = len(self.cut)
+            self.cut.append((label, _c._audit_cut(
+                _module_dict(target) if label[0] == "module"
+                else _c._type_dict(target))))
 
     def forget(self):
         """In a forked child: the parent reports, not the child."""
@@ -206,27 +268,43 @@ class Audit:
         _c._audit_stop()
         if not self.start_seen.started:
             return {"started": False}
-        merged = {}  # (kind, name) -> (module name, {key: counts})
+        # (kind, name) -> (module name, {(phase, key): counts}); the phase
+        # of a write: "startup" (before the end of startup, which is the
+        # import if the program marks none), "later", or "frozen" (after
+        # the program's own freeze() of the namespace).
+        merged = {}
         blind = set()
-        for (kind, name, module), alive, writes, unwatched in _c._audit_log():
+        final = _c._audit_log()
+        for (kind, name, module), alive, writes, unwatched in final:
             if unwatched and alive:
                 blind.add(name)
             if not alive:
                 _drop_gc_clear(writes)
-            if not writes:
-                continue
-            _, log = merged.setdefault((kind, name), (module, {}))
-            for key, row in writes.items():
-                log[key] = _merge(log[key], row) if key in log else row
+        cuts = [(i, rows) for i, (_, rows) in enumerate(self.cut)]
+        for cut, rows in cuts + [(None, final)]:
+            for (kind, name, module), alive, writes, unwatched in rows:
+                now = self.phase(cut, (kind, name))
+                _, log = merged.setdefault((kind, name), (module, {}))
+                for key, row in writes.items():
+                    k = (now, key)
+                    log[k] = _merge(log[k], row) if k in log else row
         namespaces = []
         for (kind, name), (module, log) in merged.items():
+            if not log:
+                continue
             ref, _ = self.tracked.get((kind, name), (None, None))
             namespaces.append({
                 "kind": kind, "name": name, "module": module,
-                "writes": [_write(kind, name, ref and ref(), key, row)
-                           for key, row in sorted(
+                "writes": [_write(kind, name, ref and ref(), key, row,
+                                  phase)
+                           for (phase, key), row in sorted(
                                log.items(), key=lambda kv: kv[1][_ORDER])]})
         return {"started": True,
+                "end_of_startup": {
+                    "startup_done": self.startup_done_at,
+                    "frozen": [{"kind": kind, "name": name, **where}
+                               for (kind, name), where
+                               in sorted(self.frozen.items())]},
                 "tracked": [[kind, name, module] for (kind, name), (_, module)
                             in sorted(self.tracked.items())],
                 "namespaces": namespaces,
@@ -425,7 +503,18 @@ def _class_label(side):
 _UNSEEN = object()
 
 
-def _write(kind, owner, obj, key, row):
+def _caller():
+    """The file and line of the program's frame that called into pywatch."""
+    frame = sys._getframe(1)
+    own = os.path.dirname(_freeze.__file__) + os.sep
+    while frame is not None and frame.f_code.co_filename.startswith(own):
+        frame = frame.f_back
+    if frame is None:
+        return {"file": None, "line": 0}
+    return {"file": frame.f_code.co_filename, "line": frame.f_lineno}
+
+
+def _write(kind, owner, obj, key, row, phase):
     counts = dict(zip(KINDS, row[:_N]))
     total = sum(counts.values())
     if kind == "class":
@@ -475,4 +564,6 @@ def _write(kind, owner, obj, key, row):
                     "dict" if setattr_n == 0 else "setattr+dict"),
             "first_writer": ({"file": filename, "line": lineno}
                              if filename else None),
-            "allowed_by_freeze": reason or None}
+            "allowed_by_freeze": reason or None,
+            "phase": "startup" if phase == "startup" else "later",
+            "after_freeze": phase == "frozen"}

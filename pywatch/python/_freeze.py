@@ -29,7 +29,8 @@ from ._pywatch import Dependent as _Dependent
 from ._pywatch import FrozenError, FrozenWarning
 
 __all__ = ["counts", "disable", "enable", "enabled", "freeze", "is_frozen",
-           "modified", "patch", "thaw", "FrozenError", "FrozenWarning"]
+           "modified", "patch", "startup_done", "thaw", "FrozenError",
+           "FrozenWarning"]
 
 _MISSING = object()
 _ModuleType = _types.ModuleType
@@ -164,6 +165,9 @@ class _State:
     # point inside them, may patch or judge again on the same thread.
     patch_lock = _thread.RLock()
     judge_lock = _thread.RLock()
+    # python -m pywatch audit's Audit, in the program it audits: freeze()
+    # and startup_done() tell it the end of startup, and freeze nothing.
+    audit = None
 
 
 _state = _State()
@@ -811,9 +815,26 @@ def freeze(obj, *, allow=(), classes=False):
     messages of refused writes, as a likely misspelling); classes=True
     also freezes the classes the module defines.  Idempotent.  When
     freezing is off (test mode) the request is remembered, for enable(),
-    and nothing is frozen."""
+    and nothing is frozen.  Under python -m pywatch audit nothing is
+    frozen either: the call marks the end of startup for obj."""
+    audit = _state.audit
+    if audit is not None:
+        _check_target(obj, "freeze")
+        audit.frozen_by_program(obj, _names(allow), classes)
+        return obj
     _emit(_freeze(obj, allow, classes))
     return obj
+
+
+def startup_done():
+    """Marks the end of the program's startup for python -m pywatch audit,
+    in a program that does not freeze (all) its modules yet: the audit
+    keeps the writes made before it apart, and judges those made after.
+    A program's own freeze(m) marks it for m.  Does nothing outside the
+    audit."""
+    audit = _state.audit
+    if audit is not None:
+        audit.startup_done()
 
 
 def _freeze(obj, allow, classes):

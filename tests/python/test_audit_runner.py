@@ -412,6 +412,7 @@ class TestRightAudit(RunnerCase):
         _, _, data = self.same("prog.py", audit_args=("--include=impl",))
         self.assertEqual(data["verdict"], {
             "safe": ["impl"], "allow": {}, "not_freezable": {},
+            "written_after_freeze": {},
             "classes_written": {"impl.K": ["x"]}})
 
 
@@ -424,7 +425,10 @@ class TestReadableAudit(RunnerCase):
         include = ("--include=pkg*", "--include=mod")
         _, report, _ = self.same("prog.py", audit_args=include)
         self.assertTrue(report.startswith(
-            "pywatch audit: 1 of 3 modules need attention\n\nmodule mod\n"), report)
+            "pywatch audit: 1 of 3 modules need attention\n"
+            "end of startup: each module's import (the program marks none: "
+            "pywatch.freeze() or pywatch.startup_done() would)\n"
+            "\nmodule mod\n"), report)
         self.assertNotIn("module pkg\n", report)
         self.assertIn("\n1 write that freeze() allows anyway not shown "
                       "(--all shows them)\n", report)
