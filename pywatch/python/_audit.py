@@ -59,13 +59,16 @@ _class_dict = type.__dict__["__dict__"].__get__
 _class_qualname = type.__dict__["__qualname__"].__get__
 # Bound now: the program may replace them.
 _os_open, _os_write, _os_close = os.open, os.write, os.close
+_os_fstat = os.fstat
 _O_REPORT = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 _marshal_dumps = marshal.dumps
 
 
-def start_in_program(loaded):
+def start_in_program(loaded, pywatch_parent, runner):
     """From the runner's sitecustomize: loaded is sys.modules's keys before
-    pywatch was imported.  Puts back the program's environment, sys.path and
+    pywatch was imported, pywatch_parent the directory it put first on
+    sys.path to import pywatch, runner the runner's directory, first on
+    PYTHONPATH.  Puts back the program's environment, sys.path and
     sys.modules, runs the real sitecustomize if there is one, and starts the
     audit.  Raises the ModuleNotFoundError that site ignores when there is
     none, so that no sitecustomize is left in sys.modules."""
@@ -75,9 +78,9 @@ def start_in_program(loaded):
         os.environ.pop("PYTHONPATH", None)
     else:
         os.environ["PYTHONPATH"] = pythonpath
-    # pywatch's directory, then the runner's, which is first on PYTHONPATH.
-    pywatch_parent, runner = sys.path[:2]
-    del sys.path[:2]
+    # By value: a .pth file may have put entries of its own before them.
+    sys.path.remove(pywatch_parent)
+    sys.path.remove(runner)
     sys.path_importer_cache.pop(runner, None)
     if pywatch_parent not in sys.path:
         sys.path_importer_cache.pop(pywatch_parent, None)
@@ -122,6 +125,16 @@ class Audit:
 
     def __init__(self, out):
         self.out = out
+        # Opened now, while the program's python can: a program that drops
+        # privileges (os.setuid) could not open it in the runner's
+        # directory at exit.  Known by its inode, in case the program
+        # closes it and another file takes its number.
+        self.fd = self.fd_id = None
+        try:
+            self.fd = _os_open(out, _O_REPORT, 0o600)
+            self.fd_id = _file_id(self.fd)
+        except OSError:
+            pass
         # (kind, name) -> (weakref to the module or class, its module's name)
         self.tracked = {}
         self.done = False
@@ -249,7 +262,9 @@ class Audit:
             data = {"error": "the report failed: %s: %s"
                     % (type(exc).__name__, exc)}
         try:
-            fd = _os_open(self.out, _O_REPORT, 0o600)
+            fd = self.fd
+            if fd is None or _file_id(fd) != self.fd_id:
+                fd = _os_open(self.out, _O_REPORT, 0o600)
             try:
                 _write_all(fd, _marshal_dumps(data))
             finally:
@@ -407,6 +422,15 @@ def _importing(module):
     spec = _module_dict(module).get("__spec__")
     return (type(spec) is _bootstrap.ModuleSpec
             and getattr(spec, "_initializing", False) is True)
+
+
+def _file_id(fd):
+    """(device, inode) of the file open on fd, or None."""
+    try:
+        st = _os_fstat(fd)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _write_all(fd, data):
