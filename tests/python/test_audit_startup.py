@@ -117,8 +117,8 @@ class TestStartupDone(unittest.TestCase):
         marks = report["end_of_startup"]
         self.assertEqual(marks["rule"], "marked")
         self.assertEqual(marks["frozen"], [])
-        self.assertEqual(marks["startup_done"]["line"],
-                         line_of("prog_service.py", "    pywatch.startup_done()"))
+        self.assertEqual(marks["startup_done"]["line"], line_of(
+            "prog_service.py", "    pywatch.startup_done()"))
         v = report["verdict"]
         self.assertEqual(v["allow"], {"svc_config": ["TIMEOUT"]})
         self.assertEqual(v["written_after_freeze"], {})
