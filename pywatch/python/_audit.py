@@ -149,6 +149,9 @@ class Audit:
         self.frozen_cut = {}
         self.startup_done_at = None
         self.startup_done_cut = None
+        # id -> (weakref, mark) of what the program froze before the audit
+        # tracked it.
+        self.unseen = {}
 
     def start(self):
         """Tracks what is loaded, and every module imported or reloaded
@@ -190,11 +193,13 @@ class Audit:
         if _c._audit_watch(namespace, ("module", name, name)):
             self.tracked["module", name] = (weakref.ref(module), name)
             _watch_setattr(module)
+            self.frozen_while_importing(("module", name), module)
         for cls in _defined_classes(namespace):
             qualname = "%s.%s" % (name, _class_qualname(cls))
             if _c._audit_watch(_c._type_dict(cls), ("class", qualname, name),
                                cls):
                 self.tracked["class", qualname] = (weakref.ref(cls), name)
+                self.frozen_while_importing(("class", qualname), cls)
 
     def label(self, obj):
         """The (kind, name) under which obj, a module or class, is
@@ -237,15 +242,28 @@ class Audit:
         if classes:
             targets += _freeze.defined_classes(obj)
         for target in targets:
+            mark = dict(where, allow=sorted(allow if target is obj else ()))
             label = self.label(target)
-            if label is None or label in self.frozen:
-                continue
-            self.frozen[label] = dict(where, allow=sorted(
-                allow if target is obj else ()))
-            self.frozen_cut[label] = len(self.cut)
-            self.cut.append((label, _c._audit_cut(
-                _module_dict(target) if label[0] == "module"
-                else _c._type_dict(target))))
+            if label is None:
+                # Not tracked yet: a module that freezes itself as its
+                # import ends, marked when its import returns.
+                self.unseen[id(target)] = (weakref.ref(target), mark)
+            elif label not in self.frozen:
+                self.mark_frozen(label, target, mark)
+
+    def mark_frozen(self, label, target, mark):
+        self.frozen[label] = mark
+        self.frozen_cut[label] = len(self.cut)
+        self.cut.append((label, _c._audit_cut(
+            _module_dict(target) if label[0] == "module"
+            else _c._type_dict(target))))
+
+    def frozen_while_importing(self, label, target):
+        """A module or class just tracked that the program froze before:
+        its writes from now on are those that freezing would refuse."""
+        ref, mark = self.unseen.pop(id(target), (None, None))
+        if ref is not None and ref() is target and label not in self.frozen:
+            self.mark_frozen(label, target, mark)
 
     def forget(self):
         """In a forked child: the parent reports, not the child."""

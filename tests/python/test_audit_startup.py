@@ -109,6 +109,18 @@ class TestFreezeMarks(unittest.TestCase):
         self.assertEqual(v["classes_written"], {"counter_mod.Point": ["x"]})
 
 
+    def test_module_that_freezes_itself_as_it_is_imported(self):
+        """Frozen before the audit tracks it, as its import ends."""
+        proc, report = run(["prog_selfish.py"], ("--include=selfish_mod",))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(
+            [(f["name"], f["line"]) for f in
+             report["end_of_startup"]["frozen"]],
+            [("selfish_mod", line_of("selfish_mod.py", "pywatch.freeze("))])
+        self.assertEqual(report["verdict"]["written_after_freeze"],
+                         {"selfish_mod": ["N"]})
+
+
 class TestStartupDone(unittest.TestCase):
 
     def test_marks_every_namespace(self):
