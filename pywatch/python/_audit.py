@@ -12,7 +12,10 @@ tracked from the start), with the classes that freeze(module,
 classes=True) would freeze: freeze.c's write log counts every write
 exactly, keeps the first writer's file and line, and tells a module write
 made through setattr (which freeze() blocks) from a direct one.  Nothing
-is frozen: the audit only observes.
+is frozen: the audit only observes, the program's own pywatch.freeze()
+included, which marks the end of startup for what it names, as
+pywatch.startup_done() does for the rest; the log is cut there
+(_audit_cut), so that startup writes are kept apart from later ones.
 
 At exit (atexit: after the program's own exit handlers) the data of the
 report goes to the file the runner named, which prints it.  The audit
