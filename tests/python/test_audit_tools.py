@@ -117,6 +117,35 @@ class TestInspect(RunnerCase):
         self.assertNotIn(">>>", report)
 
 
+class TestStats(RunnerCase):
+
+    def test_counters_under_the_audit(self):
+        """What README says a program can tell from pywatch.stats(): not
+        fixed (libwatch cannot tell the audit's taps from the program's
+        watches of the same namespace)."""
+        self.files(prog="""
+                   import json, pywatch
+                   pywatch.freeze(json)
+                   stats = pywatch.stats()
+                   print({k: v for k, v in stats.items()
+                          if k.startswith(("frozen", "tracked"))})
+                   print(stats["namespaces"] > 0)
+                   """)
+        audited = python(["-m", "pywatch", "audit", "prog.py"], self.dir)
+        plain = python(["prog.py"], self.dir)
+        self.assertEqual(plain.stdout.splitlines()[0],
+                         "{'frozen_modules': 1, 'frozen_classes': 0, "
+                         "'frozen_writes_blocked': 0, "
+                         "'frozen_writes_detected': 0, "
+                         "'tracked_namespaces': 1}")
+        self.assertEqual(audited.stdout.splitlines()[0],
+                         "{'frozen_modules': 0, 'frozen_classes': 0, "
+                         "'frozen_writes_blocked': 0, "
+                         "'frozen_writes_detected': 0, "
+                         "'tracked_namespaces': 0}")
+        self.assertEqual(audited.stdout.splitlines()[1], "True")
+
+
 class TestJson(RunnerCase):
     """--json - is stdout, after the program's output; /dev/stdout
     redirected to a file loses nothing; a path that cannot be written is
