@@ -185,7 +185,8 @@ def render(report, cwd, show_all=False):
         for kinds, w in writes:
             note = ("  (freeze allows: %s)" % w["allowed_by_freeze"]
                     if w["allowed_by_freeze"] else
-                    "  (after the program's freeze(): refused)"
+                    "  (after the program's freeze(): %s)" % (
+                        "refused" if "setattr" in w["via"] else "reported")
                     if w["after_freeze"] and w["name"] in refused else "")
             out.append(line % (wname, w["name"], wkind, kinds, w["count"],
                                wvia, w["via"], _where(w["first_writer"], cwd))
@@ -235,8 +236,8 @@ def render(report, cwd, show_all=False):
         for m, why in v["not_freezable"].items():
             out.append("    %s: %s" % (m, why))
     if v["written_after_freeze"]:
-        out.append("  written after the program's own freeze(), which would "
-                   "refuse it:")
+        out.append("  written after the program's own freeze(), which "
+                   "refuses it (setattr) or reports it (dict):")
         for m, names in v["written_after_freeze"].items():
             out.append("    %s: %s" % (m, ", ".join(names)))
     return "\n".join(out) + "\n"

@@ -75,8 +75,8 @@ class TestFreezeMarks(unittest.TestCase):
         self.assertIn("prog_service.py:%d  (after the program's freeze(): "
                       "refused)" % LATE_LINE, proc.stderr)
         self.assertIn("  written after the program's own freeze(), which "
-                      "would refuse it:\n    svc_config: TIMEOUT\n",
-                      proc.stderr)
+                      "refuses it (setattr) or reports it (dict):\n"
+                      "    svc_config: TIMEOUT\n", proc.stderr)
         self.assertNotIn("'DEBUG'", proc.stderr)
 
     def test_freezing_refuses_that_write(self):
