@@ -225,14 +225,21 @@ def _interpreter_command():
 
 
 def _read(path):
-    """The data the program left, or None: the program's python creates
-    the file as it starts, and fills it at exit."""
+    """The data the program left: the program's python creates the file as
+    the audit starts in it, and fills it at exit.  NOT_STARTED if there is
+    no file, None if it is empty."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        return None
+        return NOT_STARTED
     return marshal.loads(data) if data else None
+
+
+# The audit never started in the program's python: its sitecustomize did
+# not run.
+NOT_STARTED = {"error": "no report: the audit did not start in the "
+               "program's python (its sitecustomize did not run)"}
 
 
 def _report(data, opts, cwd, json_out, status):

@@ -18,20 +18,26 @@ UNRAISABLE = ("Exception ignored in pywatch's report of a write to a frozen "
 
 class TestPathOrder(RunnerCase):
 
-    def test_pth_inserting_at_0(self):
-        """A .pth file that puts its directory first on sys.path: the
-        runner takes out its own entries by value, not by position."""
+    def pth(self, line):
+        """A user site directory with a .pth file of that line; the
+        environment that makes python read it."""
         userbase = os.path.join(self.dir, "userbase")
         env = dict(ENV, PYTHONUSERBASE=userbase)
         site_dir = subprocess.run(
             [sys.executable, "-c", "import site; "
              "print(site.getusersitepackages())"], env=env,
             capture_output=True, text=True, check=True).stdout.strip()
-        lib = os.path.join(self.dir, "lib")
         os.makedirs(site_dir)
-        os.makedirs(lib)
         with open(os.path.join(site_dir, "first.pth"), "w") as f:
-            f.write("import sys; sys.path.insert(0, %r)\n" % lib)
+            f.write(line + "\n")
+        return env
+
+    def test_pth_inserting_at_0(self):
+        """A .pth file that puts its directory first on sys.path: the
+        runner takes out its own entries by value, not by position."""
+        lib = os.path.join(self.dir, "lib")
+        os.makedirs(lib)
+        env = self.pth("import sys; sys.path.insert(0, %r)" % lib)
         with open(os.path.join(lib, "helper.py"), "w") as f:
             f.write("NAME = 'helper'\n")
         self.files(mod="x = 0", prog="""
@@ -45,6 +51,20 @@ class TestPathOrder(RunnerCase):
         self.assertEqual(audited.stdout.split("\n")[0], "helper 1")
         self.assertReported(report, data)
         self.assertEqual(data["verdict"]["allow"]["mod"], ["x"])
+
+
+    def test_pth_that_drops_the_runners_entry(self):
+        """The audit never starts: said so, rather than blamed on the
+        program's exit."""
+        env = self.pth("import sys; sys.path[:] = [p for p in sys.path "
+                       "if 'pywatch-audit-' not in p]")
+        self.files(prog="print('ran')\n")
+        proc = python(["-m", "pywatch", "audit", "prog.py"], self.dir,
+                      env=env)
+        self.assertEqual((proc.returncode, proc.stdout), (0, "ran\n"))
+        self.assertEqual(proc.stderr, "pywatch audit: no report: the audit "
+                         "did not start in the program's python (its "
+                         "sitecustomize did not run)\n")
 
 
 class TestTempDir(RunnerCase):
