@@ -11,6 +11,10 @@ import unittest
 
 from test_audit_runner import ENV, RunnerCase, python
 
+# Every test here runs pywatch in child processes: refleak.py leaves them
+# out.
+IN_CHILDREN = True
+
 # What runs when a FrozenWarning made an error is delivered at a safe point.
 UNRAISABLE = ("Exception ignored in pywatch's report of a write to a frozen "
               "namespace (the write stands")
