@@ -968,6 +968,33 @@ entry_tuple(const struct entry *e)
                        e->lazy, e->resolved ? e->resolved : Py_None);
 }
 
+/* Appends log's row to out, if it was written or is blind; -1 on error. */
+static int
+append_row(PyObject *out, struct logged *log)
+{
+  PyObject *writes = PyDict_New();
+  int rc = writes ? 0 : -1;
+  /* An entry made for a lazy import that was never written is left
+   * out. */
+  for (size_t i = 0; rc == 0 && i <= log->mask; i++) {
+    const struct entry *e = log->slots ? log->slots[i] : NULL;
+    if (e == NULL || e->order == 0)
+      continue;
+    PyObject *t = entry_tuple(e);
+    rc = t ? PyDict_SetItem(writes, e->key, t) : -1;
+    Py_XDECREF(t);
+  }
+  if (rc == 0 && (PyDict_GET_SIZE(writes) > 0 || log->blind)) {
+    PyObject *item = Py_BuildValue("(OOOO)", log->label,
+                                   log->dict ? Py_True : Py_False, writes,
+                                   log->blind ? Py_True : Py_False);
+    rc = item ? PyList_Append(out, item) : -1;
+    Py_XDECREF(item);
+  }
+  Py_XDECREF(writes);
+  return rc;
+}
+
 /* [(label, alive, {key: (added, modified, deleted, cleared, cloned, same,
  * setattr, order, filename, lineno, lazy, resolved)}, blind)] of every
  * namespace
@@ -983,29 +1010,50 @@ f_audit_log(PyObject *self, PyObject *unused)
     return PyErr_NoMemory(); /* a count would be wrong */
   PyObject *out = PyList_New(0);
   for (struct logged *log = logs; out != NULL && log != NULL;
-       log = log->next) {
-    PyObject *writes = PyDict_New();
-    int rc = writes ? 0 : -1;
-    /* An entry made for a lazy import that was never written is left
-     * out. */
-    for (size_t i = 0; rc == 0 && i <= log->mask; i++) {
-      const struct entry *e = log->slots ? log->slots[i] : NULL;
-      if (e == NULL || e->order == 0)
-        continue;
-      PyObject *t = entry_tuple(e);
-      rc = t ? PyDict_SetItem(writes, e->key, t) : -1;
-      Py_XDECREF(t);
-    }
-    if (rc == 0 && (PyDict_GET_SIZE(writes) > 0 || log->blind)) {
-      PyObject *item = Py_BuildValue("(OOOO)", log->label,
-                                     log->dict ? Py_True : Py_False, writes,
-                                     log->blind ? Py_True : Py_False);
-      rc = item ? PyList_Append(out, item) : -1;
-      Py_XDECREF(item);
-    }
-    Py_XDECREF(writes);
-    if (rc < 0)
+       log = log->next)
+    if (append_row(out, log) < 0)
       Py_CLEAR(out);
+  return out;
+}
+
+/* _audit_cut(dict or None): the end of startup for dict's log (None: for
+ * every log).  Returns their rows as _audit_log() does, and starts their
+ * writes anew: from now on each entry counts, and names its first writer,
+ * as if it had never been written.  What an entry knows of the dict
+ * (held_lazy) stays, since the dict still holds it. */
+static PyObject *
+f_audit_cut(PyObject *self, PyObject *arg)
+{
+  (void)self;
+  if (elsewhere())
+    return NULL;
+  if (arg != Py_None && !PyDict_Check(arg)) {
+    PyErr_SetString(PyExc_TypeError, "_audit_cut(dict or None)");
+    return NULL;
+  }
+  if (out_of_memory)
+    return PyErr_NoMemory();
+  settle(NULL, 0); /* a class event pending is startup's */
+  PyObject *out = PyList_New(0);
+  for (struct logged *log = logs; out != NULL && log != NULL;
+       log = log->next) {
+    if (arg != Py_None && log->dict != arg)
+      continue;
+    if (append_row(out, log) < 0) {
+      Py_CLEAR(out);
+      break;
+    }
+    for (size_t i = 0; log->slots != NULL && i <= log->mask; i++) {
+      struct entry *e = log->slots[i];
+      if (e == NULL)
+        continue;
+      memset(e->counts, 0, sizeof(e->counts));
+      e->setattr = e->lazy = 0;
+      e->order = 0;
+      e->lineno = 0;
+      Py_CLEAR(e->filename);
+      Py_CLEAR(e->resolved);
+    }
   }
   return out;
 }
@@ -1052,6 +1100,9 @@ static PyMethodDef audit_functions[] = {
     {"_audit_log", f_audit_log, METH_NOARGS,
      "[(label, alive, {key: counts and first writer})] of what was "
      "written."},
+    {"_audit_cut", f_audit_cut, METH_O,
+     "The rows of a dict's log (None: of every log), which then starts "
+     "anew: the end of startup."},
     {"_audit_class_changes", f_audit_class_changes, METH_NOARGS,
      "[(from, to, count, order, filename, lineno)] of the instances whose "
      "class changed from or to an audited class."},

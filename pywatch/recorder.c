@@ -170,6 +170,25 @@ take(RecorderObject *self)
   return out;
 }
 
+/* An error of the callback, at the safe point where it runs: a warnings
+ * filter that made FrozenWarning an error (-W error::pywatch.FrozenWarning)
+ * has no caller to reach there, and the write it reports has happened.  The
+ * message says so, rather than naming the callback alone. */
+#define UNRAISABLE_MSG \
+  "in pywatch's report of a write to a frozen namespace (the write " \
+  "stands: a direct __dict__ write cannot be refused, only reported)"
+
+static void
+unraisable(PyObject *callback)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+  PyErr_FormatUnraisable("Exception ignored " UNRAISABLE_MSG ": %R",
+                         callback);
+#else
+  _PyErr_WriteUnraisableMsg(UNRAISABLE_MSG, callback);
+#endif
+}
+
 static void
 deliver(watch_tap_t *tap)
 {
@@ -180,7 +199,7 @@ deliver(watch_tap_t *tap)
                     ? PyObject_CallOneArg(self->callback, records)
                     : Py_NewRef(Py_None);
   if (r == NULL)
-    PyErr_WriteUnraisable(self->callback);
+    unraisable(self->callback);
   Py_XDECREF(r);
   Py_XDECREF(records);
   Py_DECREF(self);

@@ -22,7 +22,7 @@ from ._pywatch import (Cell, Dependent, Event, FrozenError, FrozenWarning,
 from ._pywatch import _finalize
 from ._pywatch import counters as _counters
 from ._freeze import (disable, enable, enabled, freeze, is_frozen, modified,
-                      patch, thaw)
+                      patch, startup_done, thaw)
 from ._specialize import deoptimize, get_specialized, specialize
 from . import _freeze
 
@@ -30,7 +30,7 @@ __all__ = ["Cell", "Dependent", "Event", "FrozenError", "FrozenWarning",
            "StaleError", "attr_cell", "deoptimize", "dict_version", "disable",
            "enable", "enabled", "flush", "freeze", "get_specialized",
            "global_cell", "is_frozen", "modified", "patch", "specialize",
-           "stats", "thaw", "watch"]
+           "startup_done", "stats", "thaw", "watch"]
 
 
 # First registered, so last run: the audit's report and the program's own

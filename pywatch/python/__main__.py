@@ -1,4 +1,5 @@
 """python -m pywatch COMMAND: pywatch's command line."""
+import os
 import sys
 
 # python -m puts the working directory first on sys.path: the command's own
@@ -28,4 +29,15 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    status = main(sys.argv[1:])
+    if sys.flags.inspect or (not sys.flags.ignore_environment
+                             and os.environ.get("PYTHONINSPECT")):
+        # python -i, PYTHONINSPECT: this python would print SystemExit and
+        # open a REPL of its own after the program's, which had them.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        os._exit(status)
+    sys.exit(status)

@@ -12,7 +12,10 @@ tracked from the start), with the classes that freeze(module,
 classes=True) would freeze: freeze.c's write log counts every write
 exactly, keeps the first writer's file and line, and tells a module write
 made through setattr (which freeze() blocks) from a direct one.  Nothing
-is frozen: the audit only observes.
+is frozen: the audit only observes, the program's own pywatch.freeze()
+included, which marks the end of startup for what it names, as
+pywatch.startup_done() does for the rest; the log is cut there
+(_audit_cut), so that startup writes are kept apart from later ones.
 
 At exit (atexit: after the program's own exit handlers) the data of the
 report goes to the file the runner named, which prints it.  The audit
@@ -59,13 +62,16 @@ _class_dict = type.__dict__["__dict__"].__get__
 _class_qualname = type.__dict__["__qualname__"].__get__
 # Bound now: the program may replace them.
 _os_open, _os_write, _os_close = os.open, os.write, os.close
+_os_fstat = os.fstat
 _O_REPORT = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
 _marshal_dumps = marshal.dumps
 
 
-def start_in_program(loaded):
+def start_in_program(loaded, pywatch_parent, runner):
     """From the runner's sitecustomize: loaded is sys.modules's keys before
-    pywatch was imported.  Puts back the program's environment, sys.path and
+    pywatch was imported, pywatch_parent the directory it put first on
+    sys.path to import pywatch, runner the runner's directory, first on
+    PYTHONPATH.  Puts back the program's environment, sys.path and
     sys.modules, runs the real sitecustomize if there is one, and starts the
     audit.  Raises the ModuleNotFoundError that site ignores when there is
     none, so that no sitecustomize is left in sys.modules."""
@@ -75,9 +81,9 @@ def start_in_program(loaded):
         os.environ.pop("PYTHONPATH", None)
     else:
         os.environ["PYTHONPATH"] = pythonpath
-    # pywatch's directory, then the runner's, which is first on PYTHONPATH.
-    pywatch_parent, runner = sys.path[:2]
-    del sys.path[:2]
+    # By value: a .pth file may have put entries of its own before them.
+    sys.path.remove(pywatch_parent)
+    sys.path.remove(runner)
     sys.path_importer_cache.pop(runner, None)
     if pywatch_parent not in sys.path:
         sys.path_importer_cache.pop(pywatch_parent, None)
@@ -122,10 +128,33 @@ class Audit:
 
     def __init__(self, out):
         self.out = out
+        # Opened now, while the program's python can: a program that drops
+        # privileges (os.setuid) could not open it in the runner's
+        # directory at exit.  Known by its inode, in case the program
+        # closes it and another file takes its number.
+        self.fd = self.fd_id = None
+        try:
+            self.fd = _os_open(out, _O_REPORT, 0o600)
+            self.fd_id = _file_id(self.fd)
+        except OSError:
+            pass
         # (kind, name) -> (weakref to the module or class, its module's name)
         self.tracked = {}
         self.done = False
         self.start_seen = _StartSeen()
+        # The end of startup, as the program marks it: the rows cut off the
+        # log at each mark, in order, [(label or None, rows)]; (kind, name)
+        # -> {"file", "line", "allow"} of the program's own freeze() of it,
+        # and the index of its cut; where pywatch.startup_done() was first
+        # called, and the index of its cut.
+        self.cut = []
+        self.frozen = {}
+        self.frozen_cut = {}
+        self.startup_done_at = None
+        self.startup_done_cut = None
+        # id -> (weakref, mark) of what the program froze before the audit
+        # tracked it.
+        self.unseen = {}
 
     def start(self):
         """Tracks what is loaded, and every module imported or reloaded
@@ -148,6 +177,7 @@ class Audit:
                 self.track(module)
         atexit.register(self.exit)
         os.register_at_fork(after_in_child=self.forget)
+        _freeze._state.audit = self
         self.start_seen.watch(lambda: [self.track(m) for m in importing])
 
     def track(self, module):
@@ -166,11 +196,77 @@ class Audit:
         if _c._audit_watch(namespace, ("module", name, name)):
             self.tracked["module", name] = (weakref.ref(module), name)
             _watch_setattr(module)
+            self.frozen_while_importing(("module", name), module)
         for cls in _defined_classes(namespace):
             qualname = "%s.%s" % (name, _class_qualname(cls))
             if _c._audit_watch(_c._type_dict(cls), ("class", qualname, name),
                                cls):
                 self.tracked["class", qualname] = (weakref.ref(cls), name)
+                self.frozen_while_importing(("class", qualname), cls)
+
+    def label(self, obj):
+        """The (kind, name) under which obj, a module or class, is
+        tracked, or None."""
+        for key, (ref, _) in self.tracked.items():
+            if ref() is obj:
+                return key
+        return None
+
+    def startup_done(self):
+        """pywatch.startup_done(): the end of startup for every namespace
+        that the program's own freeze() has not ended yet."""
+        if self.startup_done_at is not None or self.done:
+            return
+        self.startup_done_at = _caller()
+        self.startup_done_cut = len(self.cut)
+        self.cut.append((None, _c._audit_cut(None)))
+
+    def phase(self, cut, label):
+        """The phase of the writes to label that the cut-th cut took off
+        (None: that the log holds at exit)."""
+        frozen = self.frozen_cut.get(label)
+        if cut is None:
+            return "later" if frozen is None else "frozen"
+        if cut == self.startup_done_cut:
+            return "startup" if frozen is None or frozen > cut else "frozen"
+        if cut == frozen and self.startup_done_cut is not None \
+                and self.startup_done_cut < cut:
+            return "later"  # after startup_done(), before the freeze()
+        return "startup"
+
+    def frozen_by_program(self, obj, allow, classes):
+        """The program's own pywatch.freeze(obj): observed, nothing frozen.
+        The end of startup for obj (and its classes if classes), and the
+        writes after it are those that freezing would refuse."""
+        if self.done:
+            return
+        where = _caller()
+        targets = [obj]
+        if classes:
+            targets += _freeze.defined_classes(obj)
+        for target in targets:
+            mark = dict(where, allow=sorted(allow if target is obj else ()))
+            label = self.label(target)
+            if label is None:
+                # Not tracked yet: a module that freezes itself as its
+                # import ends, marked when its import returns.
+                self.unseen[id(target)] = (weakref.ref(target), mark)
+            elif label not in self.frozen:
+                self.mark_frozen(label, target, mark)
+
+    def mark_frozen(self, label, target, mark):
+        self.frozen[label] = mark
+        self.frozen_cut[label] = len(self.cut)
+        self.cut.append((label, _c._audit_cut(
+            _module_dict(target) if label[0] == "module"
+            else _c._type_dict(target))))
+
+    def frozen_while_importing(self, label, target):
+        """A module or class just tracked that the program froze before:
+        its writes from now on are those that freezing would refuse."""
+        ref, mark = self.unseen.pop(id(target), (None, None))
+        if ref is not None and ref() is target and label not in self.frozen:
+            self.mark_frozen(label, target, mark)
 
     def forget(self):
         """In a forked child: the parent reports, not the child."""
@@ -187,7 +283,9 @@ class Audit:
             data = {"error": "the report failed: %s: %s"
                     % (type(exc).__name__, exc)}
         try:
-            fd = _os_open(self.out, _O_REPORT, 0o600)
+            fd = self.fd
+            if fd is None or _file_id(fd) != self.fd_id:
+                fd = _os_open(self.out, _O_REPORT, 0o600)
             try:
                 _write_all(fd, _marshal_dumps(data))
             finally:
@@ -206,33 +304,86 @@ class Audit:
         _c._audit_stop()
         if not self.start_seen.started:
             return {"started": False}
-        merged = {}  # (kind, name) -> (module name, {key: counts})
+        # (kind, name) -> (module name, {(phase, key): counts}); the phase
+        # of a write: "startup" (before the end of startup, which is the
+        # import if the program marks none), "later", or "frozen" (after
+        # the program's own freeze() of the namespace).
+        merged = {}
         blind = set()
-        for (kind, name, module), alive, writes, unwatched in _c._audit_log():
+        final = _c._audit_log()
+        for (kind, name, module), alive, writes, unwatched in final:
             if unwatched and alive:
                 blind.add(name)
             if not alive:
                 _drop_gc_clear(writes)
-            if not writes:
-                continue
-            _, log = merged.setdefault((kind, name), (module, {}))
-            for key, row in writes.items():
-                log[key] = _merge(log[key], row) if key in log else row
+        cuts = [(i, rows) for i, (_, rows) in enumerate(self.cut)]
+        for cut, rows in cuts + [(None, final)]:
+            for (kind, name, module), alive, writes, unwatched in rows:
+                now = self.phase(cut, (kind, name))
+                _, log = merged.setdefault((kind, name), (module, {}))
+                for key, row in writes.items():
+                    k = (now, key)
+                    log[k] = _merge(log[k], row) if k in log else row
         namespaces = []
         for (kind, name), (module, log) in merged.items():
+            if not log:
+                continue
             ref, _ = self.tracked.get((kind, name), (None, None))
             namespaces.append({
                 "kind": kind, "name": name, "module": module,
-                "writes": [_write(kind, name, ref and ref(), key, row)
-                           for key, row in sorted(
+                "writes": [_write(kind, name, ref and ref(), key, row,
+                                  phase)
+                           for (phase, key), row in sorted(
                                log.items(), key=lambda kv: kv[1][_ORDER])]})
         return {"started": True,
+                "end_of_startup": {
+                    "startup_done": self.startup_done_at,
+                    "frozen": [{"kind": kind, "name": name, **where}
+                               for (kind, name), where
+                               in sorted(self.frozen.items())]},
                 "tracked": [[kind, name, module] for (kind, name), (_, module)
                             in sorted(self.tracked.items())],
                 "namespaces": namespaces,
-                "class_changes": _class_changes(),
-                "blind_classes": sorted(blind),
+                "class_changes": [c for c in _class_changes()
+                                  if not self.stdlib_change(c)],
+                "blind_classes": sorted(
+                    name for name in blind
+                    if not self.blind_by_allowed_writes(name, namespaces)),
                 "not_freezable": self.not_freezable()}
+
+    def _class(self, name):
+        ref, _ = self.tracked.get(("class", name), (None, None))
+        return ref and ref()
+
+    def blind_by_allowed_writes(self, name, namespaces):
+        """Whether a class went unwatched only through writes that freeze()
+        allows anyway: a class is blind after a write to it or to a base
+        (see audit.c), so every heap class of its MRO must be audited and
+        written, if at all, by such writes only (3.14's annotation caches
+        on the ABCs, 3.12's ByteString._removal_version)."""
+        cls = self._class(name)
+        if cls is None:
+            return False
+        labels = {id(ref()): label
+                  for (kind, label), (ref, _) in self.tracked.items()
+                  if kind == "class" and ref() is not None}
+        refused = {ns["name"] for ns in namespaces if ns["kind"] == "class"
+                   and not all(w["allowed_by_freeze"] for w in ns["writes"])}
+        for base in _class_mro(cls):
+            if not _c._is_heap_type(base):
+                continue
+            label = labels.get(id(base))
+            if label is None or label in refused:
+                return False
+        return True
+
+    def stdlib_change(self, change):
+        """Whether a change of class is the standard library's own, which
+        freeze(classes=True) leaves possible (_freeze.STDLIB_CLASS_CHANGES)."""
+        old, new = (self._class(side["name"]) if side["module"] else None
+                    for side in (change["from"], change["to"]))
+        return (old is not None and new is not None
+                and _freeze.stdlib_class_change(old, new))
 
     def not_freezable(self):
         refused = {}
@@ -292,6 +443,15 @@ def _importing(module):
     spec = _module_dict(module).get("__spec__")
     return (type(spec) is _bootstrap.ModuleSpec
             and getattr(spec, "_initializing", False) is True)
+
+
+def _file_id(fd):
+    """(device, inode) of the file open on fd, or None."""
+    try:
+        st = _os_fstat(fd)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _write_all(fd, data):
@@ -388,7 +548,18 @@ def _class_label(side):
 _UNSEEN = object()
 
 
-def _write(kind, owner, obj, key, row):
+def _caller():
+    """The file and line of the program's frame that called into pywatch."""
+    frame = sys._getframe(1)
+    own = os.path.dirname(_freeze.__file__) + os.sep
+    while frame is not None and frame.f_code.co_filename.startswith(own):
+        frame = frame.f_back
+    if frame is None:
+        return {"file": None, "line": 0}
+    return {"file": frame.f_code.co_filename, "line": frame.f_lineno}
+
+
+def _write(kind, owner, obj, key, row, phase):
     counts = dict(zip(KINDS, row[:_N]))
     total = sum(counts.values())
     if kind == "class":
@@ -438,4 +609,6 @@ def _write(kind, owner, obj, key, row):
                     "dict" if setattr_n == 0 else "setattr+dict"),
             "first_writer": ({"file": filename, "line": lineno}
                              if filename else None),
-            "allowed_by_freeze": reason or None}
+            "allowed_by_freeze": reason or None,
+            "phase": "startup" if phase == "startup" else "later",
+            "after_freeze": phase == "frozen"}

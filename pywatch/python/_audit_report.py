@@ -38,13 +38,28 @@ def report(data, include=(), exclude=()):
              for kind, name, module in data["tracked"]
              if kind == "class" and wanted(module)
              and name in data["blind_classes"]]
+    marks = data["end_of_startup"]
+    frozen = [f for f in marks["frozen"] if wanted(_module_of(f, data))]
     return {"tracked": {"modules": len(modules),
                         "classes": len(tracked) - len(modules)},
+            "end_of_startup": {
+                "rule": ("marked" if marks["startup_done"] or marks["frozen"]
+                         else "import"),
+                "startup_done": marks["startup_done"],
+                "frozen": frozen},
             "namespaces": namespaces,
             "class_changes": changes,
             "blind_classes": blind,
             "verdict": _verdict(modules, namespaces, changes, blind, refused,
-                                wanted)}
+                                wanted, frozen)}
+
+
+def _module_of(namespace, data):
+    """The module name of a tracked namespace {"kind", "name"}."""
+    for kind, name, module in data["tracked"]:
+        if kind == namespace["kind"] and name == namespace["name"]:
+            return module
+    return namespace["name"]
 
 
 def change_name(change):
@@ -58,14 +73,25 @@ def change_name(change):
 BLIND = "<not watched throughout: a store of the bound value may be missed>"
 
 
-def _verdict(modules, namespaces, changes, blind, refused, wanted):
-    """What freeze() can be told, module by module."""
+def _verdict(modules, namespaces, changes, blind, refused, wanted, frozen):
+    """What freeze() can be told, module by module: from the writes after
+    startup only."""
     blocking = {}  # module -> names freeze() would not let through
     classes = {}   # class -> names written
+    # The program's own freeze(): (kind, name) -> the allow= it gave.
+    allowed = {(f["kind"], f["name"]): f["allow"] for f in frozen}
+    after_freeze = {}  # namespace -> names its freeze() would refuse
     for ns in namespaces:
-        names = [w["name"] for w in ns["writes"] if not w["allowed_by_freeze"]]
+        later = [w for w in ns["writes"]
+                 if w["phase"] == "later" and not w["allowed_by_freeze"]]
+        names = list(dict.fromkeys(w["name"] for w in later))
         if not names:
             continue
+        refusing = [w["name"] for w in later if w["after_freeze"]
+                    and w["name"] not in allowed.get(
+                        (ns["kind"], ns["name"]), ())]
+        if refusing:
+            after_freeze[ns["name"]] = sorted(set(refusing))
         if ns["kind"] == "class":
             classes[ns["name"]] = names
         else:
@@ -92,26 +118,30 @@ def _verdict(modules, namespaces, changes, blind, refused, wanted):
                   if m not in refused},
         "classes_written": {c: sorted(n) for c, n in sorted(classes.items())},
         "not_freezable": dict(sorted(refused.items())),
+        "written_after_freeze": dict(sorted(after_freeze.items())),
     }
 
 
 def _attention(report):
     """The modules that cannot simply be frozen: written, refused, or
-    holding a written class (or one whose instances change class)."""
+    holding a written class (or one whose instances change class).  sys is
+    left out: freeze() refuses it by design, whatever the program does, so
+    it is listed as not freezable but asks nothing of the program."""
     v = report["verdict"]
     owners = {ns["module"] for ns in report["namespaces"]
               if ns["kind"] == "class" and ns["name"] in v["classes_written"]}
     owners |= {side["module"] for c in report["class_changes"]
                for side in (c["from"], c["to"])
                if side["name"] in v["classes_written"]}
-    owners |= {c["module"] for c in report["blind_classes"]}
-    return set(v["allow"]) | set(v["not_freezable"]) | owners
+    owners |= {c["module"] for c in report["blind_classes"]
+               if c["name"] in v["classes_written"]}
+    return (set(v["allow"]) | set(v["not_freezable"]) | owners) - {"sys"}
 
 
 def _where(first_writer, cwd):
     """file:line, the file relative to cwd if it is under it: cwd is a
     string, since the program may have removed the directory."""
-    if first_writer is None:
+    if first_writer is None or first_writer["file"] is None:
         return "?"
     path = first_writer["file"]
     under = os.path.join(cwd, "")
@@ -125,14 +155,20 @@ def render(report, cwd, show_all=False):
     writes that freeze() allows anyway only if show_all."""
     v = report["verdict"]
     out = ["pywatch audit: %d of %d modules need attention"
-           % (len(_attention(report)), report["tracked"]["modules"])]
-    shown, hidden = [], 0
+           % (len(_attention(report)), report["tracked"]["modules"]),
+           _rule(report["end_of_startup"], cwd)]
+    shown, hidden, startup = [], 0, []
     for ns in report["namespaces"]:
-        writes = [w for w in ns["writes"]
-                  if show_all or not w["allowed_by_freeze"]]
-        hidden += len(ns["writes"]) - len(writes)
+        later = [w for w in ns["writes"] if w["phase"] == "later"]
+        writes = [w for w in later if show_all or not w["allowed_by_freeze"]]
+        hidden += len(later) - len(writes)
         if writes:
             shown.append((ns, writes))
+        early = [w["name"] for w in ns["writes"] if w["phase"] == "startup"
+                 and (show_all or not w["allowed_by_freeze"])]
+        if early:
+            startup.append("  %s %s: %s" % (ns["kind"], ns["name"],
+                                             ", ".join(early)))
     rows = [(ns, [("+".join(k for k in KINDS if w[k]), w) for w in writes])
             for ns, writes in shown]
     all_writes = [w for _, writes in shown for w in writes]
@@ -145,9 +181,13 @@ def render(report, cwd, show_all=False):
         out.append("%s %s" % (ns["kind"], ns["name"]))
         out.append(line % (wname, "name", wkind, "kind", "count", wvia, "via",
                            "first writer"))
+        refused = v["written_after_freeze"].get(ns["name"], ())
         for kinds, w in writes:
             note = ("  (freeze allows: %s)" % w["allowed_by_freeze"]
-                    if w["allowed_by_freeze"] else "")
+                    if w["allowed_by_freeze"] else
+                    "  (after the program's freeze(): %s)" % (
+                        "refused" if "setattr" in w["via"] else "reported")
+                    if w["after_freeze"] and w["name"] in refused else "")
             out.append(line % (wname, w["name"], wkind, kinds, w["count"],
                                wvia, w["via"], _where(w["first_writer"], cwd))
                        + note)
@@ -161,6 +201,10 @@ def render(report, cwd, show_all=False):
             out.append("  %-*s -> %-*s %7d  %s" % (
                 wfrom, c["from"]["name"], wto, c["to"]["name"], c["count"],
                 _where(c["first_writer"], cwd)))
+    if startup:
+        out.append("")
+        out.append("written during startup (not judged):")
+        out.extend(startup)
     if hidden:
         out.append("")
         out.append("%d write%s that freeze() allows anyway not shown (--all "
@@ -170,8 +214,9 @@ def render(report, cwd, show_all=False):
         out.append(VIA_LEGEND.rstrip("\n"))
     out.append("")
     out.append("verdict")
-    out.append("  safe to freeze() (never written after import): %d modules"
-               % len(v["safe"]))
+    out.append("  safe to freeze() (never written after %s): %d modules"
+               % ("startup" if report["end_of_startup"]["rule"] == "marked"
+                  else "import", len(v["safe"])))
     out.extend(_wrap(", ".join(v["safe"]), "    "))
     if v["allow"]:
         out.append("  freezable with allow=:")
@@ -190,7 +235,30 @@ def render(report, cwd, show_all=False):
         out.append("  not freezable:")
         for m, why in v["not_freezable"].items():
             out.append("    %s: %s" % (m, why))
+    if v["written_after_freeze"]:
+        out.append("  written after the program's own freeze(), which "
+                   "refuses it (setattr) or reports it (dict):")
+        for m, names in v["written_after_freeze"].items():
+            out.append("    %s: %s" % (m, ", ".join(names)))
     return "\n".join(out) + "\n"
+
+
+def _rule(marks, cwd):
+    """The line that says where the audit took the end of startup."""
+    if marks["rule"] == "import":
+        return ("end of startup: each module's import (the program marks "
+                "none: pywatch.freeze() or pywatch.startup_done() would)")
+    parts = []
+    if marks["frozen"]:
+        parts.append("the program's own freeze() of %s" % ", ".join(
+            "%s (%s)" % (f["name"], _where(f, cwd)) for f in marks["frozen"]))
+    if marks["startup_done"]:
+        parts.append("%spywatch.startup_done() at %s" % (
+            "for the rest, " if parts else "",
+            _where(marks["startup_done"], cwd)))
+    else:
+        parts.append("for the rest, each module's import")
+    return "end of startup: " + "; ".join(parts)
 
 
 def _wrap(text, indent, width=79):

@@ -15,6 +15,7 @@ import json
 import marshal
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -29,9 +30,9 @@ PROG = "python -m pywatch audit"
 # (on PYTHONPATH, site would drop the program's own entry for it).
 BOOT = """import sys
 loaded = list(sys.modules)
-sys.path.insert(0, %r)
+sys.path.insert(0, %(parent)r)
 from pywatch._audit import start_in_program
-start_in_program(loaded)
+start_in_program(loaded, %(parent)r, %(runner)r)
 """
 
 
@@ -44,7 +45,8 @@ def _parser():
         "which module namespaces (and the classes they define) were written "
         "after import, by whom, and what could be frozen.")
     p.add_argument("--json", metavar="FILE",
-                   help="also write the report as JSON to FILE")
+                   help="also write the report as JSON to FILE (- for "
+                   "stdout, after the program's output)")
     p.add_argument("--include", metavar="PATTERN", action="append",
                    default=[], help="report only modules matching this "
                    "fnmatch pattern (repeatable)")
@@ -83,19 +85,101 @@ def main(argv):
         parser.error("the audit starts in the program's python through site "
                      "and PYTHONPATH: run it without -S, -E or -I")
     cwd = os.getcwd()
-    json_path = os.path.abspath(opts.json) if opts.json else None
-    with tempfile.TemporaryDirectory(prefix="pywatch-audit-") as tmp:
-        status = _run(program, tmp)
-        data = _read(os.path.join(tmp, "report"))
-    _report(data, opts, cwd, json_path, status)
+    parent = _temp_parent()
+    if parent is None:
+        parser.error("no temporary directory whose path holds no %r (it goes "
+                     "on PYTHONPATH): set TMPDIR" % os.pathsep)
+    try:
+        json_out = _JsonOut(opts.json) if opts.json else None
+    except OSError as exc:
+        parser.error("cannot write --json %s: %s" % (opts.json, exc))
+    written = False
+    try:
+        with tempfile.TemporaryDirectory(prefix="pywatch-audit-",
+                                         dir=parent) as tmp:
+            status = _run(program, tmp)
+            data = _read(os.path.join(tmp, "report"))
+        written = _report(data, opts, cwd, json_out, status)
+    finally:
+        if json_out is not None:
+            json_out.close(written)
     return _exit_status(status)
+
+
+def _temp_parent():
+    """Where the runner's directory goes.  It is put on PYTHONPATH, which
+    os.pathsep splits, so not under a path that holds one (TMPDIR=/x/a:b):
+    then the first of the usual places that does not.  None if none."""
+    for parent in (tempfile.gettempdir(), "/tmp", "/var/tmp", "/usr/tmp"):
+        if os.pathsep not in parent and os.path.isdir(parent) \
+                and os.access(parent, os.W_OK | os.X_OK):
+            return parent
+    return None
+
+
+class _JsonOut:
+    """Where --json goes: FILE, opened before the program runs, so that a
+    path that cannot be written is told before it starts, and written
+    after it ends; '-' is stdout."""
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = None
+        self.created = False
+        if path != "-":
+            existed = os.path.lexists(path)
+            self.fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o666)
+            self.created = not existed
+
+    def write(self, text):
+        if self.fd is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        st = os.fstat(self.fd)
+        if stat.S_ISREG(st.st_mode):
+            if _is_std_stream(st):
+                # --json /dev/stdout, redirected to a file: after the
+                # program's output, which truncating would lose.
+                os.lseek(self.fd, 0, os.SEEK_END)
+            else:
+                os.ftruncate(self.fd, 0)
+                os.lseek(self.fd, 0, os.SEEK_SET)
+        data = text.encode("utf-8")
+        while data:
+            data = data[os.write(self.fd, data):]
+
+    def close(self, written):
+        """A file created for a report that was never written goes."""
+        if self.fd is None:
+            return
+        os.close(self.fd)
+        if self.created and not written:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+
+def _is_std_stream(st):
+    """Whether st is the file that stdout or stderr writes to."""
+    for fd in (1, 2):
+        try:
+            std = os.fstat(fd)
+        except OSError:
+            continue
+        if (std.st_dev, std.st_ino) == (st.st_dev, st.st_ino):
+            return True
+    return False
 
 
 def _run(program, tmp):
     """Runs the program to its end; its wait status (negative: a signal)."""
     with open(os.path.join(tmp, "sitecustomize.py"), "w",
               encoding="utf-8") as f:
-        f.write(BOOT % os.path.dirname(os.path.dirname(_audit.__file__)))
+        f.write(BOOT % {
+            "parent": os.path.dirname(os.path.dirname(_audit.__file__)),
+            "runner": tmp})
     env = dict(os.environ)
     env[_audit.ENV_OUT] = os.path.join(tmp, "report")
     env["PYTHONPATH"] = tmp
@@ -141,38 +225,49 @@ def _interpreter_command():
 
 
 def _read(path):
+    """The data the program left: the program's python creates the file as
+    the audit starts in it, and fills it at exit.  NOT_STARTED if there is
+    no file, None if it is empty."""
     try:
         with open(path, "rb") as f:
-            return marshal.load(f)
+            data = f.read()
     except FileNotFoundError:
-        return None
+        return NOT_STARTED
+    return marshal.loads(data) if data else None
 
 
-def _report(data, opts, cwd, json_path, status):
+# The audit never started in the program's python: its sitecustomize did
+# not run.
+NOT_STARTED = {"error": "no report: the audit did not start in the "
+               "program's python (its sitecustomize did not run)"}
+
+
+def _report(data, opts, cwd, json_out, status):
     """The table on stderr and the JSON in its file, each written whatever
-    happens to the other."""
+    happens to the other; whether the JSON was written."""
     if data is None:
         _say("pywatch audit: no report: the program ended without running "
              "its exit handlers (os._exit(), a signal, os.exec*(), or "
              "atexit's handlers cleared)\n")
-        return
+        return False
     if "error" in data:
         _say("pywatch audit: %s\n" % data["error"])
-        return
+        return False
     if not data["started"]:
         _say("pywatch audit: the program did not start (%s): no report\n"
              % ("exit status %d" % status if status >= 0
                 else "signal %d" % -status))
-        return
+        return False
     result = _audit_report.report(data, opts.include, opts.exclude)
     _say(_audit_report.render(result, cwd, opts.all))
-    if json_path:
-        try:
-            with open(json_path, "w", encoding="utf-8") as f:
-                json.dump(result, f, indent=1)
-                f.write("\n")
-        except OSError as exc:
-            _say("pywatch audit: cannot write %s: %s\n" % (json_path, exc))
+    if json_out is None:
+        return False
+    try:
+        json_out.write(json.dumps(result, indent=1) + "\n")
+        return True
+    except (OSError, ValueError) as exc:
+        _say("pywatch audit: cannot write %s: %s\n" % (json_out.path, exc))
+        return False
 
 
 def _say(text):

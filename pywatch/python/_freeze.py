@@ -29,7 +29,8 @@ from ._pywatch import Dependent as _Dependent
 from ._pywatch import FrozenError, FrozenWarning
 
 __all__ = ["counts", "disable", "enable", "enabled", "freeze", "is_frozen",
-           "modified", "patch", "thaw", "FrozenError", "FrozenWarning"]
+           "modified", "patch", "startup_done", "thaw", "FrozenError",
+           "FrozenWarning"]
 
 _MISSING = object()
 _ModuleType = _types.ModuleType
@@ -79,7 +80,11 @@ STDLIB_WRITES = {k: frozenset(v) for k, v in {
     "importlib.abc": ["ResourceReader", "Traversable",
                       "TraversableResources"],
     "unittest": ["IsolatedAsyncioTestCase"],
-    "ast": ["_Unparser"],
+    # _Unparser on first use; on 3.12 and 3.13 its __getattr__ also
+    # caches each deprecated node class it is asked for in its globals.
+    "ast": ["_Unparser", "Str", "Num", "Bytes", "NameConstant", "Ellipsis"],
+    # 3.15: its __getattr__ caches the deprecated ByteString.
+    "_collections_abc": ["ByteString"],
     # Caches filled on first use.
     "asyncio.events": ["_event_loop_policy"],
     "base64": ["_a85chars", "_a85chars2", "_b85chars", "_b85chars2",
@@ -116,6 +121,26 @@ STDLIB_WRITES = {k: frozenset(v) for k, v in {
     "linecache": ["getlines"],
 }.items()}
 
+STDLIB_OWN = "the standard library's own write"
+
+# The same for the standard library's classes, by module name and class
+# qualname.  typing.ByteString, a _DeprecatedGenericAlias on 3.12 and 3.13,
+# passes the _removal_version its __init__ sets through to the ABC it
+# aliases, when typing is imported.  (freeze(cls) cannot let a class write
+# through: CPython refuses it.  The audit's verdict asks this table.)
+STDLIB_CLASS_WRITES = {k: frozenset(v) for k, v in {
+    ("_collections_abc", "ByteString"): ["_removal_version"],
+}.items()}
+
+# The standard library's own changes of an instance's class, (module, from,
+# to) by class qualname, which CPython refuses when either class is frozen:
+# freeze(module, classes=True) leaves both classes unfrozen.  3.14+:
+# annotationlib turns its _Stringifier objects into ForwardRefs when it
+# evaluates annotations as FORWARDREF (dataclasses, inspect, typing).
+STDLIB_CLASS_CHANGES = frozenset([
+    ("annotationlib", "_Stringifier", "ForwardRef"),
+])
+
 
 def _switched_off():
     value = _os.environ.get("PYWATCH_DISABLE", "").strip().lower()
@@ -140,6 +165,9 @@ class _State:
     # point inside them, may patch or judge again on the same thread.
     patch_lock = _thread.RLock()
     judge_lock = _thread.RLock()
+    # python -m pywatch audit's Audit, in the program it audits: freeze()
+    # and startup_done() tell it the end of startup, and freeze nothing.
+    audit = None
 
 
 _state = _State()
@@ -189,9 +217,9 @@ def _door(owner, name, value, existed, replaced_lazy, via_setattr):
     if not existed and _created_lazily(is_module, name, value, via_setattr):
         return "created lazily"
     if not is_module:
-        return ""
+        return STDLIB_OWN if _is_stdlib_class_write(owner, name) else ""
     if _is_stdlib_write(owner, name):
-        return "the standard library's own write"
+        return STDLIB_OWN
     if replaced_lazy is not None and _resolves_to(replaced_lazy, value):
         return "lazy import resolved"
     if _is_submodule_binding(owner, name, value):
@@ -248,6 +276,42 @@ def _is_stdlib_write(module, name):
     return any(_sys.modules.get(table_name) is module
                and _from_stdlib(module, table_name)
                for table_name in _STDLIB_WRITERS.get(name, ()))
+
+
+def _is_stdlib_class_write(cls, name):
+    """Whether the class table allows name on this very class."""
+    return any(name in names and _is_stdlib_class(cls, module, qualname)
+               for (module, qualname), names in STDLIB_CLASS_WRITES.items())
+
+
+def _is_stdlib_class(cls, module_name, qualname):
+    """Whether cls is the class bound under qualname in the standard
+    library's module of that name."""
+    module = _sys.modules.get(module_name)
+    return (_is_module(module) and _module_dict(module).get(qualname) is cls
+            and _from_stdlib(module, module_name))
+
+
+def stdlib_class_change(old, new):
+    """Whether instances changing class from old to new is the standard
+    library's own (STDLIB_CLASS_CHANGES)."""
+    try:
+        return any(_is_stdlib_class(old, module, a)
+                   and _is_stdlib_class(new, module, b)
+                   for module, a, b in STDLIB_CLASS_CHANGES)
+    except Exception:
+        return False
+
+
+def _stdlib_changing(cls):
+    """Whether the standard library changes instances from or to cls:
+    freeze(classes=True) must leave it writable."""
+    try:
+        return any(_is_stdlib_class(cls, name, qualname)
+                   for name, a, b in STDLIB_CLASS_CHANGES
+                   for qualname in (a, b))
+    except Exception:
+        return False
 
 
 _STDLIB_DIR = getattr(_sys, "_stdlib_dir", None)
@@ -371,10 +435,12 @@ def implicitly_allowed(module):
 
 def defined_classes(module):
     """The classes freeze(module, classes=True) freezes: heap classes bound
-    in the module whose __module__ is the module."""
+    in the module whose __module__ is the module, but for those whose
+    instances the standard library changes (STDLIB_CLASS_CHANGES)."""
     return [v for v in list(_module_dict(module).values())
             if _is_class(v) and _c._is_heap_type(v)
-            and getattr(v, "__module__", None) == module.__name__]
+            and getattr(v, "__module__", None) == module.__name__
+            and not _stdlib_changing(v)]
 
 
 def _is_module(obj):
@@ -749,9 +815,26 @@ def freeze(obj, *, allow=(), classes=False):
     messages of refused writes, as a likely misspelling); classes=True
     also freezes the classes the module defines.  Idempotent.  When
     freezing is off (test mode) the request is remembered, for enable(),
-    and nothing is frozen."""
+    and nothing is frozen.  Under python -m pywatch audit nothing is
+    frozen either: the call marks the end of startup for obj."""
+    audit = _state.audit
+    if audit is not None:
+        _check_target(obj, "freeze")
+        audit.frozen_by_program(obj, _names(allow), classes)
+        return obj
     _emit(_freeze(obj, allow, classes))
     return obj
+
+
+def startup_done():
+    """Marks the end of the program's startup for python -m pywatch audit,
+    in a program that does not freeze (all) its modules yet: the audit
+    keeps the writes made before it apart, and judges those made after.
+    A program's own freeze(m) marks it for m.  Does nothing outside the
+    audit."""
+    audit = _state.audit
+    if audit is not None:
+        audit.startup_done()
 
 
 def _freeze(obj, allow, classes):

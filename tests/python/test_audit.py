@@ -26,7 +26,7 @@ ENV.pop("PYWATCH_DISABLE", None)
 FIXTURES = ("--include=config_mod", "--include=counter_mod",
             "--include=pkg_a*")
 NOTHING = {"safe": [], "allow": {}, "classes_written": {},
-           "not_freezable": {}}
+           "not_freezable": {}, "written_after_freeze": {}}
 
 
 def run(args, audit_args=FIXTURES):
@@ -69,7 +69,8 @@ def write(name, at, via="setattr", allowed=None, through_setattr=None,
     setattr_n = {"setattr": total, "dict": 0}.get(via, through_setattr)
     return {"name": name, "count": total, **kinds, "setattr": setattr_n,
             "dict": total - setattr_n, "via": via, "first_writer": at,
-            "allowed_by_freeze": allowed}
+            "allowed_by_freeze": allowed, "phase": "later",
+            "after_freeze": False}
 
 
 def module(name, *writes, kind="module", owner=None):
@@ -108,8 +109,10 @@ class TestReports(AuditCase):
                          dict(NOTHING, allow={"counter_mod": ["n"]}))
         self.assertEqual(report["tracked"], {"modules": 1, "classes": 1})
         self.assertEqual(proc.stderr, (
-            "pywatch audit: 1 of 1 modules need attention\n\n"
-            "module counter_mod\n"
+            "pywatch audit: 1 of 1 modules need attention\n"
+            "end of startup: each module's import (the program marks none: "
+            "pywatch.freeze() or pywatch.startup_done() would)\n"
+            "\nmodule counter_mod\n"
             "  name  kind       count  via   first writer\n"
             "  n     modified    1000  dict  counter_mod.py:%d\n\n"
             "%s\n"
