@@ -5,8 +5,13 @@
 
 #include <stdlib.h>
 
-/* Pinned first: index_ready() drops the references left to drop, whose
- * Python code may release dep too. */
+/* The state comes from the dependent, not from the thread: asking CPython
+ * which interpreter runs costs a thread-local lookup through libpython.
+ * While one interpreter alone runs libwatch (sole_state), the dependent's
+ * state is that interpreter's, which the caller must be running (watch.h);
+ * otherwise the interpreter is checked.  Pinned first: index_collect()
+ * drops the references left to drop, whose Python code may release dep
+ * too. */
 struct state *
 dep_ready(watch_dep_t *dep, int *rc)
 {
@@ -15,11 +20,14 @@ dep_ready(watch_dep_t *dep, int *rc)
     return NULL;
   }
   dep->pins++;  /* until dep_done() */
-  struct state *st = index_ready();
-  if (st == NULL || dep->state != st) {
+  struct state *st = dep->state;
+  if (st == NULL || st->init_count == 0 || st->finalizing
+      || (st != atomic_load_explicit(&sole_state, memory_order_relaxed)
+          && st->interp != PyInterpreterState_Get())) {
     *rc = dep_done(dep, WATCH_ENOINIT);
     return NULL;
   }
+  index_collect(st);
   if (!dep->head.valid) {
     *rc = dep_done(dep, WATCH_EINVALIDATED);
     return NULL;

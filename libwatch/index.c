@@ -55,6 +55,8 @@ keyrec_get(struct state *st, struct ns *ns, PyObject *key, uintptr_t hash)
   if (kr != NULL && kr->idle) {  /* in use again: it names its key */
     kr->idle = 0;
     ns->idle--;
+    ns->kept -= kr->kept;
+    kr->kept = 0;
     kr->key = Py_NewRef(key);
     kr->exact = key_is_exact(key);
   }
@@ -83,6 +85,7 @@ keyrec_drop(struct state *st, struct keyrec *kr)
   st->counters.keys--;
   if (kr->idle)
     kr->ns->idle--;
+  kr->ns->kept -= kr->kept;
   state_decref_later(st, kr->key);
   state_free(st, kr, sizeof(*kr));
 }
@@ -106,8 +109,16 @@ collect_later(struct state *st, struct ns *ns)
 /* A key nobody depends on is forgotten, unless its count matters: then
  * the record turns idle, keeping its count but not the key, and a dict
  * keeps at most IDLE_KEYS_MAX idle records that are not unstable, so that
- * the memory of a dict nobody depends on stays bounded. */
+ * the memory of a dict nobody depends on stays bounded.
+ *
+ * A key that never changed is kept too, idle and without a count, while
+ * other dependents keep the dict watched, KEPT_KEYS_MAX of them a dict:
+ * an optimizer that lost its code to a write re-guards the same key at
+ * once, and finds the record there.  A kept record counts no write, as a
+ * freed one would not (the unstable rule counts only what changed while
+ * depended on), and goes with the dict's last edge (forget_kept()). */
 #define IDLE_KEYS_MAX 32
+#define KEPT_KEYS_MAX 8
 
 static void
 keyrec_maybe_free(struct state *st, struct keyrec *kr)
@@ -115,9 +126,18 @@ keyrec_maybe_free(struct state *st, struct keyrec *kr)
   struct ns *ns = kr->ns;
   if (kr->edges || kr->idle || kr == &ns->whole || kr == &ns->module_class)
     return;
-  if (kr->changes && (kr->unstable || ns->idle < IDLE_KEYS_MAX)) {
+  /* Inside a watcher the record may still count this very write (an
+   * event tells ns->whole first): it waits for the collection, as one to
+   * free does, and is kept there if it still counts nothing. */
+  int keep = !st->in_watcher && !kr->changes && ns->edges > 0
+             && ns->kept < KEPT_KEYS_MAX;
+  if (keep
+      || (kr->changes
+          && (kr->unstable || ns->idle - ns->kept < IDLE_KEYS_MAX))) {
     kr->idle = 1;
     ns->idle++;
+    kr->kept = keep;
+    ns->kept += keep;
     state_decref_later(st, kr->key);
     kr->key = NULL;
     return;
@@ -133,6 +153,29 @@ keyrec_maybe_free(struct state *st, struct keyrec *kr)
   }
   table_drop(st, &ns->keys, &kr->node);
   keyrec_drop(st, kr);
+}
+
+/* The dict's last edge went: its kept records go too, at the next
+ * collection (the table is not changed under a walk).  Until then they
+ * match no key, not even by hash. */
+static void
+forget_kept(struct state *st, struct ns *ns)
+{
+  for (size_t i = 0; ns->kept && i <= ns->keys.mask; i++)
+    for (table_node_t *n = ns->keys.buckets[i]; n; n = n->next) {
+      struct keyrec *kr = (struct keyrec *)n;
+      if (!kr->kept)
+        continue;
+      kr->kept = kr->idle = kr->exact = 0;
+      ns->kept--;
+      ns->idle--;
+      if (!kr->unused_queued) {
+        kr->unused_queued = 1;
+        kr->unused_next = ns->unused;
+        ns->unused = kr;
+      }
+    }
+  collect_later(st, ns);
 }
 
 /* ---- namespaces ---------------------------------------------------------- */
@@ -218,7 +261,7 @@ index_check(struct state *st)
     for (table_node_t *n = st->namespaces.buckets[i]; n; n = n->next) {
       struct ns *ns = (struct ns *)n;
       size_t ns_edges = 0;
-      unsigned idle = 0;
+      unsigned idle = 0, kept = 0;
       assert(ns->obj != NULL);
       namespaces++;
       for (struct edge *e = ns->whole.edges; e; e = e->next, ns_edges++)
@@ -237,11 +280,15 @@ index_check(struct state *st)
             idle++;
             assert(kr->key == NULL && kr->edges == NULL);
           }
+          if (kr->kept) {
+            kept++;
+            assert(kr->idle && kr->changes == 0 && ns->edges > 0);
+          }
           for (struct edge *e = kr->edges; e; e = e->next, ns_edges++)
             assert(e->keyrec == kr && *e->pprev == e
                    && (e->dep->head.valid || UNFIXED_CYCLE));
         }
-      assert(ns_edges == ns->edges && idle == ns->idle);
+      assert(ns_edges == ns->edges && idle == ns->idle && kept == ns->kept);
       edges += ns_edges;
     }
   for (watch_dep_t *dep = st->deps; dep; dep = dep->next, deps++)
@@ -262,6 +309,10 @@ index_collect(struct state *st)
 {
   if (st->in_watcher)
     return;
+  if (st->collect == NULL && st->garbage_len == 0) {
+    index_check(st);
+    return;
+  }
   struct ns *ns;
   while ((ns = st->collect) != NULL) {
     st->collect = ns->collect_next;
@@ -322,6 +373,8 @@ edge_free(struct state *st, struct edge *e)
   st->counters.edges--;
   state_free(st, e, sizeof(*e));
   keyrec_maybe_free(st, kr);
+  if (ns->edges == 0 && ns->kept)
+    forget_kept(st, ns);
   ns_maybe_free(st, ns);
 }
 
@@ -458,7 +511,7 @@ keyrec_changed(struct state *st, struct keyrec *kr,
                const watch_event_t *report)
 {
   watch_event_t unstable = *report;
-  if (st->unstable_limit && !kr->ns->subclass_registry) {
+  if (st->unstable_limit && !kr->kept && !kr->ns->subclass_registry) {
     kr->ns->pinned = 1;
     if (++kr->changes > st->unstable_limit && !kr->unstable) {
       kr->unstable = 1;

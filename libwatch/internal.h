@@ -70,6 +70,7 @@ struct keyrec {
   struct keyrec *unused_next; /* in ns->unused, see collect_later() */
   uint32_t changes;     /* modifications seen while tracked */
   unsigned idle : 1;    /* key dropped, counted in ns->idle */
+  unsigned kept : 1;    /* idle with no count, counted in ns->kept too */
   unsigned unstable : 1;
   unsigned exact : 1;   /* exact str or int: comparable without Python */
   unsigned unused_queued : 1;
@@ -84,6 +85,7 @@ struct ns {
   uint64_t version;
   size_t edges;         /* edges on this namespace, ns->whole included */
   unsigned idle;        /* idle key records, at most IDLE_KEYS_MAX */
+  unsigned kept;        /* of which kept, at most KEPT_KEYS_MAX */
   table_t keys;
   struct keyrec whole;
   /* A module dict's: the dependents of its module's class (type.c), told
@@ -135,8 +137,16 @@ struct watch_dep_s {
 #ifdef WATCH_TEST_ABI_VERSION
 #define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
 #else
-#define WATCH_ABI_VERSION 5
+#define WATCH_ABI_VERSION 6
 #endif
+
+/* state.c: blocks that state_alloc() hands out again, per size class. */
+enum { FREE_CLASS = 16, FREE_CLASSES = 16, FREE_LIST_MAX = 64 };
+struct free_list {
+  void *head;              /* each block's first word links the next */
+  unsigned len;
+};
+enum { GARBAGE_INLINE = 8 };
 
 struct state {
   int init_count;          /* watch_init() nesting; 0: not initialized */
@@ -184,9 +194,12 @@ struct state {
   watch_tap_t *tap_batch;
   watch_tap_t *taps_freed; /* freed during tap_event(), which frees them */
   /* References to drop once no libwatch structure is in the middle of a
-   * change (state_drain()): a Py_DECREF can run any Python code. */
+   * change (state_drain()): a Py_DECREF can run any Python code.  garbage
+   * is garbage_inline, or NULL before the first, unless more were due. */
   PyObject **garbage;
   size_t garbage_len, garbage_cap;
+  PyObject *garbage_inline[GARBAGE_INLINE];
+  struct free_list free_lists[FREE_CLASSES]; /* state.c, state_alloc() */
   uint64_t hits;           /* events that invalidated something */
   watch_counters_t counters; /* misses is derived: events - hits */
 };
@@ -214,6 +227,7 @@ struct state *state_of_owner(PyObject *owner);
 void state_count_initialized(struct state *st, int delta);
 void *state_alloc(struct state *st, size_t size);
 void state_free(struct state *st, void *p, size_t size);
+void state_free_lists_release(struct state *st);
 /* Takes over a reference and drops it at the next state_drain(). */
 void state_decref_later(struct state *st, PyObject *obj);
 void state_drain(struct state *st);

@@ -71,6 +71,7 @@ state_capsule_destroy(PyObject *capsule)
   if (st->init_count > 0)
     st->teardown(st);
   atomic_fetch_add_explicit(&epoch, 1, memory_order_relaxed);
+  state_free_lists_release(st);
   free(st);
 }
 
@@ -194,10 +195,41 @@ state_of_owner(PyObject *owner)
   return PyCapsule_GetPointer(owner, STATE_CAPSULE);
 }
 
+/* Each size class of FREE_CLASS bytes keeps up to FREE_LIST_MAX freed
+ * blocks: a registration that follows a release (an optimizer re-guarding
+ * the code it just lost) takes back the dependent, edge and key record it
+ * gave up without going through calloc, which glibc serves past its
+ * per-thread cache.  A block is allocated at its class's full size, so any
+ * size of the class fits it.  The lists are the state's own (isolated
+ * interpreters allocate at once) and are emptied at the last watch_fini()
+ * and at the interpreter's teardown: at most a few kilobytes stay between
+ * them, and none after. */
+static struct free_list *
+free_list_of(struct state *st, size_t size, size_t *class_size)
+{
+  size_t index = (size - 1) / FREE_CLASS;
+  if (size == 0 || index >= FREE_CLASSES) {
+    *class_size = size;
+    return NULL;
+  }
+  *class_size = (index + 1) * FREE_CLASS;
+  return &st->free_lists[index];
+}
+
 void *
 state_alloc(struct state *st, size_t size)
 {
-  void *p = calloc(1, size);
+  size_t class_size;
+  struct free_list *list = free_list_of(st, size, &class_size);
+  void *p;
+  if (list != NULL && list->head != NULL) {
+    p = list->head;
+    list->head = *(void **)p;
+    list->len--;
+    memset(p, 0, class_size);
+  } else {
+    p = calloc(1, class_size);
+  }
   if (p != NULL)
     st->counters.bytes += size;
   return p;
@@ -209,9 +241,34 @@ state_free(struct state *st, void *p, size_t size)
   if (p == NULL)
     return;
   st->counters.bytes -= size;
-  free(p);
+  size_t class_size;
+  struct free_list *list = free_list_of(st, size, &class_size);
+  if (list == NULL || list->len == FREE_LIST_MAX) {
+    free(p);
+    return;
+  }
+  *(void **)p = list->head;
+  list->head = p;
+  list->len++;
 }
 
+void
+state_free_lists_release(struct state *st)
+{
+  for (int i = 0; i < FREE_CLASSES; i++) {
+    struct free_list *list = &st->free_lists[i];
+    while (list->head != NULL) {
+      void *p = list->head;
+      list->head = *(void **)p;
+      free(p);
+    }
+    list->len = 0;
+  }
+}
+
+/* The first GARBAGE_INLINE references wait in the state itself: the one
+ * or two that a release leaves (its event's namespace and key) cost no
+ * allocation. */
 void
 state_decref_later(struct state *st, PyObject *obj)
 {
@@ -221,15 +278,24 @@ state_decref_later(struct state *st, PyObject *obj)
     Py_DECREF(obj);
     return;
   }
+  if (st->garbage == NULL) {
+    st->garbage = st->garbage_inline;
+    st->garbage_cap = GARBAGE_INLINE;
+  }
   if (st->garbage_len == st->garbage_cap) {
-    size_t cap = st->garbage_cap ? 2 * st->garbage_cap : 16;
-    PyObject **grown = realloc(st->garbage, cap * sizeof(*grown));
+    size_t cap = 2 * st->garbage_cap;
+    PyObject **grown = malloc(cap * sizeof(*grown));
     if (grown == NULL) {
       /* Out of memory: leaking one reference is safe, dropping it now is
        * not. */
       return;
     }
-    st->counters.bytes += (cap - st->garbage_cap) * sizeof(*grown);
+    memcpy(grown, st->garbage, st->garbage_len * sizeof(*grown));
+    if (st->garbage != st->garbage_inline) {
+      st->counters.bytes -= st->garbage_cap * sizeof(*grown);
+      free(st->garbage);
+    }
+    st->counters.bytes += cap * sizeof(*grown);
     st->garbage = grown;
     st->garbage_cap = cap;
   }
@@ -237,8 +303,8 @@ state_decref_later(struct state *st, PyObject *obj)
 }
 
 /* Each reference leaves the list before it is dropped, so that the Python
- * code it runs may call back into libwatch, this function included.  The
- * list's memory goes too: an idle libwatch holds none. */
+ * code it runs may call back into libwatch, this function included.  A
+ * grown list's memory goes too: an idle libwatch holds none. */
 void
 state_drain(struct state *st)
 {
@@ -248,10 +314,10 @@ state_drain(struct state *st)
     PyObject *obj = st->garbage[--st->garbage_len];
     Py_DECREF(obj);
   }
-  if (st->garbage_cap > 0) {
+  if (st->garbage != NULL && st->garbage != st->garbage_inline) {
     st->counters.bytes -= st->garbage_cap * sizeof(*st->garbage);
     free(st->garbage);
-    st->garbage = NULL;
-    st->garbage_cap = 0;
+    st->garbage = st->garbage_inline;
+    st->garbage_cap = GARBAGE_INLINE;
   }
 }
