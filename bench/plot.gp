@@ -9,7 +9,7 @@ set key top left
 set output out.'/invalidation.png'
 set title "Invalidating one key with one dependent"
 set xlabel "dependents on other keys of the dict"
-set ylabel "ns per write (register, store, invalidate, release)"
+set ylabel "ns per write (re-arm, register, store, invalidate)"
 set logscale xy
 set format x "10^{%L}"
 set format y "10^{%L}"

@@ -181,6 +181,16 @@ WATCH_EXTERN int watch_dep_locate(watch_dep_t *dep);
  * after finalization, where every dependent is already invalid. */
 WATCH_EXTERN int watch_dep_invalidate(watch_dep_t *dep);
 
+/* Makes the dependent what watch_dep_new() made, with the same callback and
+ * data: valid, with no dependency, no specialization (the function gets its
+ * code back) and no callback left to deliver (one queued by an earlier
+ * invalidation is dropped).  For an optimizer that re-guards its code after
+ * an invalidation: it costs neither an allocation nor a release.  Errors:
+ * WATCH_EINVAL (NULL), WATCH_ENOINIT, and WATCH_EINVALIDATED if the Python
+ * code that dropping the references libwatch held runs (a key's __del__)
+ * releases the dependent: it is freed then, as by watch_dep_release(). */
+WATCH_EXTERN int watch_dep_rearm(watch_dep_t *dep);
+
 /* The validity flag is the first member of every dependent, so that this
  * check, which optimized code runs on its fast path, is one load. */
 typedef struct {

@@ -128,9 +128,10 @@ keyrec_maybe_free(struct state *st, struct keyrec *kr)
     return;
   /* Inside a watcher the record may still count this very write (an
    * event tells ns->whole first): it waits for the collection, as one to
-   * free does, and is kept there if it still counts nothing. */
-  int keep = !st->in_watcher && !kr->changes && ns->edges > 0
-             && ns->kept < KEPT_KEYS_MAX;
+   * free does, and is kept there if it still counts nothing.  Without the
+   * unstable rule nothing counts. */
+  int keep = (!st->in_watcher || !st->unstable_limit) && !kr->changes
+             && ns->edges > 0 && ns->kept < KEPT_KEYS_MAX;
   if (keep
       || (kr->changes
           && (kr->unstable || ns->idle - ns->kept < IDLE_KEYS_MAX))) {
