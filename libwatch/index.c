@@ -478,12 +478,16 @@ dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
   if (dep->phase_one != NULL)
     dep->phase_one(dep, report);
   /* The callback runs after the mutation: the event keeps what it names
-   * alive until then.  A dying object is never named (report.ns NULL). */
-  dep->event = *report;
-  Py_XINCREF(report->ns);
-  Py_XINCREF(report->key);
-  if (dep->locate)
-    locate(&dep->event);
+   * alive until then.  A dying object is never named (report.ns NULL).
+   * A dependent without a callback has nothing to be told, and is neither
+   * given the event nor queued. */
+  if (dep->cb != NULL) {
+    dep->event = *report;
+    Py_XINCREF(report->ns);
+    Py_XINCREF(report->key);
+    if (dep->locate)
+      locate(&dep->event);
+  }
   dep_unlink_all(st, dep);
   /* After the unlinking: the swap back tells the function's dependents,
    * and an invalid dependent must not be among them.  Phase one calls up
@@ -492,7 +496,8 @@ dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
    * the mutation completes. */
   if (dep->spec != NULL)
     spec_deoptimize(st, dep->spec, report);
-  queue_push(st, dep);
+  if (dep->cb != NULL)
+    queue_push(st, dep);
   st->counters.invalidations++;
 }
 
