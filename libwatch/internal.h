@@ -141,7 +141,7 @@ struct watch_dep_s {
 #endif
 
 /* state.c: blocks that state_alloc() hands out again, per size class. */
-enum { FREE_CLASS = 16, FREE_CLASSES = 16, FREE_LIST_MAX = 64 };
+enum { FREE_CLASS = 8, FREE_CLASSES = 32, FREE_LIST_MAX = 64 };
 struct free_list {
   void *head;              /* each block's first word links the next */
   unsigned len;
