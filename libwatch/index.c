@@ -55,10 +55,12 @@ keyrec_get(struct state *st, struct ns *ns, PyObject *key, uintptr_t hash)
   if (kr != NULL && kr->idle) {  /* in use again: it names its key */
     kr->idle = 0;
     ns->idle--;
-    ns->kept -= kr->kept;
-    kr->kept = 0;
     kr->key = Py_NewRef(key);
     kr->exact = key_is_exact(key);
+  }
+  if (kr != NULL && kr->kept) {
+    kr->kept = 0;
+    ns->kept--;
   }
   if (kr != NULL)
     return kr;
@@ -111,10 +113,11 @@ collect_later(struct state *st, struct ns *ns)
  * keeps at most IDLE_KEYS_MAX idle records that are not unstable, so that
  * the memory of a dict nobody depends on stays bounded.
  *
- * A key that never changed is kept too, idle and without a count, while
- * other dependents keep the dict watched, KEPT_KEYS_MAX of them a dict:
- * an optimizer that lost its code to a write re-guards the same key at
- * once, and finds the record there.  A kept record counts no write, as a
+ * An exact key that never changed is kept, with its key, while other
+ * dependents keep the dict watched, KEPT_KEYS_MAX of them a dict: an
+ * optimizer that lost its code to a write re-guards the same key at once,
+ * and finds the record there.  Holding an exact str or int a while longer
+ * runs no code and shows nowhere.  A kept record counts no write, as a
  * freed one would not (the unstable rule counts only what changed while
  * depended on), and goes with the dict's last edge (forget_kept()). */
 #define IDLE_KEYS_MAX 32
@@ -124,21 +127,26 @@ static void
 keyrec_maybe_free(struct state *st, struct keyrec *kr)
 {
   struct ns *ns = kr->ns;
-  if (kr->edges || kr->idle || kr == &ns->whole || kr == &ns->module_class)
+  if (kr->kept && ns->edges == 0) {  /* queued by forget_kept() */
+    kr->kept = 0;
+    ns->kept--;
+  }
+  if (kr->edges || kr->idle || kr->kept || kr == &ns->whole
+      || kr == &ns->module_class)
     return;
   /* Inside a watcher the record may still count this very write (an
    * event tells ns->whole first): it waits for the collection, as one to
    * free does, and is kept there if it still counts nothing.  Without the
    * unstable rule nothing counts. */
-  int keep = (!st->in_watcher || !st->unstable_limit) && !kr->changes
-             && ns->edges > 0 && ns->kept < KEPT_KEYS_MAX;
-  if (keep
-      || (kr->changes
-          && (kr->unstable || ns->idle - ns->kept < IDLE_KEYS_MAX))) {
+  if ((!st->in_watcher || !st->unstable_limit) && !kr->changes && kr->exact
+      && ns->edges > 0 && ns->kept < KEPT_KEYS_MAX) {
+    kr->kept = 1;
+    ns->kept++;
+    return;
+  }
+  if (kr->changes && (kr->unstable || ns->idle < IDLE_KEYS_MAX)) {
     kr->idle = 1;
     ns->idle++;
-    kr->kept = keep;
-    ns->kept += keep;
     state_decref_later(st, kr->key);
     kr->key = NULL;
     return;
@@ -157,19 +165,16 @@ keyrec_maybe_free(struct state *st, struct keyrec *kr)
 }
 
 /* The dict's last edge went: its kept records go too, at the next
- * collection (the table is not changed under a walk).  Until then they
- * match no key, not even by hash. */
+ * collection (the table is not changed under a walk), unless a dependent
+ * comes back first.  Until then they still count no write. */
 static void
 forget_kept(struct state *st, struct ns *ns)
 {
-  for (size_t i = 0; ns->kept && i <= ns->keys.mask; i++)
+  for (size_t i = 0; i <= ns->keys.mask; i++)
     for (table_node_t *n = ns->keys.buckets[i]; n; n = n->next) {
       struct keyrec *kr = (struct keyrec *)n;
       if (!kr->kept)
         continue;
-      kr->kept = kr->idle = kr->exact = 0;
-      ns->kept--;
-      ns->idle--;
       if (!kr->unused_queued) {
         kr->unused_queued = 1;
         kr->unused_next = ns->unused;
@@ -283,7 +288,8 @@ index_check(struct state *st)
           }
           if (kr->kept) {
             kept++;
-            assert(kr->idle && kr->changes == 0 && ns->edges > 0);
+            assert(!kr->idle && kr->exact && kr->edges == NULL
+                   && kr->changes == 0 && ns->edges > 0);
           }
           for (struct edge *e = kr->edges; e; e = e->next, ns_edges++)
             assert(e->keyrec == kr && *e->pprev == e
@@ -303,17 +309,12 @@ index_check(struct state *st)
 #define index_check(st) ((void)(st))
 #endif
 
-/* Also drops the references left to drop: called where no structure is in
- * the middle of a change. */
+/* index_collect()'s work (internal.h). */
 void
-index_collect(struct state *st)
+index_collect_all(struct state *st)
 {
   if (st->in_watcher)
     return;
-  if (st->collect == NULL && st->garbage_len == 0) {
-    index_check(st);
-    return;
-  }
   struct ns *ns;
   while ((ns = st->collect) != NULL) {
     st->collect = ns->collect_next;
@@ -516,13 +517,14 @@ static void
 keyrec_changed(struct state *st, struct keyrec *kr,
                const watch_event_t *report)
 {
-  watch_event_t unstable = *report;
   if (st->unstable_limit && !kr->kept && !kr->ns->subclass_registry) {
     kr->ns->pinned = 1;
     if (++kr->changes > st->unstable_limit && !kr->unstable) {
       kr->unstable = 1;
+      watch_event_t unstable = *report;
       unstable.kind = WATCH_EVENT_UNSTABLE;
-      report = &unstable;
+      keyrec_invalidate(st, kr, &unstable);
+      return;
     }
   }
   keyrec_invalidate(st, kr, report);

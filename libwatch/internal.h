@@ -70,7 +70,7 @@ struct keyrec {
   struct keyrec *unused_next; /* in ns->unused, see collect_later() */
   uint32_t changes;     /* modifications seen while tracked */
   unsigned idle : 1;    /* key dropped, counted in ns->idle */
-  unsigned kept : 1;    /* idle with no count, counted in ns->kept too */
+  unsigned kept : 1;    /* no edge, no count, key held: see index.c */
   unsigned unstable : 1;
   unsigned exact : 1;   /* exact str or int: comparable without Python */
   unsigned unused_queued : 1;
@@ -85,7 +85,7 @@ struct ns {
   uint64_t version;
   size_t edges;         /* edges on this namespace, ns->whole included */
   unsigned idle;        /* idle key records, at most IDLE_KEYS_MAX */
-  unsigned kept;        /* of which kept, at most KEPT_KEYS_MAX */
+  unsigned kept;        /* kept key records, at most KEPT_KEYS_MAX */
   table_t keys;
   struct keyrec whole;
   /* A module dict's: the dependents of its module's class (type.c), told
@@ -253,7 +253,21 @@ void dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark);
 void dep_unlink_all(struct state *st, watch_dep_t *dep);
 void dep_invalidate(struct state *st, watch_dep_t *dep,
                     const watch_event_t *report);
-void index_collect(struct state *st);
+void index_collect_all(struct state *st);
+
+/* Collects what fell out of use and drops the references left to drop:
+ * called where no structure is in the middle of a change.  Inline, since
+ * most calls find nothing to do (a checking build walks the index every
+ * time). */
+static inline void
+index_collect(struct state *st)
+{
+#ifndef WATCH_CHECK_INDEX
+  if (st->collect == NULL && st->garbage_len == 0)
+    return;
+#endif
+  index_collect_all(st);
+}
 /* The state of this interpreter, for a call of the API: NULL unless
  * watch_init() succeeded, with what was left to collect collected. */
 struct state *index_ready(void);
