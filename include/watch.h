@@ -14,7 +14,10 @@
  * watch_dep_release() and watch_cell_free(), which are always allowed.  State is per interpreter:
  * isolated subinterpreters, each with its own GIL (PEP 684), use libwatch
  * at the same time, and nothing one of them registers or writes reaches
- * another's dependents.
+ * another's dependents.  A dependent belongs to the interpreter that made
+ * it: a call that takes one finds its state through it, and checks the
+ * running interpreter only while libwatch runs in more than one, so it must
+ * be called in that interpreter.
  */
 #ifndef WATCH_H
 #define WATCH_H
