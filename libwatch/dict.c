@@ -155,10 +155,8 @@ static int
 read_assumption(watch_dep_t *dep, PyObject *dict, PyObject *key,
                 PyObject **value, Py_hash_t *hash)
 {
-  /* A str's hash is cached once computed: read in place, as the dict's
-   * own lookup does. */
-  *hash = PyUnicode_CheckExact(key) ? ((PyASCIIObject *)key)->hash : -1;
-  if (*hash == -1 && (*hash = PyObject_Hash(key)) == -1)
+  *hash = PyObject_Hash(key);
+  if (*hash == -1)
     return WATCH_EPYTHON;
   *value = PyDict_GetItemWithError(dict, key);
   if (*value == NULL && PyErr_Occurred())
