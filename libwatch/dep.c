@@ -5,13 +5,13 @@
 
 #include <stdlib.h>
 
-/* dep_enter(): the state comes from the dependent, not from the thread: asking CPython
- * which interpreter runs costs a thread-local lookup through libpython.
- * While one interpreter alone runs libwatch (sole_state), the dependent's
- * state is that interpreter's, which the caller must be running (watch.h);
- * otherwise the interpreter is checked.  Pinned first: index_collect()
- * drops the references left to drop, whose Python code may release dep
- * too. */
+/* The gate of every call that takes a dependent.  The state comes from the
+ * dependent, not from the thread: asking CPython which interpreter runs
+ * costs a thread-local lookup through libpython.  While one interpreter
+ * alone runs libwatch (sole_state), the dependent's state is that
+ * interpreter's, which the caller must be running (watch.h); otherwise the
+ * interpreter is checked.  Pinned first: index_collect() drops the
+ * references left to drop, whose Python code may release dep too. */
 static struct state *
 dep_enter(watch_dep_t *dep, int *rc)
 {

@@ -196,10 +196,10 @@ state_of_owner(PyObject *owner)
 }
 
 /* Each size class of FREE_CLASS bytes keeps up to FREE_LIST_MAX freed
- * blocks: a registration that follows a release (an optimizer re-guarding
- * the code it just lost) takes back the dependent, edge and key record it
- * gave up without going through calloc, which glibc serves past its
- * per-thread cache.  A block is allocated at its class's full size, so any
+ * blocks: a registration that follows an invalidation or a release (an
+ * optimizer re-guarding the code it just lost) takes back the edge, key
+ * record or dependent given up without going through calloc, which glibc
+ * serves past its per-thread cache.  A block is allocated at its class's full size, so any
  * size of the class fits it.  The lists are the state's own (isolated
  * interpreters allocate at once) and are emptied at the last watch_fini()
  * and at the interpreter's teardown: at most a few kilobytes stay between
