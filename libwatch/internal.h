@@ -23,6 +23,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 struct state;
 struct ns;
@@ -225,9 +226,50 @@ struct state *state_find(int create, int *rc);
 PyObject *state_owner(void);
 struct state *state_of_owner(PyObject *owner);
 void state_count_initialized(struct state *st, int delta);
-void *state_alloc(struct state *st, size_t size);
-void state_free(struct state *st, void *p, size_t size);
+void *state_alloc_new(struct state *st, size_t size);
+void state_free_now(struct state *st, void *p, size_t size);
 void state_free_lists_release(struct state *st);
+
+/* Zeroed memory, counted in counters.bytes.  Each size class of FREE_CLASS
+ * bytes keeps up to FREE_LIST_MAX freed blocks: a registration that follows
+ * an invalidation or a release (an optimizer re-guarding the code it just
+ * lost) takes back the edge, key record or dependent given up without going
+ * through calloc, which glibc serves past its per-thread cache.  Inline: the
+ * size is a constant at every call, and so is the class.  The lists are the
+ * state's own (isolated interpreters allocate at once) and are emptied at
+ * the last watch_fini() and at the interpreter's teardown: at most a few
+ * kilobytes stay between them, and none after. */
+static inline void *
+state_alloc(struct state *st, size_t size)
+{
+  size_t index = (size - 1) / FREE_CLASS;
+  if (index >= FREE_CLASSES || st->free_lists[index].head == NULL)
+    return state_alloc_new(st, size);
+  struct free_list *list = &st->free_lists[index];
+  void *p = list->head;
+  list->head = *(void **)p;
+  list->len--;
+  memset(p, 0, (index + 1) * FREE_CLASS);
+  st->counters.bytes += size;
+  return p;
+}
+
+static inline void
+state_free(struct state *st, void *p, size_t size)
+{
+  size_t index = (size - 1) / FREE_CLASS;
+  if (p == NULL)
+    return;
+  if (index >= FREE_CLASSES || st->free_lists[index].len == FREE_LIST_MAX) {
+    state_free_now(st, p, size);
+    return;
+  }
+  struct free_list *list = &st->free_lists[index];
+  *(void **)p = list->head;
+  list->head = p;
+  list->len++;
+  st->counters.bytes -= size;
+}
 /* Takes over a reference and drops it at the next state_drain(). */
 void state_decref_later(struct state *st, PyObject *obj);
 void state_drain(struct state *st);

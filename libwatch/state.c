@@ -195,61 +195,24 @@ state_of_owner(PyObject *owner)
   return PyCapsule_GetPointer(owner, STATE_CAPSULE);
 }
 
-/* Each size class of FREE_CLASS bytes keeps up to FREE_LIST_MAX freed
- * blocks: a registration that follows an invalidation or a release (an
- * optimizer re-guarding the code it just lost) takes back the edge, key
- * record or dependent given up without going through calloc, which glibc
- * serves past its per-thread cache.  A block is allocated at its class's full size, so any
- * size of the class fits it.  The lists are the state's own (isolated
- * interpreters allocate at once) and are emptied at the last watch_fini()
- * and at the interpreter's teardown: at most a few kilobytes stay between
- * them, and none after. */
-static struct free_list *
-free_list_of(struct state *st, size_t size, size_t *class_size)
+/* state_alloc() and state_free() (internal.h) when their size class's list
+ * cannot serve them: a block of the class's full size, so that any size of
+ * the class fits it when it comes back. */
+void *
+state_alloc_new(struct state *st, size_t size)
 {
   size_t index = (size - 1) / FREE_CLASS;
-  if (size == 0 || index >= FREE_CLASSES) {
-    *class_size = size;
-    return NULL;
-  }
-  *class_size = (index + 1) * FREE_CLASS;
-  return &st->free_lists[index];
-}
-
-void *
-state_alloc(struct state *st, size_t size)
-{
-  size_t class_size;
-  struct free_list *list = free_list_of(st, size, &class_size);
-  void *p;
-  if (list != NULL && list->head != NULL) {
-    p = list->head;
-    list->head = *(void **)p;
-    list->len--;
-    memset(p, 0, class_size);
-  } else {
-    p = calloc(1, class_size);
-  }
+  void *p = calloc(1, index < FREE_CLASSES ? (index + 1) * FREE_CLASS : size);
   if (p != NULL)
     st->counters.bytes += size;
   return p;
 }
 
 void
-state_free(struct state *st, void *p, size_t size)
+state_free_now(struct state *st, void *p, size_t size)
 {
-  if (p == NULL)
-    return;
   st->counters.bytes -= size;
-  size_t class_size;
-  struct free_list *list = free_list_of(st, size, &class_size);
-  if (list == NULL || list->len == FREE_LIST_MAX) {
-    free(p);
-    return;
-  }
-  *(void **)p = list->head;
-  list->head = p;
-  list->len++;
+  free(p);
 }
 
 void
