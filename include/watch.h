@@ -14,7 +14,10 @@
  * watch_dep_release() and watch_cell_free(), which are always allowed.  State is per interpreter:
  * isolated subinterpreters, each with its own GIL (PEP 684), use libwatch
  * at the same time, and nothing one of them registers or writes reaches
- * another's dependents.
+ * another's dependents.  A dependent belongs to the interpreter that made
+ * it: a call that takes one finds its state through it, and checks the
+ * running interpreter only while libwatch runs in more than one, so it must
+ * be called in that interpreter.
  */
 #ifndef WATCH_H
 #define WATCH_H
@@ -180,6 +183,16 @@ WATCH_EXTERN int watch_dep_locate(watch_dep_t *dep);
  * nothing if it is already invalid.  Like watch_dep_release(), it is allowed
  * after finalization, where every dependent is already invalid. */
 WATCH_EXTERN int watch_dep_invalidate(watch_dep_t *dep);
+
+/* Makes the dependent what watch_dep_new() made, with the same callback and
+ * data: valid, with no dependency, no specialization (the function gets its
+ * code back) and no callback left to deliver (one queued by an earlier
+ * invalidation is dropped).  For an optimizer that re-guards its code after
+ * an invalidation: it costs neither an allocation nor a release.  Errors:
+ * WATCH_EINVAL (NULL), WATCH_ENOINIT, and WATCH_EINVALIDATED if the Python
+ * code that dropping the references libwatch held runs (a key's __del__)
+ * releases the dependent: it is freed then, as by watch_dep_release(). */
+WATCH_EXTERN int watch_dep_rearm(watch_dep_t *dep);
 
 /* The validity flag is the first member of every dependent, so that this
  * check, which optimized code runs on its fast path, is one load. */

@@ -5,21 +5,39 @@
 
 #include <stdlib.h>
 
-/* Pinned first: index_ready() drops the references left to drop, whose
- * Python code may release dep too. */
-struct state *
-dep_ready(watch_dep_t *dep, int *rc)
+/* The gate of every call that takes a dependent.  The state comes from the
+ * dependent, not from the thread: asking CPython which interpreter runs
+ * costs a thread-local lookup through libpython.  While one interpreter
+ * alone runs libwatch (sole_state), the dependent's state is that
+ * interpreter's, which the caller must be running (watch.h); otherwise the
+ * interpreter is checked.  Pinned first: index_collect() drops the
+ * references left to drop, whose Python code may release dep too. */
+static struct state *
+dep_enter(watch_dep_t *dep, int *rc)
 {
   if (dep == NULL) {
     *rc = WATCH_EINVAL;
     return NULL;
   }
   dep->pins++;  /* until dep_done() */
-  struct state *st = index_ready();
-  if (st == NULL || dep->state != st) {
+  struct state *st = dep->state;
+  if (st == NULL || st->init_count == 0 || st->finalizing
+      || (st != atomic_load_explicit(&sole_state, memory_order_relaxed)
+          && st->interp != PyInterpreterState_Get())) {
     *rc = dep_done(dep, WATCH_ENOINIT);
     return NULL;
   }
+  return st;
+}
+
+/* The gate of every registration: a valid dependent, pinned. */
+struct state *
+dep_ready(watch_dep_t *dep, int *rc)
+{
+  struct state *st = dep_enter(dep, rc);
+  if (st == NULL)
+    return NULL;
+  index_collect(st);
   if (!dep->head.valid) {
     *rc = dep_done(dep, WATCH_EINVALIDATED);
     return NULL;
@@ -131,6 +149,28 @@ watch_dep_invalidate(watch_dep_t *dep)
   dep_invalidate(dep->state, dep, &manual);
   deliver_batch(dep->state);
   return 0;
+}
+
+/* Back to what watch_dep_new() made, on the same memory and in the same
+ * place among the state's dependents: an optimizer that re-guards its code
+ * after an invalidation pays neither an allocation nor a release.  The
+ * references dropped here (the event's, the specialization's) are dropped
+ * last, pinned: their Python code may release dep, and then the call fails
+ * as a registration would. */
+int
+watch_dep_rearm(watch_dep_t *dep)
+{
+  int rc = 0;
+  struct state *st = dep_enter(dep, &rc);
+  if (st == NULL)
+    return rc;
+  dep_unlink_all(st, dep);
+  spec_free(st, dep);
+  if (dep->pending_pprev != NULL)
+    queue_remove(st, dep);
+  dep->head.valid = 1;
+  index_collect(st);
+  return dep_done(dep, 0);
 }
 
 /* The finalization rule: callbacks already queued are delivered first, then

@@ -144,9 +144,13 @@ is_frozendict(PyObject *obj)
 
 /* Reads dict[key] for validation.  A lookup may run Python code (a key's
  * __hash__ or __eq__, this one's or another's in the same dict), which may
- * release the dependent or change what was read.  So a registration reads
- * first, links, then confirms with a second read: any change from then on
- * invalidates. */
+ * release the dependent or change the dict.  CPython's lookup starts over
+ * when the dict changed under a comparison, so the value it returns is
+ * what the dict held once that code had run.  A registration that links
+ * right after its read, running no Python code in between, therefore
+ * links what the dict holds: any change from then on invalidates.  One
+ * that reads twice (a global, then its builtin) confirms its first read
+ * once linked, since the second may change what the first saw. */
 static int
 read_assumption(watch_dep_t *dep, PyObject *dict, PyObject *key,
                 PyObject **value, Py_hash_t *hash)
@@ -197,13 +201,9 @@ dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
     return WATCH_ESTALE;
   if (is_frozendict(dict))
     return 0;
-  struct edge *mark = dep->edges;
-  rc = link_key(st, dep, dict, key, hash);
-  if (rc == 0)
-    rc = confirm(dep, dict, key, assumed);
-  if (rc < 0)
-    dep_unlink_since(st, dep, mark);
-  return rc;
+  /* Linking runs no Python code: keys are compared by identity, or in C
+   * when exact (index.c). */
+  return link_key(st, dep, dict, key, hash);
 }
 
 int

@@ -58,6 +58,10 @@ keyrec_get(struct state *st, struct ns *ns, PyObject *key, uintptr_t hash)
     kr->key = Py_NewRef(key);
     kr->exact = key_is_exact(key);
   }
+  if (kr != NULL && kr->kept) {
+    kr->kept = 0;
+    ns->kept--;
+  }
   if (kr != NULL)
     return kr;
   kr = state_alloc(st, sizeof(*kr));
@@ -83,6 +87,7 @@ keyrec_drop(struct state *st, struct keyrec *kr)
   st->counters.keys--;
   if (kr->idle)
     kr->ns->idle--;
+  kr->ns->kept -= kr->kept;
   state_decref_later(st, kr->key);
   state_free(st, kr, sizeof(*kr));
 }
@@ -106,15 +111,39 @@ collect_later(struct state *st, struct ns *ns)
 /* A key nobody depends on is forgotten, unless its count matters: then
  * the record turns idle, keeping its count but not the key, and a dict
  * keeps at most IDLE_KEYS_MAX idle records that are not unstable, so that
- * the memory of a dict nobody depends on stays bounded. */
+ * the memory of a dict nobody depends on stays bounded.
+ *
+ * An exact key that never changed is kept, with its key, while other
+ * dependents keep the dict watched, KEPT_KEYS_MAX of them a dict: an
+ * optimizer that lost its code to a write re-guards the same key at once,
+ * and finds the record there.  Holding an exact str or int a while longer
+ * runs no code and shows nowhere.  A kept record counts no write, as a
+ * freed one would not (the unstable rule counts only what changed while
+ * depended on), and goes with the dict's last edge (forget_kept()). */
 #define IDLE_KEYS_MAX 32
+#define KEPT_KEYS_MAX 8
 
 static void
 keyrec_maybe_free(struct state *st, struct keyrec *kr)
 {
   struct ns *ns = kr->ns;
-  if (kr->edges || kr->idle || kr == &ns->whole || kr == &ns->module_class)
+  if (kr->kept && ns->edges == 0) {  /* queued by forget_kept() */
+    kr->kept = 0;
+    ns->kept--;
+  }
+  if (kr->edges || kr->idle || kr->kept || kr == &ns->whole
+      || kr == &ns->module_class)
     return;
+  /* Inside a watcher the record may still count this very write (an
+   * event tells ns->whole first): it waits for the collection, as one to
+   * free does, and is kept there if it still counts nothing.  Without the
+   * unstable rule nothing counts. */
+  if ((!st->in_watcher || !st->unstable_limit) && !kr->changes && kr->exact
+      && ns->edges > 0 && ns->kept < KEPT_KEYS_MAX) {
+    kr->kept = 1;
+    ns->kept++;
+    return;
+  }
   if (kr->changes && (kr->unstable || ns->idle < IDLE_KEYS_MAX)) {
     kr->idle = 1;
     ns->idle++;
@@ -133,6 +162,26 @@ keyrec_maybe_free(struct state *st, struct keyrec *kr)
   }
   table_drop(st, &ns->keys, &kr->node);
   keyrec_drop(st, kr);
+}
+
+/* The dict's last edge went: its kept records go too, at the next
+ * collection (the table is not changed under a walk), unless a dependent
+ * comes back first.  Until then they still count no write. */
+static void
+forget_kept(struct state *st, struct ns *ns)
+{
+  for (size_t i = 0; i <= ns->keys.mask; i++)
+    for (table_node_t *n = ns->keys.buckets[i]; n; n = n->next) {
+      struct keyrec *kr = (struct keyrec *)n;
+      if (!kr->kept)
+        continue;
+      if (!kr->unused_queued) {
+        kr->unused_queued = 1;
+        kr->unused_next = ns->unused;
+        ns->unused = kr;
+      }
+    }
+  collect_later(st, ns);
 }
 
 /* ---- namespaces ---------------------------------------------------------- */
@@ -218,7 +267,7 @@ index_check(struct state *st)
     for (table_node_t *n = st->namespaces.buckets[i]; n; n = n->next) {
       struct ns *ns = (struct ns *)n;
       size_t ns_edges = 0;
-      unsigned idle = 0;
+      unsigned idle = 0, kept = 0;
       assert(ns->obj != NULL);
       namespaces++;
       for (struct edge *e = ns->whole.edges; e; e = e->next, ns_edges++)
@@ -237,11 +286,16 @@ index_check(struct state *st)
             idle++;
             assert(kr->key == NULL && kr->edges == NULL);
           }
+          if (kr->kept) {
+            kept++;
+            assert(!kr->idle && kr->exact && kr->edges == NULL
+                   && kr->changes == 0 && ns->edges > 0);
+          }
           for (struct edge *e = kr->edges; e; e = e->next, ns_edges++)
             assert(e->keyrec == kr && *e->pprev == e
                    && (e->dep->head.valid || UNFIXED_CYCLE));
         }
-      assert(ns_edges == ns->edges && idle == ns->idle);
+      assert(ns_edges == ns->edges && idle == ns->idle && kept == ns->kept);
       edges += ns_edges;
     }
   for (watch_dep_t *dep = st->deps; dep; dep = dep->next, deps++)
@@ -255,10 +309,9 @@ index_check(struct state *st)
 #define index_check(st) ((void)(st))
 #endif
 
-/* Also drops the references left to drop: called where no structure is in
- * the middle of a change. */
+/* index_collect()'s work (internal.h). */
 void
-index_collect(struct state *st)
+index_collect_all(struct state *st)
 {
   if (st->in_watcher)
     return;
@@ -322,6 +375,8 @@ edge_free(struct state *st, struct edge *e)
   st->counters.edges--;
   state_free(st, e, sizeof(*e));
   keyrec_maybe_free(st, kr);
+  if (ns->edges == 0 && ns->kept)
+    forget_kept(st, ns);
   ns_maybe_free(st, ns);
 }
 
@@ -424,12 +479,16 @@ dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
   if (dep->phase_one != NULL)
     dep->phase_one(dep, report);
   /* The callback runs after the mutation: the event keeps what it names
-   * alive until then.  A dying object is never named (report.ns NULL). */
-  dep->event = *report;
-  Py_XINCREF(report->ns);
-  Py_XINCREF(report->key);
-  if (dep->locate)
-    locate(&dep->event);
+   * alive until then.  A dying object is never named (report.ns NULL).
+   * A dependent without a callback has nothing to be told, and is neither
+   * given the event nor queued. */
+  if (dep->cb != NULL) {
+    dep->event = *report;
+    Py_XINCREF(report->ns);
+    Py_XINCREF(report->key);
+    if (dep->locate)
+      locate(&dep->event);
+  }
   dep_unlink_all(st, dep);
   /* After the unlinking: the swap back tells the function's dependents,
    * and an invalid dependent must not be among them.  Phase one calls up
@@ -438,7 +497,8 @@ dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
    * the mutation completes. */
   if (dep->spec != NULL)
     spec_deoptimize(st, dep->spec, report);
-  queue_push(st, dep);
+  if (dep->cb != NULL)
+    queue_push(st, dep);
   st->counters.invalidations++;
 }
 
@@ -457,13 +517,14 @@ static void
 keyrec_changed(struct state *st, struct keyrec *kr,
                const watch_event_t *report)
 {
-  watch_event_t unstable = *report;
-  if (st->unstable_limit && !kr->ns->subclass_registry) {
+  if (st->unstable_limit && !kr->kept && !kr->ns->subclass_registry) {
     kr->ns->pinned = 1;
     if (++kr->changes > st->unstable_limit && !kr->unstable) {
       kr->unstable = 1;
+      watch_event_t unstable = *report;
       unstable.kind = WATCH_EVENT_UNSTABLE;
-      report = &unstable;
+      keyrec_invalidate(st, kr, &unstable);
+      return;
     }
   }
   keyrec_invalidate(st, kr, report);

@@ -23,6 +23,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 struct state;
 struct ns;
@@ -70,6 +71,7 @@ struct keyrec {
   struct keyrec *unused_next; /* in ns->unused, see collect_later() */
   uint32_t changes;     /* modifications seen while tracked */
   unsigned idle : 1;    /* key dropped, counted in ns->idle */
+  unsigned kept : 1;    /* no edge, no count, key held: see index.c */
   unsigned unstable : 1;
   unsigned exact : 1;   /* exact str or int: comparable without Python */
   unsigned unused_queued : 1;
@@ -84,6 +86,7 @@ struct ns {
   uint64_t version;
   size_t edges;         /* edges on this namespace, ns->whole included */
   unsigned idle;        /* idle key records, at most IDLE_KEYS_MAX */
+  unsigned kept;        /* kept key records, at most KEPT_KEYS_MAX */
   table_t keys;
   struct keyrec whole;
   /* A module dict's: the dependents of its module's class (type.c), told
@@ -135,8 +138,16 @@ struct watch_dep_s {
 #ifdef WATCH_TEST_ABI_VERSION
 #define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
 #else
-#define WATCH_ABI_VERSION 5
+#define WATCH_ABI_VERSION 6
 #endif
+
+/* state.c: blocks that state_alloc() hands out again, per size class. */
+enum { FREE_CLASS = 8, FREE_CLASSES = 32, FREE_LIST_MAX = 64 };
+struct free_list {
+  void *head;              /* each block's first word links the next */
+  unsigned len;
+};
+enum { GARBAGE_INLINE = 8 };
 
 struct state {
   int init_count;          /* watch_init() nesting; 0: not initialized */
@@ -184,9 +195,12 @@ struct state {
   watch_tap_t *tap_batch;
   watch_tap_t *taps_freed; /* freed during tap_event(), which frees them */
   /* References to drop once no libwatch structure is in the middle of a
-   * change (state_drain()): a Py_DECREF can run any Python code. */
+   * change (state_drain()): a Py_DECREF can run any Python code.  garbage
+   * is garbage_inline, or NULL before the first, unless more were due. */
   PyObject **garbage;
   size_t garbage_len, garbage_cap;
+  PyObject *garbage_inline[GARBAGE_INLINE];
+  struct free_list free_lists[FREE_CLASSES]; /* state.c, state_alloc() */
   uint64_t hits;           /* events that invalidated something */
   watch_counters_t counters; /* misses is derived: events - hits */
 };
@@ -212,8 +226,50 @@ struct state *state_find(int create, int *rc);
 PyObject *state_owner(void);
 struct state *state_of_owner(PyObject *owner);
 void state_count_initialized(struct state *st, int delta);
-void *state_alloc(struct state *st, size_t size);
-void state_free(struct state *st, void *p, size_t size);
+void *state_alloc_new(struct state *st, size_t size);
+void state_free_now(struct state *st, void *p, size_t size);
+void state_free_lists_release(struct state *st);
+
+/* Zeroed memory, counted in counters.bytes.  Each size class of FREE_CLASS
+ * bytes keeps up to FREE_LIST_MAX freed blocks: a registration that follows
+ * an invalidation or a release (an optimizer re-guarding the code it just
+ * lost) takes back the edge, key record or dependent given up without going
+ * through calloc, which glibc serves past its per-thread cache.  Inline: the
+ * size is a constant at every call, and so is the class.  The lists are the
+ * state's own (isolated interpreters allocate at once) and are emptied at
+ * the last watch_fini() and at the interpreter's teardown: at most a few
+ * kilobytes stay between them, and none after. */
+static inline void *
+state_alloc(struct state *st, size_t size)
+{
+  size_t index = (size - 1) / FREE_CLASS;
+  if (index >= FREE_CLASSES || st->free_lists[index].head == NULL)
+    return state_alloc_new(st, size);
+  struct free_list *list = &st->free_lists[index];
+  void *p = list->head;
+  list->head = *(void **)p;
+  list->len--;
+  memset(p, 0, (index + 1) * FREE_CLASS);
+  st->counters.bytes += size;
+  return p;
+}
+
+static inline void
+state_free(struct state *st, void *p, size_t size)
+{
+  size_t index = (size - 1) / FREE_CLASS;
+  if (p == NULL)
+    return;
+  if (index >= FREE_CLASSES || st->free_lists[index].len == FREE_LIST_MAX) {
+    state_free_now(st, p, size);
+    return;
+  }
+  struct free_list *list = &st->free_lists[index];
+  *(void **)p = list->head;
+  list->head = p;
+  list->len++;
+  st->counters.bytes -= size;
+}
 /* Takes over a reference and drops it at the next state_drain(). */
 void state_decref_later(struct state *st, PyObject *obj);
 void state_drain(struct state *st);
@@ -239,7 +295,21 @@ void dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark);
 void dep_unlink_all(struct state *st, watch_dep_t *dep);
 void dep_invalidate(struct state *st, watch_dep_t *dep,
                     const watch_event_t *report);
-void index_collect(struct state *st);
+void index_collect_all(struct state *st);
+
+/* Collects what fell out of use and drops the references left to drop:
+ * called where no structure is in the middle of a change.  Inline, since
+ * most calls find nothing to do (a checking build walks the index every
+ * time). */
+static inline void
+index_collect(struct state *st)
+{
+#ifndef WATCH_CHECK_INDEX
+  if (st->collect == NULL && st->garbage_len == 0)
+    return;
+#endif
+  index_collect_all(st);
+}
 /* The state of this interpreter, for a call of the API: NULL unless
  * watch_init() succeeded, with what was left to collect collected. */
 struct state *index_ready(void);

@@ -24,6 +24,7 @@ state_reset(struct state *st)
   state_count_initialized(st, -1);
   /* Last: the Python code it runs finds libwatch uninitialized. */
   state_drain(st);
+  state_free_lists_release(st);
 }
 
 int

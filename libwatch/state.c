@@ -71,6 +71,7 @@ state_capsule_destroy(PyObject *capsule)
   if (st->init_count > 0)
     st->teardown(st);
   atomic_fetch_add_explicit(&epoch, 1, memory_order_relaxed);
+  state_free_lists_release(st);
   free(st);
 }
 
@@ -194,24 +195,43 @@ state_of_owner(PyObject *owner)
   return PyCapsule_GetPointer(owner, STATE_CAPSULE);
 }
 
+/* state_alloc() and state_free() (internal.h) when their size class's list
+ * cannot serve them: a block of the class's full size, so that any size of
+ * the class fits it when it comes back. */
 void *
-state_alloc(struct state *st, size_t size)
+state_alloc_new(struct state *st, size_t size)
 {
-  void *p = calloc(1, size);
+  size_t index = (size - 1) / FREE_CLASS;
+  void *p = calloc(1, index < FREE_CLASSES ? (index + 1) * FREE_CLASS : size);
   if (p != NULL)
     st->counters.bytes += size;
   return p;
 }
 
 void
-state_free(struct state *st, void *p, size_t size)
+state_free_now(struct state *st, void *p, size_t size)
 {
-  if (p == NULL)
-    return;
   st->counters.bytes -= size;
   free(p);
 }
 
+void
+state_free_lists_release(struct state *st)
+{
+  for (int i = 0; i < FREE_CLASSES; i++) {
+    struct free_list *list = &st->free_lists[i];
+    while (list->head != NULL) {
+      void *p = list->head;
+      list->head = *(void **)p;
+      free(p);
+    }
+    list->len = 0;
+  }
+}
+
+/* The first GARBAGE_INLINE references wait in the state itself: the one
+ * or two that a release leaves (its event's namespace and key) cost no
+ * allocation. */
 void
 state_decref_later(struct state *st, PyObject *obj)
 {
@@ -221,15 +241,24 @@ state_decref_later(struct state *st, PyObject *obj)
     Py_DECREF(obj);
     return;
   }
+  if (st->garbage == NULL) {
+    st->garbage = st->garbage_inline;
+    st->garbage_cap = GARBAGE_INLINE;
+  }
   if (st->garbage_len == st->garbage_cap) {
-    size_t cap = st->garbage_cap ? 2 * st->garbage_cap : 16;
-    PyObject **grown = realloc(st->garbage, cap * sizeof(*grown));
+    size_t cap = 2 * st->garbage_cap;
+    PyObject **grown = malloc(cap * sizeof(*grown));
     if (grown == NULL) {
       /* Out of memory: leaking one reference is safe, dropping it now is
        * not. */
       return;
     }
-    st->counters.bytes += (cap - st->garbage_cap) * sizeof(*grown);
+    memcpy(grown, st->garbage, st->garbage_len * sizeof(*grown));
+    if (st->garbage != st->garbage_inline) {
+      st->counters.bytes -= st->garbage_cap * sizeof(*grown);
+      free(st->garbage);
+    }
+    st->counters.bytes += cap * sizeof(*grown);
     st->garbage = grown;
     st->garbage_cap = cap;
   }
@@ -237,8 +266,8 @@ state_decref_later(struct state *st, PyObject *obj)
 }
 
 /* Each reference leaves the list before it is dropped, so that the Python
- * code it runs may call back into libwatch, this function included.  The
- * list's memory goes too: an idle libwatch holds none. */
+ * code it runs may call back into libwatch, this function included.  A
+ * grown list's memory goes too: an idle libwatch holds none. */
 void
 state_drain(struct state *st)
 {
@@ -248,10 +277,10 @@ state_drain(struct state *st)
     PyObject *obj = st->garbage[--st->garbage_len];
     Py_DECREF(obj);
   }
-  if (st->garbage_cap > 0) {
+  if (st->garbage != NULL && st->garbage != st->garbage_inline) {
     st->counters.bytes -= st->garbage_cap * sizeof(*st->garbage);
     free(st->garbage);
-    st->garbage = NULL;
-    st->garbage_cap = 0;
+    st->garbage = st->garbage_inline;
+    st->garbage_cap = GARBAGE_INLINE;
   }
 }

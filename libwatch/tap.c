@@ -90,7 +90,7 @@ tap_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
   if (kind == WATCH_EVENT_DEALLOCATED)
     while (ns->taps != NULL)
       detach(ns->taps);
-  if (--st->in_watcher == 0)
+  if (--st->in_watcher == 0 && st->taps_freed != NULL)
     free_freed(st);
 }
 

@@ -222,6 +222,95 @@ START_TEST(invalidating_twice_calls_the_callback_once)
 }
 END_TEST
 
+START_TEST(a_rearmed_dependent_is_valid_and_can_be_invalidated_again)
+{
+  PyObject *d = PY("{'x': 1}");
+  PROBE(p);
+  DEPEND(p, d, "x");
+  RUN_WITH("d['x'] = 2", "d", d);
+  assert_invalidated(p, WATCH_EVENT_MODIFIED, d);
+
+  ck_assert_int_eq(watch_dep_rearm(p->dep), 0);
+  ck_assert(watch_dep_valid(p->dep));
+  DEPEND(p, d, "x");
+  RUN_WITH("d['x'] = 3", "d", d);
+  watch_flush();
+
+  ck_assert(!watch_dep_valid(p->dep));
+  ck_assert_int_eq(p->rec.count, 2);
+  ck_assert_int_eq(p->rec.kind, WATCH_EVENT_MODIFIED);
+  probe_release(p);
+  Py_DECREF(d);
+}
+END_TEST
+
+START_TEST(rearming_drops_a_callback_not_yet_delivered)
+{
+  PyObject *d = PY("{'x': 1}");
+  PROBE(p);
+  DEPEND(p, d, "x");
+  /* A store from C: no safe point runs until the flush. */
+  ck_assert_int_eq(PyDict_SetItem(d, key("x"), Py_None), 0);
+  ck_assert(!watch_dep_valid(p->dep));
+
+  ck_assert_int_eq(watch_dep_rearm(p->dep), 0);
+  watch_flush();
+
+  ck_assert(watch_dep_valid(p->dep));
+  ck_assert_int_eq(p->rec.count, 0);
+  probe_release(p);
+  Py_DECREF(d);
+}
+END_TEST
+
+START_TEST(rearming_a_valid_dependent_drops_its_dependencies)
+{
+  PyObject *d = PY("{'x': 1, 'y': 2}");
+  watch_counters_t start = COUNTERS();
+  PROBE(p);
+  DEPEND(p, d, "x");
+  ck_assert_int_eq(watch_dep_on_namespace(p->dep, d), 0);
+
+  ck_assert_int_eq(watch_dep_rearm(p->dep), 0);
+  RUN_WITH("d['x'] = 2\nd['y'] = 3", "d", d);
+
+  assert_intact(p);
+  ASSERT_COUNTER(edges, ==, start.edges);
+  ASSERT_COUNTER(dependents, ==, start.dependents + 1);
+  probe_release(p);
+  Py_DECREF(d);
+}
+END_TEST
+
+START_TEST(a_rearmed_dependent_keeps_its_callback_and_data)
+{
+  PROBE(p);
+  watch_dep_invalidate(p->dep);
+  assert_invalidated(p, WATCH_EVENT_MANUAL, NULL);
+
+  ck_assert_int_eq(watch_dep_rearm(p->dep), 0);
+  ck_assert_ptr_eq(watch_dep_data(p->dep), p);
+  watch_dep_invalidate(p->dep);
+
+  ck_assert_int_eq(p->rec.count, 2);
+  ck_assert_ptr_eq(p->rec.dep_seen, p->dep);
+  probe_release(p);
+}
+END_TEST
+
+START_TEST(rearm_fails_without_a_dependent_or_after_watch_fini)
+{
+  ck_assert_int_eq(watch_dep_rearm(NULL), WATCH_EINVAL);
+  ck_assert_int_eq(watch_init(), 0);
+  PROBE(p);
+  watch_fini();
+
+  ck_assert_int_eq(watch_dep_rearm(p->dep), WATCH_ENOINIT);
+  ck_assert(!watch_dep_valid(p->dep));
+  probe_release(p);
+}
+END_TEST
+
 START_TEST(a_negative_callback_return_does_not_stop_the_store)
 {
   PyObject *d = PY("{'x': 1}");
@@ -834,6 +923,12 @@ make_suite(void)
   tcase_add_test(tc, a_negative_callback_return_raises_nothing_in_python);
   tcase_add_test(tc, a_pending_exception_survives_an_event);
 
+  tc = harness_tcase(s, "rearm");
+  tcase_add_test(tc, a_rearmed_dependent_is_valid_and_can_be_invalidated_again);
+  tcase_add_test(tc, rearming_drops_a_callback_not_yet_delivered);
+  tcase_add_test(tc, rearming_a_valid_dependent_drops_its_dependencies);
+  tcase_add_test(tc, a_rearmed_dependent_keeps_its_callback_and_data);
+
   tc = harness_tcase(s, "errors");
   tcase_add_test(tc, strerror_gives_each_code_its_message);
   tcase_add_test(tc, strerror_messages_are_distinct);
@@ -859,6 +954,7 @@ make_suite(void)
   tc = harness_bare_tcase(s, "finalization");
   tcase_add_test(tc, watch_fini_invalidates_live_dependents_as_finalized);
   tcase_add_test(tc, dependents_can_be_released_after_watch_fini);
+  tcase_add_test(tc, rearm_fails_without_a_dependent_or_after_watch_fini);
   tcase_add_test(tc, an_inner_watch_fini_keeps_dependents_valid);
   tcase_add_test(tc, watch_fini_does_not_call_an_already_invalidated_dependent);
   tcase_add_test(tc, releasing_dependents_inside_finalized_callbacks_is_safe);

@@ -338,6 +338,35 @@ START_TEST(keys_of_an_invalidated_dependent_that_never_changed_are_forgotten)
 }
 END_TEST
 
+START_TEST(a_re_registered_key_s_memory_goes_with_the_dict_s_last_dependent)
+{
+  /* The cycle of an optimizer that re-guards its code: the key's record
+   * may be kept for it, but not past the dict's last dependent. */
+  ck_assert_int_eq(watch_set_unstable_limit(0), 0);
+  PyObject *d = PY("{'x': 1, 'y': 2}");
+  watch_counters_t start = COUNTERS();
+  PROBE(p);
+  PROBE(other);
+  DEPEND(other, d, "y");
+  for (int i = 0; i < 3; i++) {
+    DEPEND(p, d, "x");
+    RUN_WITH("d['x'] = d['x'] + 1", "d", d);
+    ck_assert(!watch_dep_valid(p->dep));
+    ck_assert_int_eq(watch_dep_rearm(p->dep), 0);
+  }
+
+  probe_release(p);
+  probe_release(other);
+
+  watch_counters_t c = COUNTERS();
+  ck_assert_uint_eq(c.namespaces, start.namespaces);
+  ck_assert_uint_eq(c.keys, start.keys);
+  ck_assert_uint_eq(c.edges, start.edges);
+  ck_assert_uint_eq(c.bytes, start.bytes);
+  Py_DECREF(d);
+}
+END_TEST
+
 START_TEST(a_dict_whose_last_dependent_was_invalidated_is_unwatched)
 {
   /* Without the unstable rule no modification count matters, so a dict that
@@ -380,6 +409,8 @@ make_suite(void)
   tcase_add_test(tc, a_deallocated_dict_is_forgotten);
   tcase_add_test(tc,
                  keys_of_an_invalidated_dependent_that_never_changed_are_forgotten);
+  tcase_add_test(tc,
+                 a_re_registered_key_s_memory_goes_with_the_dict_s_last_dependent);
   tcase_add_test(tc, a_dict_whose_last_dependent_was_invalidated_is_unwatched);
   tcase_add_test(tc, a_versioned_dict_is_forgotten_when_deallocated);
   tcase_add_test(tc, a_versioned_dict_frees_its_memory_when_deallocated);

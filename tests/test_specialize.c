@@ -465,6 +465,27 @@ START_TEST(releasing_the_dependent_while_valid_restores_the_original)
 }
 END_TEST
 
+START_TEST(rearming_the_dependent_while_valid_restores_the_original)
+{
+  ENV(e);
+  SPECIALIZED_ENV(e, p);
+  DEPEND_GLOBAL(p, e.f, "len");
+
+  ck_assert_int_eq(watch_dep_rearm(p->dep), 0);
+
+  ck_assert(watch_dep_valid(p->dep));
+  assert_runs_unspecialized(e.f, e.original);
+  assert_gives(e.ns, "f('ab')", ORIGINAL);
+  /* No dependency left, and the dependent may specialize again. */
+  RUN(e.ns, "B['len'] = lambda a: 7\n");
+  assert_intact(p);
+  SPECIALIZE(p, e.f, e.fast);
+  assert_specialized(e.f, e.fast);
+  probe_release(p);
+  Py_DECREF(e.ns);
+}
+END_TEST
+
 START_TEST(releasing_an_invalidated_dependent_swaps_nothing_back)
 {
   ENV(e);
@@ -1343,6 +1364,7 @@ make_suite(void)
   tcase_add_test(tc, watch_deoptimize_restores_the_original);
   tcase_add_test(tc, watch_dep_invalidate_restores_the_original);
   tcase_add_test(tc, releasing_the_dependent_while_valid_restores_the_original);
+  tcase_add_test(tc, rearming_the_dependent_while_valid_restores_the_original);
   tcase_add_test(tc, releasing_an_invalidated_dependent_swaps_nothing_back);
   tcase_add_test(tc, a_dependent_released_in_its_own_callback_leaves_the_original);
 

@@ -145,6 +145,28 @@ START_TEST(modifications_before_any_registration_do_not_count)
 }
 END_TEST
 
+START_TEST(writes_after_the_last_dependent_of_a_key_left_unchanged_do_not_count)
+{
+  /* Another dependent keeps the dict watched while nobody depends on x. */
+  PyObject *d = PY("{'x': 0, 'y': 0}");
+  PROBE(p);
+  PROBE(other);
+  DEPEND(p, d, "x");
+  DEPEND(other, d, "y");
+  probe_release(p);
+
+  for (int i = 0; i < 3 * WATCH_DEFAULT_UNSTABLE_LIMIT; i++)
+    MODIFY(d, 'x');
+  PROBE(q);
+
+  ck_assert_int_eq(watch_dep_on_key(q->dep, d, key("x"), ITEM(d, "x")), 0);
+  assert_intact(other);
+  probe_release(q);
+  probe_release(other);
+  Py_DECREF(d);
+}
+END_TEST
+
 START_TEST(unstable_limit_zero_never_makes_a_key_unstable)
 {
   ck_assert_int_eq(watch_set_unstable_limit(0), 0);
@@ -266,6 +288,8 @@ make_suite(void)
   tcase_add_test(tc, another_key_of_the_dict_stays_usable_when_one_is_unstable);
   tcase_add_test(tc, the_same_key_in_another_dict_stays_usable);
   tcase_add_test(tc, modifications_before_any_registration_do_not_count);
+  tcase_add_test(
+      tc, writes_after_the_last_dependent_of_a_key_left_unchanged_do_not_count);
   tcase_add_test(tc, writes_of_other_keys_do_not_make_a_key_unstable);
 
   tc = harness_tcase(s, "set_limit");
