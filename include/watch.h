@@ -63,7 +63,9 @@ extern "C" {
   XX(EPYTHON, -8, "a Python exception is set")                               \
   XX(EINCOMPATIBLE, -9, "the code does not fit the function")                 \
   XX(EABI, -10,                                                               \
-     "another libwatch of an incompatible version runs in this interpreter")
+     "another libwatch of an incompatible version runs in this interpreter") \
+  XX(EUNWATCHABLE, -11,                                                       \
+     "this read can change with no event that libwatch could hear")
 
 typedef enum {
 #define XX(code, value, _) WATCH_##code = (value),

@@ -76,13 +76,19 @@ struct watch_cell_s {
   /* Bumped by every event that reaches the cell, so that a refresh knows
    * whether its lookups raced with a write. */
   uint64_t changes;
+  /* Borrowed: what the last refresh read, which watch_cell_get() gives
+   * when the cell cannot forward it (a lookup that runs Python code). */
+  PyObject *read;
   PyObject *name;          /* strong */
   /* global cells */
   PyObject *dicts[2];      /* borrowed: globals, builtins */
   struct link link[2];
   /* attribute cells */
   PyObject *obj;           /* strong */
-  watch_dep_t *guard;      /* NULL while the cell watches nothing */
+  /* The last guard made, kept when its registration fails or it breaks:
+   * it outlives libwatch's finalization, which it tells (state NULL). */
+  watch_dep_t *guard;
+  int guarded;             /* its registration succeeded */
 };
 
 /* ---- global cells: the tap side (phase one) ------------------------------ */
@@ -263,6 +269,7 @@ link_add(struct state *st, struct link *l, PyObject *dict, PyObject *name)
 static int
 global_refresh(watch_cell_t *cell)
 {
+  cell->read = NULL;
   for (int tries = 0; tries < REFRESH_TRIES && !cell->dead; tries++) {
     uint64_t seen = cell->changes;
     PyObject *held[2];
@@ -277,11 +284,18 @@ global_refresh(watch_cell_t *cell)
     if (cell->dead || cell->freed)
       break;
     if (cell->changes == seen) {
+      /* A lookup whose answer Python code may change unheard is read
+       * again by every watch_cell_get(): unknown, the cell forwards
+       * nothing.  No Python code runs from here on. */
+      Py_hash_t hash = PyObject_Hash(cell->name);  /* an exact str's */
       for (int i = 0; i < 2; i++) {
         cell->link[i].held = held[i];
-        cell->link[i].known = 1;
+        cell->link[i].known = dict_lookup_is_pure(cell->dicts[i], cell->name,
+                                                  hash);
       }
       publish(cell);
+      PyObject *v = held[GLOBALS] ? held[GLOBALS] : held[BUILTINS];
+      cell->read = v != NULL && !IS_LAZY_IMPORT(v) ? v : NULL;
       return 0;
     }
   }
@@ -301,12 +315,26 @@ guard_broken(watch_dep_t *dep, const watch_event_t *report)
     cell->dead = 1;
 }
 
+/* Whether the cell is dead for good.  An attribute cell whose guard was
+ * already broken hears no FINALIZED; but the last watch_fini() leaves every
+ * dependent it knew with no state, broken or not. */
+static int
+cell_dead(watch_cell_t *cell)
+{
+  if (cell->guard != NULL && cell->guard->state == NULL) {
+    cell->dead = 1;
+    cell->head.value = NULL;
+  }
+  return cell->dead;
+}
+
 /* Releases the guard, and any a read of the cell made meanwhile: the
  * release drops its event's references, which may run Python code that
  * reads the cell again, so cell->guard never names a released guard. */
 static void
 drop_guard(watch_cell_t *cell)
 {
+  cell->guarded = 0;
   while (cell->guard != NULL) {
     watch_dep_t *guard = cell->guard;
     cell->guard = NULL;
@@ -315,46 +343,64 @@ drop_guard(watch_cell_t *cell)
 }
 
 /* Reads obj.name and registers a fresh guard on it; a change between the
- * two (WATCH_ESTALE) reads again.  What watch_dep_on_attr() refuses leaves
- * NULL and no guard: the next call tries again. */
+ * two (WATCH_ESTALE) reads again.  The new guard is made before the old one
+ * goes, so that the cell always has one that tells finalization, even
+ * through Python code the release runs.  What the guard cannot follow
+ * leaves the value NULL and the guard unregistered: every
+ * watch_cell_get() reads again. */
 static int
 attr_refresh(watch_cell_t *cell)
 {
-  if (cell->dead)
-    return WATCH_ESTALE;
-  if (cell->guard != NULL && watch_dep_valid(cell->guard))
-    return 0;
   int rc = 0;
+  cell->read = NULL;
   for (int tries = 0; tries < REFRESH_TRIES; tries++) {
-    drop_guard(cell);
     watch_dep_t *guard;
     rc = watch_dep_new(&guard, NULL, cell);
     if (rc < 0)
       return rc;
     guard->phase_one = guard_broken;
+    drop_guard(cell);
     cell->guard = guard;
+    cell->head.value = NULL;  /* a read during the release may have set it */
+    if (cell_dead(cell) || cell->freed)
+      return cell->dead ? WATCH_ESTALE : 0;
     PyObject *v;
     rc = watch_attr_lookup(cell->obj, cell->name, &v);
     if (rc < 0)
-      break;
-    /* The registration may run Python code, which may drop v. */
+      return rc;
+    /* The registration may run Python code, which may drop v, or read the
+     * cell and so release this guard (WATCH_EINVALIDATED then). */
     Py_XINCREF(v);
     rc = watch_dep_on_attr(guard, cell->obj, cell->name, v);
-    if (rc == 0 && watch_dep_valid(guard) && !cell->freed)
+    if (rc == 0 && watch_dep_valid(guard) && !cell->freed) {
+      cell->guarded = 1;
       cell->head.value = v != NULL && !IS_LAZY_IMPORT(v) ? v : NULL;
+    }
     /* Outside any watcher: if this was the last reference, the namespace
      * no longer holds v, so the guard has already cleared the value. */
     Py_XDECREF(v);
     if (cell->freed || (rc != WATCH_ESTALE && rc != WATCH_EINVALIDATED))
       break;
   }
-  if (rc == WATCH_EINVAL || rc == WATCH_ESTALE || rc == WATCH_EINVALIDATED) {
-    /* A state the cell cannot forward, or one that keeps moving. */
-    cell->head.value = NULL;
-    drop_guard(cell);
-    rc = 0;
+  if (rc == 0 || cell->freed) {
+    cell->read = cell->head.value;
+    return rc;
   }
-  return rc;
+  cell->guarded = 0;
+  cell->head.value = NULL;
+  if (rc == WATCH_EUNWATCHABLE) {
+    /* A lookup that runs Python code: what it gives now, read last. */
+    PyObject *v;
+    rc = watch_attr_lookup(cell->obj, cell->name, &v);
+    if (rc == 0 && !cell->freed)
+      cell->read = v != NULL && !IS_LAZY_IMPORT(v) ? v : NULL;
+    return rc;
+  }
+  /* A state the cell cannot forward (WATCH_EINVAL: the module's class
+   * decides), or one that keeps moving: the generic path. */
+  return rc == WATCH_EINVAL || rc == WATCH_ESTALE || rc == WATCH_EINVALIDATED
+             ? 0
+             : rc;
 }
 
 /* ---- the API -------------------------------------------------------------- */
@@ -460,18 +506,17 @@ watch_cell_get(watch_cell_t *cell, PyObject **value)
   if (cell == NULL || value == NULL)
     return WATCH_EINVAL;
   *value = NULL;
-  if (cell->dead)
+  if (cell_dead(cell))
     return WATCH_ESTALE;
   if (index_ready() == NULL)
     return WATCH_ENOINIT;
   int stale = cell->global ? !cell->link[GLOBALS].known
                                  || (cell->link[GLOBALS].held == NULL
                                      && !cell->link[BUILTINS].known)
-                           : cell->guard == NULL
-                                 || !watch_dep_valid(cell->guard);
+                           : !cell->guarded || !watch_dep_valid(cell->guard);
   int rc = stale ? cell_refresh(cell) : 0;
   if (rc == 0)
-    *value = watch_cell_value(cell);
+    *value = stale ? cell->read : watch_cell_value(cell);
   return rc;
 }
 
@@ -480,7 +525,7 @@ watch_cell_dep(watch_cell_t *cell, watch_dep_t *dep)
 {
   if (cell == NULL || dep == NULL)
     return WATCH_EINVAL;
-  if (cell->dead)
+  if (cell_dead(cell))
     return WATCH_ESTALE;
   if (index_ready() == NULL)
     return WATCH_ENOINIT;

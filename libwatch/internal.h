@@ -316,6 +316,10 @@ void dict_watch_stop(struct state *st);
 int dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
                     PyObject *key, PyObject *assumed);
 int dep_on_namespace(struct state *st, watch_dep_t *dep, PyObject *dict);
+/* Whether dict[key] compares key with no stored key by Python code (an
+ * __eq__ that may change its answer unheard); runs no Python code.  hash is
+ * key's. */
+int dict_lookup_is_pure(PyObject *dict, PyObject *key, Py_hash_t hash);
 
 /* func.c */
 void func_watch_stop(struct state *st);
