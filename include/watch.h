@@ -10,7 +10,8 @@
  *
  * Every function must be called with the GIL held, in an interpreter where
  * watch_init() succeeded; elsewhere they return WATCH_ENOINIT, even for a
- * dependent that was invalidated.  The exceptions are
+ * dependent that was invalidated, except that a cell of a finalized
+ * libwatch says WATCH_ESTALE (see "Cells").  The exceptions are
  * watch_dep_release() and watch_cell_free(), which are always allowed.  State is per interpreter:
  * isolated subinterpreters, each with its own GIL (PEP 684), use libwatch
  * at the same time, and nothing one of them registers or writes reaches
@@ -201,6 +202,17 @@ watch_dep_valid(const watch_dep_t *dep)
  * key has changed more often than the unstable limit.  Any key CPython
  * accepts works; keys other than exact str and int are matched
  * conservatively, so that no Python code ever runs inside the watcher.
+ * Fails with WATCH_EUNWATCHABLE when the lookup compares key with another
+ * key of its hash that the dict holds by Python code (either is not of a
+ * builtin type whose equality is C code: exact str, int, float, complex,
+ * bytes, bool, None, and tuples of them): an __eq__ may answer differently
+ * with no write at all, and change the entry found unheard.  Such a key
+ * added later is heard: its ADDED invalidates.  On CPython 3.13.0 (the
+ * interpreter running) every registration on a split dict fails so too:
+ * an instance's __dict__ that shares its inline values, which o.attr = v
+ * writes with no event (CPython's gh-125608, fixed in 3.13.1); so do
+ * watch_dep_on_namespace(), watch_dict_version(), watch_tap_new() and the
+ * cells on such a dict.
  * On 3.15, dict may be a frozendict (PEP 814), which cannot change: the
  * dependency is checked here and then costs nothing and never invalidates.
  * A name bound by a lazy import (3.15, PEP 810) holds a lazy_import object
@@ -214,7 +226,8 @@ WATCH_EXTERN int watch_dep_on_key(watch_dep_t *dep, PyObject *dict,
 
 /* The dependent assumes that LOAD_GLOBAL of name, with these globals and
  * builtins (a function's __globals__ and __builtins__), gives assumed (NULL:
- * NameError).  A name found in builtins also depends on its absence from
+ * NameError); the lookups it reads (the builtins only when globals lack
+ * the name) fail as watch_dep_on_key()'s do.  A name found in builtins also depends on its absence from
  * globals, so shadowing it there invalidates; so does deleting a name that
  * globals held.  globals and builtins must be exact dicts and name an exact
  * str (WATCH_EINVAL otherwise): LOAD_GLOBAL reads anything else through its
@@ -286,6 +299,11 @@ WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
  * lazy import placeholder, a data descriptor of a module's class, a dead
  * namespace, a write it has not confirmed yet...).
  *
+ * A lookup that compares the name with a key of its hash by Python code
+ * (watch_dep_on_key(), WATCH_EUNWATCHABLE) may change its answer with no
+ * event: while a dict the read looks in holds such a key, the cell holds
+ * NULL, and every watch_cell_get() reads again and gives what it read.
+ *
  * Timing.  CPython announces a change before making it, and only MODIFIED,
  * DELETED and CLEARED cannot fail once announced; an add (ADDED, CLONED)
  * can: on 3.12 the table grows after the announcement, and a failed
@@ -311,9 +329,11 @@ WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
  * attribute cell's guard counts in watch_counters() as a dependent with its
  * edges; a cell's own records are not counted in bytes.
  *
- * A cell lives until watch_cell_free(); a cell whose namespace died, or
- * whose interpreter's libwatch finalized, stays NULL, and watch_cell_get()
- * says WATCH_ESTALE. */
+ * A cell lives until watch_cell_free(); a cell whose namespace died stays
+ * NULL, and watch_cell_get() and watch_cell_dep() say WATCH_ESTALE.  So
+ * does, for good, every cell made before the last watch_fini() of its
+ * interpreter (or its finalization), whatever it held then: a new
+ * watch_init() does not revive it; make a new cell. */
 typedef struct watch_cell_s watch_cell_t;
 
 /* The value is the first member of every cell: watch_cell_value() is one
@@ -337,7 +357,9 @@ watch_cell_value(const watch_cell_t *cell)
  * reads NULL until the import resolves.  globals and builtins are
  * borrowed: the death of either leaves the cell NULL for good.
  * Errors: WATCH_EINVAL (not exact dicts, name not an exact str),
- * WATCH_ENOMEM, WATCH_EPYTHON (the first read raised), WATCH_ENOINIT. */
+ * WATCH_ENOMEM, WATCH_EPYTHON (the first read raised), WATCH_ENOINIT,
+ * WATCH_EUNWATCHABLE (CPython 3.13.0: a split dict, see
+ * watch_dep_on_key()). */
 WATCH_EXTERN int watch_cell_new_global(watch_cell_t **out, PyObject *globals,
                                        PyObject *builtins, PyObject *name);
 
@@ -360,10 +382,13 @@ WATCH_EXTERN int watch_cell_new_attr(watch_cell_t **out, PyObject *obj,
 
 /* The slow path: reads the namespace again if the cell is not sure of it
  * (an add, a clone, a non-exact key, an attribute change), then *value is
- * watch_cell_value(cell), borrowed as above (NULL: take the generic path).
- * Errors: WATCH_ESTALE (the namespace died or libwatch finalized: *value is
- * NULL for good), WATCH_EPYTHON (a lookup raised), WATCH_ENOMEM,
- * WATCH_ENOINIT.  It may run Python code (a key's __eq__). */
+ * watch_cell_value(cell), borrowed as above (NULL: take the generic path),
+ * or, where the cell cannot forward what it read (a lookup that runs
+ * Python code, above), that read, valid until Python code runs.
+ * Errors: WATCH_ESTALE (the namespace died or libwatch finalized since the
+ * cell was made: *value is NULL for good; checked first),
+ * WATCH_EPYTHON (a lookup raised), WATCH_ENOMEM, WATCH_ENOINIT.  It may run
+ * Python code (a key's __eq__). */
 WATCH_EXTERN int watch_cell_get(watch_cell_t *cell, PyObject **value);
 
 /* dep depends on what the cell reads, as it reads it now: the optimizer
