@@ -324,10 +324,12 @@ WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
  * Cost.  A write costs O(cells of that name in that dict), whatever the
  * name's history: cells have no unstable limit.  A write through a key
  * that is not an exact str or int, a clear() and a clone touch every cell
- * of the dict.  Global cells are taps (see below) and attribute cells
- * dependents: cells take no watcher id beyond libwatch's own.  An
- * attribute cell's guard counts in watch_counters() as a dependent with its
- * edges; a cell's own records are not counted in bytes.
+ * of the dict.  Cells are taps (see below) on the dicts whose entries they
+ * read, and an attribute cell also has a guard, a dependent on the rest:
+ * cells take no watcher id beyond libwatch's own.  An attribute cell's
+ * guard counts in watch_counters() as a dependent with its edges, from the
+ * first read until the cell is freed; a cell's own records are not counted
+ * in bytes.
  *
  * A cell lives until watch_cell_free(); a cell whose namespace died stays
  * NULL, and watch_cell_get() and watch_cell_dep() say WATCH_ESTALE.  So
@@ -366,11 +368,25 @@ WATCH_EXTERN int watch_cell_new_global(watch_cell_t **out, PyObject *globals,
 /* A cell on obj.name, obj a module or a class, with watch_dep_on_attr()'s
  * semantics: for a class, the value of the first class of the MRO whose
  * __dict__ holds name (as _PyType_Lookup, not bound: a function, not a
- * bound method); for a module, its __dict__'s value.  Any change
- * watch_dep_on_attr() sees (a write of name along the MRO, raw writes
- * included, __bases__ assignment, a module's __class__ assignment, a
- * module class gaining a descriptor...) sets NULL in phase one, before the
- * change completes; the next watch_cell_get() reads and watches again.
+ * bound method); for a module, its __dict__'s value.
+ * A rebinding (MODIFIED) of the entry that holds the value is forwarded
+ * like a global's, by the write itself, raw writes included: the entry of
+ * name in the module's __dict__, when the module's class reads it there
+ * (ModuleType, or a subclass that does not provide name as a data
+ * descriptor and keeps ModuleType's __getattribute__: what
+ * watch_dep_on_attr() accepts); in a class's MRO, the entry in the
+ * __dict__ of the class that defines name, the one _PyType_Lookup stops
+ * at.  Such a rebinding leaves the resolution as it was (the cell's value
+ * is the entry itself, unbound, whatever its type; the module's class
+ * already yields to the dict's entry), so nothing else needs a read.
+ * Every other change watch_dep_on_attr() sees sets NULL in phase one,
+ * before the change completes, and the next watch_cell_get() reads and
+ * watches again: a delete of the entry (the name may then be found
+ * elsewhere, or __getattr__ answers), an add (see "Timing"), a write of
+ * name to a class earlier in the MRO, __bases__ assignment, a module's
+ * __class__ assignment, a module class gaining a descriptor, and any
+ * change at all to a class whose bases are all builtin types other than
+ * object (its type watcher names no attribute).
  * What watch_dep_on_attr() refuses (a data descriptor of a module's class,
  * an absence under a module __getattr__) reads NULL, and then every
  * watch_cell_get() tries again.  The cell holds a strong reference to obj.

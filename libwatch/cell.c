@@ -11,9 +11,13 @@
  *
  * An attribute cell follows watch_dep_on_attr(), whose rules (the MRO,
  * __bases__, a module's class and __getattr__) are type.c's: a guard
- * dependent carries the assumption, its invalidation clears the value in
- * phase one (dep->phase_one), and the next watch_cell_get() reads and
- * registers again.
+ * dependent carries all of the assumption but the entry that holds the
+ * value, which the cell follows with a link of its own, as a global cell
+ * does, so that a rebinding there is forwarded.  The guard's invalidation
+ * clears the value in phase one (dep->phase_one), and the next
+ * watch_cell_get() reads and registers again.  A lookup that may run
+ * Python code (dict_lookup_is_pure()) is never forwarded: such a cell
+ * reads again at every watch_cell_get().
  *
  * Cells hold no reference to their values: they are borrowed from the
  * namespace, which holds them as long as the cell forwards them.  So the
@@ -91,14 +95,24 @@ struct watch_cell_s {
   int guarded;             /* its registration succeeded */
 };
 
-/* ---- global cells: the tap side (phase one) ------------------------------ */
+/* ---- the tap side (phase one) -------------------------------------------- */
+
+/* An attribute cell forwards only while its guard holds the rest: link[0]
+ * then follows the entry that holds the value, and link[1] is unused. */
+static int
+guard_holds(watch_cell_t *cell)
+{
+  return cell->global
+         || (cell->guarded && cell->guard != NULL
+             && watch_dep_valid(cell->guard));
+}
 
 static void
 publish(watch_cell_t *cell)
 {
   struct link *g = &cell->link[GLOBALS], *b = &cell->link[BUILTINS];
   PyObject *v = NULL;
-  if (cell->dead || !g->known)
+  if (cell->dead || !g->known || !guard_holds(cell))
     v = NULL;
   else if (g->held != NULL)
     v = g->held;
@@ -127,7 +141,9 @@ name_find(struct cell_dict *cd, PyObject *key, uintptr_t hash)
 }
 
 /* Every link of the dict: clear(), a clone, a key compared only by its own
- * __eq__, the dict's death.  known < 0 marks the cells dead. */
+ * __eq__, the dict's death.  known < 0 marks the global cells dead; an
+ * attribute cell reads again (its guard tells the death of what it reads:
+ * this dict may be a base's that a __bases__ assignment left). */
 static void
 all_links(struct cell_dict *cd, int known)
 {
@@ -138,7 +154,7 @@ all_links(struct cell_dict *cd, int known)
       for (struct link *l = ((struct cell_name *)n)->links; l; l = l->next) {
         l->held = NULL;
         l->known = known > 0;
-        if (known < 0)
+        if (known < 0 && l->cell->global)
           l->cell->dead = 1;
         publish(l->cell);
       }
@@ -146,7 +162,8 @@ all_links(struct cell_dict *cd, int known)
 
 /* Runs before CPython changes the dict; does no lookup and drops no
  * reference.  Only MODIFIED and DELETED are taken as final (see watch.h,
- * "Timing"). */
+ * "Timing").  The same for global cells and for the entry that holds an
+ * attribute cell's value. */
 static int
 cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
 {
@@ -342,8 +359,42 @@ drop_guard(watch_cell_t *cell)
   }
 }
 
+/* From now on link[0] follows holder[name], which the guard was registered
+ * without and which held v then.  Attaching the tap may run Python code
+ * (libwatch drops references it left to drop), which may release or break
+ * the guard, or write the entry: so the entry is read again once the tap
+ * hears it, a read that runs no Python code while the dict holds no key
+ * compared by it. */
+static int
+follow_holder(watch_cell_t *cell, watch_dep_t *guard, PyObject *holder,
+              PyObject *v)
+{
+  Py_INCREF(holder);  /* a base's dict may lose its class meanwhile */
+  guard->pins++;      /* a release waits for dep_done() */
+  struct state *st = index_ready();
+  int rc = st ? link_add(st, &cell->link[0], holder, cell->name)
+              : WATCH_ENOINIT;
+  rc = dep_done(guard, rc);
+  if (rc == 0 && (!watch_dep_valid(guard) || cell->freed
+                  || !dict_lookup_is_pure(holder, cell->name,
+                                          PyObject_Hash(cell->name))
+                  || PyDict_GetItemWithError(holder, cell->name) != v))
+    rc = WATCH_ESTALE;
+  if (rc == 0) {
+    cell->link[0].held = v;
+    cell->link[0].known = 1;
+    cell->guarded = 1;
+    publish(cell);
+  }
+  /* If this was the last reference, the tap hears the death. */
+  Py_DECREF(holder);
+  return rc;
+}
+
 /* Reads obj.name and registers a fresh guard on it; a change between the
- * two (WATCH_ESTALE) reads again.  The new guard is made before the old one
+ * two (WATCH_ESTALE) reads again.  The guard covers all but the entry that
+ * holds the value, which link[0] follows, as a global cell's: a rebinding
+ * there updates the value in phase one.  The new guard is made before the old one
  * goes, so that the cell always has one that tells finalization, even
  * through Python code the release runs.  What the guard cannot follow
  * leaves the value NULL and the guard unregistered: every
@@ -360,6 +411,7 @@ attr_refresh(watch_cell_t *cell)
       return rc;
     guard->phase_one = guard_broken;
     drop_guard(cell);
+    link_drop(&cell->link[0]);
     cell->guard = guard;
     cell->head.value = NULL;  /* a read during the release may have set it */
     if (cell_dead(cell) || cell->freed)
@@ -371,10 +423,13 @@ attr_refresh(watch_cell_t *cell)
     /* The registration may run Python code, which may drop v, or read the
      * cell and so release this guard (WATCH_EINVALIDATED then). */
     Py_XINCREF(v);
-    rc = watch_dep_on_attr(guard, cell->obj, cell->name, v);
+    PyObject *holder;
+    rc = dep_on_attr_but_holder(guard, cell->obj, cell->name, v, &holder);
     if (rc == 0 && watch_dep_valid(guard) && !cell->freed) {
-      cell->guarded = 1;
-      cell->head.value = v != NULL && !IS_LAZY_IMPORT(v) ? v : NULL;
+      if (holder != NULL)
+        rc = follow_holder(cell, guard, holder, v);
+      else
+        cell->guarded = 1;  /* absent: NULL, the guard follows it all */
     }
     /* Outside any watcher: if this was the last reference, the namespace
      * no longer holds v, so the guard has already cleared the value. */
@@ -510,10 +565,13 @@ watch_cell_get(watch_cell_t *cell, PyObject **value)
     return WATCH_ESTALE;
   if (index_ready() == NULL)
     return WATCH_ENOINIT;
-  int stale = cell->global ? !cell->link[GLOBALS].known
-                                 || (cell->link[GLOBALS].held == NULL
+  struct link *g = &cell->link[GLOBALS];
+  int stale = cell->global ? !g->known
+                                 || (g->held == NULL
                                      && !cell->link[BUILTINS].known)
-                           : !cell->guarded || !watch_dep_valid(cell->guard);
+                           : !guard_holds(cell)
+                                 || (g->name != NULL
+                                     && (!g->known || g->held == NULL));
   int rc = stale ? cell_refresh(cell) : 0;
   if (rc == 0)
     *value = stale ? cell->read : watch_cell_value(cell);

@@ -558,20 +558,23 @@ END_TEST
 /* ---- finalization of a cell that watches nothing --------------------------
  * watch.h: "a cell ... whose interpreter's libwatch finalized stays NULL,
  * and watch_cell_get() says WATCH_ESTALE".  An attribute cell whose guard
- * is not valid at watch_fini() (its value changed and nobody read it
- * again, or a state it cannot forward) hears no FINALIZED: after
- * watch_fini() watch_cell_get() says WATCH_ENOINIT, and after a new
- * watch_init() the cell reads again, registering a guard in the new
- * state, instead of staying NULL for good. */
+ * is not valid at watch_fini() (a write it cannot forward, such as a
+ * shadowing one, and nobody read it again, or a state it cannot forward)
+ * hears no FINALIZED: after watch_fini() watch_cell_get() said
+ * WATCH_ENOINIT, and after a new watch_init() the cell read again,
+ * registering a guard in the new state, instead of staying NULL for good.
+ * (The write was C.m = 1 into the class that defines m, which the cell now
+ * forwards: the guard does not break.  A shadowing write breaks it.) */
 START_TEST(finalization_of_an_attr_cell_with_a_broken_guard)
 {
   ck_assert_int_eq(watch_init(), 0);
-  PyObject *ns = NS("C = type('C', (), {'m': 0})\n");
+  PyObject *ns = NS("B = type('B', (), {'m': 0})\n"
+                    "C = type('C', (B,), {})\n");
   PyObject *cls = ITEM(ns, "C");
   watch_cell_t *cell = NULL;
   ck_assert_int_eq(watch_cell_new_attr(&cell, cls, key("m")), 0);
   ck_assert_ptr_nonnull(watch_cell_value(cell));
-  RUN(ns, "C.m = 1\n");  /* the guard breaks; nobody reads again */
+  RUN(ns, "C.m = 1\n");  /* shadows B.m: the guard breaks */
   ck_assert_ptr_null(watch_cell_value(cell));
   watch_fini();
 
