@@ -74,6 +74,7 @@ static PyObject *values[4];
 static unsigned epoch;       /* watch_fini() calls so far */
 static int down;             /* libwatch is shut down (op 27) */
 static unsigned long long total_ops;
+static unsigned long long max_ops;  /* FUZZ_C_OPS: stop after as many */
 
 static void
 fail(const char *what)
@@ -598,6 +599,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
   (void)argc, (void)argv;
   setenv("PYTHONMALLOC", "malloc", 1); /* so that ASan sees objects */
+  const char *ops = getenv("FUZZ_C_OPS");
+  max_ops = ops ? strtoull(ops, NULL, 10) : 0;
   atexit(print_total);
   Py_InitializeEx(0);
   return 0;
@@ -631,5 +634,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     fail("libwatch holds dependents or edges after every release");
   watch_fini();
   world_free();
+  if (max_ops && total_ops >= max_ops)
+    exit(0);  /* after a whole input, so that its checks all ran */
   return 0;
 }
