@@ -324,7 +324,9 @@ WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
  * Cost.  A write costs O(cells of that name in that dict), whatever the
  * name's history: cells have no unstable limit.  A write through a key
  * that is not an exact str or int, a clear() and a clone touch every cell
- * of the dict.  Cells are taps (see below) on the dicts whose entries they
+ * of the dict.  In a dict that holds any key other than an exact str, a
+ * write of a name that cells read also scans the dict's entries for a key
+ * of its hash compared by Python code (above): O(the dict's size).  Cells are taps (see below) on the dicts whose entries they
  * read, and an attribute cell also has a guard, a dependent on the rest:
  * cells take no watcher id beyond libwatch's own.  An attribute cell's
  * guard counts in watch_counters() as a dependent with its edges, from the
