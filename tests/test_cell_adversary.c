@@ -628,6 +628,53 @@ START_TEST(finalization_of_an_attr_cell_with_a_broken_guard)
 }
 END_TEST
 
+/* The contract for every cell (watch.h, "Cells"): a cell made before the
+ * last watch_fini() is dead for good, whatever it held then: valid,
+ * forwarding, refused; a global cell, a module cell, a class cell; and
+ * watch_cell_dep() says so too. */
+START_TEST(finalization_leaves_every_earlier_cell_dead)
+{
+  ck_assert_int_eq(watch_init(), 0);
+  PyObject *ns = NS("import types\n"
+                    "m = types.ModuleType('m')\n"
+                    "m.x = 1\n"
+                    "class C:\n"
+                    "    y = 2\n"
+                    "B = {'z': 3}\n"
+                    "G = {}\n"
+                    "class Prop(types.ModuleType):\n"
+                    "    x = property(lambda self: 4)\n"
+                    "p = Prop('p')\n");
+  watch_cell_t *cells[4];
+  ck_assert_int_eq(watch_cell_new_attr(&cells[0], ITEM(ns, "m"), key("x")),
+                   0);
+  ck_assert_int_eq(watch_cell_new_attr(&cells[1], ITEM(ns, "C"), key("y")),
+                   0);
+  ck_assert_int_eq(watch_cell_new_global(&cells[2], ITEM(ns, "G"),
+                                         ITEM(ns, "B"), key("z")), 0);
+  ck_assert_int_eq(watch_cell_new_attr(&cells[3], ITEM(ns, "p"), key("x")),
+                   0);  /* refused: a data descriptor */
+  for (int i = 0; i < 3; i++)
+    ck_assert_ptr_nonnull(watch_cell_value(cells[i]));
+  ck_assert_ptr_null(watch_cell_value(cells[3]));
+  watch_fini();
+  ck_assert_int_eq(watch_init(), 0);
+  for (int i = 0; i < 4; i++) {
+    ck_assert_ptr_null(watch_cell_value(cells[i]));
+    PyObject *v = (PyObject *)1;
+    ck_assert_int_eq(watch_cell_get(cells[i], &v), WATCH_ESTALE);
+    ck_assert_ptr_null(v);
+    watch_dep_t *dep;
+    ck_assert_int_eq(watch_dep_new(&dep, NULL, NULL), 0);
+    ck_assert_int_eq(watch_cell_dep(cells[i], dep), WATCH_ESTALE);
+    watch_dep_release(dep);
+    watch_cell_free(cells[i]);
+  }
+  watch_fini();
+  Py_DECREF(ns);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -653,5 +700,6 @@ make_suite(void)
   tcase_add_test(tc, a_cell_read_by_code_its_guard_s_release_runs);
   tc = harness_bare_tcase(s, "finalization");
   tcase_add_test(tc, finalization_of_an_attr_cell_with_a_broken_guard);
+  tcase_add_test(tc, finalization_leaves_every_earlier_cell_dead);
   return s;
 }
