@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SLOTS 8
 #define ASSUMED 12
@@ -634,7 +635,11 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     fail("libwatch holds dependents or edges after every release");
   watch_fini();
   world_free();
-  if (max_ops && total_ops >= max_ops)
-    exit(0);  /* after a whole input, so that its checks all ran */
+  if (max_ops && total_ops >= max_ops) {
+    /* After a whole input, so that its checks all ran; libFuzzer takes an
+     * exit() from the target for a crash, so it is told nothing. */
+    print_total();
+    _exit(0);
+  }
   return 0;
 }
