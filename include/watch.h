@@ -227,9 +227,9 @@ WATCH_EXTERN int watch_dep_on_key(watch_dep_t *dep, PyObject *dict,
 /* The dependent assumes that LOAD_GLOBAL of name, with these globals and
  * builtins (a function's __globals__ and __builtins__), gives assumed (NULL:
  * NameError); the lookups it reads (the builtins only when globals lack
- * the name) fail as watch_dep_on_key()'s do.  A name found in builtins also depends on its absence from
- * globals, so shadowing it there invalidates; so does deleting a name that
- * globals held.  globals and builtins must be exact dicts and name an exact
+ * the name) fail as watch_dep_on_key()'s do.  A name found in builtins
+ * also depends on its absence from globals, so shadowing it there
+ * invalidates; so does deleting a name that globals held.  globals and builtins must be exact dicts and name an exact
  * str (WATCH_EINVAL otherwise): LOAD_GLOBAL reads anything else through its
  * own __getitem__ (and a dict subclass's __missing__), which no dependency
  * can follow. */
@@ -326,9 +326,10 @@ WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
  * that is not an exact str or int, a clear() and a clone touch every cell
  * of the dict.  In a dict that holds any key other than an exact str, a
  * write of a name that cells read also scans the dict's entries for a key
- * of its hash compared by Python code (above): O(the dict's size).  Cells are taps (see below) on the dicts whose entries they
- * read, and an attribute cell also has a guard, a dependent on the rest:
- * cells take no watcher id beyond libwatch's own.  An attribute cell's
+ * of its hash compared by Python code (above): O(the dict's size).  Cells
+ * are taps (see below) on the dicts whose entries they read, and an
+ * attribute cell also has a guard, a dependent on the rest: cells take no
+ * watcher id beyond libwatch's own.  An attribute cell's
  * guard counts in watch_counters() as a dependent with its edges, from the
  * first read until the cell is freed; a cell's own records are not counted
  * in bytes.

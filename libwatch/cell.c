@@ -401,9 +401,9 @@ follow_holder(watch_cell_t *cell, watch_dep_t *guard, PyObject *holder,
 /* Reads obj.name and registers a fresh guard on it; a change between the
  * two (WATCH_ESTALE) reads again.  The guard covers all but the entry that
  * holds the value, which link[0] follows, as a global cell's: a rebinding
- * there updates the value in phase one.  The new guard is made before the old one
- * goes, so that the cell always has one that tells finalization, even
- * through Python code the release runs.  What the guard cannot follow
+ * there updates the value in phase one.  The new guard is made before the
+ * old one goes, so that the cell always has one that tells finalization,
+ * even through Python code the release runs.  What the guard cannot follow
  * leaves the value NULL and the guard unregistered: every
  * watch_cell_get() reads again. */
 static int

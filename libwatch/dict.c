@@ -117,7 +117,8 @@ static int
 reports_every_change(PyObject *dict)
 {
 #if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
-  return Py_Version >= 0x030D0100 || ((PyDictObject *)dict)->ma_values == NULL;
+  return Py_Version >= 0x030D0100
+         || ((PyDictObject *)dict)->ma_values == NULL;
 #else
   (void)dict;
   return 1;
@@ -167,9 +168,9 @@ is_frozendict(PyObject *obj)
  * Two keys of a few builtin types compare in C, always alike; any other
  * pair may call an __eq__ of Python code, which may answer differently from
  * one lookup to the next with no write at all, so that the entry a lookup
- * finds changes and no watcher hears it.  A dependency on such a lookup is refused
- * (WATCH_EUNWATCHABLE); once registered, the key that would make it one
- * cannot arrive unheard: its ADDED (or a CLONED) invalidates every key
+ * finds changes and no watcher hears it.  A dependency on such a lookup is
+ * refused (WATCH_EUNWATCHABLE); once registered, the key that would make it
+ * one cannot arrive unheard: its ADDED (or a CLONED) invalidates every key
  * dependent of the dict.
  *
  * Telling whether the dict holds such a key, without running the Python
