@@ -229,10 +229,10 @@ WATCH_EXTERN int watch_dep_on_key(watch_dep_t *dep, PyObject *dict,
  * NameError); the lookups it reads (the builtins only when globals lack
  * the name) fail as watch_dep_on_key()'s do.  A name found in builtins
  * also depends on its absence from globals, so shadowing it there
- * invalidates; so does deleting a name that globals held.  globals and builtins must be exact dicts and name an exact
- * str (WATCH_EINVAL otherwise): LOAD_GLOBAL reads anything else through its
- * own __getitem__ (and a dict subclass's __missing__), which no dependency
- * can follow. */
+ * invalidates; so does deleting a name that globals held.  globals and
+ * builtins must be exact dicts and name an exact str (WATCH_EINVAL
+ * otherwise): LOAD_GLOBAL reads anything else through its own __getitem__
+ * (and a dict subclass's __missing__), which no dependency can follow. */
 WATCH_EXTERN int watch_dep_on_global(watch_dep_t *dep, PyObject *globals,
                                      PyObject *builtins, PyObject *name,
                                      PyObject *assumed);
