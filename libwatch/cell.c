@@ -95,7 +95,7 @@ struct watch_cell_s {
   int guarded;             /* its registration succeeded */
 };
 
-/* ---- the tap side (phase one) -------------------------------------------- */
+/* ---- the tap side (phase one) ------------------------------------------ */
 
 /* An attribute cell forwards only while its guard holds the rest: link[0]
  * then follows the entry that holds the value, and link[1] is unused. */

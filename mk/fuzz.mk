@@ -46,7 +46,8 @@ fuzz-c:
 	clang $(FUZZC_FLAGS) -O1 -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=all -o $(FUZZC_BUILD)/fuzz_capi $(FUZZC_SRCS) \
 	  $(FUZZC_LIBS)
-	ASAN_OPTIONS=detect_leaks=0 FUZZ_C_OPS=$(OPS) $(FUZZC_BUILD)/fuzz_capi -runs=$(RUNS) \
+	ASAN_OPTIONS=detect_leaks=0 FUZZ_C_OPS=$(OPS) \
+	  $(FUZZC_BUILD)/fuzz_capi -runs=$(RUNS) \
 	  -seed=$(FUZZ_SEED) -max_len=400 -print_final_stats=1 \
 	  -artifact_prefix=$(FUZZC_BUILD)/ $(FUZZC_BUILD)/corpus
 	@clang $(FUZZC_FLAGS) -O0 -fsanitize=fuzzer -fprofile-instr-generate \
