@@ -10,7 +10,8 @@
  *
  * Every function must be called with the GIL held, in an interpreter where
  * watch_init() succeeded; elsewhere they return WATCH_ENOINIT, even for a
- * dependent that was invalidated.  The exceptions are
+ * dependent that was invalidated, except that a cell of a finalized
+ * libwatch says WATCH_ESTALE (see "Cells").  The exceptions are
  * watch_dep_release() and watch_cell_free(), which are always allowed.  State is per interpreter:
  * isolated subinterpreters, each with its own GIL (PEP 684), use libwatch
  * at the same time, and nothing one of them registers or writes reaches
@@ -66,7 +67,9 @@ extern "C" {
   XX(EPYTHON, -8, "a Python exception is set")                               \
   XX(EINCOMPATIBLE, -9, "the code does not fit the function")                 \
   XX(EABI, -10,                                                               \
-     "another libwatch of an incompatible version runs in this interpreter")
+     "another libwatch of an incompatible version runs in this interpreter") \
+  XX(EUNWATCHABLE, -11,                                                       \
+     "this read can change with no event that libwatch could hear")
 
 typedef enum {
 #define XX(code, value, _) WATCH_##code = (value),
@@ -212,6 +215,17 @@ watch_dep_valid(const watch_dep_t *dep)
  * key has changed more often than the unstable limit.  Any key CPython
  * accepts works; keys other than exact str and int are matched
  * conservatively, so that no Python code ever runs inside the watcher.
+ * Fails with WATCH_EUNWATCHABLE when the lookup compares key with another
+ * key of its hash that the dict holds by Python code (either is not of a
+ * builtin type whose equality is C code: exact str, int, float, complex,
+ * bytes, bool, None, and tuples of them): an __eq__ may answer differently
+ * with no write at all, and change the entry found unheard.  Such a key
+ * added later is heard: its ADDED invalidates.  On CPython 3.13.0 (the
+ * interpreter running) every registration on a split dict fails so too:
+ * an instance's __dict__ that shares its inline values, which o.attr = v
+ * writes with no event (CPython's gh-125608, fixed in 3.13.1); so do
+ * watch_dep_on_namespace(), watch_dict_version(), watch_tap_new() and the
+ * cells on such a dict.
  * On 3.15, dict may be a frozendict (PEP 814), which cannot change: the
  * dependency is checked here and then costs nothing and never invalidates.
  * A name bound by a lazy import (3.15, PEP 810) holds a lazy_import object
@@ -225,12 +239,13 @@ WATCH_EXTERN int watch_dep_on_key(watch_dep_t *dep, PyObject *dict,
 
 /* The dependent assumes that LOAD_GLOBAL of name, with these globals and
  * builtins (a function's __globals__ and __builtins__), gives assumed (NULL:
- * NameError).  A name found in builtins also depends on its absence from
- * globals, so shadowing it there invalidates; so does deleting a name that
- * globals held.  globals and builtins must be exact dicts and name an exact
- * str (WATCH_EINVAL otherwise): LOAD_GLOBAL reads anything else through its
- * own __getitem__ (and a dict subclass's __missing__), which no dependency
- * can follow. */
+ * NameError); the lookups it reads (the builtins only when globals lack
+ * the name) fail as watch_dep_on_key()'s do.  A name found in builtins
+ * also depends on its absence from globals, so shadowing it there
+ * invalidates; so does deleting a name that globals held.  globals and
+ * builtins must be exact dicts and name an exact str (WATCH_EINVAL
+ * otherwise): LOAD_GLOBAL reads anything else through its own __getitem__
+ * (and a dict subclass's __missing__), which no dependency can follow. */
 WATCH_EXTERN int watch_dep_on_global(watch_dep_t *dep, PyObject *globals,
                                      PyObject *builtins, PyObject *name,
                                      PyObject *assumed);
@@ -297,6 +312,11 @@ WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
  * lazy import placeholder, a data descriptor of a module's class, a dead
  * namespace, a write it has not confirmed yet...).
  *
+ * A lookup that compares the name with a key of its hash by Python code
+ * (watch_dep_on_key(), WATCH_EUNWATCHABLE) may change its answer with no
+ * event: while a dict the read looks in holds such a key, the cell holds
+ * NULL, and every watch_cell_get() reads again and gives what it read.
+ *
  * Timing.  CPython announces a change before making it, and only MODIFIED,
  * DELETED and CLEARED cannot fail once announced; an add (ADDED, CLONED)
  * can: on 3.12 the table grows after the announcement, and a failed
@@ -317,14 +337,21 @@ WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
  * Cost.  A write costs O(cells of that name in that dict), whatever the
  * name's history: cells have no unstable limit.  A write through a key
  * that is not an exact str or int, a clear() and a clone touch every cell
- * of the dict.  Global cells are taps (see below) and attribute cells
- * dependents: cells take no watcher id beyond libwatch's own.  An
- * attribute cell's guard counts in watch_counters() as a dependent with its
- * edges; a cell's own records are not counted in bytes.
+ * of the dict.  In a dict that holds any key other than an exact str, a
+ * write of a name that cells read also scans the dict's entries for a key
+ * of its hash compared by Python code (above): O(the dict's size).  Cells
+ * are taps (see below) on the dicts whose entries they read, and an
+ * attribute cell also has a guard, a dependent on the rest: cells take no
+ * watcher id beyond libwatch's own.  An attribute cell's
+ * guard counts in watch_counters() as a dependent with its edges, from the
+ * first read until the cell is freed; a cell's own records are not counted
+ * in bytes.
  *
- * A cell lives until watch_cell_free(); a cell whose namespace died, or
- * whose interpreter's libwatch finalized, stays NULL, and watch_cell_get()
- * says WATCH_ESTALE. */
+ * A cell lives until watch_cell_free(); a cell whose namespace died stays
+ * NULL, and watch_cell_get() and watch_cell_dep() say WATCH_ESTALE.  So
+ * does, for good, every cell made before the last watch_fini() of its
+ * interpreter (or its finalization), whatever it held then: a new
+ * watch_init() does not revive it; make a new cell. */
 typedef struct watch_cell_s watch_cell_t;
 
 /* The value is the first member of every cell: watch_cell_value() is one
@@ -348,18 +375,34 @@ watch_cell_value(const watch_cell_t *cell)
  * reads NULL until the import resolves.  globals and builtins are
  * borrowed: the death of either leaves the cell NULL for good.
  * Errors: WATCH_EINVAL (not exact dicts, name not an exact str),
- * WATCH_ENOMEM, WATCH_EPYTHON (the first read raised), WATCH_ENOINIT. */
+ * WATCH_ENOMEM, WATCH_EPYTHON (the first read raised), WATCH_ENOINIT,
+ * WATCH_EUNWATCHABLE (CPython 3.13.0: a split dict, see
+ * watch_dep_on_key()). */
 WATCH_EXTERN int watch_cell_new_global(watch_cell_t **out, PyObject *globals,
                                        PyObject *builtins, PyObject *name);
 
 /* A cell on obj.name, obj a module or a class, with watch_dep_on_attr()'s
  * semantics: for a class, the value of the first class of the MRO whose
  * __dict__ holds name (as _PyType_Lookup, not bound: a function, not a
- * bound method); for a module, its __dict__'s value.  Any change
- * watch_dep_on_attr() sees (a write of name along the MRO, raw writes
- * included, __bases__ assignment, a module's __class__ assignment, a
- * module class gaining a descriptor...) sets NULL in phase one, before the
- * change completes; the next watch_cell_get() reads and watches again.
+ * bound method); for a module, its __dict__'s value.
+ * A rebinding (MODIFIED) of the entry that holds the value is forwarded
+ * like a global's, by the write itself, raw writes included: the entry of
+ * name in the module's __dict__, when the module's class reads it there
+ * (ModuleType, or a subclass that does not provide name as a data
+ * descriptor and keeps ModuleType's __getattribute__: what
+ * watch_dep_on_attr() accepts); in a class's MRO, the entry in the
+ * __dict__ of the class that defines name, the one _PyType_Lookup stops
+ * at.  Such a rebinding leaves the resolution as it was (the cell's value
+ * is the entry itself, unbound, whatever its type; the module's class
+ * already yields to the dict's entry), so nothing else needs a read.
+ * Every other change watch_dep_on_attr() sees sets NULL in phase one,
+ * before the change completes, and the next watch_cell_get() reads and
+ * watches again: a delete of the entry (the name may then be found
+ * elsewhere, or __getattr__ answers), an add (see "Timing"), a write of
+ * name to a class earlier in the MRO, __bases__ assignment, a module's
+ * __class__ assignment, a module class gaining a descriptor, and any
+ * change at all to a class whose bases are all builtin types other than
+ * object (its type watcher names no attribute).
  * What watch_dep_on_attr() refuses (a data descriptor of a module's class,
  * an absence under a module __getattr__) reads NULL, and then every
  * watch_cell_get() tries again.  The cell holds a strong reference to obj.
@@ -371,10 +414,13 @@ WATCH_EXTERN int watch_cell_new_attr(watch_cell_t **out, PyObject *obj,
 
 /* The slow path: reads the namespace again if the cell is not sure of it
  * (an add, a clone, a non-exact key, an attribute change), then *value is
- * watch_cell_value(cell), borrowed as above (NULL: take the generic path).
- * Errors: WATCH_ESTALE (the namespace died or libwatch finalized: *value is
- * NULL for good), WATCH_EPYTHON (a lookup raised), WATCH_ENOMEM,
- * WATCH_ENOINIT.  It may run Python code (a key's __eq__). */
+ * watch_cell_value(cell), borrowed as above (NULL: take the generic path),
+ * or, where the cell cannot forward what it read (a lookup that runs
+ * Python code, above), that read, valid until Python code runs.
+ * Errors: WATCH_ESTALE (the namespace died or libwatch finalized since the
+ * cell was made: *value is NULL for good; checked first),
+ * WATCH_EPYTHON (a lookup raised), WATCH_ENOMEM, WATCH_ENOINIT.  It may run
+ * Python code (a key's __eq__). */
 WATCH_EXTERN int watch_cell_get(watch_cell_t *cell, PyObject **value);
 
 /* dep depends on what the cell reads, as it reads it now: the optimizer

@@ -11,9 +11,13 @@
  *
  * An attribute cell follows watch_dep_on_attr(), whose rules (the MRO,
  * __bases__, a module's class and __getattr__) are type.c's: a guard
- * dependent carries the assumption, its invalidation clears the value in
- * phase one (dep->phase_one), and the next watch_cell_get() reads and
- * registers again.
+ * dependent carries all of the assumption but the entry that holds the
+ * value, which the cell follows with a link of its own, as a global cell
+ * does, so that a rebinding there is forwarded.  The guard's invalidation
+ * clears the value in phase one (dep->phase_one), and the next
+ * watch_cell_get() reads and registers again.  A lookup that may run
+ * Python code (dict_lookup_is_pure()) is never forwarded: such a cell
+ * reads again at every watch_cell_get().
  *
  * Cells hold no reference to their values: they are borrowed from the
  * namespace, which holds them as long as the cell forwards them.  So the
@@ -76,23 +80,39 @@ struct watch_cell_s {
   /* Bumped by every event that reaches the cell, so that a refresh knows
    * whether its lookups raced with a write. */
   uint64_t changes;
+  /* Borrowed: what the last refresh read, which watch_cell_get() gives
+   * when the cell cannot forward it (a lookup that runs Python code). */
+  PyObject *read;
   PyObject *name;          /* strong */
   /* global cells */
   PyObject *dicts[2];      /* borrowed: globals, builtins */
   struct link link[2];
   /* attribute cells */
   PyObject *obj;           /* strong */
-  watch_dep_t *guard;      /* NULL while the cell watches nothing */
+  /* The last guard made, kept when its registration fails or it breaks:
+   * it outlives libwatch's finalization, which it tells (state NULL). */
+  watch_dep_t *guard;
+  int guarded;             /* its registration succeeded */
 };
 
-/* ---- global cells: the tap side (phase one) ------------------------------ */
+/* ---- the tap side (phase one) ------------------------------------------ */
+
+/* An attribute cell forwards only while its guard holds the rest: link[0]
+ * then follows the entry that holds the value, and link[1] is unused. */
+static int
+guard_holds(watch_cell_t *cell)
+{
+  return cell->global
+         || (cell->guarded && cell->guard != NULL
+             && watch_dep_valid(cell->guard));
+}
 
 static void
 publish(watch_cell_t *cell)
 {
   struct link *g = &cell->link[GLOBALS], *b = &cell->link[BUILTINS];
   PyObject *v = NULL;
-  if (cell->dead || !g->known)
+  if (cell->dead || !g->known || !guard_holds(cell))
     v = NULL;
   else if (g->held != NULL)
     v = g->held;
@@ -121,7 +141,9 @@ name_find(struct cell_dict *cd, PyObject *key, uintptr_t hash)
 }
 
 /* Every link of the dict: clear(), a clone, a key compared only by its own
- * __eq__, the dict's death.  known < 0 marks the cells dead. */
+ * __eq__, the dict's death.  known < 0 marks the global cells dead; an
+ * attribute cell reads again (its guard tells the death of what it reads:
+ * this dict may be a base's that a __bases__ assignment left). */
 static void
 all_links(struct cell_dict *cd, int known)
 {
@@ -132,7 +154,7 @@ all_links(struct cell_dict *cd, int known)
       for (struct link *l = ((struct cell_name *)n)->links; l; l = l->next) {
         l->held = NULL;
         l->known = known > 0;
-        if (known < 0)
+        if (known < 0 && l->cell->global)
           l->cell->dead = 1;
         publish(l->cell);
       }
@@ -140,7 +162,8 @@ all_links(struct cell_dict *cd, int known)
 
 /* Runs before CPython changes the dict; does no lookup and drops no
  * reference.  Only MODIFIED and DELETED are taken as final (see watch.h,
- * "Timing"). */
+ * "Timing").  The same for global cells and for the entry that holds an
+ * attribute cell's value. */
 static int
 cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
 {
@@ -169,8 +192,15 @@ cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
       break;
     }
     struct cell_name *cn = name_find(cd, ev->key, exact_key_hash(ev->key));
+    /* A key of the name's hash that compares by Python code (it was
+     * added earlier, which left these links unknown) may be the entry the
+     * next lookup finds, whatever this write does: still unknown.  The
+     * check reads the stored hashes and runs no Python code. */
+    int certain = cn != NULL && ev->kind != WATCH_EVENT_ADDED
+                  && dict_lookup_is_pure(ev->dict, ev->key,
+                                         PyObject_Hash(ev->key));
     for (struct link *l = cn ? cn->links : NULL; l; l = l->next) {
-      l->known = ev->kind != WATCH_EVENT_ADDED;
+      l->known = certain;
       l->held = ev->kind == WATCH_EVENT_MODIFIED ? ev->value : NULL;
       publish(l->cell);
     }
@@ -263,6 +293,7 @@ link_add(struct state *st, struct link *l, PyObject *dict, PyObject *name)
 static int
 global_refresh(watch_cell_t *cell)
 {
+  cell->read = NULL;
   for (int tries = 0; tries < REFRESH_TRIES && !cell->dead; tries++) {
     uint64_t seen = cell->changes;
     PyObject *held[2];
@@ -277,11 +308,18 @@ global_refresh(watch_cell_t *cell)
     if (cell->dead || cell->freed)
       break;
     if (cell->changes == seen) {
+      /* A lookup whose answer Python code may change unheard is read
+       * again by every watch_cell_get(): unknown, the cell forwards
+       * nothing.  No Python code runs from here on. */
+      Py_hash_t hash = PyObject_Hash(cell->name);  /* an exact str's */
       for (int i = 0; i < 2; i++) {
         cell->link[i].held = held[i];
-        cell->link[i].known = 1;
+        cell->link[i].known = dict_lookup_is_pure(cell->dicts[i], cell->name,
+                                                  hash);
       }
       publish(cell);
+      PyObject *v = held[GLOBALS] ? held[GLOBALS] : held[BUILTINS];
+      cell->read = v != NULL && !IS_LAZY_IMPORT(v) ? v : NULL;
       return 0;
     }
   }
@@ -301,12 +339,26 @@ guard_broken(watch_dep_t *dep, const watch_event_t *report)
     cell->dead = 1;
 }
 
+/* Whether the cell is dead for good.  An attribute cell whose guard was
+ * already broken hears no FINALIZED; but the last watch_fini() leaves every
+ * dependent it knew with no state, broken or not. */
+static int
+cell_dead(watch_cell_t *cell)
+{
+  if (cell->guard != NULL && cell->guard->state == NULL) {
+    cell->dead = 1;
+    cell->head.value = NULL;
+  }
+  return cell->dead;
+}
+
 /* Releases the guard, and any a read of the cell made meanwhile: the
  * release drops its event's references, which may run Python code that
  * reads the cell again, so cell->guard never names a released guard. */
 static void
 drop_guard(watch_cell_t *cell)
 {
+  cell->guarded = 0;
   while (cell->guard != NULL) {
     watch_dep_t *guard = cell->guard;
     cell->guard = NULL;
@@ -314,51 +366,103 @@ drop_guard(watch_cell_t *cell)
   }
 }
 
+/* From now on link[0] follows holder[name], which the guard was registered
+ * without and which held v then.  Attaching the tap may run Python code
+ * (libwatch drops references it left to drop), which may release or break
+ * the guard, or write the entry: so the entry is read again once the tap
+ * hears it, a read that runs no Python code while the dict holds no key
+ * compared by it. */
+static int
+follow_holder(watch_cell_t *cell, watch_dep_t *guard, PyObject *holder,
+              PyObject *v)
+{
+  Py_INCREF(holder);  /* a base's dict may lose its class meanwhile */
+  guard->pins++;      /* a release waits for dep_done() */
+  struct state *st = index_ready();
+  int rc = st ? link_add(st, &cell->link[0], holder, cell->name)
+              : WATCH_ENOINIT;
+  rc = dep_done(guard, rc);
+  if (rc == 0 && (!watch_dep_valid(guard) || cell->freed
+                  || !dict_lookup_is_pure(holder, cell->name,
+                                          PyObject_Hash(cell->name))
+                  || PyDict_GetItemWithError(holder, cell->name) != v))
+    rc = WATCH_ESTALE;
+  if (rc == 0) {
+    cell->link[0].held = v;
+    cell->link[0].known = 1;
+    cell->guarded = 1;
+    publish(cell);
+  }
+  /* If this was the last reference, the tap hears the death. */
+  Py_DECREF(holder);
+  return rc;
+}
+
 /* Reads obj.name and registers a fresh guard on it; a change between the
- * two (WATCH_ESTALE) reads again.  What watch_dep_on_attr() refuses leaves
- * NULL and no guard: the next call tries again. */
+ * two (WATCH_ESTALE) reads again.  The guard covers all but the entry that
+ * holds the value, which link[0] follows, as a global cell's: a rebinding
+ * there updates the value in phase one.  The new guard is made before the
+ * old one goes, so that the cell always has one that tells finalization,
+ * even through Python code the release runs.  What the guard cannot follow
+ * leaves the value NULL and the guard unregistered: every
+ * watch_cell_get() reads again. */
 static int
 attr_refresh(watch_cell_t *cell)
 {
-  if (cell->dead)
-    return WATCH_ESTALE;
-  if (cell->guard != NULL && watch_dep_valid(cell->guard))
-    return 0;
   int rc = 0;
+  cell->read = NULL;
   for (int tries = 0; tries < REFRESH_TRIES; tries++) {
-    drop_guard(cell);
     watch_dep_t *guard;
     rc = watch_dep_new(&guard, NULL, cell);
     if (rc < 0)
       return rc;
     guard->phase_one = guard_broken;
+    drop_guard(cell);
+    link_drop(&cell->link[0]);
     cell->guard = guard;
+    cell->head.value = NULL;  /* a read during the release may have set it */
+    if (cell_dead(cell) || cell->freed)
+      return cell->dead ? WATCH_ESTALE : 0;
     PyObject *v;
     rc = watch_attr_lookup(cell->obj, cell->name, &v);
     if (rc < 0)
-      break;
-    /* The registration may run Python code, which may drop v. */
+      return rc;
+    /* The registration may run Python code, which may drop v, or read the
+     * cell and so release this guard (WATCH_EINVALIDATED then). */
     Py_XINCREF(v);
-    rc = watch_dep_on_attr(guard, cell->obj, cell->name, v);
-    if (rc == 0 && watch_dep_valid(guard) && !cell->freed)
-      cell->head.value = v != NULL && !IS_LAZY_IMPORT(v) ? v : NULL;
+    PyObject *holder;
+    rc = dep_on_attr_but_holder(guard, cell->obj, cell->name, v, &holder);
+    if (rc == 0 && watch_dep_valid(guard) && !cell->freed) {
+      if (holder != NULL)
+        rc = follow_holder(cell, guard, holder, v);
+      else
+        cell->guarded = 1;  /* absent: NULL, the guard follows it all */
+    }
     /* Outside any watcher: if this was the last reference, the namespace
      * no longer holds v, so the guard has already cleared the value. */
     Py_XDECREF(v);
     if (cell->freed || (rc != WATCH_ESTALE && rc != WATCH_EINVALIDATED))
       break;
   }
-  if (rc == WATCH_EINVAL || rc == WATCH_ESTALE || rc == WATCH_EINVALIDATED) {
-    /* A state the cell cannot forward, or one that keeps moving. */
-    cell->head.value = NULL;
-    drop_guard(cell);
-    rc = 0;
-  } else if (rc < 0) {
-    /* A guard that failed to register watches nothing: the next call
-     * must try again, not trust it. */
-    drop_guard(cell);
+  if (rc == 0 || cell->freed) {
+    cell->read = cell->head.value;
+    return rc;
   }
-  return rc;
+  cell->guarded = 0;
+  cell->head.value = NULL;
+  if (rc == WATCH_EUNWATCHABLE) {
+    /* A lookup that runs Python code: what it gives now, read last. */
+    PyObject *v;
+    rc = watch_attr_lookup(cell->obj, cell->name, &v);
+    if (rc == 0 && !cell->freed)
+      cell->read = v != NULL && !IS_LAZY_IMPORT(v) ? v : NULL;
+    return rc;
+  }
+  /* A state the cell cannot forward (WATCH_EINVAL: the module's class
+   * decides), or one that keeps moving: the generic path. */
+  return rc == WATCH_EINVAL || rc == WATCH_ESTALE || rc == WATCH_EINVALIDATED
+             ? 0
+             : rc;
 }
 
 /* ---- the API -------------------------------------------------------------- */
@@ -464,18 +568,20 @@ watch_cell_get(watch_cell_t *cell, PyObject **value)
   if (cell == NULL || value == NULL)
     return WATCH_EINVAL;
   *value = NULL;
-  if (cell->dead)
+  if (cell_dead(cell))
     return WATCH_ESTALE;
   if (index_ready() == NULL)
     return WATCH_ENOINIT;
-  int stale = cell->global ? !cell->link[GLOBALS].known
-                                 || (cell->link[GLOBALS].held == NULL
+  struct link *g = &cell->link[GLOBALS];
+  int stale = cell->global ? !g->known
+                                 || (g->held == NULL
                                      && !cell->link[BUILTINS].known)
-                           : cell->guard == NULL
-                                 || !watch_dep_valid(cell->guard);
+                           : !guard_holds(cell)
+                                 || (g->name != NULL
+                                     && (!g->known || g->held == NULL));
   int rc = stale ? cell_refresh(cell) : 0;
   if (rc == 0)
-    *value = watch_cell_value(cell);
+    *value = stale ? cell->read : watch_cell_value(cell);
   return rc;
 }
 
@@ -484,7 +590,7 @@ watch_cell_dep(watch_cell_t *cell, watch_dep_t *dep)
 {
   if (cell == NULL || dep == NULL)
     return WATCH_EINVAL;
-  if (cell->dead)
+  if (cell_dead(cell))
     return WATCH_ESTALE;
   if (index_ready() == NULL)
     return WATCH_ENOINIT;

@@ -107,9 +107,29 @@ dict_watch_stop(struct state *st)
   st->dict_watcher = -1;
 }
 
+/* CPython 3.13.0 stores an attribute of an instance whose values are
+ * inline (o.a = v) into those values, which its materialized __dict__
+ * shares, and tells no dict watcher (gh-125608, fixed in 3.13.1).  Such a
+ * dict is split (ma_values set), and a split dict stays split; on 3.13.0,
+ * the interpreter running (not the headers built against), every split
+ * dict is refused. */
+static int
+reports_every_change(PyObject *dict)
+{
+#if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+  return Py_Version >= 0x030D0100
+         || ((PyDictObject *)dict)->ma_values == NULL;
+#else
+  (void)dict;
+  return 1;
+#endif
+}
+
 static int
 dict_watch(struct state *st, struct ns *ns)
 {
+  if (!reports_every_change(ns->obj))
+    return WATCH_EUNWATCHABLE;
   if (PyDict_Watch(st->dict_watcher, ns->obj) < 0) {
     PyErr_Clear();
     return WATCH_EINVAL;
@@ -140,6 +160,85 @@ is_frozendict(PyObject *obj)
   (void)obj;
   return 0;
 #endif
+}
+
+/* ---- lookups that run Python code ---------------------------------------
+ *
+ * A lookup compares the key with every key of its hash that the dict holds.
+ * Two keys of a few builtin types compare in C, always alike; any other
+ * pair may call an __eq__ of Python code, which may answer differently from
+ * one lookup to the next with no write at all, so that the entry a lookup
+ * finds changes and no watcher hears it.  A dependency on such a lookup is
+ * refused (WATCH_EUNWATCHABLE); once registered, the key that would make it
+ * one cannot arrive unheard: its ADDED (or a CLONED) invalidates every key
+ * dependent of the dict.
+ *
+ * Telling whether the dict holds such a key, without running the Python
+ * code of any key, takes the hashes the dict stored: they are read from
+ * CPython's own layout of the keys (Include/internal/pycore_dict.h), the
+ * same in 3.12 to 3.15 with the GIL.  A dict whose keys are all exact str
+ * says so in its kind, and holds no such key. */
+struct dict_keys_head {
+  Py_ssize_t dk_refcnt;
+  uint8_t dk_log2_size;
+  uint8_t dk_log2_index_bytes;
+  uint8_t dk_kind;          /* 0: DICT_KEYS_GENERAL, any key */
+  uint32_t dk_version;
+  Py_ssize_t dk_usable;
+  Py_ssize_t dk_nentries;
+  char dk_indices[];        /* then the entries */
+};
+
+struct dict_entry {         /* PyDictKeyEntry, a general dict's */
+  Py_hash_t me_hash;
+  PyObject *me_key;
+  PyObject *me_value;
+};
+
+/* Keys whose equality is C code alone: a few exact builtin types, and
+ * tuples of them (a tuple compares its items; a frozenset or a weak
+ * reference would call theirs). */
+static int
+compares_in_c(PyObject *key, int depth)
+{
+  if (PyUnicode_CheckExact(key) || PyLong_CheckExact(key)
+      || PyFloat_CheckExact(key) || PyComplex_CheckExact(key)
+      || PyBytes_CheckExact(key) || PyBool_Check(key) || key == Py_None)
+    return 1;
+  if (!PyTuple_CheckExact(key) || depth == 0)
+    return 0;
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(key); i++)
+    if (!compares_in_c(PyTuple_GET_ITEM(key, i), depth - 1))
+      return 0;
+  return 1;
+}
+
+int
+dict_lookup_is_pure(PyObject *dict, PyObject *key, Py_hash_t hash)
+{
+  struct dict_keys_head *keys =
+      (struct dict_keys_head *)((PyDictObject *)dict)->ma_keys;
+  int in_c = compares_in_c(key, 8);
+  if (keys->dk_kind != 0) {
+    /* Exact str keys alone, whose hashes str caches. */
+    Py_ssize_t pos = 0;
+    PyObject *k;
+    while (!in_c && PyDict_Next(dict, &pos, &k, NULL))
+      if (k != key && PyObject_Hash(k) == hash)
+        return 0;
+    return 1;
+  }
+  /* The lookup compares key with each key of its hash before the
+   * identical one, if any: all of them are judged. */
+  struct dict_entry *entry =
+      (struct dict_entry *)(keys->dk_indices
+                            + ((size_t)1 << keys->dk_log2_index_bytes));
+  for (Py_ssize_t i = 0; i < keys->dk_nentries; i++, entry++)
+    if (entry->me_key != NULL && entry->me_hash == hash
+        && entry->me_key != key
+        && !(in_c && compares_in_c(entry->me_key, 8)))
+      return 0;
+  return 1;
 }
 
 /* Reads dict[key] for validation.  A lookup may run Python code (a key's
@@ -201,6 +300,8 @@ dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
     return WATCH_ESTALE;
   if (is_frozendict(dict))
     return 0;
+  if (!dict_lookup_is_pure(dict, key, hash))
+    return WATCH_EUNWATCHABLE;
   /* Linking runs no Python code: keys are compared by identity, or in C
    * when exact (index.c). */
   return link_key(st, dep, dict, key, hash);
@@ -237,6 +338,9 @@ on_global(struct state *st, watch_dep_t *dep, PyObject *globals,
     return rc;
   if ((global ? global : builtin) != assumed)
     return WATCH_ESTALE;
+  if (!dict_lookup_is_pure(globals, name, hash)
+      || (global == NULL && !dict_lookup_is_pure(builtins, name, hash)))
+    return WATCH_EUNWATCHABLE;
   /* The globals edge covers both cases: a global that changes or goes away,
    * and a builtin that a new global would shadow. */
   struct edge *mark = dep->edges;

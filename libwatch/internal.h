@@ -386,6 +386,10 @@ void dict_watch_stop(struct state *st);
 int dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
                     PyObject *key, PyObject *assumed);
 int dep_on_namespace(struct state *st, watch_dep_t *dep, PyObject *dict);
+/* Whether dict[key] compares key with no stored key by Python code (an
+ * __eq__ that may change its answer unheard); runs no Python code.  hash is
+ * key's. */
+int dict_lookup_is_pure(PyObject *dict, PyObject *key, Py_hash_t hash);
 
 /* func.c */
 void func_watch_stop(struct state *st);
@@ -408,6 +412,11 @@ void taps_finalize(struct state *st);
 
 /* type.c */
 extern const struct ns_kind type_kind;
+/* watch_dep_on_attr() for a value cell's guard: all but the entry that
+ * holds the value, *holder's (borrowed; NULL if name is absent), which the
+ * cell follows itself.  *holder means nothing unless it succeeds. */
+int dep_on_attr_but_holder(watch_dep_t *dep, PyObject *obj, PyObject *name,
+                           PyObject *assumed, PyObject **holder);
 void type_watch_stop(struct state *st);
 void subclass_registry_event(struct state *st, struct ns *ns,
                              watch_event_kind_t kind, PyObject *key,

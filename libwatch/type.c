@@ -123,7 +123,7 @@ type_watch_stop(struct state *st)
 }
 
 static int class_attr(struct state *st, watch_dep_t *dep, PyTypeObject *type,
-                      PyObject *name, PyObject *assumed);
+                      PyObject *name, PyObject *assumed, PyObject **holder);
 
 /* When the metaclass overrides mro(), __bases__ assignment drops the class's
  * version tag without telling type watchers (type_mro_modified), so the
@@ -141,7 +141,8 @@ link_default_mro(struct state *st, watch_dep_t *dep, PyTypeObject *cls)
   }
   PyObject *type_mro = PyDict_GetItemWithError(type_dict, name);
   int rc = type_mro == NULL ? WATCH_EPYTHON
-                            : class_attr(st, dep, Py_TYPE(cls), name, type_mro);
+                            : class_attr(st, dep, Py_TYPE(cls), name, type_mro,
+                                         NULL);
   Py_DECREF(type_dict);
   Py_DECREF(name);
   return rc == WATCH_ESTALE ? WATCH_EUNSTABLE : rc;
@@ -352,12 +353,30 @@ mro_find(PyObject *mro, PyObject *name, Py_ssize_t *index, PyObject **value)
   return 0;
 }
 
+/* A value cell's guard (cell.c) leaves out the entry that holds the value,
+ * which the cell follows itself, through a tap, so that a rebinding there
+ * updates the cell instead of breaking the guard.  The guard only checks
+ * that the entry is what was read and that its lookup runs no Python code;
+ * *holder is then the dict (borrowed: its class or module keeps it). */
+static int
+holder_checked(PyObject *dict, PyObject *name, PyObject *value,
+               PyObject **holder)
+{
+  if (!dict_lookup_is_pure(dict, name, PyObject_Hash(name)))
+    return WATCH_EUNWATCHABLE;
+  /* No Python code runs: the dict holds no key that it compares by it. */
+  if (PyDict_GetItemWithError(dict, name) != value)
+    return PyErr_Occurred() ? WATCH_EPYTHON : WATCH_ESTALE;
+  *holder = dict;
+  return 0;
+}
+
 /* Static builtin types (object, int...) refuse attribute writes, but their
  * dicts can still be written raw (through gc), so they are watched like any
  * other class dict; their bases cannot change. */
 static int
 link_mro(struct state *st, watch_dep_t *dep, PyObject *mro, PyObject *name,
-         Py_ssize_t definer, PyObject *value)
+         Py_ssize_t definer, PyObject *value, PyObject **holder)
 {
   Py_ssize_t n = PyTuple_GET_SIZE(mro);
   for (Py_ssize_t i = 0; i < n; i++) {
@@ -365,7 +384,10 @@ link_mro(struct state *st, watch_dep_t *dep, PyObject *mro, PyObject *name,
     int rc = 0;
     if (i <= definer) {
       PyObject *dict = PyType_GetDict(cls);
-      rc = dep_on_dict_key(st, dep, dict, name, i == definer ? value : NULL);
+      if (i == definer && holder != NULL)
+        rc = holder_checked(dict, name, value, holder);
+      else
+        rc = dep_on_dict_key(st, dep, dict, name, i == definer ? value : NULL);
       Py_DECREF(dict);
     }
     if (rc == 0 && is_heap(cls))
@@ -384,9 +406,11 @@ link_mro(struct state *st, watch_dep_t *dep, PyObject *mro, PyObject *name,
  * an MRO replaced meanwhile is linked anew, a few times at most. */
 static int
 class_attr(struct state *st, watch_dep_t *dep, PyTypeObject *type,
-           PyObject *name, PyObject *assumed)
+           PyObject *name, PyObject *assumed, PyObject **holder)
 {
   for (int attempt = 0; attempt < 3; attempt++) {
+    if (holder != NULL)
+      *holder = NULL;
     PyObject *mro = type->tp_mro;
     if (mro == NULL)
       return WATCH_EINVAL;
@@ -398,7 +422,7 @@ class_attr(struct state *st, watch_dep_t *dep, PyTypeObject *type,
     if (rc == 0 && value != assumed)
       rc = WATCH_ESTALE;
     if (rc == 0)
-      rc = link_mro(st, dep, mro, name, definer, value);
+      rc = link_mro(st, dep, mro, name, definer, value, holder);
     if (rc == 0)
       rc = mro_find(mro, name, &again, &now);
     int moved = rc == 0 && type->tp_mro != mro;
@@ -608,9 +632,9 @@ module_lookup_is_own(struct state *st, watch_dep_t *dep, PyTypeObject *cls,
                       ? PyDict_GetItemWithError(module_dict, getattribute)
                       : NULL;
   int rc = own == NULL ? WATCH_EPYTHON
-                       : class_attr(st, dep, cls, getattribute, own);
+                       : class_attr(st, dep, cls, getattribute, own, NULL);
   if (rc == 0 && absent)
-    rc = class_attr(st, dep, cls, getattr, NULL);
+    rc = class_attr(st, dep, cls, getattr, NULL, NULL);
   Py_XDECREF(module_dict);
   Py_XDECREF(getattr);
   Py_XDECREF(getattribute);
@@ -627,7 +651,7 @@ descriptor_stays_non_data(struct state *st, watch_dep_t *dep,
   int rc = 0;
   for (int i = 0; rc == 0 && i < 2; i++) {
     PyObject *name = PyUnicode_InternFromString(names[i]);
-    rc = name ? class_attr(st, dep, Py_TYPE(descriptor), name, NULL)
+    rc = name ? class_attr(st, dep, Py_TYPE(descriptor), name, NULL, NULL)
               : WATCH_EPYTHON;
     Py_XDECREF(name);
   }
@@ -636,7 +660,7 @@ descriptor_stays_non_data(struct state *st, watch_dep_t *dep,
 
 static int
 module_attr(struct state *st, watch_dep_t *dep, PyObject *mod, PyObject *name,
-            PyObject *assumed)
+            PyObject *assumed, PyObject **holder)
 {
   PyObject *dict = PyModule_GetDict(mod);
   PyTypeObject *cls = Py_TYPE(mod);
@@ -662,14 +686,16 @@ module_attr(struct state *st, watch_dep_t *dep, PyObject *mod, PyObject *name,
   /* Refusals before staleness, as for the class's own descriptors. */
   if (rc == 0)
     rc = module_lookup_is_own(st, dep, cls, assumed == NULL);
-  if (rc == 0)
+  if (rc == 0 && holder != NULL && assumed != NULL)
+    rc = holder_checked(dict, name, assumed, holder);
+  else if (rc == 0)
     rc = dep_on_dict_key(st, dep, dict, name, assumed);
   if (rc == 0)
     rc = link_module_class(st, dep, dict);
   if (rc == 0 && assumed == NULL)
     rc = dep_on_dict_key(st, dep, dict, getattr_name, NULL);
   if (rc == 0)
-    rc = class_attr(st, dep, cls, name, from_class);
+    rc = class_attr(st, dep, cls, name, from_class, NULL);
   if (rc == 0 && from_class != NULL)
     rc = descriptor_stays_non_data(st, dep, from_class);
   if (rc < 0)
@@ -680,16 +706,16 @@ module_attr(struct state *st, watch_dep_t *dep, PyObject *mod, PyObject *name,
 
 static int
 on_attr(struct state *st, watch_dep_t *dep, PyObject *obj, PyObject *name,
-        PyObject *assumed)
+        PyObject *assumed, PyObject **holder)
 {
   if (obj == NULL || name == NULL || !PyUnicode_CheckExact(name))
     return WATCH_EINVAL;
   if (PyModule_Check(obj))
-    return module_attr(st, dep, obj, name, assumed);
+    return module_attr(st, dep, obj, name, assumed, holder);
   if (PyType_Check(obj)) {
     int rc = watch_class_swaps(st);
     return rc < 0 ? rc : class_attr(st, dep, (PyTypeObject *)obj, name,
-                                    assumed);
+                                    assumed, holder);
   }
   return WATCH_EINVAL;
 }
@@ -700,5 +726,16 @@ watch_dep_on_attr(watch_dep_t *dep, PyObject *obj, PyObject *name,
 {
   int rc = 0;
   struct state *st = dep_ready(dep, &rc);
-  return st ? dep_done(dep, on_attr(st, dep, obj, name, assumed)) : rc;
+  return st ? dep_done(dep, on_attr(st, dep, obj, name, assumed, NULL)) : rc;
+}
+
+int
+dep_on_attr_but_holder(watch_dep_t *dep, PyObject *obj, PyObject *name,
+                       PyObject *assumed, PyObject **holder)
+{
+  int rc = 0;
+  *holder = NULL;
+  struct state *st = dep_ready(dep, &rc);
+  return st ? dep_done(dep, on_attr(st, dep, obj, name, assumed, holder))
+            : rc;
 }

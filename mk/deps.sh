@@ -9,7 +9,8 @@ set -euo pipefail
 me=mk/deps.sh
 
 # `bash mk/deps.sh fuzz-c` also wants clang, its libFuzzer runtime and
-# llvm's coverage tools (make fuzz-c; Debian bookworm's clang 14).
+# llvm's coverage tools (make fuzz-c; Debian bookworm's clang 14, or sid's
+# default clang in the sid root).
 want_fuzz_c=0
 [[ "${1:-}" == fuzz-c ]] && want_fuzz_c=1
 
@@ -21,7 +22,9 @@ missing() {
     command -v llvm-cov >/dev/null || pkgs+=(llvm)
     if ! command -v clang >/dev/null ||
       [[ ! -e "$(clang -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64.a" ]]; then
-      pkgs+=(libclang-rt-14-dev)
+      # The default clang's runtime: bookworm's depends on 14's, and sid
+      # has no 14.
+      pkgs+=(libclang-rt-dev)
     fi
   fi
   command -v cc >/dev/null || pkgs+=(gcc)

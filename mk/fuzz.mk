@@ -23,7 +23,9 @@ fuzz:
 # make fuzz-c: coverage-guided fuzzing of the C API (tests/fuzz/fuzz_capi.c)
 # with libFuzzer, ASan and UBSan, in an embedded interpreter (PYTHON=...
 # picks it, as for `make`): RUNS inputs from seed FUZZ_SEED, the corpus kept
-# in build/fuzzc-X.Y/corpus.  Then the corpus is run once more by a build
+# in build/fuzzc-X.Y/corpus, or fewer: OPS=N stops after the input that
+# brings the operations run to N (it prints how many ran).  Then the corpus
+# is run once more by a build
 # with llvm's coverage, and the line and branch coverage of libwatch/ it
 # reaches is printed.  FUZZ_C_DEFS adds defines, such as a test-only switch
 # of libwatch/internal.h.  Needs clang and its libFuzzer runtime, which
@@ -31,6 +33,7 @@ fuzz:
 .PHONY: fuzz-c
 
 RUNS ?= 20000
+OPS ?= 0
 FUZZ_C_DEFS ?=
 FUZZC_BUILD = build/fuzzc-$(PY_VERSION)
 FUZZC_SRCS = $(LIB_SRCS) tests/fuzz/fuzz_capi.c
@@ -43,7 +46,8 @@ fuzz-c:
 	clang $(FUZZC_FLAGS) -O1 -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=all -o $(FUZZC_BUILD)/fuzz_capi $(FUZZC_SRCS) \
 	  $(FUZZC_LIBS)
-	ASAN_OPTIONS=detect_leaks=0 $(FUZZC_BUILD)/fuzz_capi -runs=$(RUNS) \
+	ASAN_OPTIONS=detect_leaks=0 FUZZ_C_OPS=$(OPS) \
+	  $(FUZZC_BUILD)/fuzz_capi -runs=$(RUNS) \
 	  -seed=$(FUZZ_SEED) -max_len=400 -print_final_stats=1 \
 	  -artifact_prefix=$(FUZZC_BUILD)/ $(FUZZC_BUILD)/corpus
 	@clang $(FUZZC_FLAGS) -O0 -fsanitize=fuzzer -fprofile-instr-generate \

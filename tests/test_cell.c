@@ -142,7 +142,7 @@ START_TEST(cells_have_no_unstable_limit)
   PyDict_SetItemString(cls_ns, "C", cls);
   for (int i = 0; i < 50; i++) {
     RUN(cls_ns, "C.m = object()\n");
-    ck_assert_ptr_null(watch_cell_value(c_cell));
+    ck_assert_ptr_eq(watch_cell_value(c_cell), peek(cls_ns, "C.__dict__['m']"));
     ck_assert_ptr_eq(slow(c_cell), peek(cls_ns, "C.__dict__['m']"));
   }
   watch_cell_free(c_cell);
@@ -441,8 +441,8 @@ START_TEST(a_class_cell_follows_the_mro)
   PyObject *ns = NS(CLASSES_SRC);
   watch_cell_t *cell = attr_cell(ITEM(ns, "C"), "m");
   ck_assert_ptr_eq(watch_cell_value(cell), mro_value(ns, "C"));
-  RUN(ns, "A.m = 'A.m 2'\n");
-  ck_assert_ptr_null(watch_cell_value(cell));
+  RUN(ns, "A.m = 'A.m 2'\n");  /* the definer's entry: forwarded */
+  ck_assert_ptr_eq(watch_cell_value(cell), mro_value(ns, "C"));
   ASSERT_ATTR(ns, cell, "C");
 
   RUN(ns, "B.m = 'B.m'\n");  /* shadows A.m */
@@ -460,7 +460,7 @@ START_TEST(a_class_cell_follows_the_mro)
   ck_assert_ptr_eq(watch_cell_value(cell), mro_value(ns, "Other"));
 
   RUN(ns, "gc.get_referents(Other.__dict__)[0]['m'] = 'raw'\n");
-  ck_assert_ptr_null(watch_cell_value(cell));
+  ck_assert_ptr_eq(watch_cell_value(cell), mro_value(ns, "Other"));
   ASSERT_ATTR(ns, cell, "C");
 
   RUN(ns, "del Other.m\n");
@@ -501,8 +501,8 @@ START_TEST(a_module_cell_reads_the_module_and_its_class)
   watch_cell_t *cell = attr_cell(mod, "x");
   ck_assert_ptr_eq(watch_cell_value(cell), ITEM(dict, "x"));
 
-  RUN(ns, "m.x = 'x2'\n");
-  ck_assert_ptr_null(watch_cell_value(cell));
+  RUN(ns, "m.x = 'x2'\n");  /* forwarded by the write itself */
+  ck_assert_ptr_eq(watch_cell_value(cell), ITEM(dict, "x"));
   ck_assert_ptr_eq(slow(cell), ITEM(dict, "x"));
 
   RUN(ns, "m.__class__ = WithProperty\n"
@@ -517,6 +517,65 @@ START_TEST(a_module_cell_reads_the_module_and_its_class)
   ck_assert_ptr_null(watch_cell_value(cell));
   ck_assert_ptr_null(slow(cell));
   watch_cell_free(cell);
+  Py_DECREF(ns);
+}
+END_TEST
+
+/* watch.h, "A cell on obj.name": a rebinding of the entry that holds the
+ * value is forwarded by the write itself, for a module whose class reads
+ * its dict (ModuleType, or a subclass that provides the name as a
+ * non-data descriptor at most) and for the class of the MRO that defines
+ * the name; what changes where the value is found sets NULL. */
+START_TEST(attribute_cells_forward_a_rebinding_of_the_entry_they_read)
+{
+  PyObject *ns = NS("import types\n"
+                    "class Sub(types.ModuleType):\n"
+                    "    def x(self): return 'a method, shadowed'\n"
+                    "m = Sub('m')\n"
+                    "m.x = 'x1'\n"
+                    "class A:\n"
+                    "    m = 'A.m'\n"
+                    "class C(A):\n"
+                    "    pass\n"
+                    "class E(Exception):\n"
+                    "    m = 'E.m'\n");
+  PyObject *mod = ITEM(ns, "m");
+  PyObject *dict = PyModule_GetDict(mod);
+  watch_cell_t *x = attr_cell(mod, "x");
+  ck_assert_ptr_eq(watch_cell_value(x), ITEM(dict, "x"));
+  RUN(ns, "m.x = 'x2'\n");
+  ck_assert_ptr_eq(watch_cell_value(x), ITEM(dict, "x"));
+  RUN(ns, "m.__dict__['x'] = 'x3'\n");
+  ck_assert_ptr_eq(watch_cell_value(x), ITEM(dict, "x"));
+  RUN(ns, "del m.x\n");  /* the class's method, bound: the generic path */
+  ck_assert_ptr_null(watch_cell_value(x));
+  ck_assert_ptr_null(slow(x));
+  RUN(ns, "m.x = 'x4'\n");  /* an add: NULL until read again */
+  ck_assert_ptr_null(watch_cell_value(x));
+  ck_assert_ptr_eq(slow(x), ITEM(dict, "x"));
+  RUN(ns, "Sub.x = property(lambda self: 'a property')\n");
+  ck_assert_ptr_null(watch_cell_value(x));
+  ck_assert_ptr_null(slow(x));
+  watch_cell_free(x);
+
+  watch_cell_t *cm = attr_cell(ITEM(ns, "C"), "m");
+  RUN(ns, "A.m = 'A.m 2'\n");  /* the class that defines m */
+  ck_assert_ptr_eq(watch_cell_value(cm), peek(ns, "A.__dict__['m']"));
+  RUN(ns, "C.m = 'C.m'\n");  /* found elsewhere from now on */
+  ck_assert_ptr_null(watch_cell_value(cm));
+  ck_assert_ptr_eq(slow(cm), peek(ns, "C.__dict__['m']"));
+  RUN(ns, "C.m = 'C.m 2'\n");
+  ck_assert_ptr_eq(watch_cell_value(cm), peek(ns, "C.__dict__['m']"));
+  watch_cell_free(cm);
+
+  /* A class whose bases are all builtin types other than object: any
+   * change to it breaks the guard (watch_dep_on_attr()), so NULL. */
+  watch_cell_t *em = attr_cell(ITEM(ns, "E"), "m");
+  ck_assert_ptr_eq(watch_cell_value(em), peek(ns, "E.__dict__['m']"));
+  RUN(ns, "E.m = 'E.m 2'\n");
+  ck_assert_ptr_null(watch_cell_value(em));
+  ck_assert_ptr_eq(slow(em), peek(ns, "E.__dict__['m']"));
+  watch_cell_free(em);
   Py_DECREF(ns);
 }
 END_TEST
@@ -537,7 +596,7 @@ START_TEST(a_module_cell_under_a_module___getattr__)
   RUN(ns, "m.y = 'static'\n");
   ck_assert_ptr_eq(slow(cell), ITEM(PyModule_GetDict(mod), "y"));
   RUN(ns, "m.y = 'rebound'\n");
-  ck_assert_ptr_null(watch_cell_value(cell));
+  ck_assert_ptr_eq(watch_cell_value(cell), ITEM(PyModule_GetDict(mod), "y"));
   ck_assert_ptr_eq(slow(cell), ITEM(PyModule_GetDict(mod), "y"));
   watch_cell_free(cell);
   Py_DECREF(ns);
@@ -706,6 +765,7 @@ make_suite(void)
   tcase_add_test(tc, a_class_cell_follows_the_mro);
   tcase_add_test(tc, a_module_cell_reads_the_module_and_its_class);
   tcase_add_test(tc, a_module_cell_under_a_module___getattr__);
+  tcase_add_test(tc, attribute_cells_forward_a_rebinding_of_the_entry_they_read);
 
   tc = harness_tcase(s, "api");
   tcase_add_test(tc, bad_arguments_are_refused);

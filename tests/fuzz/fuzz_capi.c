@@ -14,10 +14,17 @@
  * whose death releases another dependent, and make, read and free value
  * cells (globals on the three dicts or a function's, class and module
  * attributes), replace a dict that cells read, and update() a dict (a
- * clone when it is empty).  After each, the
+ * clone when it is empty).  Python code that no watcher hears: keys of a
+ * name's hash whose __eq__ answers what a flag says, stored in the dicts,
+ * the module's and the classes' (raw), and the flag flipped; an instance
+ * __dict__ that shares inline values, written by attribute stores (unheard
+ * on CPython 3.13.0).  And libwatch shut down for a few operations, cells
+ * and dependents still held.  After each, the
  * oracle's rules: no dependent is valid while what it assumed (re-read
  * from scratch) has changed, and every cell holds NULL or what a plain
- * lookup gives (after watch_cell_get(): exactly that).  A broken rule
+ * lookup gives (after watch_cell_get(): exactly that); a cell made before
+ * a watch_fini() holds NULL for good, and watch_cell_get() says
+ * WATCH_ESTALE.  A broken rule
  * aborts, and libFuzzer keeps the input.  At the end every dependent and
  * cell is released and libwatch must hold nothing. */
 #include <watch.h>
@@ -25,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SLOTS 8
 #define ASSUMED 12
@@ -56,6 +64,7 @@ typedef struct {
   PyObject *obj;    /* strong */
   PyObject *name;   /* strong */
   int gone;         /* a dict it reads was replaced, and may be dead */
+  unsigned epoch;   /* libwatch's life it was made in */
 } cellslot_t;
 
 static cellslot_t cells[CELLS];
@@ -63,6 +72,10 @@ static PyObject *world;      /* globals of the world's code */
 static PyObject *dicts[3];
 static PyObject *keys[6];    /* "a", "b", "c", 7, ("t", 1), a ReleasingKey */
 static PyObject *values[4];
+static unsigned epoch;       /* watch_fini() calls so far */
+static int down;             /* libwatch is shut down (op 27) */
+static unsigned long long total_ops;
+static unsigned long long max_ops;  /* FUZZ_C_OPS: stop after as many */
 
 static void
 fail(const char *what)
@@ -128,7 +141,18 @@ static const char *WORLD_SRC =
     "def dropping_code(f, victim):\n"
     "    code = f.__code__.replace(co_name='spec')\n"
     "    refs.append(weakref.ref(code, lambda r: release_slot(victim)))\n"
-    "    return code\n";
+    "    return code\n"
+    "class O:\n"
+    "    pass\n"
+    "o = O()\n"
+    "o.a = 0\n"
+    "D = o.__dict__\n"
+    "class Flip(str):\n"
+    "    def __eq__(self, other):\n"
+    "        return flip[0]\n"
+    "    __hash__ = str.__hash__\n"
+    "flip = [False]\n"
+    "flips = (Flip('a'), Flip('b'), Flip('c'))\n";
 
 static PyObject *
 item(const char *name)
@@ -250,6 +274,8 @@ check(void)
     if (c->cell == NULL || c->gone)
       continue;
     PyObject *fast = watch_cell_value(c->cell);
+    if (fast != NULL && c->epoch != epoch)
+      fail("a cell made before watch_fini() holds a value");
     if (fast != NULL && fast != cell_truth(c))
       fail("a cell holds what a plain lookup does not give");
   }
@@ -306,7 +332,7 @@ run_op(unsigned op, unsigned arg)
 {
   int i = arg % SLOTS;
   slot_t *s = &slots[i];
-  PyObject *d = dicts[arg % 3];
+  PyObject *d = arg % 4 == 3 ? item("D") : dicts[arg % 3];
   PyObject *k = keys[(arg / 3) % 6];
   PyObject *v = values[(arg / 18) % 4];
   PyObject *name = keys[(arg / 8) % 3];
@@ -323,7 +349,7 @@ run_op(unsigned op, unsigned arg)
     Py_DECREF(two);
   }
   cellslot_t *c = &cells[arg % CELLS];
-  switch (op % 24) {
+  switch (op % 30) {
   case 0:
     if (s->dep == NULL) {
       forget(s);
@@ -419,7 +445,11 @@ run_op(unsigned op, unsigned arg)
   case 17:
     /* Work pending across a shutdown and a new start.  Every dependent is
      * invalid after it, and stays so. */
-    watch_fini();
+    if (!down) {
+      watch_fini();
+      epoch++;
+    }
+    down = 0;
     if (watch_init() < 0)
       fail("watch_init after watch_fini");
     break;
@@ -461,6 +491,7 @@ run_op(unsigned op, unsigned arg)
       c->obj = Py_NewRef(cls(arg / 72));
       break;
     }
+    c->epoch = epoch;
     if ((c->what == GLOBAL
              ? watch_cell_new_global(&c->cell, c->g, c->b, c->name)
              : watch_cell_new_attr(&c->cell, c->obj, c->name))
@@ -475,9 +506,11 @@ run_op(unsigned op, unsigned arg)
     if (c->cell != NULL) {
       PyObject *value;
       int rc = watch_cell_get(c->cell, &value);
+      if (c->epoch != epoch && (rc != WATCH_ESTALE || value != NULL))
+        fail("a cell made before watch_fini() is not WATCH_ESTALE");
       if (rc == 0 && !c->gone && value != cell_truth(c))
         fail("after watch_cell_get() a cell is not the plain lookup");
-      if (rc < 0 && rc != WATCH_ESTALE && rc != WATCH_ENOINIT)
+      if (rc < 0 && rc != WATCH_ESTALE)
         fail("watch_cell_get() failed");
     }
     break;
@@ -488,6 +521,7 @@ run_op(unsigned op, unsigned arg)
       if (cells[j].cell != NULL && cells[j].what == GLOBAL
           && (cells[j].g == d || cells[j].b == d))
         cells[j].gone = 1;
+    d = dicts[arg % 3];
     dicts[arg % 3] = PyDict_New();
     if (dicts[arg % 3] == NULL)
       fail("a new dict");
@@ -502,8 +536,63 @@ run_op(unsigned op, unsigned arg)
     Py_DECREF(src);
     break;
   }
+  case 24: {
+    /* A key of the name's hash that equals it when the flag says so,
+     * stored in a dict, the module's, or a class's (raw: no
+     * PyType_Modified). */
+    PyObject *flip = PyTuple_GET_ITEM(item("flips"), (arg / 8) % 3);
+    PyObject *target;
+    if ((arg / 24) % 3 == 1)
+      target = Py_NewRef(mod_dict());
+    else if ((arg / 24) % 3 == 2 && PyType_Check(cls(arg / 72)))
+      target = PyType_GetDict((PyTypeObject *)cls(arg / 72));
+    else
+      target = Py_NewRef(d);
+    PyDict_SetItem(target, flip, v);
+    Py_DECREF(target);
+    break;
+  }
+  case 25: {
+    /* No dict changes: only what the stored keys' __eq__ answers. */
+    PyObject *flag = PyList_GET_ITEM(item("flip"), 0);
+    PyList_SetItem(item("flip"), 0, Py_NewRef(flag == Py_True ? Py_False
+                                                              : Py_True));
+    break;
+  }
+  case 26:
+    /* Into the instance's inline values, when they are. */
+    if (arg & 1)
+      PyObject_SetAttr(item("o"), name, v);
+    else
+      PyObject_DelAttr(item("o"), name);
+    break;
+  case 27:
+    /* libwatch shut down for a while, cells and dependents still held:
+     * whatever runs meanwhile fails (WATCH_ENOINIT), and op 17 starts it
+     * again. */
+    if (!down) {
+      watch_fini();
+      epoch++;
+      down = 1;
+    }
+    break;
+  case 28:
+    PyDict_DelItem(d, PyTuple_GET_ITEM(item("flips"), (arg / 8) % 3));
+    break;
+  case 29:
+    /* A lookup of the instance: what o.name gives, through its dict. */
+    Py_XDECREF(PyObject_GetAttr(item("o"), name));
+    break;
   }
   PyErr_Clear();
+}
+
+/* The operations run, the measure of a run's length beside libFuzzer's
+ * count of inputs. */
+static void
+print_total(void)
+{
+  fprintf(stderr, "fuzz_capi: %llu operations\n", total_ops);
 }
 
 int
@@ -511,6 +600,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
   (void)argc, (void)argv;
   setenv("PYTHONMALLOC", "malloc", 1); /* so that ASan sees objects */
+  const char *ops = getenv("FUZZ_C_OPS");
+  max_ops = ops ? strtoull(ops, NULL, 10) : 0;
+  atexit(print_total);
   Py_InitializeEx(0);
   return 0;
 }
@@ -524,7 +616,11 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
   for (size_t n = 0; n + 1 < size && n < 400; n += 2) {
     run_op(data[n], data[n + 1]);
     check();
+    total_ops++;
   }
+  if (down && watch_init() < 0)
+    fail("watch_init at the end");
+  down = 0;
   for (int i = 0; i < SLOTS; i++) {
     watch_dep_t *dep = slots[i].dep;
     slots[i].dep = NULL;
@@ -539,5 +635,11 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     fail("libwatch holds dependents or edges after every release");
   watch_fini();
   world_free();
+  if (max_ops && total_ops >= max_ops) {
+    /* After a whole input, so that its checks all ran; libFuzzer takes an
+     * exit() from the target for a crash, so it is told nothing. */
+    print_total();
+    _exit(0);
+  }
   return 0;
 }

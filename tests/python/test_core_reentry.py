@@ -77,6 +77,19 @@ def mro_value(cls, name):
     return MISSING
 
 
+def refused(register, *args):
+    """A read that meets a colliding key compares by its __eq__, whose
+    answer no watcher hears change: the registration is refused
+    (READONLY.txt, "Keys"), and the dependent released."""
+    dep = register.__self__
+    try:
+        register(*args)
+    except ValueError:
+        dep.release()
+        return True
+    return False
+
+
 class Setup:
     """A module and a small class tree whose dicts hold a key colliding with
     "X" (ahead of "X" where there is one), and Sub's entry in its base's
@@ -130,13 +143,14 @@ class Setup:
         for ns, name in ((self.m, "X"), (self.m, "Y"), (self.Sub, "X"),
                          (self.Mid, "X"), (self.Base, "X")):
             dep = pywatch.Dependent()
-            dep.depends_on(ns, name)
+            if refused(dep.depends_on, ns, name):
+                continue
             self.deps.append((dep, ns, name, getattr(ns, name)))
         reader = types.FunctionType(compile("X", "<m>", "eval"),
                                     vars(self.m))
         dep = pywatch.Dependent()
-        dep.depends_on_global(reader, "X")
-        self.deps.append((dep, self.m, "X", self.m.X))
+        if not refused(dep.depends_on_global, reader, "X"):
+            self.deps.append((dep, self.m, "X", self.m.X))
         for d in (vars(self.m), raw(self.Base)):
             dep = pywatch.Dependent()
             dep.depends_on_namespace(d)
