@@ -83,7 +83,7 @@ raise_cell_error(int rc, PyObject *name, int reading)
                         "cannot watch %R: libwatch cannot watch that class "
                         "(its metaclass computes its own MRO, or it ran out "
                         "of version tags)", name);
-  if (rc == WATCH_EINVAL || rc == WATCH_EUNSTABLE)
+  if (rc == WATCH_EINVAL || rc == WATCH_EUNSTABLE || rc == WATCH_EUNWATCHABLE)
     return PyErr_Format(PyExc_ValueError, "cannot watch %R: %s", name,
                         watch_strerror(rc));
   if (rc == WATCH_EINVALIDATED)

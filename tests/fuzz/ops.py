@@ -87,6 +87,8 @@ def _kind(exc):
         return "FrozenError"
     if isinstance(exc, ValueError) and "too often" in str(exc):
         return "unstable"
+    if isinstance(exc, ValueError) and "no event" in str(exc):
+        return "unwatchable"
     return type(exc).__name__
 
 
@@ -713,6 +715,8 @@ class Runner:
             return text, "ValueError", call
         if stale:
             return text, "StaleError", call
+        if self.o.impure(edges):
+            return text, "unwatchable", call
         must, may = self.o.unstable(edges, type_idents)
         expected = "unstable" if must else ({None, "unstable"} if may
                                             else None)
@@ -911,11 +915,18 @@ class Runner:
                 {None, "unstable", "ValueError"} if may
                 else {None, "ValueError"})
         else:
-            # The write happens, unless a lookup found the name first.
-            expected = {"StaleError", "ValueError", "unstable", None}
+            # The write happens, unless a lookup found the name first; a
+            # lookup that meets the shadow key, whose __eq__ is Python
+            # code, is refused.
+            expected = {"StaleError", "ValueError", "unstable", None,
+                        "unwatchable"}
         if t % 2 and self.o.own_mro(cls):
             # Refused (op_cmeta), unless the reads saw the write first.
             expected = {"unstable", "ValueError", "StaleError"}
+        if self.o.impure(edges) or not found_first:
+            # A lookup meeting a key that Python code compares (a flip,
+            # the shadow) is refused.
+            expected = expected | {"unwatchable"}
 
         def after(got):
             # The registration may have linked the key before the write
@@ -1057,7 +1068,9 @@ class Runner:
         if slot.dead():
             return text, "ValueError", call
         if isinstance(slot.obj, type) and self.o.own_mro(slot.obj):
-            return text, "ValueError", call    # libwatch cannot watch it
+            # libwatch cannot watch it anew; a guard from before its
+            # metaclass changed still holds.
+            return text, {None, "ValueError"}, call
         return text, None, call
 
     def op_dcell(self, c, d):
@@ -1083,7 +1096,7 @@ class Runner:
         self.after_step = after
         # What the cell cannot watch (a class out of version tags...) and
         # a name changed too often for a dependent are refused.
-        return text, {None, "ValueError", "unstable"}, call
+        return text, {None, "ValueError", "unstable", "unwatchable"}, call
 
     def op_xcell(self, c, mode):
         s = c % W.CELLS

@@ -361,6 +361,21 @@ class Oracle:
             may |= any(self.type_changes.get(t, 0) >= 990 for t in type_idents)
         return must, may
 
+    def impure(self, edges):
+        """Whether a lookup the edges name meets another key of its hash
+        that Python code may compare (libwatch's dict_lookup_is_pure()):
+        such a read can change with no write, and is refused."""
+        for ident, key in edges:
+            mapping = self.mapping(ident) if ident[0] in "mdbc" else None
+            if mapping is None or not isinstance(key, (str, int, tuple)):
+                continue
+            h = hash(key)
+            for k in list(mapping.keys()):
+                if k is not key and hash(k) == h and not (
+                        _compares_in_c(k) and _compares_in_c(key)):
+                    return True
+        return False
+
     def learn_unstable(self, edges, raised):
         """What a registration's outcome tells about the counts."""
         if not raised:
@@ -487,6 +502,13 @@ class CellSlot:
         return Assumption("global %r of (%s, %s) is %r" % (name, g, b,
                                                            expected),
                           g, read, expected)
+
+
+def _compares_in_c(key, depth=8):
+    if type(key) in (str, int, float, complex, bytes, bool) or key is None:
+        return True
+    return (type(key) is tuple and depth > 0
+            and all(_compares_in_c(k, depth - 1) for k in key))
 
 
 def _marker(v):
