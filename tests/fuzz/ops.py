@@ -1088,11 +1088,18 @@ class Runner:
             return text, "ValueError", lambda: slot.cell.depend(dep)
         info = self.o.deps[ds]
 
+        edges = slot.dep_edges()
+        assumption = slot.assumption()
+
         def call():
             slot.cell.depend(dep)
+
         def after(got):
             if got is None:
-                info.assumptions.append(slot.assumption())
+                info.assumptions.append(assumption)
+                info.edges += edges
+            if got is None or _kind(got) == "unstable":
+                self.o.learn_unstable(edges, got is not None)
         self.after_step = after
         # What the cell cannot watch (a class out of version tags...) and
         # a name changed too often for a dependent are refused.

@@ -484,6 +484,20 @@ class CellSlot:
         return {e for v in (ABSENT, None)
                 for e in o.module_attr_assumption(i, name, v)[1]}
 
+    def dep_edges(self):
+        """The key records a dependent registered through the cell links
+        now, as watch_dep_on_global() or watch_dep_on_attr() would."""
+        o, name = self.o, self.name
+        if self.gident is None:
+            if isinstance(self.obj, type):
+                return o.mro_edges(self.obj, name)
+            i = o.world.modules.index(self.obj)
+            return o.module_attr_assumption(i, name, self.truth())[1]
+        edges = [(self.gident, name)]
+        if name not in o.mapping(self.gident):
+            edges.append((self.bident, name))
+        return edges
+
     def assumption(self):
         """What a dependent registered through the cell assumes now.  It
         names the namespace by ident: a dependent keeps nothing alive."""
