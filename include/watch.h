@@ -25,7 +25,10 @@
 
 #include <Python.h>
 #include <stdint.h>
-#include <uv.h>
+
+/* libuv's loop, opaque here: only a program that attaches its own loop
+ * (watch_attach_loop()) includes <uv.h>, where uv_loop_t is this struct. */
+struct uv_loop_s;
 
 #ifdef __cplusplus
 extern "C" {
@@ -509,7 +512,7 @@ WATCH_EXTERN int watch_flush(void);
 
 /* Deliveries run on loop from now on; NULL goes back to libwatch's own
  * safe points.  WATCH_EINVAL in a subinterpreter. */
-WATCH_EXTERN int watch_attach_loop(uv_loop_t *loop);
+WATCH_EXTERN int watch_attach_loop(struct uv_loop_s *loop);
 
 /* Phase two waits until no invalidation has happened for ms milliseconds, to
  * coalesce bursts such as a module reload; 0 (the default) delivers at the

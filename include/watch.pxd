@@ -112,11 +112,11 @@ cdef extern from "watch.h":
     int watch_specialized(PyObject *func, PyObject **code)
     int watch_deoptimize(PyObject *func)
 
-    # Delivery (uv_loop_t is libuv's, which watch.h includes)
-    ctypedef struct uv_loop_t:
+    # Delivery (libuv's loop, opaque in watch.h)
+    struct uv_loop_s:
         pass
     int watch_flush()
-    int watch_attach_loop(uv_loop_t *loop)
+    int watch_attach_loop(uv_loop_s *loop)
     int watch_set_debounce(uint64_t ms)
 
     # Taps

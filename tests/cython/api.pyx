@@ -80,7 +80,7 @@ cdef void types() noexcept:
     c_callback_errors_ = c.callback_errors
     cdef watch_errno_t e
     cdef watch_event_kind_t k
-    cdef uv_loop_t *loop = NULL
+    cdef uv_loop_s *loop = NULL
 
 
 def versions():
