@@ -37,6 +37,7 @@ cdef extern from "watch.h":
         WATCH_EPYTHON
         WATCH_EINCOMPATIBLE
         WATCH_EABI
+        WATCH_EUNWATCHABLE
 
     const char *watch_strerror(int err)
     unsigned int watch_library_version()
@@ -79,6 +80,7 @@ cdef extern from "watch.h":
     void watch_dep_release(watch_dep_t *dep)
     int watch_dep_locate(watch_dep_t *dep)
     int watch_dep_invalidate(watch_dep_t *dep)
+    int watch_dep_rearm(watch_dep_t *dep)
     ctypedef struct watch_dep_head_t:
         int valid
     int watch_dep_valid(const watch_dep_t *dep)

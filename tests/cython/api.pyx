@@ -94,7 +94,7 @@ def errors():
     return {code: watch_err_name(code).decode() for code in (
         WATCH_EINVAL, WATCH_ENOMEM, WATCH_ENOINIT, WATCH_EBUSY, WATCH_ESTALE,
         WATCH_EUNSTABLE, WATCH_EINVALIDATED, WATCH_EPYTHON,
-        WATCH_EINCOMPATIBLE, WATCH_EABI)}
+        WATCH_EINCOMPATIBLE, WATCH_EABI, WATCH_EUNWATCHABLE)}
 
 
 def events():
