@@ -24,7 +24,7 @@
  * load: read them with the GIL held, where the answer is used.
  *
  * Call with no Python exception set; a call returns with one set exactly
- * when it fails with WATCH_EPYTHON.  A failed call changes nothing.
+ * when it fails with WATCH_EPYTHON.
  * PyObject arguments are borrowed: libwatch takes its own references where
  * it keeps an object.  data pointers are never read by libwatch: they must
  * live as long as the caller uses them (from callbacks, *_data()).
