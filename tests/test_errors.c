@@ -146,15 +146,16 @@ finalized(void)
   return dep;
 }
 
-/* Makes key of d unstable: limit 1, two writes heard by a dependent. */
+/* Makes k of d unstable: limit 1, three writes heard by a dependent. */
 static void
 make_unstable(PyObject *d, PyObject *k)
 {
   ck_assert_int_eq(watch_set_unstable_limit(1), 0);
   watch_dep_t *dep = fresh();
   ck_assert_int_eq(watch_dep_on_key(dep, d, k, PyDict_GetItem(d, k)), 0);
+  PyObject *values[] = {Py_None, Py_True, Py_False};
   for (int i = 0; i < 3; i++)
-    ck_assert_int_eq(PyDict_SetItem(d, k, PyLong_FromLong(i)), 0);
+    ck_assert_int_eq(PyDict_SetItem(d, k, values[i]), 0);
   watch_dep_release(dep);
 }
 
@@ -250,8 +251,8 @@ static int
 cell_during_finalization(int (*call)(void))
 {
   ck_assert_int_eq(watch_init(), 0);
-  ck_assert_int_eq(watch_cell_new_global(&finalized_cell, py("{'x': 1}"),
-                                         py("{}"), str("x")),
+  ck_assert_int_eq(watch_cell_new_global(&finalized_cell, fx("{'x': 1}"),
+                                         fx("{}"), str("x")),
                    0);
   watch_dep_t *dep = NULL;
   ck_assert_int_eq(watch_dep_new(&dep, on_finalized, NULL), 0);
@@ -268,7 +269,7 @@ static watch_cell_t *
 stale_cell(void)
 {
   watch_cell_t *cell = NULL;
-  ck_assert_int_eq(watch_cell_new_global(&cell, py("{'x': 1}"), py("{}"),
+  ck_assert_int_eq(watch_cell_new_global(&cell, fx("{'x': 1}"), fx("{}"),
                                          str("x")),
                    0);
   watch_fini();
