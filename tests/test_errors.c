@@ -161,19 +161,20 @@ make_unstable(PyObject *d, PyObject *k)
 
 /* Fills every free watcher id of one kind; clear_ids() gives them back. */
 static int ids[64], nids;
-static int idle_dict(PyDict_WatchEvent e, PyObject *d, PyObject *k,
-                     PyObject *v)
+static int
+idle_dict(PyDict_WatchEvent e, PyObject *d, PyObject *k, PyObject *v)
 {
   (void)e, (void)d, (void)k, (void)v;
   return 0;
 }
-static int idle_func(PyFunction_WatchEvent e, PyFunctionObject *f,
-                     PyObject *v)
+static int
+idle_func(PyFunction_WatchEvent e, PyFunctionObject *f, PyObject *v)
 {
   (void)e, (void)f, (void)v;
   return 0;
 }
-static int idle_type(PyTypeObject *t)
+static int
+idle_type(PyTypeObject *t)
 {
   (void)t;
   return 0;
@@ -410,7 +411,10 @@ CASE(rearm_invalidated)
 
 /* watch_dep_on_key */
 GATE_CASES(on_key, watch_dep_on_key(dep, fx("{}"), str("x"), NULL))
-CASE(on_key_inval) { WITH_DEP(watch_dep_on_key(dep, fx("[]"), str("x"), NULL)); }
+CASE(on_key_inval)
+{
+  WITH_DEP(watch_dep_on_key(dep, fx("[]"), str("x"), NULL));
+}
 CASE(on_key_stale)
 {
   WITH_DEP(watch_dep_on_key(dep, fx("{'x': 1}"), str("x"), Py_None));
@@ -429,7 +433,10 @@ CASE(on_key_unwatchable)
 {
   WITH_DEP(watch_dep_on_key(dep, fx("{K(): 1}"), str("x"), NULL));
 }
-CASE(on_key_python) { WITH_DEP(watch_dep_on_key(dep, fx("{}"), fx("[]"), NULL)); }
+CASE(on_key_python)
+{
+  WITH_DEP(watch_dep_on_key(dep, fx("{}"), fx("[]"), NULL));
+}
 
 /* watch_dep_on_global */
 GATE_CASES(on_global, watch_dep_on_global(dep, fx("{}"), fx("{}"), str("x"),
@@ -477,8 +484,14 @@ CASE(on_namespace_unwatchable)
 
 /* watch_dep_on_attr */
 GATE_CASES(on_attr, watch_dep_on_attr(dep, fx("C"), str("x"), NULL))
-CASE(on_attr_inval) { WITH_DEP(watch_dep_on_attr(dep, fx("1"), str("x"), NULL)); }
-CASE(on_attr_stale) { WITH_DEP(watch_dep_on_attr(dep, fx("C"), str("x"), Py_None)); }
+CASE(on_attr_inval)
+{
+  WITH_DEP(watch_dep_on_attr(dep, fx("1"), str("x"), NULL));
+}
+CASE(on_attr_stale)
+{
+  WITH_DEP(watch_dep_on_attr(dep, fx("C"), str("x"), Py_None));
+}
 CASE(on_attr_unstable)
 {
   WITH_DEP(watch_dep_on_attr(dep, fx("Odd"), str("x"), fx("Odd.x")));
