@@ -8,11 +8,31 @@
  * called after it, at a safe point.  The cost of a mutation is proportional to the dependents of the
  * key that changed, never to the number of dependents in the process.
  *
+ * doc/c-api.md is the reference: a section per function, with every error
+ * code it can return (tests/test_errors.c provokes each).
+ *
  * Every function must be called with the GIL held, in an interpreter where
  * watch_init() succeeded; elsewhere they return WATCH_ENOINIT, even for a
  * dependent that was invalidated, except that a cell of a finalized
- * libwatch says WATCH_ESTALE (see "Cells").  The exceptions are
- * watch_dep_release() and watch_cell_free(), which are always allowed.  State is per interpreter:
+ * libwatch says WATCH_ESTALE (see "Cells").  Allowed at any time (with the
+ * GIL): watch_dep_release(), watch_cell_free(), watch_tap_free(),
+ * watch_dep_locate(), watch_dep_invalidate() after finalization,
+ * watch_attr_lookup() (a plain read), and the functions that only read
+ * their argument (watch_strerror(), watch_err_name(), watch_event_name(),
+ * watch_library_version(), watch_code_mismatch(), the *_data() and
+ * watch_tap_attached()).  watch_dep_valid() and watch_cell_value() are one
+ * load: read them with the GIL held, where the answer is used.
+ *
+ * Call with no Python exception set; a call returns with one set exactly
+ * when it fails with WATCH_EPYTHON.
+ * PyObject arguments are borrowed: libwatch takes its own references where
+ * it keeps an object.  data pointers are never read by libwatch: they must
+ * live as long as the caller uses them (from callbacks, *_data()).
+ *
+ * The unstable limit, the debounce and the attached loop are per
+ * interpreter, and shared by every copy of libwatch running there of one
+ * ABI version (pywatch's included); an unstable key stays unstable until
+ * the last watch_fini().  State is per interpreter:
  * isolated subinterpreters, each with its own GIL (PEP 684), use libwatch
  * at the same time, and nothing one of them registers or writes reaches
  * another's dependents.  A dependent belongs to the interpreter that made
@@ -25,7 +45,10 @@
 
 #include <Python.h>
 #include <stdint.h>
-#include <uv.h>
+
+/* libuv's loop, opaque here: only a program that attaches its own loop
+ * (watch_attach_loop()) includes <uv.h>, where uv_loop_t is this struct. */
+struct uv_loop_s;
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,11 +100,13 @@ typedef enum {
 #undef XX
 } watch_errno_t;
 
+/* A static message for a code ("unknown error" for any other value). */
 WATCH_EXTERN const char *watch_strerror(int err);
 
 /* The library's WATCH_VERSION_HEX, as it was built: compare it with the
  * header's to know that they are one release.  Callable at any time. */
 WATCH_EXTERN unsigned int watch_library_version(void);
+/* The code's name, "WATCH_EINVAL"..., or "WATCH_UNKNOWN".  Static. */
 WATCH_EXTERN const char *watch_err_name(int err);
 
 /* Why a dependent was invalidated: XX(KIND, value, name, meaning) for
@@ -126,6 +151,7 @@ typedef struct {
   int lineno;
 } watch_event_t;
 
+/* The kind's name ("modified"...), or "unknown".  Static. */
 WATCH_EXTERN const char *watch_event_name(watch_event_kind_t kind);
 
 typedef struct watch_dep_s watch_dep_t;
@@ -157,11 +183,17 @@ typedef int (*watch_cb)(watch_dep_t *dep, const watch_event_t *event);
  * libwatch.so) share an interpreter's state, and so its dependents, when
  * they are of one ABI version.  A copy of another version fails with
  * WATCH_EABI in an interpreter where the first has run (its state lasts as
- * long as the interpreter), and the first goes on unharmed. */
+ * long as the interpreter), and the first goes on unharmed.
+ * An extension module calls watch_init() in its exec slot (multi-phase
+ * init) and watch_fini() in its m_free; a subinterpreter has its own
+ * count.  Errors: WATCH_EBUSY (no free dict watcher id), WATCH_ENOINIT
+ * (from a FINALIZED callback), WATCH_EABI, WATCH_ENOMEM. */
 WATCH_EXTERN int watch_init(void);
 WATCH_EXTERN void watch_fini(void);
 
-/* A dependent starts valid, with no dependencies.  cb may be NULL. */
+/* A dependent starts valid, with no dependencies.  cb may be NULL; data is
+ * watch_dep_data()'s.  Errors: WATCH_EINVAL (dep NULL), WATCH_ENOINIT,
+ * WATCH_ENOMEM. */
 WATCH_EXTERN int watch_dep_new(watch_dep_t **dep, watch_cb cb, void *data);
 WATCH_EXTERN void *watch_dep_data(const watch_dep_t *dep);
 
@@ -178,13 +210,15 @@ WATCH_EXTERN void watch_dep_release(watch_dep_t *dep);
  * of the Python code that made the change (event->filename, event->lineno),
  * for reports such as "who wrote to this frozen module".  It costs a frame
  * lookup per invalidation of this dependent, nothing on other paths.  It only
- * sets a flag, so it is allowed at any time. */
+ * sets a flag, so it is allowed at any time.  WATCH_EINVAL for NULL. */
 WATCH_EXTERN int watch_dep_locate(watch_dep_t *dep);
 
 /* Invalidates the dependent now (WATCH_EVENT_MANUAL) and delivers the queued
  * batch, its callback included, unless a batch is being delivered; does
  * nothing if it is already invalid.  Like watch_dep_release(), it is allowed
- * after finalization, where every dependent is already invalid. */
+ * after finalization, where every dependent is already invalid.  From a
+ * callback, the batch waits for the next delivery.  Returns 0, or
+ * WATCH_EINVAL for NULL. */
 WATCH_EXTERN int watch_dep_invalidate(watch_dep_t *dep);
 
 /* Makes the dependent what watch_dep_new() made, with the same callback and
@@ -233,7 +267,13 @@ watch_dep_valid(const watch_dep_t *dep)
  * what the dict holds, so one on the placeholder is invalidated (MODIFIED)
  * by that resolution; to depend on the imported object, read the name
  * through the module (which resolves it) before registering.
- * A registration that fails leaves the dependent as it was. */
+ * A registration that fails leaves the dependent as it was.
+ * Every registration (watch_dep_on_*(), watch_specialize()) fails with
+ * WATCH_EINVAL for a NULL dependent, WATCH_ENOINIT for one of a libwatch
+ * finalized since, WATCH_EINVALIDATED for one already invalid or
+ * invalidated by Python code the registration ran (a key's __eq__), and
+ * WATCH_ENOMEM; this one also with WATCH_EPYTHON when the key's hash or a
+ * comparison raised.  It keeps no reference to assumed. */
 WATCH_EXTERN int watch_dep_on_key(watch_dep_t *dep, PyObject *dict,
                                   PyObject *key, PyObject *assumed);
 
@@ -296,7 +336,8 @@ WATCH_EXTERN int watch_attr_lookup(PyObject *obj, PyObject *name,
  * __kwdefaults__ stay as they are, the __kwdefaults__ dict's contents
  * included, and that the function lives.  The first
  * function dependency of an interpreter installs libwatch's function
- * watcher. */
+ * watcher: WATCH_EBUSY if no function watcher id is free.  WATCH_EINVAL
+ * if func is not a function. */
 WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
 
 /* ---- Cells ---------------------------------------------------------------
@@ -468,11 +509,13 @@ WATCH_EXTERN int watch_specialize(watch_dep_t *dep, PyObject *func,
  * specialized code). */
 WATCH_EXTERN const char *watch_code_mismatch(PyObject *func, PyObject *code);
 
-/* The code func runs under a specialization (*code borrowed), or NULL. */
+/* The code func runs under a specialization (*code borrowed), or NULL.
+ * WATCH_EINVAL if func is not a function or code is NULL. */
 WATCH_EXTERN int watch_specialized(PyObject *func, PyObject **code);
 
 /* Invalidates the dependent of func's specialization (WATCH_EVENT_MANUAL),
- * like watch_dep_invalidate(); nothing if func is not specialized. */
+ * like watch_dep_invalidate(); nothing if func is not specialized.
+ * WATCH_EINVAL if func is not a function. */
 WATCH_EXTERN int watch_deoptimize(PyObject *func);
 
 /* ---- Delivery ------------------------------------------------------------
@@ -504,19 +547,22 @@ WATCH_EXTERN int watch_deoptimize(PyObject *func);
  * Py_FinalizeEx(), as pywatch does from an atexit handler. */
 
 /* Delivers the batch queued now, in the caller; returns how many callbacks
- * were called.  What they invalidate waits for the next batch. */
+ * were called.  What they invalidate waits for the next batch.  From a
+ * callback it delivers nothing (a batch is being delivered) and returns 0.
+ * WATCH_ENOINIT. */
 WATCH_EXTERN int watch_flush(void);
 
-/* Deliveries run on loop from now on; NULL goes back to libwatch's own
- * safe points.  WATCH_EINVAL in a subinterpreter. */
-WATCH_EXTERN int watch_attach_loop(uv_loop_t *loop);
+/* Deliveries run on loop (a uv_loop_t: a program that attaches one
+ * includes <uv.h>) from now on; NULL goes back to libwatch's own safe
+ * points.  WATCH_EINVAL in a subinterpreter, WATCH_ENOMEM. */
+WATCH_EXTERN int watch_attach_loop(struct uv_loop_s *loop);
 
 /* Phase two waits until no invalidation has happened for ms milliseconds, to
  * coalesce bursts such as a module reload; 0 (the default) delivers at the
  * first chance.  Without a host loop, the timer runs on a private loop in a
  * thread of libwatch's own, one per interpreter that sets it; that thread
  * does not survive fork(): set 0 before forking.  watch_flush() ignores
- * it. */
+ * it.  WATCH_ENOMEM if that thread could not start. */
 WATCH_EXTERN int watch_set_debounce(uint64_t ms);
 
 /* ---- Taps ----------------------------------------------------------------
@@ -566,7 +612,10 @@ typedef int (*watch_tap_cb)(watch_tap_t *tap, const watch_tap_event_t *event);
 typedef void (*watch_tap_after_cb)(watch_tap_t *tap);
 
 /* Taps dict (any dict, subclasses included) from now on.  after may be NULL
- * if cb never returns 1. */
+ * if cb never returns 1.  The dict is held weakly: its death detaches the
+ * tap.  Errors: WATCH_EINVAL (out, dict or cb NULL, dict not a dict),
+ * WATCH_EUNWATCHABLE (3.13.0's split dicts, see watch_dep_on_key()),
+ * WATCH_ENOMEM. */
 WATCH_EXTERN int watch_tap_new(watch_tap_t **out, PyObject *dict,
                                watch_tap_cb cb, watch_tap_after_cb after,
                                void *data);
@@ -609,8 +658,9 @@ WATCH_EXTERN int watch_tap_new(watch_tap_t **out, PyObject *dict,
  * watch_tap_new_type() arms the tap, and fails with WATCH_EUNSTABLE for a
  * class that cannot get a version tag, WATCH_EBUSY when libwatch needs a
  * type watcher id and none is free, WATCH_EPYTHON when the class refuses
- * the weak reference that tells its death.  Dependents on the class
- * (watch_dep_on_attr()) are told what they were told without it. */
+ * the weak reference that tells its death (out of memory).  Dependents on
+ * the class (watch_dep_on_attr()) are told what they were told without
+ * it. */
 WATCH_EXTERN int watch_tap_new_type(watch_tap_t **out, PyTypeObject *type,
                                     watch_tap_cb cb, watch_tap_after_cb after,
                                     void *data);
@@ -624,7 +674,8 @@ WATCH_EXTERN void watch_tap_free(watch_tap_t *tap);
 /* The dict's version, which changes on every modification (PEP 509): an O(1)
  * pull check for callers who prefer it.  Versions are unique within the
  * interpreter and never reused.  Asking for a version tracks the dict until
- * it is deallocated. */
+ * it is deallocated.  WATCH_EINVAL (not a dict, version NULL),
+ * WATCH_EUNWATCHABLE (3.13.0's split dicts), WATCH_ENOMEM. */
 WATCH_EXTERN int watch_dict_version(PyObject *dict, uint64_t *version);
 
 /* A key added, modified or deleted more than limit times becomes unstable:
@@ -653,6 +704,7 @@ typedef struct {
   uint64_t callback_errors; /* callbacks that returned a negative code */
 } watch_counters_t;
 
+/* WATCH_EINVAL if counters is NULL. */
 WATCH_EXTERN int watch_counters(watch_counters_t *counters);
 
 #ifdef __cplusplus

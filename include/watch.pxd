@@ -37,6 +37,7 @@ cdef extern from "watch.h":
         WATCH_EPYTHON
         WATCH_EINCOMPATIBLE
         WATCH_EABI
+        WATCH_EUNWATCHABLE
 
     const char *watch_strerror(int err)
     unsigned int watch_library_version()
@@ -79,6 +80,7 @@ cdef extern from "watch.h":
     void watch_dep_release(watch_dep_t *dep)
     int watch_dep_locate(watch_dep_t *dep)
     int watch_dep_invalidate(watch_dep_t *dep)
+    int watch_dep_rearm(watch_dep_t *dep)
     ctypedef struct watch_dep_head_t:
         int valid
     int watch_dep_valid(const watch_dep_t *dep)
@@ -112,11 +114,11 @@ cdef extern from "watch.h":
     int watch_specialized(PyObject *func, PyObject **code)
     int watch_deoptimize(PyObject *func)
 
-    # Delivery (uv_loop_t is libuv's, which watch.h includes)
-    ctypedef struct uv_loop_t:
+    # Delivery (libuv's loop, opaque in watch.h)
+    struct uv_loop_s:
         pass
     int watch_flush()
-    int watch_attach_loop(uv_loop_t *loop)
+    int watch_attach_loop(uv_loop_s *loop)
     int watch_set_debounce(uint64_t ms)
 
     # Taps

@@ -6,6 +6,8 @@
  * libwatch never calls back into freed memory. */
 #include "pywatch.h"
 
+#include <stddef.h> /* offsetof */
+
 /* ---- describing namespaces in messages ----------------------------------- */
 
 /* A module's globals by the module's name, any other dict by its address

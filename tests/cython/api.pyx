@@ -80,7 +80,7 @@ cdef void types() noexcept:
     c_callback_errors_ = c.callback_errors
     cdef watch_errno_t e
     cdef watch_event_kind_t k
-    cdef uv_loop_t *loop = NULL
+    cdef uv_loop_s *loop = NULL
 
 
 def versions():
@@ -94,7 +94,7 @@ def errors():
     return {code: watch_err_name(code).decode() for code in (
         WATCH_EINVAL, WATCH_ENOMEM, WATCH_ENOINIT, WATCH_EBUSY, WATCH_ESTALE,
         WATCH_EUNSTABLE, WATCH_EINVALIDATED, WATCH_EPYTHON,
-        WATCH_EINCOMPATIBLE, WATCH_EABI)}
+        WATCH_EINCOMPATIBLE, WATCH_EABI, WATCH_EUNWATCHABLE)}
 
 
 def events():

@@ -997,7 +997,7 @@ freeze_fuzz.audited_program(%(dir)r, %(tag)r, json.loads(%(ops)r))
 def audited_program(directory, tag, ops):
     """The program the audit runs: ops on a world of its own, unchecked.
     Its freeze() and thaw() act for real, as in the model: under the audit
-    freeze() would only mark the end of startup (README), and the counts
+    freeze() would only mark the end of startup (doc/pywatch.md), and the counts
     compared are those of a program whose namespaces refuse writes."""
     _freeze._state.audit = None
     disk = Disk.__new__(Disk)

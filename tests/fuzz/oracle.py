@@ -4,7 +4,7 @@ A namespace is named by an ident, (kind, slot, generation...), resolved
 through the world at each check; a renewed slot's old ident resolves to
 nothing, and an assumption on a namespace that is gone no longer holds.
 
-It also models libwatch's unstable keys (README: a key modified more than 8
+It also models libwatch's unstable keys (doc/c-api.md: a key modified more than 8
 times after it is first depended on; a subclass registry's records never
 count), as bounds: lo counts the writes that
 certainly counted, hi those that may have.  A registration must fail with

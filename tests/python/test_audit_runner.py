@@ -363,7 +363,7 @@ class TestMissedWrites(RunnerCase):
                           for ns in classes], [("km.K", [("attr", 1, 3)])])
 
     def test_del_at_shutdown_is_not_counted(self):
-        """README: the report is taken at exit, before module teardown."""
+        """doc/audit.md: the report is taken at exit, before module teardown."""
         self.files(late="""
         import sys
         x = 0

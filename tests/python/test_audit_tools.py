@@ -144,7 +144,7 @@ class TestInspect(RunnerCase):
 class TestStats(RunnerCase):
 
     def test_counters_under_the_audit(self):
-        """What README says a program can tell from pywatch.stats(): not
+        """What doc/pywatch.md says a program can tell from pywatch.stats(): not
         fixed (libwatch cannot tell the audit's taps from the program's
         watches of the same namespace)."""
         self.files(prog="""
@@ -233,7 +233,7 @@ class TestJson(RunnerCase):
 class TestWarningsAsErrors(unittest.TestCase):
     """-W error::pywatch.FrozenWarning cannot refuse a direct __dict__
     write, which has happened when it is reported: what a test suite can
-    rely on (README, "-W error::pywatch.FrozenWarning")."""
+    rely on (doc/pywatch.md, "-W error::pywatch.FrozenWarning")."""
 
     def test_what_a_suite_can_rely_on(self):
         prog = textwrap.dedent("""
