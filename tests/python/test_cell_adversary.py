@@ -121,6 +121,37 @@ class MetaclassAttributes(unittest.TestCase):
         self.assertFalse(dep.valid)
 
 
+class TypeItselfDecides(unittest.TestCase):
+    """No metaclass of one's own needed: type's own data descriptors
+    (type.__dict__["__dict__"], object.__dict__["__class__"] along type's
+    MRO) win over the class's entries of those names, which every class
+    with a __dict__ has.  The cell gives the class's entry."""
+
+    def test_the_dict_of_a_plain_class(self):
+        # class C: pass
+        # pywatch.attr_cell(C, "__dict__").peek() is
+        # <attribute '__dict__' of 'C' objects>; C.__dict__ is a
+        # mappingproxy.
+        class C:
+            pass
+        cell = pywatch.attr_cell(C, "__dict__")
+        self.assertIsInstance(C.__dict__, type(type.__dict__))
+        self.assertNotIn(read(cell)[0], (C.__dict__["__dict__"],))
+        self.assertNotIn(read(cell)[1], (C.__dict__["__dict__"],))
+
+    def test_the_class_of_a_plain_class(self):
+        # class C: pass
+        # pywatch.attr_cell(C, "__class__").get() is
+        # <attribute '__class__' of 'object' objects>; C.__class__ is type.
+        class C:
+            pass
+        cell = pywatch.attr_cell(C, "__class__")
+        descriptor = object.__dict__["__class__"]
+        self.assertIs(C.__class__, type)
+        self.assertIsNot(cell.peek(NULL), descriptor)
+        self.assertIsNot(cell.get(NULL), descriptor)
+
+
 class BytesWarningLookups(unittest.TestCase):
     """dict_lookup_is_pure() takes a bytes key and a str name of the same
     hash (hash(b"x") == hash("x")) to compare in C.  Under python -b they
