@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import types
 import unittest
 
 import pywatch
@@ -150,6 +151,60 @@ class TypeItselfDecides(unittest.TestCase):
         self.assertIs(C.__class__, type)
         self.assertIsNot(cell.peek(NULL), descriptor)
         self.assertIsNot(cell.get(NULL), descriptor)
+
+
+class ClosedByTheRead(unittest.TestCase):
+    """A key of the name's hash whose __eq__ is Python code runs during
+    get()'s read; it may close the cell.  get() then fails naming something
+    else: the namespace's death, or a lookup libwatch cannot watch (which
+    get() otherwise answers by reading)."""
+
+    class Key:
+        def __init__(self):
+            self.then = None
+
+        def __hash__(self):
+            return hash("x")
+
+        def __eq__(self, other):
+            if self.then is not None:
+                self.then()
+            return False
+
+    def assert_closed_or_read(self, cell, key):
+        key.then = cell.close
+        try:
+            value = cell.get(NULL)
+        except ValueError as e:
+            self.assertIn("closed", str(e))
+        else:
+            self.assertEqual(value, 1)
+        finally:
+            key.then = None
+
+    def test_a_global_cell(self):
+        # k = Key(); g = {k: 0, "x": 1}; cell = pywatch.global_cell(g, {},
+        # "x") (builtins kept alive); k.then = cell.close; cell.get()
+        # raises ValueError("the cell of 'x' is dead: its namespace is
+        # gone, or pywatch finalized"); both namespaces are alive.
+        key = self.Key()
+        g, b = {key: 0, "x": 1}, {}
+        cell = pywatch.global_cell(g, b, "x")
+        self.assert_closed_or_read(cell, key)
+
+    def test_an_attribute_cell(self):
+        # m = types.ModuleType("m"); vars(m)[k] = 0; m.x = 1
+        # cell = pywatch.attr_cell(m, "x"); cell.get() gives 1 (it reads
+        # at every get()); k.then = cell.close; cell.get() raises
+        # ValueError("cannot watch 'x': this read can change with no event
+        # that libwatch could hear"), which get() never raises otherwise.
+        key = self.Key()
+        m = types.ModuleType("m")
+        vars(m)[key] = 0
+        m.x = 1
+        cell = pywatch.attr_cell(m, "x")
+        self.assertEqual(cell.get(NULL), 1)
+        self.assert_closed_or_read(cell, key)
 
 
 class BytesWarningLookups(unittest.TestCase):
