@@ -4,7 +4,6 @@ a cell stays valid after what it assumed changed.
 
 Every test here failed when it was written (branch adv3); each says what
 breaks and the smallest program that shows it."""
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,8 @@ class MetaclassAttributes(unittest.TestCase):
         # C.f == "meta", but cell.peek() and cell.get() give "plain", and a
         # dependent registered through cell.depend() stays valid
         # (Meta.f = v fires the type watcher of Meta only, which nobody
-        # watches).
+        # watches).  pywatch.Dependent().depends_on(C, "f") stays valid
+        # too: the gap is in type.c's rules, not only in the cell.
         class Meta(type):
             pass
 
@@ -137,8 +137,9 @@ class TypeItselfDecides(unittest.TestCase):
             pass
         cell = pywatch.attr_cell(C, "__dict__")
         self.assertIsInstance(C.__dict__, type(type.__dict__))
-        self.assertNotIn(read(cell)[0], (C.__dict__["__dict__"],))
-        self.assertNotIn(read(cell)[1], (C.__dict__["__dict__"],))
+        descriptor = C.__dict__["__dict__"]
+        self.assertIsNot(cell.peek(NULL), descriptor)
+        self.assertIsNot(cell.get(NULL), descriptor)
 
     def test_the_class_of_a_plain_class(self):
         # class C: pass
