@@ -252,7 +252,8 @@ watch_dep_valid(const watch_dep_t *dep)
  * Fails with WATCH_EUNWATCHABLE when the lookup compares key with another
  * key of its hash that the dict holds by Python code (either is not of a
  * builtin type whose equality is C code: exact str, int, float, complex,
- * bytes, bool, None, and tuples of them): an __eq__ may answer differently
+ * bool, None, and tuples of them; not bytes, which warns when compared
+ * with a str under python -b): an __eq__ may answer differently
  * with no write at all, and change the entry found unheard.  Such a key
  * added later is heard: its ADDED invalidates.  On CPython 3.13.0 (the
  * interpreter running) every registration on a split dict fails so too:

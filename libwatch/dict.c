@@ -197,13 +197,15 @@ struct dict_entry {         /* PyDictKeyEntry, a general dict's */
 
 /* Keys whose equality is C code alone: a few exact builtin types, and
  * tuples of them (a tuple compares its items; a frozenset or a weak
- * reference would call theirs). */
+ * reference would call theirs).  Not bytes: under python -b, comparing
+ * bytes with a str warns, and a warning runs Python code (filters, hooks,
+ * an error under -bb). */
 static int
 compares_in_c(PyObject *key, int depth)
 {
   if (PyUnicode_CheckExact(key) || PyLong_CheckExact(key)
       || PyFloat_CheckExact(key) || PyComplex_CheckExact(key)
-      || PyBytes_CheckExact(key) || PyBool_Check(key) || key == Py_None)
+      || PyBool_Check(key) || key == Py_None)
     return 1;
   if (!PyTuple_CheckExact(key) || depth == 0)
     return 0;

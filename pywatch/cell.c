@@ -95,6 +95,15 @@ raise_cell_error(int rc, PyObject *name, int reading)
   return pywatch_libwatch_error(rc);
 }
 
+/* The read ran Python code (a key's __eq__, a __del__) that closed the
+ * cell: whatever libwatch said then is about a freed cell. */
+static PyObject *
+closed_meanwhile(void)
+{
+  PyErr_SetString(PyExc_ValueError, "the cell was closed during the read");
+  return NULL;
+}
+
 static PyObject *
 cell_peek(CellObject *self, PyObject *args)
 {
@@ -119,6 +128,8 @@ cell_get(CellObject *self, PyObject *args)
     return NULL;
   PyObject *value;
   int rc = watch_cell_get(cell, &value);
+  if (self->cell != cell)
+    return closed_meanwhile();
   if (rc < 0)
     return raise_cell_error(rc, self->name, 1);
   return Py_NewRef(value != NULL ? value : dflt);
@@ -135,6 +146,8 @@ cell_depend(CellObject *self, PyObject *dependent)
   if (dep == NULL)
     return NULL;
   int rc = watch_cell_dep(cell, dep);
+  if (self->cell != cell)
+    return closed_meanwhile();
   if (rc < 0)
     return raise_cell_error(rc, self->name, 0);
   Py_RETURN_NONE;
@@ -256,8 +269,10 @@ static PyMethodDef cell_functions[] = {
      "__globals__ and __builtins__ reads it."},
     {"attr_cell", pywatch_attr_cell, METH_VARARGS,
      "attr_cell(namespace, name)\n--\n\n"
-     "A Cell on namespace.name, namespace a module or a class (for a\n"
-     "class, the first value along its MRO, unbound)."},
+     "A Cell on name in namespace, a module or a class.  For a module,\n"
+     "module.name; for a class, what its instances find before binding:\n"
+     "the first entry along its MRO, unbound (not C.name, which the\n"
+     "metaclass may answer)."},
     {NULL},
 };
 

@@ -519,7 +519,7 @@ class CellSlot:
 
 
 def _compares_in_c(key, depth=8):
-    if type(key) in (str, int, float, complex, bytes, bool) or key is None:
+    if type(key) in (str, int, float, complex, bool) or key is None:
         return True
     return (type(key) is tuple and depth > 0
             and all(_compares_in_c(k, depth - 1) for k in key))
