@@ -19,7 +19,9 @@ DEPS = 10
 CELLS = 6
 
 STR_KEYS = ("a", "b", "c", "d", "e")
-DICT_KEYS = STR_KEYS + (7, ("t", 1))   # int: exact; tuple: conservative
+# int: exact; tuple: conservative; bytes: a str name's hash, compared by
+# Python code (a warning under python -b)
+DICT_KEYS = STR_KEYS + (7, ("t", 1), b"a")
 
 
 class Value:
