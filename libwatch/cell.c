@@ -197,8 +197,7 @@ cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
      * next lookup finds, whatever this write does: still unknown.  The
      * check reads the stored hashes and runs no Python code. */
     int certain = cn != NULL && ev->kind != WATCH_EVENT_ADDED
-                  && dict_lookup_is_pure(ev->dict, ev->key,
-                                         PyObject_Hash(ev->key));
+                  && dict_name_lookup_is_pure(ev->dict, ev->key);
     for (struct link *l = cn ? cn->links : NULL; l; l = l->next) {
       l->known = certain;
       l->held = ev->kind == WATCH_EVENT_MODIFIED ? ev->value : NULL;

@@ -386,10 +386,47 @@ void dict_watch_stop(struct state *st);
 int dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
                     PyObject *key, PyObject *assumed);
 int dep_on_namespace(struct state *st, watch_dep_t *dep, PyObject *dict);
+/* The head of CPython's keys object (Include/internal/pycore_dict.h), the
+ * same in 3.12 to 3.15 with the GIL: dict.c reads the hashes it stores. */
+struct dict_keys_head {
+  Py_ssize_t dk_refcnt;
+  uint8_t dk_log2_size;
+  uint8_t dk_log2_index_bytes;
+  uint8_t dk_kind;          /* 0: DICT_KEYS_GENERAL, any key */
+  uint32_t dk_version;
+  Py_ssize_t dk_usable;
+  Py_ssize_t dk_nentries;
+  char dk_indices[];        /* then the entries */
+};
+
+int dict_lookup_is_pure_scan(PyObject *dict, PyObject *key, Py_hash_t hash);
+
 /* Whether dict[key] compares key with no stored key by Python code (an
  * __eq__ that may change its answer unheard); runs no Python code.  hash is
- * key's. */
-int dict_lookup_is_pure(PyObject *dict, PyObject *key, Py_hash_t hash);
+ * key's.  Inline for the common case, an exact str looked up in a dict of
+ * exact str keys alone, where every comparison is str's own: every write
+ * of a name that a cell reads asks. */
+static inline int
+dict_lookup_is_pure(PyObject *dict, PyObject *key, Py_hash_t hash)
+{
+  struct dict_keys_head *keys =
+      (struct dict_keys_head *)((PyDictObject *)dict)->ma_keys;
+  if (keys->dk_kind != 0 && PyUnicode_CheckExact(key))
+    return 1;
+  return dict_lookup_is_pure_scan(dict, key, hash);
+}
+
+/* The same for an exact str name, whose hash is only computed (in C) when
+ * the answer needs it. */
+static inline int
+dict_name_lookup_is_pure(PyObject *dict, PyObject *name)
+{
+  struct dict_keys_head *keys =
+      (struct dict_keys_head *)((PyDictObject *)dict)->ma_keys;
+  if (keys->dk_kind != 0)
+    return 1;
+  return dict_lookup_is_pure_scan(dict, name, PyObject_Hash(name));
+}
 
 /* func.c */
 void func_watch_stop(struct state *st);
