@@ -107,7 +107,9 @@ guard_holds(watch_cell_t *cell)
              && watch_dep_valid(cell->guard));
 }
 
-static void
+/* Inline, as name_find(): both are on the path of every write of a name
+ * that a cell reads. */
+static inline __attribute__((always_inline)) void
 publish(watch_cell_t *cell)
 {
   struct link *g = &cell->link[GLOBALS], *b = &cell->link[BUILTINS];
@@ -129,7 +131,7 @@ same_name(PyObject *key, PyObject *name)
          || (PyUnicode_CheckExact(key) && PyUnicode_Compare(key, name) == 0);
 }
 
-static struct cell_name *
+static inline __attribute__((always_inline)) struct cell_name *
 name_find(struct cell_dict *cd, PyObject *key, uintptr_t hash)
 {
   for (table_node_t *n = table_chain(&cd->names, hash); n; n = n->next) {
