@@ -11,8 +11,9 @@
  * alone runs libwatch (sole_state), the dependent's state is that
  * interpreter's, which the caller must be running (watch.h); otherwise the
  * interpreter is checked.  Pinned first: index_collect() drops the
- * references left to drop, whose Python code may release dep too. */
-static struct state *
+ * references left to drop, whose Python code may release dep too.
+ * Inline: every registration and re-arm pays it. */
+static inline struct state *
 dep_enter(watch_dep_t *dep, int *rc)
 {
   if (dep == NULL) {
@@ -164,8 +165,12 @@ watch_dep_rearm(watch_dep_t *dep)
   struct state *st = dep_enter(dep, &rc);
   if (st == NULL)
     return rc;
-  dep_unlink_all(st, dep);
-  spec_free(st, dep);
+  /* Most often an invalidated dependent without a callback: nothing to
+   * undo, and the calls are skipped. */
+  if (dep->edges != NULL)
+    dep_unlink_all(st, dep);
+  if (dep->spec != NULL)
+    spec_free(st, dep);
   if (dep->pending_pprev != NULL)
     queue_remove(st, dep);
   dep->head.valid = 1;

@@ -319,7 +319,10 @@ on_key_as_is(struct state *st, watch_dep_t *dep, PyObject *dict,
     return WATCH_EINVAL;
   if (is_frozendict(dict))
     return 0;
-  Py_hash_t hash = PyObject_Hash(key);  /* str or int: cannot fail */
+  /* str or int: cannot fail; a str's hash is most often cached. */
+  Py_hash_t hash = PyUnicode_CheckExact(key) && ((PyASCIIObject *)key)->hash != -1
+                       ? ((PyASCIIObject *)key)->hash
+                       : PyObject_Hash(key);
   if (!dict_lookup_is_pure(dict, key, hash))
     return WATCH_EUNWATCHABLE;
   return link_key(st, dep, dict, key, hash);

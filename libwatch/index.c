@@ -123,7 +123,7 @@ collect_later(struct state *st, struct ns *ns)
 #define IDLE_KEYS_MAX 32
 #define KEPT_KEYS_MAX 8
 
-static void
+static inline void
 keyrec_maybe_free(struct state *st, struct keyrec *kr)
 {
   struct ns *ns = kr->ns;
@@ -363,7 +363,7 @@ edge_new(struct state *st, watch_dep_t *dep, struct keyrec *kr)
   return 0;
 }
 
-static void
+static inline void
 edge_free(struct state *st, struct edge *e)
 {
   struct keyrec *kr = e->keyrec;
