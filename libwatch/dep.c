@@ -119,13 +119,11 @@ watch_dep_release(watch_dep_t *dep)
     index_collect(st);
 }
 
-/* The end of a registration: unpins, and frees a dependent released
- * meanwhile, whose registration then fails.  rc is returned otherwise. */
+/* dep_done()'s end for a dependent released during its registration,
+ * which fails. */
 int
-dep_done(watch_dep_t *dep, int rc)
+dep_done_released(watch_dep_t *dep)
 {
-  if (--dep->pins > 0 || !dep->released)
-    return rc;
   dep_free(dep);
   return WATCH_EINVALIDATED;
 }

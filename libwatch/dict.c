@@ -267,8 +267,9 @@ static int
 link_key(struct state *st, watch_dep_t *dep, PyObject *dict, PyObject *key,
          Py_hash_t hash)
 {
-  struct ns *ns;
-  int rc = ns_get(st, dict, &dict_kind, &ns);
+  /* Most registrations find the dict watched already: inline. */
+  struct ns *ns = ns_find(st, dict);
+  int rc = ns != NULL ? 0 : ns_get(st, dict, &dict_kind, &ns);
   return rc < 0 ? rc : dep_link(st, dep, ns, key, hash);
 }
 

@@ -243,10 +243,8 @@ ns_release(struct state *st, struct ns *ns)
 }
 
 void
-ns_maybe_free(struct state *st, struct ns *ns)
+ns_unused(struct state *st, struct ns *ns)
 {
-  if (ns->obj != NULL && (ns->edges || ns->pinned || ns->taps))
-    return;
   if (st->in_watcher || ns->collect_queued)
     collect_later(st, ns);
   else

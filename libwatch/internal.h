@@ -285,7 +285,18 @@ void ns_changed(struct state *st, struct ns *ns, watch_event_kind_t kind);
 void ns_module_class_changed(struct state *st, struct ns *ns,
                              const watch_event_t *report);
 void object_event(PyObject *obj, watch_event_kind_t kind);
-void ns_maybe_free(struct state *st, struct ns *ns);
+void ns_unused(struct state *st, struct ns *ns);
+
+/* Frees the record of a namespace that nothing keeps watched any more (at
+ * the next collection inside a watcher).  Inline: most calls find it kept,
+ * on every registration and invalidation. */
+static inline void
+ns_maybe_free(struct state *st, struct ns *ns)
+{
+  if (ns->obj != NULL && (ns->edges || ns->pinned || ns->taps))
+    return;
+  ns_unused(st, ns);
+}
 void ns_free_all(struct state *st);
 int dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
              Py_hash_t hash);
@@ -316,7 +327,18 @@ struct state *index_ready(void);
 
 /* dep.c */
 struct state *dep_ready(watch_dep_t *dep, int *rc);
-int dep_done(watch_dep_t *dep, int rc);
+int dep_done_released(watch_dep_t *dep);
+
+/* The end of a registration: unpins, and frees a dependent released
+ * meanwhile, whose registration then fails.  rc is returned otherwise.
+ * Inline: every registration ends here, and most often returns rc. */
+static inline int
+dep_done(watch_dep_t *dep, int rc)
+{
+  if (--dep->pins > 0 || !dep->released)
+    return rc;
+  return dep_done_released(dep);
+}
 void deps_finalize(struct state *st);
 
 /* Exact str and int keys hash and compare in C, with no Python code, so the
