@@ -123,7 +123,8 @@ collect_later(struct state *st, struct ns *ns)
 #define IDLE_KEYS_MAX 32
 #define KEPT_KEYS_MAX 8
 
-static inline void
+/* Always inline: every edge unlinked asks, an invalidation's above all. */
+static inline __attribute__((always_inline)) void
 keyrec_maybe_free(struct state *st, struct keyrec *kr)
 {
   struct ns *ns = kr->ns;
@@ -607,14 +608,6 @@ ns_event_reported(struct state *st, struct ns *ns, watch_event_kind_t kind,
   st->in_watcher--;
 }
 
-void
-ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
-         PyObject *key)
-{
-  watch_event_t report = {kind, kind == WATCH_EVENT_DEALLOCATED ? NULL : ns->obj,
-                          key, NULL, 0};
-  ns_event_reported(st, ns, kind, key, &report);
-}
 
 /* A module's __class__ assignment, on its dict's record: only those who
  * depend on the module's class hear of it, not the dict's own dependents.

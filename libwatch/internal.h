@@ -277,10 +277,18 @@ void state_drain(struct state *st);
 /* index.c */
 int ns_get(struct state *st, PyObject *obj, const struct ns_kind *kind,
            struct ns **out);
-void ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
-              PyObject *key);
 void ns_event_reported(struct state *st, struct ns *ns, watch_event_kind_t kind,
                        PyObject *key, const watch_event_t *report);
+
+/* An event told as itself.  Inline: every dict write with a dependent. */
+static inline void
+ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
+         PyObject *key)
+{
+  watch_event_t report = {kind, kind == WATCH_EVENT_DEALLOCATED ? NULL : ns->obj,
+                          key, NULL, 0};
+  ns_event_reported(st, ns, kind, key, &report);
+}
 void ns_changed(struct state *st, struct ns *ns, watch_event_kind_t kind);
 void ns_module_class_changed(struct state *st, struct ns *ns,
                              const watch_event_t *report);
