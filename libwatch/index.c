@@ -342,7 +342,8 @@ ns_free_all(struct state *st)
 
 /* ---- edges --------------------------------------------------------------- */
 
-static int
+/* Inline: every registration links one. */
+static inline int
 edge_new(struct state *st, watch_dep_t *dep, struct keyrec *kr)
 {
   struct edge *e = state_alloc(st, sizeof(*e));

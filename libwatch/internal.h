@@ -334,7 +334,6 @@ index_collect(struct state *st)
 struct state *index_ready(void);
 
 /* dep.c */
-struct state *dep_ready(watch_dep_t *dep, int *rc);
 int dep_done_released(watch_dep_t *dep);
 
 /* The end of a registration: unpins, and frees a dependent released
@@ -347,6 +346,48 @@ dep_done(watch_dep_t *dep, int rc)
     return rc;
   return dep_done_released(dep);
 }
+
+/* The gate of every call that takes a dependent.  The state comes from the
+ * dependent, not from the thread: asking CPython which interpreter runs
+ * costs a thread-local lookup through libpython.  While one interpreter
+ * alone runs libwatch (sole_state), the dependent's state is that
+ * interpreter's, which the caller must be running (watch.h); otherwise the
+ * interpreter is checked.  Pinned first: index_collect() drops the
+ * references left to drop, whose Python code may release dep too.
+ * Inline, as dep_ready(): every registration and re-arm pays it. */
+static inline struct state *
+dep_enter(watch_dep_t *dep, int *rc)
+{
+  if (dep == NULL) {
+    *rc = WATCH_EINVAL;
+    return NULL;
+  }
+  dep->pins++;  /* until dep_done() */
+  struct state *st = dep->state;
+  if (st == NULL || st->init_count == 0 || st->finalizing
+      || (st != atomic_load_explicit(&sole_state, memory_order_relaxed)
+          && st->interp != PyInterpreterState_Get())) {
+    *rc = dep_done(dep, WATCH_ENOINIT);
+    return NULL;
+  }
+  return st;
+}
+
+/* The gate of every registration: a valid dependent, pinned. */
+static inline struct state *
+dep_ready(watch_dep_t *dep, int *rc)
+{
+  struct state *st = dep_enter(dep, rc);
+  if (st == NULL)
+    return NULL;
+  index_collect(st);
+  if (!dep->head.valid) {
+    *rc = dep_done(dep, WATCH_EINVALIDATED);
+    return NULL;
+  }
+  return st;
+}
+
 void deps_finalize(struct state *st);
 
 /* Exact str and int keys hash and compare in C, with no Python code, so the
