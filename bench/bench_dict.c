@@ -147,8 +147,10 @@ enum { OTHER_KEYS = 1024 };
  * stored last (read once, before the clock starts), registers a fresh
  * assumption on it in the guard it had (the baseline's guard_set(),
  * libwatch's watch_dep_rearm()), stores the other value, and checks that
- * the assumption broke.  Neither reads d[hot] itself: what a registration
- * reads to check its assumption is part of its cost. */
+ * the assumption broke.  Neither reads d[hot]: the baseline's guard records
+ * (dict, key), and libwatch's registration depends on the key as it is
+ * (watch_dep_on_key_as_is()), sound since no Python code ran after the
+ * value was known. */
 static PyObject *
 other(PyObject *value, PyObject *values[2])
 {
@@ -167,7 +169,7 @@ cycle_libwatch(PyObject *d, PyObject *hot, PyObject *values[2], long cycles)
   for (long i = 0; i < cycles; i++) {
     rc = watch_dep_rearm(dep);
     if (rc == 0)
-      rc = watch_dep_on_key(dep, d, hot, value);
+      rc = watch_dep_on_key_as_is(dep, d, hot);
     if (rc < 0)
       die("register", rc);
     value = other(value, values);

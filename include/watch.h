@@ -278,6 +278,18 @@ watch_dep_valid(const watch_dep_t *dep)
 WATCH_EXTERN int watch_dep_on_key(watch_dep_t *dep, PyObject *dict,
                                   PyObject *key, PyObject *assumed);
 
+/* The dependent assumes that dict[key] stays what it is as the call
+ * starts, present or absent, without reading it: for a caller that has
+ * just read the value itself (an optimizer that guards what it read), and
+ * ran no Python code since, which would make what it read stale.  It
+ * fails, and leaves the dependent as it was, as watch_dep_on_key() does,
+ * except that nothing is compared (no WATCH_ESTALE) and key must be an
+ * exact str or int (WATCH_EINVAL otherwise), so that the call runs no
+ * Python code at all: hashing and comparing such a key is C code.  On a
+ * frozendict it costs nothing and never invalidates. */
+WATCH_EXTERN int watch_dep_on_key_as_is(watch_dep_t *dep, PyObject *dict,
+                                        PyObject *key);
+
 /* The dependent assumes that LOAD_GLOBAL of name, with these globals and
  * builtins (a function's __globals__ and __builtins__), gives assumed (NULL:
  * NameError); the lookups it reads (the builtins only when globals lack

@@ -86,6 +86,7 @@ cdef extern from "watch.h":
     int watch_dep_valid(const watch_dep_t *dep)
     int watch_dep_on_key(watch_dep_t *dep, PyObject *dict, PyObject *key,
                          PyObject *assumed)
+    int watch_dep_on_key_as_is(watch_dep_t *dep, PyObject *dict, PyObject *key)
     int watch_dep_on_global(watch_dep_t *dep, PyObject *globals,
                             PyObject *builtins, PyObject *name,
                             PyObject *assumed)

@@ -107,7 +107,9 @@ guard_holds(watch_cell_t *cell)
              && watch_dep_valid(cell->guard));
 }
 
-static void
+/* Inline, as name_find(): both are on the path of every write of a name
+ * that a cell reads. */
+static inline __attribute__((always_inline)) void
 publish(watch_cell_t *cell)
 {
   struct link *g = &cell->link[GLOBALS], *b = &cell->link[BUILTINS];
@@ -129,7 +131,7 @@ same_name(PyObject *key, PyObject *name)
          || (PyUnicode_CheckExact(key) && PyUnicode_Compare(key, name) == 0);
 }
 
-static struct cell_name *
+static inline __attribute__((always_inline)) struct cell_name *
 name_find(struct cell_dict *cd, PyObject *key, uintptr_t hash)
 {
   for (table_node_t *n = table_chain(&cd->names, hash); n; n = n->next) {
@@ -160,52 +162,53 @@ all_links(struct cell_dict *cd, int known)
       }
 }
 
-/* Runs before CPython changes the dict; does no lookup and drops no
- * reference.  Only MODIFIED and DELETED are taken as final (see watch.h,
- * "Timing").  The same for global cells and for the entry that holds an
- * attribute cell's value. */
-static int
-cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
+/* A write of an exact str key, the write of a name: its links only.  A
+ * key of the name's hash that compares by Python code (it was added
+ * earlier, which left these links unknown) may be the entry the next
+ * lookup finds, whatever this write does: still unknown.  The check reads
+ * the stored hashes and runs no Python code.  Inline: every write to a
+ * dict that cells read comes here. */
+static inline void
+name_written(struct cell_dict *cd, const watch_tap_event_t *ev)
 {
-  struct cell_dict *cd = watch_tap_data(tap);
+  struct cell_name *cn = name_find(cd, ev->key, exact_key_hash(ev->key));
+  if (cn == NULL)
+    return;
+  int certain = ev->kind != WATCH_EVENT_ADDED
+                && dict_name_lookup_is_pure(ev->dict, ev->key);
+  PyObject *held = ev->kind == WATCH_EVENT_MODIFIED ? ev->value : NULL;
+  for (struct link *l = cn->links; l; l = l->next) {
+    l->known = certain;
+    l->held = held;
+    publish(l->cell);
+  }
+}
+
+/* Every other event, out of line. */
+static __attribute__((noinline)) void
+other_event(struct cell_dict *cd, const watch_tap_event_t *ev)
+{
   switch (ev->kind) {
   case WATCH_EVENT_ADDED:
   case WATCH_EVENT_MODIFIED:
-  case WATCH_EVENT_DELETED: {
+  case WATCH_EVENT_DELETED:
     if (!key_is_exact(ev->key)) {
       /* A str subclass equal to a name writes that name's entry. */
       all_links(cd, 0);
       break;
     }
-    if (!PyUnicode_CheckExact(ev->key)) {
-      /* An int is never a name, but a stored key with its own __eq__ may
-       * equal both: it may write the entry of a name of its hash. */
-      uintptr_t hash = exact_key_hash(ev->key);
-      for (table_node_t *n = table_chain(&cd->names, hash); n; n = n->next)
-        for (struct link *l = n->hash == hash ? ((struct cell_name *)n)->links
-                                              : NULL;
-             l; l = l->next) {
-          l->held = NULL;
-          l->known = 0;
-          publish(l->cell);
-        }
-      break;
-    }
-    struct cell_name *cn = name_find(cd, ev->key, exact_key_hash(ev->key));
-    /* A key of the name's hash that compares by Python code (it was
-     * added earlier, which left these links unknown) may be the entry the
-     * next lookup finds, whatever this write does: still unknown.  The
-     * check reads the stored hashes and runs no Python code. */
-    int certain = cn != NULL && ev->kind != WATCH_EVENT_ADDED
-                  && dict_lookup_is_pure(ev->dict, ev->key,
-                                         PyObject_Hash(ev->key));
-    for (struct link *l = cn ? cn->links : NULL; l; l = l->next) {
-      l->known = certain;
-      l->held = ev->kind == WATCH_EVENT_MODIFIED ? ev->value : NULL;
-      publish(l->cell);
-    }
+    /* An int is never a name, but a stored key with its own __eq__ may
+     * equal both: it may write the entry of a name of its hash. */
+    uintptr_t hash = exact_key_hash(ev->key);
+    for (table_node_t *n = table_chain(&cd->names, hash); n; n = n->next)
+      for (struct link *l = n->hash == hash ? ((struct cell_name *)n)->links
+                                            : NULL;
+           l; l = l->next) {
+        l->held = NULL;
+        l->known = 0;
+        publish(l->cell);
+      }
     break;
-  }
   case WATCH_EVENT_CLEARED:
     all_links(cd, 1);  /* every name absent, for certain */
     break;
@@ -217,6 +220,22 @@ cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
     all_links(cd, -1);
     break;
   }
+}
+
+/* Runs before CPython changes the dict; does no lookup and drops no
+ * reference.  Only MODIFIED and DELETED are taken as final (see watch.h,
+ * "Timing").  The same for global cells and for the entry that holds an
+ * attribute cell's value. */
+static int
+cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
+{
+  struct cell_dict *cd = watch_tap_data(tap);
+  if ((ev->kind == WATCH_EVENT_ADDED || ev->kind == WATCH_EVENT_MODIFIED
+       || ev->kind == WATCH_EVENT_DELETED)
+      && PyUnicode_CheckExact(ev->key))
+    name_written(cd, ev);
+  else
+    other_event(cd, ev);
   return 0;
 }
 

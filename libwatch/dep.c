@@ -1,50 +1,10 @@
-/* Dependents: the public life of a watch_dep_t, and the gate of every
- * registration (dep_ready() and dep_done()).  What a dependent depends on
- * is the index's (index.c); its delivery is the queue's (queue.c). */
+/* Dependents: the public life of a watch_dep_t.  The gate of every
+ * registration (dep_ready() and dep_done()) is inline, in internal.h.
+ * What a dependent depends on is the index's (index.c); its delivery is
+ * the queue's (queue.c). */
 #include "internal.h"
 
 #include <stdlib.h>
-
-/* The gate of every call that takes a dependent.  The state comes from the
- * dependent, not from the thread: asking CPython which interpreter runs
- * costs a thread-local lookup through libpython.  While one interpreter
- * alone runs libwatch (sole_state), the dependent's state is that
- * interpreter's, which the caller must be running (watch.h); otherwise the
- * interpreter is checked.  Pinned first: index_collect() drops the
- * references left to drop, whose Python code may release dep too. */
-static struct state *
-dep_enter(watch_dep_t *dep, int *rc)
-{
-  if (dep == NULL) {
-    *rc = WATCH_EINVAL;
-    return NULL;
-  }
-  dep->pins++;  /* until dep_done() */
-  struct state *st = dep->state;
-  if (st == NULL || st->init_count == 0 || st->finalizing
-      || (st != atomic_load_explicit(&sole_state, memory_order_relaxed)
-          && st->interp != PyInterpreterState_Get())) {
-    *rc = dep_done(dep, WATCH_ENOINIT);
-    return NULL;
-  }
-  return st;
-}
-
-/* The gate of every registration: a valid dependent, pinned. */
-struct state *
-dep_ready(watch_dep_t *dep, int *rc)
-{
-  struct state *st = dep_enter(dep, rc);
-  if (st == NULL)
-    return NULL;
-  index_collect(st);
-  if (!dep->head.valid) {
-    *rc = dep_done(dep, WATCH_EINVALIDATED);
-    return NULL;
-  }
-  return st;
-}
-
 
 int
 watch_dep_new(watch_dep_t **out, watch_cb cb, void *data)
@@ -118,13 +78,11 @@ watch_dep_release(watch_dep_t *dep)
     index_collect(st);
 }
 
-/* The end of a registration: unpins, and frees a dependent released
- * meanwhile, whose registration then fails.  rc is returned otherwise. */
+/* dep_done()'s end for a dependent released during its registration,
+ * which fails. */
 int
-dep_done(watch_dep_t *dep, int rc)
+dep_done_released(watch_dep_t *dep)
 {
-  if (--dep->pins > 0 || !dep->released)
-    return rc;
   dep_free(dep);
   return WATCH_EINVALIDATED;
 }
@@ -164,8 +122,12 @@ watch_dep_rearm(watch_dep_t *dep)
   struct state *st = dep_enter(dep, &rc);
   if (st == NULL)
     return rc;
-  dep_unlink_all(st, dep);
-  spec_free(st, dep);
+  /* Most often an invalidated dependent without a callback: nothing to
+   * undo, and the calls are skipped. */
+  if (dep->edges != NULL)
+    dep_unlink_all(st, dep);
+  if (dep->spec != NULL)
+    spec_free(st, dep);
   if (dep->pending_pprev != NULL)
     queue_remove(st, dep);
   dep->head.valid = 1;

@@ -176,19 +176,9 @@ is_frozendict(PyObject *obj)
  * Telling whether the dict holds such a key, without running the Python
  * code of any key, takes the hashes the dict stored: they are read from
  * CPython's own layout of the keys (Include/internal/pycore_dict.h), the
- * same in 3.12 to 3.15 with the GIL.  A dict whose keys are all exact str
- * says so in its kind, and holds no such key. */
-struct dict_keys_head {
-  Py_ssize_t dk_refcnt;
-  uint8_t dk_log2_size;
-  uint8_t dk_log2_index_bytes;
-  uint8_t dk_kind;          /* 0: DICT_KEYS_GENERAL, any key */
-  uint32_t dk_version;
-  Py_ssize_t dk_usable;
-  Py_ssize_t dk_nentries;
-  char dk_indices[];        /* then the entries */
-};
-
+ * same in 3.12 to 3.15 with the GIL (struct dict_keys_head, internal.h).
+ * A dict whose keys are all exact str says so in its kind, and holds no
+ * such key: dict_lookup_is_pure() answers that case inline. */
 struct dict_entry {         /* PyDictKeyEntry, a general dict's */
   Py_hash_t me_hash;
   PyObject *me_key;
@@ -216,7 +206,7 @@ compares_in_c(PyObject *key, int depth)
 }
 
 int
-dict_lookup_is_pure(PyObject *dict, PyObject *key, Py_hash_t hash)
+dict_lookup_is_pure_scan(PyObject *dict, PyObject *key, Py_hash_t hash)
 {
   struct dict_keys_head *keys =
       (struct dict_keys_head *)((PyDictObject *)dict)->ma_keys;
@@ -279,8 +269,9 @@ static int
 link_key(struct state *st, watch_dep_t *dep, PyObject *dict, PyObject *key,
          Py_hash_t hash)
 {
-  struct ns *ns;
-  int rc = ns_get(st, dict, &dict_kind, &ns);
+  /* Most registrations find the dict watched already: inline. */
+  struct ns *ns = ns_find(st, dict);
+  int rc = ns != NULL ? 0 : ns_get(st, dict, &dict_kind, &ns);
   return rc < 0 ? rc : dep_link(st, dep, ns, key, hash);
 }
 
@@ -316,6 +307,36 @@ watch_dep_on_key(watch_dep_t *dep, PyObject *dict, PyObject *key,
   int rc = 0;
   struct state *st = dep_ready(dep, &rc);
   return st ? dep_done(dep, dep_on_dict_key(st, dep, dict, key, assumed)) : rc;
+}
+
+/* No read: the key is exact, so hashing it, the purity check and the
+ * linking run no Python code, and the dependency covers what the dict
+ * holds as the call starts, which is what the caller read if no Python
+ * code ran since. */
+static int
+on_key_as_is(struct state *st, watch_dep_t *dep, PyObject *dict,
+             PyObject *key)
+{
+  if (dict == NULL || !(PyDict_Check(dict) || is_frozendict(dict))
+      || key == NULL || !key_is_exact(key))
+    return WATCH_EINVAL;
+  if (is_frozendict(dict))
+    return 0;
+  /* str or int: cannot fail; a str's hash is most often cached. */
+  Py_hash_t hash = PyUnicode_CheckExact(key) && ((PyASCIIObject *)key)->hash != -1
+                       ? ((PyASCIIObject *)key)->hash
+                       : PyObject_Hash(key);
+  if (!dict_lookup_is_pure(dict, key, hash))
+    return WATCH_EUNWATCHABLE;
+  return link_key(st, dep, dict, key, hash);
+}
+
+int
+watch_dep_on_key_as_is(watch_dep_t *dep, PyObject *dict, PyObject *key)
+{
+  int rc = 0;
+  struct state *st = dep_ready(dep, &rc);
+  return st ? dep_done(dep, on_key_as_is(st, dep, dict, key)) : rc;
 }
 
 /* LOAD_GLOBAL reads exact dicts itself, and calls __getitem__ (and so

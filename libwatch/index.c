@@ -123,7 +123,8 @@ collect_later(struct state *st, struct ns *ns)
 #define IDLE_KEYS_MAX 32
 #define KEPT_KEYS_MAX 8
 
-static void
+/* Always inline: every edge unlinked asks, an invalidation's above all. */
+static inline __attribute__((always_inline)) void
 keyrec_maybe_free(struct state *st, struct keyrec *kr)
 {
   struct ns *ns = kr->ns;
@@ -243,10 +244,8 @@ ns_release(struct state *st, struct ns *ns)
 }
 
 void
-ns_maybe_free(struct state *st, struct ns *ns)
+ns_unused(struct state *st, struct ns *ns)
 {
-  if (ns->obj != NULL && (ns->edges || ns->pinned || ns->taps))
-    return;
   if (st->in_watcher || ns->collect_queued)
     collect_later(st, ns);
   else
@@ -343,7 +342,8 @@ ns_free_all(struct state *st)
 
 /* ---- edges --------------------------------------------------------------- */
 
-static int
+/* Inline: every registration links one. */
+static inline int
 edge_new(struct state *st, watch_dep_t *dep, struct keyrec *kr)
 {
   struct edge *e = state_alloc(st, sizeof(*e));
@@ -363,7 +363,7 @@ edge_new(struct state *st, watch_dep_t *dep, struct keyrec *kr)
   return 0;
 }
 
-static void
+static inline void
 edge_free(struct state *st, struct edge *e)
 {
   struct keyrec *kr = e->keyrec;
@@ -512,8 +512,9 @@ keyrec_invalidate(struct state *st, struct keyrec *kr,
     dep_invalidate(st, kr->edges->dep, report);
 }
 
-/* A write that certainly hit this key: it counts toward instability. */
-static void
+/* A write that certainly hit this key: it counts toward instability.
+ * Inline: it is the hit of every key write with a dependent. */
+static inline void
 keyrec_changed(struct state *st, struct keyrec *kr,
                const watch_event_t *report)
 {
@@ -608,14 +609,6 @@ ns_event_reported(struct state *st, struct ns *ns, watch_event_kind_t kind,
   st->in_watcher--;
 }
 
-void
-ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
-         PyObject *key)
-{
-  watch_event_t report = {kind, kind == WATCH_EVENT_DEALLOCATED ? NULL : ns->obj,
-                          key, NULL, 0};
-  ns_event_reported(st, ns, kind, key, &report);
-}
 
 /* A module's __class__ assignment, on its dict's record: only those who
  * depend on the module's class hear of it, not the dict's own dependents.

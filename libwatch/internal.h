@@ -277,15 +277,34 @@ void state_drain(struct state *st);
 /* index.c */
 int ns_get(struct state *st, PyObject *obj, const struct ns_kind *kind,
            struct ns **out);
-void ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
-              PyObject *key);
 void ns_event_reported(struct state *st, struct ns *ns, watch_event_kind_t kind,
                        PyObject *key, const watch_event_t *report);
+
+/* An event told as itself.  Inline: every dict write with a dependent. */
+static inline void
+ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
+         PyObject *key)
+{
+  watch_event_t report = {kind, kind == WATCH_EVENT_DEALLOCATED ? NULL : ns->obj,
+                          key, NULL, 0};
+  ns_event_reported(st, ns, kind, key, &report);
+}
 void ns_changed(struct state *st, struct ns *ns, watch_event_kind_t kind);
 void ns_module_class_changed(struct state *st, struct ns *ns,
                              const watch_event_t *report);
 void object_event(PyObject *obj, watch_event_kind_t kind);
-void ns_maybe_free(struct state *st, struct ns *ns);
+void ns_unused(struct state *st, struct ns *ns);
+
+/* Frees the record of a namespace that nothing keeps watched any more (at
+ * the next collection inside a watcher).  Inline: most calls find it kept,
+ * on every registration and invalidation. */
+static inline void
+ns_maybe_free(struct state *st, struct ns *ns)
+{
+  if (ns->obj != NULL && (ns->edges || ns->pinned || ns->taps))
+    return;
+  ns_unused(st, ns);
+}
 void ns_free_all(struct state *st);
 int dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
              Py_hash_t hash);
@@ -315,8 +334,60 @@ index_collect(struct state *st)
 struct state *index_ready(void);
 
 /* dep.c */
-struct state *dep_ready(watch_dep_t *dep, int *rc);
-int dep_done(watch_dep_t *dep, int rc);
+int dep_done_released(watch_dep_t *dep);
+
+/* The end of a registration: unpins, and frees a dependent released
+ * meanwhile, whose registration then fails.  rc is returned otherwise.
+ * Inline: every registration ends here, and most often returns rc. */
+static inline int
+dep_done(watch_dep_t *dep, int rc)
+{
+  if (--dep->pins > 0 || !dep->released)
+    return rc;
+  return dep_done_released(dep);
+}
+
+/* The gate of every call that takes a dependent.  The state comes from the
+ * dependent, not from the thread: asking CPython which interpreter runs
+ * costs a thread-local lookup through libpython.  While one interpreter
+ * alone runs libwatch (sole_state), the dependent's state is that
+ * interpreter's, which the caller must be running (watch.h); otherwise the
+ * interpreter is checked.  Pinned first: index_collect() drops the
+ * references left to drop, whose Python code may release dep too.
+ * Inline, as dep_ready(): every registration and re-arm pays it. */
+static inline struct state *
+dep_enter(watch_dep_t *dep, int *rc)
+{
+  if (dep == NULL) {
+    *rc = WATCH_EINVAL;
+    return NULL;
+  }
+  dep->pins++;  /* until dep_done() */
+  struct state *st = dep->state;
+  if (st == NULL || st->init_count == 0 || st->finalizing
+      || (st != atomic_load_explicit(&sole_state, memory_order_relaxed)
+          && st->interp != PyInterpreterState_Get())) {
+    *rc = dep_done(dep, WATCH_ENOINIT);
+    return NULL;
+  }
+  return st;
+}
+
+/* The gate of every registration: a valid dependent, pinned. */
+static inline struct state *
+dep_ready(watch_dep_t *dep, int *rc)
+{
+  struct state *st = dep_enter(dep, rc);
+  if (st == NULL)
+    return NULL;
+  index_collect(st);
+  if (!dep->head.valid) {
+    *rc = dep_done(dep, WATCH_EINVALIDATED);
+    return NULL;
+  }
+  return st;
+}
+
 void deps_finalize(struct state *st);
 
 /* Exact str and int keys hash and compare in C, with no Python code, so the
@@ -386,10 +457,47 @@ void dict_watch_stop(struct state *st);
 int dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
                     PyObject *key, PyObject *assumed);
 int dep_on_namespace(struct state *st, watch_dep_t *dep, PyObject *dict);
+/* The head of CPython's keys object (Include/internal/pycore_dict.h), the
+ * same in 3.12 to 3.15 with the GIL: dict.c reads the hashes it stores. */
+struct dict_keys_head {
+  Py_ssize_t dk_refcnt;
+  uint8_t dk_log2_size;
+  uint8_t dk_log2_index_bytes;
+  uint8_t dk_kind;          /* 0: DICT_KEYS_GENERAL, any key */
+  uint32_t dk_version;
+  Py_ssize_t dk_usable;
+  Py_ssize_t dk_nentries;
+  char dk_indices[];        /* then the entries */
+};
+
+int dict_lookup_is_pure_scan(PyObject *dict, PyObject *key, Py_hash_t hash);
+
 /* Whether dict[key] compares key with no stored key by Python code (an
  * __eq__ that may change its answer unheard); runs no Python code.  hash is
- * key's. */
-int dict_lookup_is_pure(PyObject *dict, PyObject *key, Py_hash_t hash);
+ * key's.  Inline for the common case, an exact str looked up in a dict of
+ * exact str keys alone, where every comparison is str's own: every write
+ * of a name that a cell reads asks. */
+static inline int
+dict_lookup_is_pure(PyObject *dict, PyObject *key, Py_hash_t hash)
+{
+  struct dict_keys_head *keys =
+      (struct dict_keys_head *)((PyDictObject *)dict)->ma_keys;
+  if (keys->dk_kind != 0 && PyUnicode_CheckExact(key))
+    return 1;
+  return dict_lookup_is_pure_scan(dict, key, hash);
+}
+
+/* The same for an exact str name, whose hash is only computed (in C) when
+ * the answer needs it. */
+static inline int
+dict_name_lookup_is_pure(PyObject *dict, PyObject *name)
+{
+  struct dict_keys_head *keys =
+      (struct dict_keys_head *)((PyDictObject *)dict)->ma_keys;
+  if (keys->dk_kind != 0)
+    return 1;
+  return dict_lookup_is_pure_scan(dict, name, PyObject_Hash(name));
+}
 
 /* func.c */
 void func_watch_stop(struct state *st);

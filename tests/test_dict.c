@@ -862,6 +862,111 @@ START_TEST(namespace_dependency_on_an_empty_dict_survives_clear)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------ */
+/* watch_dep_on_key_as_is(): the key as the dict holds it, unread           */
+
+START_TEST(as_is_on_a_present_key_is_invalidated_by_its_store_only)
+{
+  PyObject *g = NS("x = 1\n"
+                   "y = 2\n");
+  PROBE(on_x);
+  ck_assert_int_eq(watch_dep_on_key_as_is(on_x->dep, g, key("x")), 0);
+
+  RUN(g, "y = 3\n");
+  assert_intact(on_x);
+  RUN(g, "x = 4\n");
+
+  assert_invalidated(on_x, WATCH_EVENT_MODIFIED, g);
+  assert_key(on_x, "x");
+  probe_release(on_x);
+  Py_DECREF(g);
+}
+END_TEST
+
+START_TEST(as_is_on_an_absent_key_is_invalidated_by_its_addition)
+{
+  PyObject *g = NS("y = 2\n");
+  PROBE(on_x);
+  ck_assert_int_eq(watch_dep_on_key_as_is(on_x->dep, g, key("x")), 0);
+
+  RUN(g, "x = 1\n");
+
+  assert_invalidated(on_x, WATCH_EVENT_ADDED, g);
+  probe_release(on_x);
+  Py_DECREF(g);
+}
+END_TEST
+
+START_TEST(as_is_takes_an_int_key)
+{
+  PyObject *g = NS("d = {7: 'a', 8: 'b'}\n");
+  PyObject *d = ITEM(g, "d");
+  PyObject *seven = PyLong_FromLong(7);
+  PROBE(on_7);
+  ck_assert_int_eq(watch_dep_on_key_as_is(on_7->dep, d, seven), 0);
+
+  RUN(g, "d[8] = 'c'\n");
+  assert_intact(on_7);
+  RUN(g, "del d[7]\n");
+
+  assert_invalidated(on_7, WATCH_EVENT_DELETED, d);
+  probe_release(on_7);
+  Py_DECREF(seven);
+  Py_DECREF(g);
+}
+END_TEST
+
+START_TEST(as_is_refuses_what_it_cannot_follow_and_leaves_the_dependent_as_it_was)
+{
+  /* A key whose hash and equality may be Python code is refused outright
+   * (WATCH_EINVAL), so that the call runs none; so is a non-dict. */
+  PyObject *g = NS("class K:\n"
+                   "    def __hash__(self):\n"
+                   "        return hash('x')\n"
+                   "    def __eq__(self, other):\n"
+                   "        return other == 'x'\n"
+                   "d = {K(): 1, 'y': 2}\n"
+                   "t = ('y',)\n"
+                   "l = []\n");
+  PyObject *d = ITEM(g, "d");
+  PROBE(p);
+  ck_assert_int_eq(watch_dep_on_key_as_is(p->dep, d, ITEM(g, "t")),
+                   WATCH_EINVAL);
+  PyObject *half = PyFloat_FromDouble(1.5);
+  ck_assert_int_eq(watch_dep_on_key_as_is(p->dep, d, half), WATCH_EINVAL);
+  Py_DECREF(half);
+  ck_assert_int_eq(watch_dep_on_key_as_is(p->dep, ITEM(g, "l"), key("x")),
+                   WATCH_EINVAL);
+  ck_assert_int_eq(watch_dep_on_key_as_is(p->dep, NULL, key("x")),
+                   WATCH_EINVAL);
+  ck_assert_int_eq(watch_dep_on_key_as_is(p->dep, d, NULL), WATCH_EINVAL);
+  ck_assert_int_eq(watch_dep_on_key_as_is(NULL, d, key("x")), WATCH_EINVAL);
+  /* The lookup of 'x' would call K's __eq__ (watch_dep_on_key()'s rule). */
+  ck_assert_int_eq(watch_dep_on_key_as_is(p->dep, d, key("x")),
+                   WATCH_EUNWATCHABLE);
+
+  /* No edge was left: a write of 'x' or 'y' reaches nothing. */
+  RUN(g, "d['x'] = 3\n"
+         "d['y'] = 4\n");
+  assert_intact(p);
+  probe_release(p);
+  Py_DECREF(g);
+}
+END_TEST
+
+START_TEST(as_is_on_an_invalidated_dependent_fails)
+{
+  PyObject *g = NS("x = 1\n");
+  PROBE(p);
+  ck_assert_int_eq(watch_dep_invalidate(p->dep), 0);
+  ck_assert_int_eq(watch_dep_on_key_as_is(p->dep, g, key("x")),
+                   WATCH_EINVALIDATED);
+  probe_release(p);
+  Py_DECREF(g);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -900,6 +1005,15 @@ make_suite(void)
   tcase_add_test(tc, invalid_before_the_store_and_called_after_it);
   tcase_add_test(tc, a_store_after_invalidation_does_not_call_the_callback_again);
   tcase_add_test(tc, a_released_dependent_is_not_called);
+
+  tc = harness_tcase(s, "as_is");
+  tcase_add_test(tc, as_is_on_a_present_key_is_invalidated_by_its_store_only);
+  tcase_add_test(tc, as_is_on_an_absent_key_is_invalidated_by_its_addition);
+  tcase_add_test(tc, as_is_takes_an_int_key);
+  tcase_add_test(
+      tc,
+      as_is_refuses_what_it_cannot_follow_and_leaves_the_dependent_as_it_was);
+  tcase_add_test(tc, as_is_on_an_invalidated_dependent_fails);
 
   tc = harness_tcase(s, "whole_dict_events");
   tcase_add_test(tc, update_of_an_empty_dict_from_a_dense_dict_is_cloned);

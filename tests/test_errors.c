@@ -438,6 +438,27 @@ CASE(on_key_python)
   WITH_DEP(watch_dep_on_key(dep, fx("{}"), fx("[]"), NULL));
 }
 
+/* watch_dep_on_key_as_is */
+GATE_CASES(as_is, watch_dep_on_key_as_is(dep, fx("{}"), str("x")))
+CASE(as_is_inval)
+{
+  WITH_DEP(watch_dep_on_key_as_is(dep, fx("{}"), fx("('x',)")));
+}
+CASE(as_is_unstable)
+{
+  PyObject *d = py("{'x': 1}");
+  make_unstable(d, str("x"));
+  watch_dep_t *dep = fresh();
+  int rc = watch_dep_on_key_as_is(dep, d, str("x"));
+  watch_dep_release(dep);
+  Py_DECREF(d);
+  return rc;
+}
+CASE(as_is_unwatchable)
+{
+  WITH_DEP(watch_dep_on_key_as_is(dep, fx("{K(): 1}"), str("x")));
+}
+
 /* watch_dep_on_global */
 GATE_CASES(on_global, watch_dep_on_global(dep, fx("{}"), fx("{}"), str("x"),
                                           NULL))
@@ -849,6 +870,10 @@ static const error_case_t cases[] = {
     {"watch_dep_on_key", WATCH_EUNSTABLE, 0, on_key_unstable},
     {"watch_dep_on_key", WATCH_EUNWATCHABLE, 0, on_key_unwatchable},
     {"watch_dep_on_key", WATCH_EPYTHON, 0, on_key_python},
+    GATE("watch_dep_on_key_as_is", as_is),
+    {"watch_dep_on_key_as_is", WATCH_EINVAL, 0, as_is_inval},
+    {"watch_dep_on_key_as_is", WATCH_EUNSTABLE, 0, as_is_unstable},
+    {"watch_dep_on_key_as_is", WATCH_EUNWATCHABLE, 0, as_is_unwatchable},
     GATE("watch_dep_on_global", on_global),
     {"watch_dep_on_global", WATCH_EINVAL, 0, on_global_inval},
     {"watch_dep_on_global", WATCH_ESTALE, 0, on_global_stale},

@@ -26,6 +26,8 @@ cdef void types() noexcept:
     dep_invalidate_ = watch_dep_invalidate
     dep_valid_ = watch_dep_valid
     dep_on_key_ = watch_dep_on_key
+    dep_on_key_as_is_ = watch_dep_on_key_as_is
+    dep_rearm_ = watch_dep_rearm
     dep_on_global_ = watch_dep_on_global
     dep_on_namespace_ = watch_dep_on_namespace
     dep_on_attr_ = watch_dep_on_attr

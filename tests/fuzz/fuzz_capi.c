@@ -369,7 +369,12 @@ run_op(unsigned op, unsigned arg)
       PyObject *value = PyDict_GetItemWithError(d, k);
       Py_XINCREF(value);
       PyErr_Clear();
-      if (s->dep != NULL)
+      /* Half the time, an exact key is registered as the dict holds it
+       * (watch_dep_on_key_as_is()): no Python code runs since the read. */
+      if (s->dep != NULL && (op / 30) % 2
+          && (PyUnicode_CheckExact(k) || PyLong_CheckExact(k)))
+        registered(i, watch_dep_on_key_as_is(s->dep, d, k), KEY, d, k, value);
+      else if (s->dep != NULL)
         registered(i, watch_dep_on_key(s->dep, d, k, value), KEY, d, k, value);
       Py_XDECREF(value);
     }
