@@ -30,7 +30,10 @@ check() {
   echo "$out" | grep -A12 '^FAIL' | head -n 16
   local size
   size=$(echo "$out" | sed -n 's/^  minimized to \([0-9]*\) operations:$/\1/p')
-  if ((status == 1)) && [[ -n "$size" ]] && ((size <= 4)) &&
+  # A few operations: with libwatch's per-state freelists, a freed record
+  # is used again only by the next allocation of its size, so a
+  # use-after-free crashes an operation or two after the bug.
+  if ((status == 1)) && [[ -n "$size" ]] && ((size <= 6)) &&
     echo "$out" | grep -A"$size" '^  minimized to' | grep -Eq "$pattern"; then
     echo "$name: found and minimized to $size operations"
     passed=$((passed + 1))
