@@ -15,7 +15,8 @@ does not.  The total reference count is held to more: any change in any
 compared round fails (regrtest -R only fails a growth in every round).  It
 is exact, and what a round leaves must be nothing at all.
 
-Test modules that set IN_CHILDREN = True are left out: each of their
+A test module that sets REFLEAK_WARMUP = N warms up for N rounds instead,
+and says why.  Test modules that set IN_CHILDREN = True are left out: each of their
 tests runs pywatch in child processes only.
 
 Usage: PYTHONPATH=build/X.Y python refleak.py [--rounds N] [--warmup N] [DIR]
@@ -150,7 +151,12 @@ def main():
           % (args.rounds, args.warmup, args.warmup, args.rounds))
     passed = failed = 0
     for module in test_modules(args.directory):
-        if check_module(args.directory, module, args.rounds, args.warmup):
+        # A module may warm up longer (REFLEAK_WARMUP, with its reason),
+        # and is still compared over as many rounds.
+        warmup = max(args.warmup,
+                     getattr(sys.modules[module], "REFLEAK_WARMUP", 0))
+        rounds = args.rounds + warmup - args.warmup
+        if check_module(args.directory, module, rounds, warmup):
             passed += 1
         else:
             failed += 1

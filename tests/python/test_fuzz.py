@@ -11,6 +11,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "fuzz"))
 
 import fuzz  # noqa: E402
+
+# On 3.15d the total reference count grows by 1 or 2 once, somewhere in
+# rounds 3 to 5 of these tests, then stays flat (nine rounds measured): a
+# cache filled late, not a leak.  Which round depends on hash
+# randomization.  It shows with the libwatch of before value cells too,
+# and with libwatch's kept key records turned off; what fills is not found
+# yet.
+REFLEAK_WARMUP = 5
 import oracle  # noqa: E402
 
 
