@@ -106,6 +106,7 @@ PROG_LIBS = $(BUILD)/libwatch.a $(UV_LIBS) $(PY_EMBED_LIBS)
 # kept in pywatch/python/: the source directory pywatch/, without an
 # __init__.py, cannot shadow the build from the repo root.
 PYWATCH_SRCS := $(wildcard pywatch/*.c)
+PYWATCH_OBJS := $(PYWATCH_SRCS:pywatch/%.c=$(BUILD)/pywatch-obj/%.o)
 PYWATCH_PY := $(patsubst pywatch/python/%,$(BUILD)/pywatch/%,$(wildcard pywatch/python/*.py))
 PYWATCH_EXT := $(BUILD)/pywatch/_pywatch$(PY_EXT_SUFFIX)
 
@@ -116,10 +117,16 @@ all: $(BUILD)/libwatch.a $(BUILD)/libwatch.so $(PC) \
 # module exports its PyInit_ alone; exported, its watch_* would bind an
 # embedder's libwatch.so to pywatch's copy, or pywatch's calls to the
 # embedder's.
-$(PYWATCH_EXT): $(PYWATCH_SRCS) pywatch/pywatch.h $(BUILD)/libwatch.a Makefile
+# One object per file, as libwatch's: mk/suites/layers.sh reads which file
+# calls which from their symbols.
+$(PYWATCH_EXT): $(PYWATCH_OBJS) $(BUILD)/libwatch.a Makefile
 	@mkdir -p $(@D)
-	$(CC) $(LIB_CFLAGS) -shared $(LDFLAGS) -o $@ $(PYWATCH_SRCS) \
+	$(CC) $(LIB_CFLAGS) -shared $(LDFLAGS) -o $@ $(PYWATCH_OBJS) \
 	  $(BUILD)/libwatch.a -Wl,--exclude-libs,libwatch.a $(UV_LIBS)
+
+$(BUILD)/pywatch-obj/%.o: pywatch/%.c Makefile
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -c -o $@ $<
 
 $(BUILD)/pywatch/%.py: pywatch/python/%.py
 	@mkdir -p $(@D)

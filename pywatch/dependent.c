@@ -270,6 +270,29 @@ dependent_called(watch_dep_t *dep, const watch_event_t *event)
   return result ? 0 : -1;
 }
 
+static PyObject *dependent_new(PyTypeObject *type, PyObject *args,
+                               PyObject *kwds);
+
+/* The state of the pywatch module that made type, or the base of it that a
+ * Python subclass of Dependent has: the first class of the MRO that was
+ * made for a module (a Python class is made for none) and makes its
+ * instances here.  Found without the module's definition, which module.c
+ * holds, at the top of pywatch's layers (mk/layers.txt). */
+static pywatch_state *
+type_state(PyTypeObject *type)
+{
+  PyObject *mro = type->tp_mro;
+  for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+    PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+    if (t->tp_new == dependent_new && PyType_HasFeature(t, Py_TPFLAGS_HEAPTYPE)
+        && ((PyHeapTypeObject *)t)->ht_module != NULL)
+      return PyModule_GetState(((PyHeapTypeObject *)t)->ht_module);
+  }
+  PyErr_Format(PyExc_TypeError, "'%.200s' is not a pywatch.Dependent type",
+               type->tp_name);
+  return NULL;
+}
+
 static PyObject *
 dependent_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
@@ -283,7 +306,7 @@ dependent_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                         "callback must be callable or None, not '%.200s'",
                         Py_TYPE(callback)->tp_name);
   /* type is the module's Dependent or a subclass of it. */
-  pywatch_state *state = pywatch_type_state(type);
+  pywatch_state *state = type_state(type);
   if (state == NULL)
     return NULL;
   DependentObject *self = (DependentObject *)type->tp_alloc(type, 0);
@@ -436,16 +459,6 @@ dependent_depends_on(DependentObject *self, PyObject *args, PyObject *kwds)
                                    &name, &value))
     return NULL;
   return depend_on(self, ns, name, value) < 0 ? NULL : Py_NewRef(Py_None);
-}
-
-int
-pywatch_check_function(PyObject *func, const char *caller)
-{
-  if (PyFunction_Check(func))
-    return 0;
-  PyErr_Format(PyExc_TypeError, "%s() takes a function, not '%.200s'", caller,
-               Py_TYPE(func)->tp_name);
-  return -1;
 }
 
 static PyObject *

@@ -1,6 +1,6 @@
 /* The _pywatch extension module: libwatch initialized for each interpreter
- * that imports it (multi-phase init, PEP 489), and the exceptions that every
- * part raises, which are that interpreter's own.
+ * that imports it (multi-phase init, PEP 489).  The top of pywatch's layers
+ * (mk/layers.txt): its exec calls every other file's init.
  *
  * Each module object starts libwatch once in its exec and ends it once,
  * from _finalize() (an atexit handler, __init__.py) or when the module is
@@ -8,70 +8,6 @@
  * (pywatch.h), made by its exec: nothing of them is shared with another
  * interpreter. */
 #include "pywatch.h"
-
-static struct PyModuleDef pywatch_module;
-
-pywatch_state *
-pywatch_get_state(PyObject *module)
-{
-  return PyModule_GetState(module);
-}
-
-pywatch_state *
-pywatch_type_state(PyTypeObject *type)
-{
-  PyObject *module = PyType_GetModuleByDef(type, &pywatch_module);
-  return module ? PyModule_GetState(module) : NULL;
-}
-
-/* The exception types live in the interpreter's dict, under these keys, so
- * that C code with no module at hand (a Dependent's method, the setattr
- * hook) raises this interpreter's. */
-static const char *const exception_keys[] = {
-    [PYWATCH_STALE_ERROR] = "pywatch.StaleError",
-    [PYWATCH_FROZEN_ERROR] = "pywatch.FrozenError",
-    [PYWATCH_FROZEN_WARNING] = "pywatch.FrozenWarning",
-};
-
-PyObject *
-pywatch_exception(enum pywatch_exception which)
-{
-  PyObject *idict = PyInterpreterState_GetDict(PyInterpreterState_Get());
-  PyObject *exc = idict ? PyDict_GetItemString(idict, exception_keys[which])
-                        : NULL;
-  /* Only reachable once the module ran in this interpreter. */
-  return exc ? exc : PyExc_RuntimeError;
-}
-
-static int
-add_exception(PyObject *module, enum pywatch_exception which,
-              const char *name, PyObject *base, const char *doc)
-{
-  char qualified[64];
-  snprintf(qualified, sizeof qualified, "pywatch.%s", name);
-  PyObject *idict = PyInterpreterState_GetDict(PyInterpreterState_Get());
-  if (idict == NULL) {
-    PyErr_SetString(PyExc_ImportError, "pywatch: no interpreter dict");
-    return -1;
-  }
-  /* A second import in the same interpreter shares the first's. */
-  PyObject *exc = PyDict_GetItemString(idict, exception_keys[which]);
-  if (exc != NULL)
-    return PyModule_AddObjectRef(module, name, exc);
-  exc = PyErr_NewExceptionWithDoc(qualified, doc, base, NULL);
-  int rc = exc == NULL ? -1
-           : PyDict_SetItemString(idict, exception_keys[which], exc) < 0
-               ? -1
-               : PyModule_AddObjectRef(module, name, exc);
-  Py_XDECREF(exc);
-  return rc;
-}
-
-PyObject *
-pywatch_libwatch_error(int rc)
-{
-  return PyErr_Format(PyExc_RuntimeError, "pywatch: %s", watch_strerror(rc));
-}
 
 static void
 stop(PyObject *module)
@@ -167,16 +103,7 @@ module_exec(PyObject *m)
   }
   pywatch_get_state(m)->started = 1;
   if (PyModule_AddStringConstant(m, "__version__", VERSION) < 0
-      || add_exception(m, PYWATCH_STALE_ERROR, "StaleError", PyExc_ValueError,
-                    "The namespace no longer holds the assumed value.") < 0
-      || add_exception(m, PYWATCH_FROZEN_ERROR, "FrozenError",
-                       PyExc_AttributeError,
-                       "A write to a frozen module was blocked.") < 0
-      || add_exception(m, PYWATCH_FROZEN_WARNING, "FrozenWarning",
-                       PyExc_RuntimeWarning,
-                       "A write to a frozen namespace could not be blocked.")
-             < 0
-      || pywatch_dependent_init(m) < 0
+      || pywatch_errors_init(m) < 0 || pywatch_dependent_init(m) < 0
       || pywatch_cell_init(m) < 0 || pywatch_freeze_init(m) < 0
       || pywatch_specialize_init(m) < 0 || pywatch_audit_init(m) < 0
       || pywatch_recorder_init(m) < 0)

@@ -1,5 +1,6 @@
-/* pywatch: the CPython extension over libwatch.  One file per concern:
- * module.c (the module and its exceptions), dependent.c (Dependent, Event
+/* pywatch: the CPython extension over libwatch.  One file per concern,
+ * in layers (mk/layers.txt): errors.c (the exceptions every file raises),
+ * module.c (the module, which starts every other file), dependent.c (Dependent, Event
  * and the tracking functions), cell.c (Cell, libwatch's value cells),
  * freeze.c (the primitives that freezing is
  * built on; the policy is in _freeze.py), specialize.c (likewise for
@@ -12,8 +13,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <watch.h>
 
-/* The interpreter's own exception types, created by module.c before the
- * *_init functions run (borrowed). */
+/* The interpreter's own exception types, created by pywatch_errors_init()
+ * before the other *_init functions run (borrowed). */
 enum pywatch_exception {
   PYWATCH_STALE_ERROR,    /* ValueError subclass */
   PYWATCH_FROZEN_ERROR,   /* AttributeError subclass */
@@ -34,14 +35,15 @@ typedef struct {
 } pywatch_state;
 
 /* The state of a pywatch module object. */
-pywatch_state *pywatch_get_state(PyObject *module);
+static inline pywatch_state *
+pywatch_get_state(PyObject *module)
+{
+  return PyModule_GetState(module);
+}
 
-/* The state of the pywatch module that made type or a base of it (a
- * Python subclass of Dependent); NULL with TypeError if none did. */
-pywatch_state *pywatch_type_state(PyTypeObject *type);
-
-/* Each adds its types and functions to the module (keeping the types in
- * the module's state); 0 or -1 with an exception set. */
+/* Each adds its types, functions or exceptions to the module (keeping the
+ * types in the module's state); 0 or -1 with an exception set. */
+int pywatch_errors_init(PyObject *module);
 int pywatch_dependent_init(PyObject *module);
 int pywatch_cell_init(PyObject *module);
 int pywatch_freeze_init(PyObject *module);
