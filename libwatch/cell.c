@@ -14,7 +14,7 @@
  * dependent carries all of the assumption but the entry that holds the
  * value, which the cell follows with a link of its own, as a global cell
  * does, so that a rebinding there is forwarded.  The guard's invalidation
- * clears the value in phase one (dep->phase_one), and the next
+ * clears the value in phase one (its kind, guard_kind), and the next
  * watch_cell_get() reads and registers again.  A lookup that may run
  * Python code (dict_lookup_is_pure()) is never forwarded: such a cell
  * reads again at every watch_cell_get().
@@ -349,14 +349,18 @@ global_refresh(watch_cell_t *cell)
 
 /* Phase one of the guard's invalidation, before the namespace changes. */
 static void
-guard_broken(watch_dep_t *dep, const watch_event_t *report)
+guard_broken(struct state *st, watch_dep_t *dep, const watch_event_t *report)
 {
+  (void)st;
   watch_cell_t *cell = watch_dep_data(dep);
   cell->head.value = NULL;
   cell->changes++;
   if (report->kind == WATCH_EVENT_FINALIZED)
     cell->dead = 1;
 }
+
+/* A guard ignores the unstable rule: cells have no unstable limit. */
+static const struct dep_kind guard_kind = {guard_broken, NULL, 1};
 
 /* Whether the cell is dead for good.  An attribute cell whose guard was
  * already broken hears no FINALIZED; but the last watch_fini() leaves every
@@ -435,7 +439,7 @@ attr_refresh(watch_cell_t *cell)
     rc = watch_dep_new(&guard, NULL, cell);
     if (rc < 0)
       return rc;
-    guard->phase_one = guard_broken;
+    guard->kind = &guard_kind;
     drop_guard(cell);
     link_drop(&cell->link[0]);
     cell->guard = guard;

@@ -46,15 +46,22 @@ dep_free(watch_dep_t *dep)
     free(dep);
 }
 
+/* Up the layers, through the dependent's kind: what a higher layer hung on
+ * it goes (a specialization: the function gets its code back). */
+static void
+kind_detached(struct state *st, watch_dep_t *dep)
+{
+  if (dep->kind != NULL && dep->kind->detached != NULL)
+    dep->kind->detached(st, dep);
+}
+
 /* Detaches the dependent from everything; it stays allocated. */
 static void
 dep_detach(struct state *st, watch_dep_t *dep)
 {
   dep->head.valid = 0;
   dep_unlink_all(st, dep);
-  /* Up into specialize.c: a released dependent takes its specialization
-   * with it (the function gets its code back). */
-  spec_free(st, dep);
+  kind_detached(st, dep);
   if (dep->pending_pprev != NULL)
     queue_remove(st, dep);
   *dep->pprev = dep->next;
@@ -126,8 +133,7 @@ watch_dep_rearm(watch_dep_t *dep)
    * undo, and the calls are skipped. */
   if (dep->edges != NULL)
     dep_unlink_all(st, dep);
-  if (dep->spec != NULL)
-    spec_free(st, dep);
+  kind_detached(st, dep);
   if (dep->pending_pprev != NULL)
     queue_remove(st, dep);
   dep->head.valid = 1;
@@ -154,7 +160,7 @@ deps_finalize(struct state *st)
     st->deps = dep->next;
     dep->head.valid = 0;
     dep_unlink_all(st, dep);
-    spec_free(st, dep);
+    kind_detached(st, dep);
     dep->state = NULL;
     st->counters.bytes -= sizeof(*dep);
     st->counters.dependents--;

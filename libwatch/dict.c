@@ -43,16 +43,16 @@ static __attribute__((noinline)) void
 dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
                     PyObject *key, PyObject *new_value)
 {
-  /* A registry's events mean a class changing bases: type.c's to read
-   * (type.c registers through this file). */
+  /* A registry's events mean a class changing bases: type.c's to read,
+   * a layer above (it registers through this file). */
   if (ns->subclass_registry && key != NULL)
-    subclass_registry_event(st, ns, event_kind(event), key, new_value);
+    st->up->registry_event(st, ns, event_kind(event), key, new_value);
   else
     ns_event(st, ns, event_kind(event), key);
 }
 
-/* The taps hear the event first (tap.c, which registers through this
- * file).  CPython passes a clone's source dict as the key. */
+/* The taps hear the event first (tap.c).  CPython passes a clone's source
+ * dict as the key. */
 static __attribute__((noinline)) void
 dict_event_tapped(struct state *st, struct ns *ns, PyDict_WatchEvent event,
                   PyObject *key, PyObject *new_value)
@@ -408,6 +408,21 @@ watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict)
   int rc = 0;
   struct state *st = dep_ready(dep, &rc);
   return st ? dep_done(dep, dep_on_namespace(st, dep, dict)) : rc;
+}
+
+/* A tap on a dict (tap.c). */
+int
+watch_tap_new(watch_tap_t **out, PyObject *dict, watch_tap_cb cb,
+              watch_tap_after_cb after, void *data)
+{
+  struct state *st = index_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  if (out == NULL || dict == NULL || !PyDict_Check(dict) || cb == NULL)
+    return WATCH_EINVAL;
+  struct ns *ns;
+  int rc = ns_get(st, dict, &dict_kind, &ns);
+  return rc < 0 ? rc : tap_attach(st, ns, out, cb, after, data);
 }
 
 int

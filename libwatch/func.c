@@ -44,10 +44,6 @@ func_event(PyFunction_WatchEvent event, PyFunctionObject *func,
   struct ns *ns = ns_find(st, (PyObject *)func);
   if (ns == NULL)
     return 0;
-  /* A dying function must not get its original code back (up into
-   * specialize.c, which registers through this file). */
-  if (event == PyFunction_EVENT_DESTROY)
-    spec_function_dying(ns);
   ns_changed(st, ns, kind);
   return 0;
 }

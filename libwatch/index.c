@@ -395,7 +395,7 @@ dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
     ns_maybe_free(st, ns);
     return WATCH_ENOMEM;
   }
-  if (kr->unstable && dep->phase_one == NULL) {
+  if (kr->unstable && !(dep->kind != NULL && dep->kind->ignores_unstable)) {
     keyrec_maybe_free(st, kr);  /* idle again: it keeps no key */
     return WATCH_EUNSTABLE;
   }
@@ -474,10 +474,6 @@ dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
     return;
   }
   dep->head.valid = 0;
-  /* A cell's guard (cell.c): its value must be gone before the namespace
-   * drops it. */
-  if (dep->phase_one != NULL)
-    dep->phase_one(dep, report);
   /* The callback runs after the mutation: the event keeps what it names
    * alive until then.  A dying object is never named (report.ns NULL).
    * A dependent without a callback has nothing to be told, and is neither
@@ -490,13 +486,13 @@ dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
       locate(&dep->event);
   }
   dep_unlink_all(st, dep);
-  /* After the unlinking: the swap back tells the function's dependents,
-   * and an invalid dependent must not be among them.  Phase one calls up
-   * here, into specialize.c and queue.c, because it must: the very next
-   * call runs the original code, and the callback must be queued before
-   * the mutation completes. */
-  if (dep->spec != NULL)
-    spec_deoptimize(st, dep->spec, report);
+  /* Up the layers, through the dependent's kind: a cell's guard clears
+   * the cell's value before the namespace drops it, a specialization gives
+   * the function its code back before its next call.  After the
+   * unlinking: the swap back tells the function's dependents, and an
+   * invalid dependent must not be among them. */
+  if (dep->kind != NULL)
+    dep->kind->invalidated(st, dep, report);
   if (dep->cb != NULL)
     queue_push(st, dep);
   st->counters.invalidations++;
@@ -632,23 +628,6 @@ ns_changed(struct state *st, struct ns *ns, watch_event_kind_t kind)
 {
   ns->version = ++st->clock;
   ns_event(st, ns, kind, NULL);
-}
-
-/* An event from a watcher that names the object only (a function, a class). */
-void
-object_event(PyObject *obj, watch_event_kind_t kind)
-{
-  struct state *st = state_of_watcher();
-  if (st == NULL)
-    return;
-  st->counters.events++;
-  struct ns *ns = ns_find(st, obj);
-  if (ns == NULL)
-    return;
-  /* Its taps first, as a dict's (dict.c). */
-  if (ns->taps != NULL)
-    tap_event(st, ns, kind, NULL, NULL);
-  ns_changed(st, ns, kind);
 }
 
 /* Not while the last watch_fini() runs: Python code it runs (FINALIZED

@@ -44,12 +44,52 @@ struct ns;
 #define UNFIXED_CYCLE 0
 #endif
 
+/* The files of libwatch are layers (mk/layers.txt): each calls only the
+ * files below it.  Where a lower one must tell a higher one, it calls
+ * through a table of function pointers that the higher one fills in: a
+ * namespace's kind, a dependent's kind, and the state's up_calls.  With
+ * two copies of libwatch in a process (WATCH_ABI_VERSION below), a copy
+ * may call the other's functions through them: they do the same. */
+
 /* How one kind of namespace (dict, function, class) is watched.  unwatch is
  * called for every record that watch accepted; ns->obj is NULL there if the
  * object died. */
 struct ns_kind {
   int (*watch)(struct state *st, struct ns *ns);  /* 0 or a WATCH_E* code */
   void (*unwatch)(struct state *st, struct ns *ns);
+};
+
+/* What a higher layer hangs on a dependent: a specialization
+ * (specialize.c) or a value cell's guard (cell.c).  Plain dependents have
+ * none. */
+struct dep_kind {
+  /* Phase one of its invalidation (index.c), once its edges are unlinked:
+   * a guard clears its cell's value, a specialization gives the function
+   * its code back, before the mutation completes. */
+  void (*invalidated)(struct state *st, watch_dep_t *dep,
+                      const watch_event_t *report);
+  /* Its release, its re-arming and the last watch_fini() (dep.c): what the
+   * layer hung on it goes; NULL: nothing to undo. */
+  void (*detached)(struct state *st, watch_dep_t *dep);
+  /* It ignores the unstable rule (cells have no unstable limit). */
+  int ignores_unstable;
+};
+
+/* The calls up to higher layers that are not about one object, filled in
+ * by lifecycle.c, the top, at watch_init(). */
+struct up_calls {
+  /* The interpreter's teardown (state.c): lifecycle.c's reset. */
+  void (*teardown)(struct state *st);
+  /* Phase two, when the waker (waker.c) says it is time: on a host loop,
+   * queue.c's deliver_batch(); at the pending call, watch_flush(), which
+   * passes the gate of every call first. */
+  int (*deliver)(struct state *st);
+  int (*flush)(void);
+  /* An event of a key of a base's subclass registry (dict.c): a class
+   * changing bases, type.c's to read. */
+  void (*registry_event)(struct state *st, struct ns *ns,
+                         watch_event_kind_t kind, PyObject *key,
+                         PyObject *new_value);
 };
 
 struct edge {
@@ -120,10 +160,7 @@ struct watch_dep_s {
   watch_dep_t **pending_pprev; /* NULL when in neither */
   watch_event_t event;     /* why it was invalidated; holds references */
   struct spec *spec;       /* watch_specialize(), or NULL */
-  /* cell.c: an attribute cell's guard clears the cell's value here, in
-   * phase one, before the namespace drops it; such a dependent also
-   * ignores the unstable rule (cells have no unstable limit). */
-  void (*phase_one)(watch_dep_t *dep, const watch_event_t *report);
+  const struct dep_kind *kind; /* a higher layer's, or NULL */
 };
 
 /* Two copies of libwatch can run in one process, such as pywatch's, linked
@@ -138,7 +175,7 @@ struct watch_dep_s {
 #ifdef WATCH_TEST_ABI_VERSION
 #define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
 #else
-#define WATCH_ABI_VERSION 6
+#define WATCH_ABI_VERSION 7
 #endif
 
 /* state.c: blocks that state_alloc() hands out again, per size class. */
@@ -151,9 +188,7 @@ enum { GARBAGE_INLINE = 8 };
 
 struct state {
   int init_count;          /* watch_init() nesting; 0: not initialized */
-  /* lifecycle.c's reset, for the interpreter's teardown (state.c), which
-   * must not call up into the layers itself */
-  void (*teardown)(struct state *st);
+  const struct up_calls *up; /* set by watch_init() */
   int dict_watcher;
   int func_watcher;        /* -1 until the first function dependency */
   int type_watcher;        /* -1 until the first class that needs one */
@@ -292,7 +327,6 @@ ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
 void ns_changed(struct state *st, struct ns *ns, watch_event_kind_t kind);
 void ns_module_class_changed(struct state *st, struct ns *ns,
                              const watch_event_t *report);
-void object_event(PyObject *obj, watch_event_kind_t kind);
 void ns_unused(struct state *st, struct ns *ns);
 
 /* Frees the record of a namespace that nothing keeps watched any more (at
@@ -439,16 +473,37 @@ ns_key_idle(const struct ns *ns, PyObject *key)
   return 1;
 }
 
+/* waker.c */
+void queue_wake(struct state *st);
+void queue_stop(struct state *st);
+/* watch_attach_loop() and watch_set_debounce() once the state is ready */
+int waker_attach(struct state *st, uv_loop_t *loop);
+int waker_set_debounce(struct state *st, uint64_t ms);
+
+/* A tap (tap.c), whose phase two the queue delivers (queue.c). */
+struct watch_tap_s {
+  watch_tap_cb cb;
+  watch_tap_after_cb after;
+  void *data;
+  struct ns *ns;           /* NULL once detached */
+  struct state *state;     /* NULL once libwatch finalized */
+  watch_tap_t *all_next;   /* in state->taps, attached or not */
+  watch_tap_t **all_pprev;
+  watch_tap_t *next;       /* in ns->taps */
+  watch_tap_t **pprev;
+  watch_tap_t *due_next;   /* in state->taps_due or state->tap_batch */
+  watch_tap_t **due_pprev; /* NULL when in neither */
+};
+
 /* queue.c */
 void queue_push(struct state *st, watch_dep_t *dep);
 void queue_remove(struct state *st, watch_dep_t *dep);
 void queue_drop_all(struct state *st);
+/* A tap with an after callback, once, and out again */
+void queue_push_tap(struct state *st, watch_tap_t *tap);
+void queue_remove_tap(struct state *st, watch_tap_t *tap);
 int deliver_batch(struct state *st);
 int deliver_final(struct state *st);
-
-/* waker.c */
-void queue_wake(struct state *st);
-void queue_stop(struct state *st);
 
 /* dict.c */
 extern const struct ns_kind dict_kind;
@@ -503,17 +558,13 @@ dict_name_lookup_is_pure(PyObject *dict, PyObject *name)
 void func_watch_stop(struct state *st);
 int dep_on_function(struct state *st, watch_dep_t *dep, PyObject *func);
 
-/* specialize.c */
-struct spec;
-void spec_deoptimize(struct state *st, struct spec *sp,
-                     const watch_event_t *report);
-void spec_function_dying(struct ns *ns);
-void spec_free(struct state *st, watch_dep_t *dep);
-
 /* tap.c */
 void tap_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
                PyObject *key, PyObject *value);
-int taps_deliver(struct state *st);
+/* watch_tap_new() and watch_tap_new_type() (dict.c, type.c): hangs a new
+ * tap on ns, which it keeps. */
+int tap_attach(struct state *st, struct ns *ns, watch_tap_t **out,
+               watch_tap_cb cb, watch_tap_after_cb after, void *data);
 /* cell.c finds the one tap it keeps on a dict: the first attached with cb */
 watch_tap_t *tap_find(struct ns *ns, watch_tap_cb cb);
 void taps_finalize(struct state *st);

@@ -1,7 +1,10 @@
-/* libwatch's life cycle in an interpreter: the top of the layers.
- * watch_init() starts the dict watcher; the last watch_fini() (or the
- * interpreter's teardown, through the state's teardown hook) takes every
- * other layer down, in order. */
+/* libwatch's life cycle in an interpreter, and its settings: the top of the
+ * layers (mk/layers.txt).  watch_init() fills in the calls up the layers
+ * (up_calls) and starts the dict watcher; the last watch_fini() (or the
+ * interpreter's teardown, through up_calls) takes every other layer down,
+ * in order.  The calls that only set or run what a lower layer keeps
+ * (delivery, the loop, the debounce, the unstable limit) pass the gate of
+ * every call here, which is the index's, above those layers. */
 #include "internal.h"
 
 #include <string.h>
@@ -27,6 +30,10 @@ state_reset(struct state *st)
   state_free_lists_release(st);
 }
 
+static const struct up_calls up_calls = {state_reset, deliver_batch,
+                                         watch_flush,
+                                         subclass_registry_event};
+
 int
 watch_init(void)
 {
@@ -51,7 +58,7 @@ watch_init(void)
   st->taps_due_tail = &st->taps_due;
   st->interp = PyInterpreterState_Get();
   st->is_main = st->interp == PyInterpreterState_Main();
-  st->teardown = state_reset;
+  st->up = &up_calls;
   state_count_initialized(st, 1);
   rc = dict_watch_start(st);
   if (rc < 0) {
@@ -95,4 +102,25 @@ watch_counters(watch_counters_t *counters)
   *counters = st->counters;
   counters->misses = st->counters.events - st->hits;
   return 0;
+}
+
+int
+watch_flush(void)
+{
+  struct state *st = index_ready();
+  return st ? deliver_batch(st) : WATCH_ENOINIT;
+}
+
+int
+watch_attach_loop(uv_loop_t *loop)
+{
+  struct state *st = index_ready();
+  return st ? waker_attach(st, loop) : WATCH_ENOINIT;
+}
+
+int
+watch_set_debounce(uint64_t ms)
+{
+  struct state *st = index_ready();
+  return st ? waker_set_debounce(st, ms) : WATCH_ENOINIT;
 }

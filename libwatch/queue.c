@@ -5,9 +5,11 @@
  * since an invalidated dependent has no edges left.  Phase two calls the
  * callbacks later, at a safe point, where they may do anything.  A batch is
  * the queue as it stands when delivery starts; what its callbacks invalidate
- * waits for the next batch, so delivery never recurses.  When phase two runs
- * is waker.c's concern: the queue asks it to wake (queue_wake()), and it
- * calls deliver_batch() back, the one circle between the two files.
+ * waits for the next batch, so delivery never recurses.  Taps that asked
+ * for phase two (tap.c) wait here too, in a queue of their own, and are
+ * delivered after the dependents.  When phase two runs is waker.c's
+ * concern, a layer below: the queue asks it to wake (queue_wake()), and it
+ * calls deliver_batch() back through the state's up_calls.
  */
 #include "internal.h"
 
@@ -49,6 +51,31 @@ queue_drop_all(struct state *st)
     queue_remove(st, st->batch);
   while (st->pending != NULL)
     queue_remove(st, st->pending);
+}
+
+void
+queue_push_tap(struct state *st, watch_tap_t *tap)
+{
+  if (tap->due_pprev != NULL || tap->after == NULL)
+    return;
+  tap->due_next = NULL;
+  tap->due_pprev = st->taps_due_tail;
+  *st->taps_due_tail = tap;
+  st->taps_due_tail = &tap->due_next;
+  queue_wake(st);
+}
+
+void
+queue_remove_tap(struct state *st, watch_tap_t *tap)
+{
+  if (tap->due_pprev == NULL)
+    return;
+  *tap->due_pprev = tap->due_next;
+  if (tap->due_next)
+    tap->due_next->due_pprev = tap->due_pprev;
+  else if (st->taps_due_tail == &tap->due_next)
+    st->taps_due_tail = tap->due_pprev;
+  tap->due_pprev = NULL;
 }
 
 /* ---- delivery ------------------------------------------------------------ */
@@ -115,7 +142,7 @@ call(struct state *st, watch_dep_t *dep)
   return called;
 }
 
-/* Finishes the batch under way first, as taps_deliver() does. */
+/* Finishes the batch under way first, as deliver_taps() does. */
 static int
 deliver_dependents(struct state *st)
 {
@@ -139,6 +166,37 @@ deliver_dependents(struct state *st)
   return delivered;
 }
 
+/* Finishes the batch under way first: the last watch_fini() may come from
+ * an after callback. */
+static int
+deliver_taps(struct state *st)
+{
+  if (st->tap_batch == NULL) {
+    if (st->taps_due == NULL)
+      return 0;
+    st->tap_batch = st->taps_due;
+    st->tap_batch->due_pprev = &st->tap_batch;
+    st->taps_due = NULL;
+    st->taps_due_tail = &st->taps_due;
+  }
+  int delivered = 0;
+  watch_tap_t *tap;
+  /* Each leaves the batch before its call, which may free any tap. */
+  while ((tap = st->tap_batch) != NULL) {
+    st->tap_batch = tap->due_next;
+    if (st->tap_batch)
+      st->tap_batch->due_pprev = &st->tap_batch;
+    tap->due_pprev = NULL;
+    tap->after(tap);
+    if (PyErr_Occurred()) {
+      st->counters.callback_errors++;
+      PyErr_WriteUnraisable(NULL);
+    }
+    delivered++;
+  }
+  return delivered;
+}
+
 int
 deliver_batch(struct state *st)
 {
@@ -149,7 +207,7 @@ deliver_batch(struct state *st)
   st->delivering = 1;
   PyObject *exc = PyErr_GetRaisedException();
   int delivered = deliver_dependents(st);
-  delivered += taps_deliver(st);
+  delivered += deliver_taps(st);
   PyErr_SetRaisedException(exc);
   st->delivering = 0;
   if (st->pending != NULL || st->taps_due != NULL)
@@ -168,12 +226,4 @@ deliver_final(struct state *st)
   int delivered = deliver_batch(st);
   st->delivering = was_delivering;
   return delivered;
-}
-
-int
-watch_flush(void)
-{
-  /* index_ready(): the one gate of every call, the index's (below). */
-  struct state *st = index_ready();
-  return st ? deliver_batch(st) : WATCH_ENOINIT;
 }

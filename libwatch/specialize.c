@@ -6,7 +6,9 @@
  * audit hook, which is Python code and must not run inside a watcher.  For
  * the same reason no reference is dropped to zero there: the record holds
  * both codes until the dependent is released.  libwatch's own dependents of
- * the function are told of each swap (WATCH_EVENT_CODE).
+ * the function are told of each swap (WATCH_EVENT_CODE).  The dependent's
+ * invalidation and release reach this file from the layers below through
+ * its kind (spec_kind).
  */
 #include "internal.h"
 
@@ -185,6 +187,8 @@ depends_on(const watch_dep_t *dep, PyObject *obj)
   return 0;
 }
 
+static const struct dep_kind spec_kind;
+
 /* The swap itself can invalidate dep: it deoptimizes the specializations
  * that depend on func, and one of them may restore a function dep depends
  * on (f specialized on g, then g on f).  Then nothing stays installed and
@@ -214,12 +218,13 @@ specialize(struct state *st, watch_dep_t *dep, PyObject *func, PyObject *code)
   sp->code = Py_NewRef(code);
   sp->version = f->func_version;
   dep->spec = sp;
+  dep->kind = &spec_kind;
   code_swap(st, f, code, version_of(code));
   /* Linked after the swap, which invalidates the function's dependents:
    * from now on a change of its code, defaults or life deoptimizes it. */
   rc = dep_on_function(st, dep, func);
   if (rc < 0)
-    spec_free(st, dep);
+    spec_kind.detached(st, dep);
   return rc;
 }
 
@@ -240,41 +245,43 @@ restore(struct state *st, struct spec *sp)
     code_swap(st, func, sp->original, sp->version);
 }
 
-/* Phase one of the dependent's invalidation. */
-void
-spec_deoptimize(struct state *st, struct spec *sp, const watch_event_t *report)
+/* Phase one of the dependent's invalidation.  The user's own __code__
+ * assignment wins: CPython stores it once its watchers return.  A dying
+ * function gets nothing back either: its DEALLOCATED names no object, but
+ * the index takes a dying object's record out of its table before it tells
+ * anyone (ns_destroyed()), and that record is the only one gone from there
+ * during an event: a record that loses its last edge waits in the table
+ * for the collection after the watcher.  The dependent linked the
+ * function's record until its unlinking just now. */
+static void
+spec_invalidated(struct state *st, watch_dep_t *dep,
+                 const watch_event_t *report)
 {
-  /* The user's own __code__ assignment wins: CPython stores it once its
-   * watchers return. */
-  if (report->kind == WATCH_EVENT_CODE
-      && report->ns == (PyObject *)sp->func)
+  struct spec *sp = dep->spec;
+  if ((report->kind == WATCH_EVENT_CODE
+       && report->ns == (PyObject *)sp->func)
+      || (report->kind == WATCH_EVENT_DEALLOCATED && sp->func != NULL
+          && ns_find(st, (PyObject *)sp->func) == NULL))
     sp->func = NULL;
   restore(st, sp);
-}
-
-void
-spec_function_dying(struct ns *ns)
-{
-  watch_dep_t *dep = specialization_of(ns, ns->obj);
-  if (dep != NULL)
-    dep->spec->func = NULL;
 }
 
 /* A dependent released while valid restores the original code first.  The
  * references go later: the last one can run Python code (a weakref callback
  * on the code), and the caller may be in the middle of unlinking. */
-void
-spec_free(struct state *st, watch_dep_t *dep)
+static void
+spec_detached(struct state *st, watch_dep_t *dep)
 {
   struct spec *sp = dep->spec;
-  if (sp == NULL)
-    return;
   restore(st, sp);
   dep->spec = NULL;
+  dep->kind = NULL;
   state_decref_later(st, sp->original);
   state_decref_later(st, sp->code);
   state_free(st, sp, sizeof(*sp));
 }
+
+static const struct dep_kind spec_kind = {spec_invalidated, spec_detached, 0};
 
 int
 watch_specialized(PyObject *func, PyObject **code)

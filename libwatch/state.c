@@ -69,7 +69,7 @@ state_capsule_destroy(PyObject *capsule)
   /* CPython clears the interpreter dict before it clears its watchers, and
    * dicts keep changing after this point: stop listening first. */
   if (st->init_count > 0)
-    st->teardown(st);
+    st->up->teardown(st);
   atomic_fetch_add_explicit(&epoch, 1, memory_order_relaxed);
   state_free_lists_release(st);
   free(st);

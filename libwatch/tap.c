@@ -4,52 +4,14 @@
  * A tap hangs on its namespace record, so the dict or type watcher finds
  * its taps with the probe it makes anyway, and a namespace without taps
  * pays one load.  Taps asking for phase two wait in state->taps_due, each
- * at most once; delivery moves that list to state->tap_batch first, so
- * that what an after callback writes waits for the next batch, as
- * dependents do.
+ * at most once; delivery (queue.c) moves that list to state->tap_batch
+ * first, so that what an after callback writes waits for the next batch,
+ * as dependents do.  A tap is made on a dict by dict.c, on a class by
+ * type.c, both layers above, which know those kinds of namespace.
  */
 #include "internal.h"
 
 #include <stdlib.h>
-
-struct watch_tap_s {
-  watch_tap_cb cb;
-  watch_tap_after_cb after;
-  void *data;
-  struct ns *ns;           /* NULL once detached */
-  struct state *state;     /* NULL once libwatch finalized */
-  watch_tap_t *all_next;   /* in state->taps, attached or not */
-  watch_tap_t **all_pprev;
-  watch_tap_t *next;       /* in ns->taps */
-  watch_tap_t **pprev;
-  watch_tap_t *due_next;   /* in state->taps_due or state->tap_batch */
-  watch_tap_t **due_pprev; /* NULL when in neither */
-};
-
-static void
-due_push(struct state *st, watch_tap_t *tap)
-{
-  if (tap->due_pprev != NULL || tap->after == NULL)
-    return;
-  tap->due_next = NULL;
-  tap->due_pprev = st->taps_due_tail;
-  *st->taps_due_tail = tap;
-  st->taps_due_tail = &tap->due_next;
-  queue_wake(st);
-}
-
-static void
-due_remove(struct state *st, watch_tap_t *tap)
-{
-  if (tap->due_pprev == NULL)
-    return;
-  *tap->due_pprev = tap->due_next;
-  if (tap->due_next)
-    tap->due_next->due_pprev = tap->due_pprev;
-  else if (st->taps_due_tail == &tap->due_next)
-    st->taps_due_tail = tap->due_pprev;
-  tap->due_pprev = NULL;
-}
 
 static void
 detach(watch_tap_t *tap)
@@ -86,7 +48,7 @@ tap_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
   st->in_watcher++;
   for (watch_tap_t *tap = ns->taps; tap != NULL; tap = tap->next)
     if (tap->ns != NULL && tap->cb(tap, &event) == 1 && tap->ns != NULL)
-      due_push(st, tap);
+      queue_push_tap(st, tap);
   if (kind == WATCH_EVENT_DEALLOCATED)
     while (ns->taps != NULL)
       detach(ns->taps);
@@ -103,37 +65,6 @@ tap_find(struct ns *ns, watch_tap_cb cb)
   return NULL;
 }
 
-/* Finishes the batch under way first: the last watch_fini() may come from
- * an after callback. */
-int
-taps_deliver(struct state *st)
-{
-  if (st->tap_batch == NULL) {
-    if (st->taps_due == NULL)
-      return 0;
-    st->tap_batch = st->taps_due;
-    st->tap_batch->due_pprev = &st->tap_batch;
-    st->taps_due = NULL;
-    st->taps_due_tail = &st->taps_due;
-  }
-  int delivered = 0;
-  watch_tap_t *tap;
-  /* Each leaves the batch before its call, which may free any tap. */
-  while ((tap = st->tap_batch) != NULL) {
-    st->tap_batch = tap->due_next;
-    if (st->tap_batch)
-      st->tap_batch->due_pprev = &st->tap_batch;
-    tap->due_pprev = NULL;
-    tap->after(tap);
-    if (PyErr_Occurred()) {
-      st->counters.callback_errors++;
-      PyErr_WriteUnraisable(NULL);
-    }
-    delivered++;
-  }
-  return delivered;
-}
-
 /* After the last delivery: each tap still attached hears FINALIZED, and
  * none refers to the state any more. */
 void
@@ -148,7 +79,7 @@ taps_finalize(struct state *st)
       st->taps->all_pprev = &st->taps;
     int attached = tap->ns != NULL;
     detach(tap);
-    due_remove(st, tap);
+    queue_remove_tap(st, tap);
     /* Done with first: the callback may free the tap, or any other. */
     tap->state = NULL;
     st->counters.bytes -= sizeof(*tap);
@@ -159,8 +90,7 @@ taps_finalize(struct state *st)
   assert(st->taps_due == NULL && st->tap_batch == NULL);
 }
 
-/* Hangs a new tap on ns, which it keeps. */
-static int
+int
 tap_attach(struct state *st, struct ns *ns, watch_tap_t **out, watch_tap_cb cb,
            watch_tap_after_cb after, void *data)
 {
@@ -186,43 +116,6 @@ tap_attach(struct state *st, struct ns *ns, watch_tap_t **out, watch_tap_cb cb,
   ns->taps = tap;
   *out = tap;
   return 0;
-}
-
-int
-watch_tap_new(watch_tap_t **out, PyObject *dict, watch_tap_cb cb,
-              watch_tap_after_cb after, void *data)
-{
-  struct state *st = index_ready();
-  if (st == NULL)
-    return WATCH_ENOINIT;
-  if (out == NULL || dict == NULL || !PyDict_Check(dict) || cb == NULL)
-    return WATCH_EINVAL;
-  struct ns *ns;
-  int rc = ns_get(st, dict, &dict_kind, &ns);
-  return rc < 0 ? rc : tap_attach(st, ns, out, cb, after, data);
-}
-
-/* A type tap hangs on the class's own record, the one that type.c watches
- * with libwatch's type watcher for dependents: the watcher's probe finds
- * it, and the class's weak reference tells its death. */
-int
-watch_tap_new_type(watch_tap_t **out, PyTypeObject *type, watch_tap_cb cb,
-                   watch_tap_after_cb after, void *data)
-{
-  struct state *st = index_ready();
-  if (st == NULL)
-    return WATCH_ENOINIT;
-  if (out == NULL || type == NULL || !PyType_Check(type) || cb == NULL)
-    return WATCH_EINVAL;
-  struct ns *ns;
-  int rc = ns_get(st, (PyObject *)type, &type_kind, &ns);
-  if (rc < 0)
-    return rc;
-  if (!PyUnstable_Type_AssignVersionTag(type)) {
-    ns_maybe_free(st, ns);
-    return WATCH_EUNSTABLE;
-  }
-  return tap_attach(st, ns, out, cb, after, data);
 }
 
 /* Outside PyType_Modified only: there, a class given a tag while its base
@@ -264,7 +157,7 @@ watch_tap_free(watch_tap_t *tap)
   }
   struct ns *ns = tap->ns;
   detach(tap);
-  due_remove(st, tap);
+  queue_remove_tap(st, tap);
   *tap->all_pprev = tap->all_next;
   if (tap->all_next)
     tap->all_next->all_pprev = tap->all_pprev;

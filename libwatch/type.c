@@ -27,6 +27,23 @@ is_heap(PyTypeObject *type)
 /* ---- the type watcher, for classes with only builtin bases, and for type
  * taps (tap.c) ----------------------------------------------------------- */
 
+/* An event from a watcher that names the object only: the class's taps
+ * first, as a dict's (dict.c), then its dependents. */
+static void
+object_event(PyObject *obj, watch_event_kind_t kind)
+{
+  struct state *st = state_of_watcher();
+  if (st == NULL)
+    return;
+  st->counters.events++;
+  struct ns *ns = ns_find(st, obj);
+  if (ns == NULL)
+    return;
+  if (ns->taps != NULL)
+    tap_event(st, ns, kind, NULL, NULL);
+  ns_changed(st, ns, kind);
+}
+
 /* Also the type taps' (tap.c), told through object_event(). */
 static int
 type_event(PyTypeObject *type)
@@ -166,6 +183,29 @@ link_type_watch(struct state *st, watch_dep_t *dep, PyTypeObject *cls)
     return WATCH_EUNSTABLE;
   }
   return dep_link_whole(st, dep, ns);
+}
+
+/* A type tap hangs on the class's own record, the one that type.c watches
+ * with libwatch's type watcher for dependents: the watcher's probe finds
+ * it, and the class's weak reference tells its death. */
+int
+watch_tap_new_type(watch_tap_t **out, PyTypeObject *type, watch_tap_cb cb,
+                   watch_tap_after_cb after, void *data)
+{
+  struct state *st = index_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  if (out == NULL || type == NULL || !PyType_Check(type) || cb == NULL)
+    return WATCH_EINVAL;
+  struct ns *ns;
+  int rc = ns_get(st, (PyObject *)type, &type_kind, &ns);
+  if (rc < 0)
+    return rc;
+  if (!PyUnstable_Type_AssignVersionTag(type)) {
+    ns_maybe_free(st, ns);
+    return WATCH_EUNSTABLE;
+  }
+  return tap_attach(st, ns, out, cb, after, data);
 }
 
 /* ---- the MRO ------------------------------------------------------------- */

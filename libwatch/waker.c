@@ -1,4 +1,5 @@
-/* When phase two runs (the delivery itself is queue.c's):
+/* When phase two runs (the delivery itself is queue.c's, a layer above,
+ * called through the state's up_calls):
  *  - a host loop (watch_attach_loop): a uv_async_t wakes it from any thread;
  *    the callbacks run on the loop's thread, holding the GIL;
  *  - otherwise, a pending call on the interpreter that owns the state, run
@@ -41,11 +42,11 @@ safe_point(void *unused)
   /* Cleared even if libwatch was finalized since: a later watch_init()
    * must be able to ask for a call again. */
   struct state *st = state_of_this_interpreter();
-  if (st != NULL)
-    atomic_store(&st->call_queued, 0);
-  st = index_ready();
-  if (st != NULL)
-    deliver_batch(st);
+  if (st == NULL)
+    return 0;
+  atomic_store(&st->call_queued, 0);
+  /* watch_flush(): nothing if libwatch was finalized since. */
+  st->up->flush();
   return 0;
 }
 
@@ -90,7 +91,7 @@ batch_due(struct waker *w)
     return;
   }
   PyGILState_STATE gil = PyGILState_Ensure();
-  deliver_batch(w->st);
+  w->st->up->deliver(w->st);
   PyGILState_Release(gil);
 }
 
@@ -253,11 +254,8 @@ queue_stop(struct state *st)
 }
 
 int
-watch_attach_loop(uv_loop_t *loop)
+waker_attach(struct state *st, uv_loop_t *loop)
 {
-  struct state *st = index_ready();
-  if (st == NULL)
-    return WATCH_ENOINIT;
   if (loop != NULL && !st->is_main)
     return WATCH_EINVAL;
   int rc = loop_choose(st, loop);
@@ -268,11 +266,8 @@ watch_attach_loop(uv_loop_t *loop)
 }
 
 int
-watch_set_debounce(uint64_t ms)
+waker_set_debounce(struct state *st, uint64_t ms)
 {
-  struct state *st = index_ready();
-  if (st == NULL)
-    return WATCH_ENOINIT;
   st->debounce_ms = ms;
   if (st->host_loop != NULL) {
     atomic_store(&st->waker->debounce_ms, ms);
