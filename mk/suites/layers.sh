@@ -7,7 +7,8 @@
 # compiled in, as they run there.  Each reference up or sideways is listed,
 # and so is a file the order does not name, or names but has no object.
 # Then the check is shown to fail, on orders that are wrong on purpose: the
-# declared one upside down, and one without a file.
+# declared one upside down, all of it in one layer, and one without a
+# file.
 # Usage: bash mk/suites/layers.sh PYTHON BUILD
 set -uo pipefail
 py=${1:?usage: $0 PYTHON BUILD}
@@ -78,13 +79,19 @@ check() {
 }
 
 # expect NAME STATUS ORDER DIR OBJDIR: runs check, which must end with
-# STATUS (0: keeps the order, 1: breaks it).
+# STATUS (0: keeps the order, 1: breaks it).  What it lists is shown,
+# but only counted when it is what a wrong order must give.
 expect() {
   local name=$1 want=$2 got
   shift 2
   echo "== $name"
-  check "$@"
+  check "$@" >"$work/listed"
   got=$?
+  if ((got == 1 && want == 1)); then
+    echo "  $(wc -l <"$work/listed") breaches listed"
+  else
+    cat "$work/listed"
+  fi
   if ((got == want)); then
     passed=$((passed + 1))
   else
@@ -106,6 +113,10 @@ for dir in libwatch pywatch; do
   layers "$order" "$dir" | tac | sed "s/^/$dir: /" >"$work/upside-down.txt"
   expect "$dir upside down breaks it (on purpose)" 1 \
     "$work/upside-down.txt" "$dir" "$objdir"
+  # All in one layer: every call is sideways.
+  echo "$dir: $(layers "$order" "$dir" | tr '\n' ' ')" >"$work/one-layer.txt"
+  expect "$dir in one layer breaks it (on purpose)" 1 \
+    "$work/one-layer.txt" "$dir" "$objdir"
   # One file left out: the order must name every object.
   layers "$order" "$dir" | sed "1s/^[^ ]* *//; s/^/$dir: /" \
     >"$work/one-missing.txt"
