@@ -52,11 +52,13 @@ dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
 }
 
 /* The taps hear the event first (tap.c, which registers through this
- * file).  CPython passes a clone's source dict as the key. */
+ * file).  CPython passes a clone's source dict as the key.  Out of the
+ * miss path, the count of events that taps alone hear. */
 static __attribute__((noinline)) void
 dict_event_tapped(struct state *st, struct ns *ns, PyDict_WatchEvent event,
                   PyObject *key, PyObject *new_value)
 {
+  st->counters.tap_events += ns->apart;
   if (event == PyDict_EVENT_CLONED)
     tap_event(st, ns, WATCH_EVENT_CLONED, NULL, key);
   else
@@ -73,9 +75,12 @@ dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
   st->counters.events++;
   struct ns *ns = ns_find(st, dict);
   /* ns == NULL: a dict watched under this id before libwatch owned it. */
-  if (ns == NULL
-      || (event == PyDict_EVENT_MODIFIED && identical_store(dict, key, new_value)))
+  if (ns == NULL)
     return 0;
+  if (event == PyDict_EVENT_MODIFIED && identical_store(dict, key, new_value)) {
+    st->counters.tap_events += ns->apart;
+    return 0;
+  }
   ns->version = ++st->clock;
   if (ns->taps != NULL)
     dict_event_tapped(st, ns, event, key, new_value);
@@ -423,6 +428,7 @@ watch_dict_version(PyObject *dict, uint64_t *version)
   if (rc < 0)
     return rc;
   ns->pinned = 1;
+  ns_counted(st, ns);
   *version = ns->version;
   return 0;
 }

@@ -7,6 +7,11 @@
  * at most once; delivery moves that list to state->tap_batch first, so
  * that what an after callback writes waits for the next batch, as
  * dependents do.
+ *
+ * Taps made through the API are counted apart (watch_counters_t): taps,
+ * their bytes in tap_bytes, and a namespace that they alone keep watched
+ * (index.c, ns->apart).  A cell's taps are libwatch's own (tap_new_own())
+ * and count with the cell.
  */
 #include "internal.h"
 
@@ -24,7 +29,20 @@ struct watch_tap_s {
   watch_tap_t **pprev;
   watch_tap_t *due_next;   /* in state->taps_due or state->tap_batch */
   watch_tap_t **due_pprev; /* NULL when in neither */
+  int own;                 /* tap_new_own()'s */
 };
+
+/* A tap made through the API leaves the counters: taps, and its bytes,
+ * which go back to bytes, whence the free takes them. */
+static void
+uncount(struct state *st, watch_tap_t *tap)
+{
+  if (tap->own)
+    return;
+  st->counters.taps--;
+  st->counters.tap_bytes -= sizeof(*tap);
+  st->counters.bytes += sizeof(*tap);
+}
 
 static void
 due_push(struct state *st, watch_tap_t *tap)
@@ -68,6 +86,7 @@ free_freed(struct state *st)
   while (st->taps_freed != NULL) {
     watch_tap_t *tap = st->taps_freed;
     st->taps_freed = tap->all_next;
+    uncount(st, tap);
     state_free(st, tap, sizeof(*tap));
   }
 }
@@ -126,7 +145,8 @@ taps_deliver(struct state *st)
     tap->due_pprev = NULL;
     tap->after(tap);
     if (PyErr_Occurred()) {
-      st->counters.callback_errors++;
+      /* Only taps made through the API have an after callback. */
+      st->counters.tap_callback_errors++;
       PyErr_WriteUnraisable(NULL);
     }
     delivered++;
@@ -151,6 +171,7 @@ taps_finalize(struct state *st)
     due_remove(st, tap);
     /* Done with first: the callback may free the tap, or any other. */
     tap->state = NULL;
+    uncount(st, tap);
     st->counters.bytes -= sizeof(*tap);
     if (attached)
       (void)tap->cb(tap, &finalized);
@@ -162,12 +183,20 @@ taps_finalize(struct state *st)
 /* Hangs a new tap on ns, which it keeps. */
 static int
 tap_attach(struct state *st, struct ns *ns, watch_tap_t **out, watch_tap_cb cb,
-           watch_tap_after_cb after, void *data)
+           watch_tap_after_cb after, void *data, int own)
 {
   watch_tap_t *tap = state_alloc(st, sizeof(*tap));
   if (tap == NULL) {
     ns_maybe_free(st, ns);
     return WATCH_ENOMEM;
+  }
+  tap->own = own;
+  if (own) {
+    ns_counted(st, ns);
+  } else {
+    st->counters.taps++;
+    st->counters.bytes -= sizeof(*tap);
+    st->counters.tap_bytes += sizeof(*tap);
   }
   tap->cb = cb;
   tap->after = after;
@@ -198,8 +227,28 @@ watch_tap_new(watch_tap_t **out, PyObject *dict, watch_tap_cb cb,
   if (out == NULL || dict == NULL || !PyDict_Check(dict) || cb == NULL)
     return WATCH_EINVAL;
   struct ns *ns;
+  int rc = ns_get_apart(st, dict, &dict_kind, &ns);
+  return rc < 0 ? rc : tap_attach(st, ns, out, cb, after, data, 0);
+}
+
+int
+tap_new_own(watch_tap_t **out, PyObject *dict, watch_tap_cb cb, void *data)
+{
+  struct state *st = index_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  struct ns *ns;
   int rc = ns_get(st, dict, &dict_kind, &ns);
-  return rc < 0 ? rc : tap_attach(st, ns, out, cb, after, data);
+  return rc < 0 ? rc : tap_attach(st, ns, out, cb, NULL, data, 1);
+}
+
+int
+taps_own(const struct ns *ns)
+{
+  for (watch_tap_t *tap = ns->taps; tap != NULL; tap = tap->next)
+    if (tap->ns != NULL && tap->own)
+      return 1;
+  return 0;
 }
 
 /* A type tap hangs on the class's own record, the one that type.c watches
@@ -215,14 +264,14 @@ watch_tap_new_type(watch_tap_t **out, PyTypeObject *type, watch_tap_cb cb,
   if (out == NULL || type == NULL || !PyType_Check(type) || cb == NULL)
     return WATCH_EINVAL;
   struct ns *ns;
-  int rc = ns_get(st, (PyObject *)type, &type_kind, &ns);
+  int rc = ns_get_apart(st, (PyObject *)type, &type_kind, &ns);
   if (rc < 0)
     return rc;
   if (!PyUnstable_Type_AssignVersionTag(type)) {
     ns_maybe_free(st, ns);
     return WATCH_EUNSTABLE;
   }
-  return tap_attach(st, ns, out, cb, after, data);
+  return tap_attach(st, ns, out, cb, after, data, 0);
 }
 
 /* Outside PyType_Modified only: there, a class given a tag while its base
@@ -272,6 +321,7 @@ watch_tap_free(watch_tap_t *tap)
     tap->all_next = st->taps_freed;
     st->taps_freed = tap;
   } else {
+    uncount(st, tap);
     state_free(st, tap, sizeof(*tap));
   }
   if (ns != NULL)
