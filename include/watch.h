@@ -398,8 +398,9 @@ WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
  * attribute cell also has a guard, a dependent on the rest: cells take no
  * watcher id beyond libwatch's own.  An attribute cell's
  * guard counts in watch_counters() as a dependent with its edges, from the
- * first read until the cell is freed; a cell's own records are not counted
- * in bytes.
+ * first read until the cell is freed; a cell's taps are libwatch's own,
+ * counted with the cell (namespaces, events, bytes), not as taps; a cell's
+ * own records are not counted in bytes.
  *
  * A cell lives until watch_cell_free(); a cell whose namespace died stays
  * NULL, and watch_cell_get() and watch_cell_dep() say WATCH_ESTALE.  So
@@ -607,7 +608,7 @@ WATCH_EXTERN int watch_set_debounce(uint64_t ms);
  * detaches it for good.  It stays allocated until watch_tap_free(), which is
  * always allowed, from any callback too (a tap's own, phase one or two, on
  * any event): a tap freed hears nothing more, and its after callback is not
- * called. */
+ * called.  Taps are counted apart in watch_counters_t (the tap fields). */
 typedef struct watch_tap_s watch_tap_t;
 
 typedef struct {
