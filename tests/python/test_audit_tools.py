@@ -184,11 +184,14 @@ class TestStats(RunnerCase):
                    vars(json)["extra"] = 1
                    pywatch.flush()
                    print(json.dumps(pywatch.stats()))
+                   print(pywatch.is_frozen(config))
                    """)
         plain = python(["prog.py"], self.dir)
         audited = python(["-m", "pywatch", "audit", "prog.py"], self.dir)
         self.assertEqual(plain.returncode, 0, plain.stderr)
         self.assertEqual(audited.returncode, 0, audited.stderr)
+        self.assertEqual(plain.stdout.splitlines()[1], "True")
+        self.assertEqual(audited.stdout.splitlines()[1], "False")
         plain = json.loads(plain.stdout.splitlines()[0])
         audited = json.loads(audited.stdout.splitlines()[0])
         self.assertEqual({k: audited[k] for k in self.PROGRAMS},
@@ -209,6 +212,22 @@ class TestStats(RunnerCase):
                     "tracked_namespaces")
         self.assertEqual([plain[k] for k in freezing], [1, 0, 0, 0, 1])
         self.assertEqual([audited[k] for k in freezing], [0, 0, 0, 0, 0])
+
+    def test_a_dependent_made_before_freeze(self):
+        """The one difference in what the program's dependents hear: the
+        audit moved the module to freezing's class at import, so the
+        program's freeze() does not move it again."""
+        self.files(config="DEBUG = False\n", prog="""
+                   import pywatch
+                   import config
+                   dep = pywatch.watch(config, "DEBUG", lambda d, e: None)
+                   pywatch.freeze(config)
+                   print(dep.valid, pywatch.stats()["invalidations"])
+                   """)
+        plain = python(["prog.py"], self.dir)
+        audited = python(["-m", "pywatch", "audit", "prog.py"], self.dir)
+        self.assertEqual(plain.stdout.splitlines()[0], "False 1")
+        self.assertEqual(audited.stdout.splitlines()[0], "True 0")
 
 
 class TestJson(RunnerCase):
