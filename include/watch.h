@@ -398,8 +398,9 @@ WATCH_EXTERN int watch_dep_on_function(watch_dep_t *dep, PyObject *func);
  * attribute cell also has a guard, a dependent on the rest: cells take no
  * watcher id beyond libwatch's own.  An attribute cell's
  * guard counts in watch_counters() as a dependent with its edges, from the
- * first read until the cell is freed; a cell's own records are not counted
- * in bytes.
+ * first read until the cell is freed; a cell's taps are libwatch's own,
+ * counted with the cell (namespaces, events, bytes), not as taps; a cell's
+ * own records are not counted in bytes.
  *
  * A cell lives until watch_cell_free(); a cell whose namespace died stays
  * NULL, and watch_cell_get() and watch_cell_dep() say WATCH_ESTALE.  So
@@ -607,7 +608,7 @@ WATCH_EXTERN int watch_set_debounce(uint64_t ms);
  * detaches it for good.  It stays allocated until watch_tap_free(), which is
  * always allowed, from any callback too (a tap's own, phase one or two, on
  * any event): a tap freed hears nothing more, and its after callback is not
- * called. */
+ * called.  Taps are counted apart in watch_counters_t (the tap fields). */
 typedef struct watch_tap_s watch_tap_t;
 
 typedef struct {
@@ -705,16 +706,30 @@ WATCH_EXTERN int watch_dict_version(PyObject *dict, uint64_t *version);
 #define WATCH_DEFAULT_UNSTABLE_LIMIT 8
 WATCH_EXTERN int watch_set_unstable_limit(unsigned limit);
 
+/* What libwatch holds and has seen in the interpreter.  Taps made with
+ * watch_tap_new() and watch_tap_new_type() are counted apart, in the tap
+ * fields: a tool that taps a program's namespaces (an audit, a write log)
+ * leaves the other fields as the program's dependents, cells and versions
+ * make them.  A namespace that one of these needs is counted in
+ * namespaces, and its events in events, whether taps hear it too or not;
+ * one watched for taps alone is counted in tap_namespaces, with its
+ * events, its record's bytes and its share of libwatch's table of
+ * namespaces.  A cell's own taps count with the cell, not as taps. */
 typedef struct {
-  uint64_t events;          /* watcher events seen */
-  uint64_t misses;          /* events that invalidated nothing */
+  uint64_t events;          /* watcher events seen, but tap_events */
+  uint64_t misses;          /* of those, the ones that invalidated nothing */
   uint64_t invalidations;   /* dependents invalidated */
   uint64_t dependents;      /* live dependents */
   uint64_t edges;           /* live dependency edges */
-  uint64_t namespaces;      /* namespaces watched */
+  uint64_t namespaces;      /* namespaces watched, but tap_namespaces */
   uint64_t keys;            /* keys tracked */
-  uint64_t bytes;           /* bytes allocated by libwatch */
-  uint64_t callback_errors; /* callbacks that returned a negative code */
+  uint64_t bytes;           /* bytes allocated by libwatch, but tap_bytes */
+  uint64_t callback_errors; /* dependents' callbacks that failed (above) */
+  uint64_t taps;            /* live taps: made, not freed yet */
+  uint64_t tap_namespaces;  /* namespaces watched for taps alone */
+  uint64_t tap_events;      /* events on those namespaces */
+  uint64_t tap_bytes;       /* the taps' and those namespaces' bytes */
+  uint64_t tap_callback_errors; /* after callbacks that left an exception */
 } watch_counters_t;
 
 /* WATCH_EINVAL if counters is NULL. */

@@ -156,4 +156,9 @@ cdef extern from "watch.h":
         uint64_t keys
         uint64_t bytes
         uint64_t callback_errors
+        uint64_t taps
+        uint64_t tap_namespaces
+        uint64_t tap_events
+        uint64_t tap_bytes
+        uint64_t tap_callback_errors
     int watch_counters(watch_counters_t *counters)

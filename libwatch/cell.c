@@ -274,7 +274,7 @@ link_add(struct state *st, struct link *l, PyObject *dict, PyObject *name)
     cd = calloc(1, sizeof(*cd));
     if (cd == NULL)
       return WATCH_ENOMEM;
-    int rc = watch_tap_new(&cd->tap, dict, cell_tap, NULL, cd);
+    int rc = tap_new_own(&cd->tap, dict, cell_tap, cd);
     if (rc < 0) {
       free(cd);
       return rc;

@@ -52,11 +52,13 @@ dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
 }
 
 /* The taps hear the event first (tap.c).  CPython passes a clone's source
- * dict as the key. */
+ * dict as the key.  Out of the miss path, the count of events that taps
+ * alone hear. */
 static __attribute__((noinline)) void
 dict_event_tapped(struct state *st, struct ns *ns, PyDict_WatchEvent event,
                   PyObject *key, PyObject *new_value)
 {
+  st->counters.tap_events += ns->apart;
   if (event == PyDict_EVENT_CLONED)
     tap_event(st, ns, WATCH_EVENT_CLONED, NULL, key);
   else
@@ -73,9 +75,12 @@ dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
   st->counters.events++;
   struct ns *ns = ns_find(st, dict);
   /* ns == NULL: a dict watched under this id before libwatch owned it. */
-  if (ns == NULL
-      || (event == PyDict_EVENT_MODIFIED && identical_store(dict, key, new_value)))
+  if (ns == NULL)
     return 0;
+  if (event == PyDict_EVENT_MODIFIED && identical_store(dict, key, new_value)) {
+    st->counters.tap_events += ns->apart;
+    return 0;
+  }
   ns->version = ++st->clock;
   if (ns->taps != NULL)
     dict_event_tapped(st, ns, event, key, new_value);
@@ -410,7 +415,7 @@ watch_dep_on_namespace(watch_dep_t *dep, PyObject *dict)
   return st ? dep_done(dep, dep_on_namespace(st, dep, dict)) : rc;
 }
 
-/* A tap on a dict (tap.c). */
+/* A tap on a dict (tap.c), counted apart. */
 int
 watch_tap_new(watch_tap_t **out, PyObject *dict, watch_tap_cb cb,
               watch_tap_after_cb after, void *data)
@@ -421,8 +426,19 @@ watch_tap_new(watch_tap_t **out, PyObject *dict, watch_tap_cb cb,
   if (out == NULL || dict == NULL || !PyDict_Check(dict) || cb == NULL)
     return WATCH_EINVAL;
   struct ns *ns;
+  int rc = ns_get_apart(st, dict, &dict_kind, &ns);
+  return rc < 0 ? rc : tap_attach(st, ns, out, cb, after, data, 0);
+}
+
+int
+tap_new_own(watch_tap_t **out, PyObject *dict, watch_tap_cb cb, void *data)
+{
+  struct state *st = index_ready();
+  if (st == NULL)
+    return WATCH_ENOINIT;
+  struct ns *ns;
   int rc = ns_get(st, dict, &dict_kind, &ns);
-  return rc < 0 ? rc : tap_attach(st, ns, out, cb, after, data);
+  return rc < 0 ? rc : tap_attach(st, ns, out, cb, NULL, data, 1);
 }
 
 int
@@ -438,6 +454,7 @@ watch_dict_version(PyObject *dict, uint64_t *version)
   if (rc < 0)
     return rc;
   ns->pinned = 1;
+  ns_counted(st, ns);
   *version = ns->version;
   return 0;
 }

@@ -187,9 +187,63 @@ forget_kept(struct state *st, struct ns *ns)
 
 /* ---- namespaces ---------------------------------------------------------- */
 
-int
-ns_get(struct state *st, PyObject *obj, const struct ns_kind *kind,
-       struct ns **out)
+/* A record counts among namespaces, and in the table of namespaces'
+ * buckets that bytes counts while it is in the table; or, apart, among
+ * tap_namespaces, its bytes in tap_bytes (watch_counters_t). */
+static void
+ns_count(struct state *st, struct ns *ns)
+{
+  if (ns->apart) {
+    st->counters.tap_namespaces++;
+    st->counters.bytes -= sizeof(*ns);
+    st->counters.tap_bytes += sizeof(*ns);
+  } else {
+    st->counters.namespaces++;
+    if (ns->obj != NULL)
+      table_shadow_insert(&st->counted_namespaces);
+  }
+}
+
+static void
+ns_uncount(struct state *st, struct ns *ns)
+{
+  if (ns->apart) {
+    st->counters.tap_namespaces--;
+    st->counters.tap_bytes -= sizeof(*ns);
+    st->counters.bytes += sizeof(*ns);
+  } else {
+    st->counters.namespaces--;
+    if (ns->obj != NULL)
+      table_shadow_remove(&st->counted_namespaces);
+  }
+}
+
+/* Moves a record between the two accounts.  It goes apart where it would
+ * be freed but for taps made through the API (ns_release()), so that
+ * they leave the counters as they would be without them; by then it has
+ * no key record left: those of a namespace with no edge and no pin are
+ * freed at the collection that comes first. */
+void
+ns_set_apart(struct state *st, struct ns *ns, int apart)
+{
+  assert(!apart || (ns->keys.count == 0 && ns->edges == 0 && !ns->pinned));
+  ns_uncount(st, ns);
+  ns->apart = apart;
+  ns_count(st, ns);
+}
+
+/* The table's own bytes are shared out by watch_counters(). */
+static void
+ns_table_remove(struct state *st, struct ns *ns)
+{
+  table_remove(&st->namespaces, &ns->node);
+  if (st->namespaces.count == 0)
+    table_release(&st->namespaces);
+}
+
+static int
+ns_lookup(struct state *st, PyObject *obj, const struct ns_kind *kind,
+          int apart, struct ns **out)
 {
   struct ns *ns = ns_find(st, obj);
   if (ns != NULL) {
@@ -199,34 +253,54 @@ ns_get(struct state *st, PyObject *obj, const struct ns_kind *kind,
   ns = state_alloc(st, sizeof(*ns));
   if (ns == NULL)
     return WATCH_ENOMEM;
-  size_t table_before = table_bytes(&st->namespaces);
   ns->node.hash = table_hash_pointer(obj);
   if (table_insert(&st->namespaces, &ns->node) < 0) {
     state_free(st, ns, sizeof(*ns));
     return WATCH_ENOMEM;
   }
-  st->counters.bytes += table_bytes(&st->namespaces) - table_before;
   ns->obj = obj;
   ns->kind = kind;
   int rc = kind->watch(st, ns);
   if (rc < 0) {
-    table_drop(st, &st->namespaces, &ns->node);
+    ns_table_remove(st, ns);
     state_free(st, ns, sizeof(*ns));
     return rc;
   }
   ns->version = ++st->clock;
   ns->whole.ns = ns;
   ns->module_class.ns = ns;
-  st->counters.namespaces++;
+  ns->apart = apart;
+  ns_count(st, ns);
   *out = ns;
   return 0;
 }
 
+int
+ns_get(struct state *st, PyObject *obj, const struct ns_kind *kind,
+       struct ns **out)
+{
+  return ns_lookup(st, obj, kind, 0, out);
+}
+
+int
+ns_get_apart(struct state *st, PyObject *obj, const struct ns_kind *kind,
+             struct ns **out)
+{
+  return ns_lookup(st, obj, kind, 1, out);
+}
+
 /* Frees the namespace and all its key records; a namespace whose object
- * died has already left the table and needs no unwatching. */
+ * died has already left the table and needs no unwatching.  One that taps
+ * made through the API still hear is kept for them, apart, unless a tap
+ * of libwatch's own keeps it counted. */
 static void
 ns_release(struct state *st, struct ns *ns)
 {
+  if (ns->obj != NULL && ns->taps != NULL) {
+    if (!ns->apart && !taps_own(ns))
+      ns_set_apart(st, ns, 1);
+    return;
+  }
   for (size_t i = 0; ns->keys.count && i <= ns->keys.mask; i++) {
     while (ns->keys.buckets[i] != NULL) {
       struct keyrec *kr = (struct keyrec *)ns->keys.buckets[i];
@@ -236,10 +310,10 @@ ns_release(struct state *st, struct ns *ns)
   }
   st->counters.bytes -= table_bytes(&ns->keys);
   table_release(&ns->keys);
+  ns_uncount(st, ns);
   if (ns->obj != NULL)
-    table_drop(st, &st->namespaces, &ns->node);
+    ns_table_remove(st, ns);
   ns->kind->unwatch(st, ns);
-  st->counters.namespaces--;
   state_free(st, ns, sizeof(*ns));
 }
 
@@ -261,14 +335,22 @@ ns_unused(struct state *st, struct ns *ns)
 static void
 index_check(struct state *st)
 {
-  uint64_t namespaces = 0, keys = 0, edges = 0, deps = 0;
+  uint64_t namespaces = 0, apart = 0, keys = 0, edges = 0, deps = 0;
   for (size_t i = 0; st->namespaces.count && i <= st->namespaces.mask; i++)
     for (table_node_t *n = st->namespaces.buckets[i]; n; n = n->next) {
       struct ns *ns = (struct ns *)n;
       size_t ns_edges = 0;
       unsigned idle = 0, kept = 0;
       assert(ns->obj != NULL);
-      namespaces++;
+      if (ns->apart) {
+        apart++;
+        /* The last watch_fini() detaches every tap before it frees the
+         * namespaces. */
+        assert((ns->taps != NULL || st->finalizing) && ns->edges == 0
+               && !ns->pinned && ns->keys.count == 0);
+      } else {
+        namespaces++;
+      }
       for (struct edge *e = ns->whole.edges; e; e = e->next, ns_edges++)
         assert(e->keyrec == &ns->whole && *e->pprev == e
                && (e->dep->head.valid || UNFIXED_CYCLE));
@@ -300,7 +382,9 @@ index_check(struct state *st)
   for (watch_dep_t *dep = st->deps; dep; dep = dep->next, deps++)
     assert(dep->state == st && *dep->pprev == dep
            && (dep->head.valid || dep->edges == NULL || UNFIXED_CYCLE));
-  assert(namespaces == st->counters.namespaces);
+  assert(namespaces == st->counters.namespaces
+         && apart == st->counters.tap_namespaces
+         && namespaces == st->counted_namespaces.count);
   assert(keys == st->counters.keys && edges == st->counters.edges);
   assert(deps == st->counters.dependents);
 }
@@ -358,6 +442,7 @@ edge_new(struct state *st, watch_dep_t *dep, struct keyrec *kr)
   kr->edges = e;
   e->dep_next = dep->edges;
   dep->edges = e;
+  ns_counted(st, kr->ns);
   kr->ns->edges++;
   st->counters.edges++;
   return 0;
@@ -580,9 +665,11 @@ ns_all_changed(struct state *st, struct ns *ns, const watch_event_t *report)
 static void
 ns_destroyed(struct state *st, struct ns *ns, const watch_event_t *report)
 {
-  table_drop(st, &st->namespaces, &ns->node);
+  ns_uncount(st, ns);
+  ns_table_remove(st, ns);
   ns_all_changed(st, ns, report);
   ns->obj = NULL;
+  ns_count(st, ns);  /* out of the table: no bucket */
   ns_maybe_free(st, ns);
 }
 

@@ -139,6 +139,9 @@ struct ns {
   unsigned pinned : 1;
   unsigned collect_queued : 1;
   unsigned subclass_registry : 1; /* a base's tp_subclasses, see type.c */
+  /* Watched for taps made through the API alone, and counted apart
+   * (watch_counters_t): no edge, no pin, no tap of libwatch's own. */
+  unsigned apart : 1;
   watch_tap_t *taps;    /* tap.c; they keep the namespace watched */
 };
 
@@ -175,7 +178,7 @@ struct watch_dep_s {
 #ifdef WATCH_TEST_ABI_VERSION
 #define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
 #else
-#define WATCH_ABI_VERSION 7
+#define WATCH_ABI_VERSION 8
 #endif
 
 /* state.c: blocks that state_alloc() hands out again, per size class. */
@@ -237,7 +240,14 @@ struct state {
   PyObject *garbage_inline[GARBAGE_INLINE];
   struct free_list free_lists[FREE_CLASSES]; /* state.c, state_alloc() */
   uint64_t hits;           /* events that invalidated something */
-  watch_counters_t counters; /* misses is derived: events - hits */
+  /* What watch_counters() reports, but: events counts every event, those
+   * counted in tap_events too; misses is derived (events - hits); and
+   * bytes and tap_bytes leave out the table of namespaces, whose buckets
+   * are shared out there: bytes gets those that a table of the counted
+   * namespaces alone would have (counted_namespaces), tap_bytes the rest,
+   * so that taps leave bytes as it would be without them. */
+  watch_counters_t counters;
+  table_shadow_t counted_namespaces;
 };
 
 /* state.c */
@@ -335,9 +345,22 @@ void ns_unused(struct state *st, struct ns *ns);
 static inline void
 ns_maybe_free(struct state *st, struct ns *ns)
 {
-  if (ns->obj != NULL && (ns->edges || ns->pinned || ns->taps))
+  if (ns->obj != NULL && (ns->edges || ns->pinned || (ns->taps && ns->apart)))
     return;
   ns_unused(st, ns);
+}
+/* The namespace of a tap made through the API: created apart. */
+int ns_get_apart(struct state *st, PyObject *obj, const struct ns_kind *kind,
+                 struct ns **out);
+void ns_set_apart(struct state *st, struct ns *ns, int apart);
+
+/* Something that counts (an edge, a pin, a tap of libwatch's own) keeps
+ * the namespace watched from now on.  Inline: every edge linked asks. */
+static inline void
+ns_counted(struct state *st, struct ns *ns)
+{
+  if (ns->apart)
+    ns_set_apart(st, ns, 0);
 }
 void ns_free_all(struct state *st);
 int dep_link(struct state *st, watch_dep_t *dep, struct ns *ns, PyObject *key,
@@ -493,7 +516,19 @@ struct watch_tap_s {
   watch_tap_t **pprev;
   watch_tap_t *due_next;   /* in state->taps_due or state->tap_batch */
   watch_tap_t **due_pprev; /* NULL when in neither */
+  int own;                 /* tap_new_own()'s */
 };
+
+/* Whether a tap of libwatch's own is attached to ns (index.c).  Inline:
+ * the index, a layer below tap.c, asks. */
+static inline int
+taps_own(const struct ns *ns)
+{
+  for (watch_tap_t *tap = ns->taps; tap != NULL; tap = tap->next)
+    if (tap->ns != NULL && tap->own)
+      return 1;
+  return 0;
+}
 
 /* queue.c */
 void queue_push(struct state *st, watch_dep_t *dep);
@@ -512,6 +547,11 @@ void dict_watch_stop(struct state *st);
 int dep_on_dict_key(struct state *st, watch_dep_t *dep, PyObject *dict,
                     PyObject *key, PyObject *assumed);
 int dep_on_namespace(struct state *st, watch_dep_t *dep, PyObject *dict);
+/* A tap of libwatch's own (a cell's), counted with what it serves rather
+ * than among the taps (watch_counters_t); it has no after callback.
+ * Errors: watch_tap_new()'s. */
+int tap_new_own(watch_tap_t **out, PyObject *dict, watch_tap_cb cb,
+                void *data);
 /* The head of CPython's keys object (Include/internal/pycore_dict.h), the
  * same in 3.12 to 3.15 with the GIL: dict.c reads the hashes it stores. */
 struct dict_keys_head {
@@ -561,10 +601,11 @@ int dep_on_function(struct state *st, watch_dep_t *dep, PyObject *func);
 /* tap.c */
 void tap_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
                PyObject *key, PyObject *value);
-/* watch_tap_new() and watch_tap_new_type() (dict.c, type.c): hangs a new
- * tap on ns, which it keeps. */
+/* watch_tap_new(), tap_new_own() and watch_tap_new_type() (dict.c,
+ * type.c): hangs a new tap on ns, which it keeps; own: tap_new_own()'s. */
 int tap_attach(struct state *st, struct ns *ns, watch_tap_t **out,
-               watch_tap_cb cb, watch_tap_after_cb after, void *data);
+               watch_tap_cb cb, watch_tap_after_cb after, void *data,
+               int own);
 /* cell.c finds the one tap it keeps on a dict: the first attached with cb */
 watch_tap_t *tap_find(struct ns *ns, watch_tap_cb cb);
 void taps_finalize(struct state *st);

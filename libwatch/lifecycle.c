@@ -100,7 +100,12 @@ watch_counters(watch_counters_t *counters)
   if (counters == NULL)
     return WATCH_EINVAL;
   *counters = st->counters;
-  counters->misses = st->counters.events - st->hits;
+  counters->events = st->counters.events - st->counters.tap_events;
+  counters->misses = counters->events - st->hits;
+  /* The table of namespaces' buckets, shared out (internal.h). */
+  uint64_t counted = table_shadow_bytes(&st->counted_namespaces);
+  counters->bytes += counted;
+  counters->tap_bytes += table_bytes(&st->namespaces) - counted;
   return 0;
 }
 

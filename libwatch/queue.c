@@ -189,7 +189,8 @@ deliver_taps(struct state *st)
     tap->due_pprev = NULL;
     tap->after(tap);
     if (PyErr_Occurred()) {
-      st->counters.callback_errors++;
+      /* Only taps made through the API have an after callback. */
+      st->counters.tap_callback_errors++;
       PyErr_WriteUnraisable(NULL);
     }
     delivered++;

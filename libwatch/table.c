@@ -65,3 +65,25 @@ table_release(table_t *t)
   t->mask = 0;
   t->count = 0;
 }
+
+/* table_insert()'s growth and table_drop()'s release (index.c), counted. */
+void
+table_shadow_insert(table_shadow_t *s)
+{
+  if (s->buckets == 0 || s->count >= s->buckets)
+    s->buckets = s->buckets ? s->buckets * 2 : TABLE_MIN_BUCKETS;
+  s->count++;
+}
+
+void
+table_shadow_remove(table_shadow_t *s)
+{
+  if (--s->count == 0)
+    s->buckets = 0;
+}
+
+size_t
+table_shadow_bytes(const table_shadow_t *s)
+{
+  return s->buckets * sizeof(table_node_t *);
+}

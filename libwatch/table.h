@@ -51,4 +51,17 @@ void table_remove(table_t *t, table_node_t *node);
 size_t table_bytes(const table_t *t);
 void table_release(table_t *t);
 
+/* The bucket array a table would have if it held only some of another's
+ * records: the same growth rule, applied to their inserts and removes
+ * alone, with no buckets.  For an account of what part of the records
+ * costs. */
+typedef struct {
+  size_t buckets;
+  size_t count;
+} table_shadow_t;
+
+void table_shadow_insert(table_shadow_t *s);
+void table_shadow_remove(table_shadow_t *s);
+size_t table_shadow_bytes(const table_shadow_t *s);
+
 #endif /* WATCH_TABLE_H */

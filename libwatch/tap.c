@@ -8,10 +8,27 @@
  * first, so that what an after callback writes waits for the next batch,
  * as dependents do.  A tap is made on a dict by dict.c, on a class by
  * type.c, both layers above, which know those kinds of namespace.
+ *
+ * Taps made through the API are counted apart (watch_counters_t): taps,
+ * their bytes in tap_bytes, and a namespace that they alone keep watched
+ * (index.c, ns->apart).  A cell's taps are libwatch's own (tap_new_own())
+ * and count with the cell.
  */
 #include "internal.h"
 
 #include <stdlib.h>
+
+/* A tap made through the API leaves the counters: taps, and its bytes,
+ * which go back to bytes, whence the free takes them. */
+static void
+uncount(struct state *st, watch_tap_t *tap)
+{
+  if (tap->own)
+    return;
+  st->counters.taps--;
+  st->counters.tap_bytes -= sizeof(*tap);
+  st->counters.bytes += sizeof(*tap);
+}
 
 static void
 detach(watch_tap_t *tap)
@@ -30,6 +47,7 @@ free_freed(struct state *st)
   while (st->taps_freed != NULL) {
     watch_tap_t *tap = st->taps_freed;
     st->taps_freed = tap->all_next;
+    uncount(st, tap);
     state_free(st, tap, sizeof(*tap));
   }
 }
@@ -82,6 +100,7 @@ taps_finalize(struct state *st)
     queue_remove_tap(st, tap);
     /* Done with first: the callback may free the tap, or any other. */
     tap->state = NULL;
+    uncount(st, tap);
     st->counters.bytes -= sizeof(*tap);
     if (attached)
       (void)tap->cb(tap, &finalized);
@@ -92,12 +111,20 @@ taps_finalize(struct state *st)
 
 int
 tap_attach(struct state *st, struct ns *ns, watch_tap_t **out, watch_tap_cb cb,
-           watch_tap_after_cb after, void *data)
+           watch_tap_after_cb after, void *data, int own)
 {
   watch_tap_t *tap = state_alloc(st, sizeof(*tap));
   if (tap == NULL) {
     ns_maybe_free(st, ns);
     return WATCH_ENOMEM;
+  }
+  tap->own = own;
+  if (own) {
+    ns_counted(st, ns);
+  } else {
+    st->counters.taps++;
+    st->counters.bytes -= sizeof(*tap);
+    st->counters.tap_bytes += sizeof(*tap);
   }
   tap->cb = cb;
   tap->after = after;
@@ -165,6 +192,7 @@ watch_tap_free(watch_tap_t *tap)
     tap->all_next = st->taps_freed;
     st->taps_freed = tap;
   } else {
+    uncount(st, tap);
     state_free(st, tap, sizeof(*tap));
   }
   if (ns != NULL)

@@ -39,8 +39,10 @@ object_event(PyObject *obj, watch_event_kind_t kind)
   struct ns *ns = ns_find(st, obj);
   if (ns == NULL)
     return;
-  if (ns->taps != NULL)
+  if (ns->taps != NULL) {
+    st->counters.tap_events += ns->apart;
     tap_event(st, ns, kind, NULL, NULL);
+  }
   ns_changed(st, ns, kind);
 }
 
@@ -198,14 +200,14 @@ watch_tap_new_type(watch_tap_t **out, PyTypeObject *type, watch_tap_cb cb,
   if (out == NULL || type == NULL || !PyType_Check(type) || cb == NULL)
     return WATCH_EINVAL;
   struct ns *ns;
-  int rc = ns_get(st, (PyObject *)type, &type_kind, &ns);
+  int rc = ns_get_apart(st, (PyObject *)type, &type_kind, &ns);
   if (rc < 0)
     return rc;
   if (!PyUnstable_Type_AssignVersionTag(type)) {
     ns_maybe_free(st, ns);
     return WATCH_EUNSTABLE;
   }
-  return tap_attach(st, ns, out, cb, after, data);
+  return tap_attach(st, ns, out, cb, after, data, 0);
 }
 
 /* ---- the MRO ------------------------------------------------------------- */

@@ -732,13 +732,18 @@ pywatch_counters(PyObject *module, PyObject *unused)
   if (rc < 0)
     return pywatch_libwatch_error(rc);
   return Py_BuildValue(
-      "{sKsKsKsKsKsKsKsKsK}", "events", (unsigned long long)c.events,
-      "misses", (unsigned long long)c.misses, "invalidations",
-      (unsigned long long)c.invalidations, "dependents",
+      "{sKsKsKsKsKsKsKsKsKsKsKsKsKsK}", "events",
+      (unsigned long long)c.events, "misses", (unsigned long long)c.misses,
+      "invalidations", (unsigned long long)c.invalidations, "dependents",
       (unsigned long long)c.dependents, "edges", (unsigned long long)c.edges,
       "namespaces", (unsigned long long)c.namespaces, "keys",
       (unsigned long long)c.keys, "bytes", (unsigned long long)c.bytes,
-      "callback_errors", (unsigned long long)c.callback_errors);
+      "callback_errors", (unsigned long long)c.callback_errors, "taps",
+      (unsigned long long)c.taps, "tap_namespaces",
+      (unsigned long long)c.tap_namespaces, "tap_events",
+      (unsigned long long)c.tap_events, "tap_bytes",
+      (unsigned long long)c.tap_bytes, "tap_callback_errors",
+      (unsigned long long)c.tap_callback_errors);
 }
 
 static PyMethodDef dependent_functions[] = {

@@ -178,15 +178,17 @@ START_TEST(a_tap_keeps_the_namespace_and_nothing_after)
   watch_tap_t *t1, *t2;
   ck_assert_int_eq(watch_tap_new(&t1, d, record, NULL, &s1), 0);
   ck_assert_int_eq(watch_tap_new(&t2, d, record, NULL, &s2), 0);
-  ASSERT_COUNTER(namespaces, ==, c0.namespaces + 1);
+  ASSERT_COUNTER(tap_namespaces, ==, c0.tap_namespaces + 1);
   watch_tap_free(t1);
   RUN_WITH("d['a'] = 1", "d", d);
   ck_assert_int_eq(s1.n, 0);
   ck_assert_int_eq(s2.n, 1);
   watch_tap_free(t2);
   watch_counters_t c1 = COUNTERS();
-  ck_assert_uint_eq(c1.namespaces, c0.namespaces);
   ck_assert_uint_eq(c1.bytes, c0.bytes);
+  ck_assert_uint_eq(c1.taps, c0.taps);
+  ck_assert_uint_eq(c1.tap_namespaces, c0.tap_namespaces);
+  ck_assert_uint_eq(c1.tap_bytes, c0.tap_bytes);
   Py_DECREF(d);
 }
 END_TEST
@@ -339,6 +341,9 @@ START_TEST(freed_by_its_own_callback_on_a_write)
   watch_counters_t c1 = COUNTERS();
   ck_assert_uint_eq(c1.namespaces, c0.namespaces);
   ck_assert_uint_eq(c1.bytes, c0.bytes);
+  ck_assert_uint_eq(c1.taps, c0.taps);
+  ck_assert_uint_eq(c1.tap_namespaces, c0.tap_namespaces);
+  ck_assert_uint_eq(c1.tap_bytes, c0.tap_bytes);
   Py_DECREF(d);
 }
 END_TEST
@@ -360,6 +365,9 @@ START_TEST(freed_by_its_own_callback_when_the_dict_dies)
   watch_counters_t c1 = COUNTERS();
   ck_assert_uint_eq(c1.namespaces, c0.namespaces);
   ck_assert_uint_eq(c1.bytes, c0.bytes);
+  ck_assert_uint_eq(c1.taps, c0.taps);
+  ck_assert_uint_eq(c1.tap_namespaces, c0.tap_namespaces);
+  ck_assert_uint_eq(c1.tap_bytes, c0.tap_bytes);
   /* A new dict, maybe at the same address, is not tapped. */
   PyObject *d2 = PY("{'a': 0}");
   RUN_WITH("d['a'] = 1", "d", d2);
@@ -405,6 +413,9 @@ START_TEST(a_callback_frees_the_other_taps_of_its_dict)
     watch_counters_t c1 = COUNTERS();
     ck_assert_uint_eq(c1.namespaces, c0.namespaces);
     ck_assert_uint_eq(c1.bytes, c0.bytes);
+    ck_assert_uint_eq(c1.taps, c0.taps);
+    ck_assert_uint_eq(c1.tap_namespaces, c0.tap_namespaces);
+    ck_assert_uint_eq(c1.tap_bytes, c0.tap_bytes);
   }
 }
 END_TEST
@@ -434,6 +445,9 @@ START_TEST(an_after_callback_frees_the_taps_of_its_dict)
   watch_counters_t c1 = COUNTERS();
   ck_assert_uint_eq(c1.namespaces, c0.namespaces);
   ck_assert_uint_eq(c1.bytes, c0.bytes);
+  ck_assert_uint_eq(c1.taps, c0.taps);
+  ck_assert_uint_eq(c1.tap_namespaces, c0.tap_namespaces);
+  ck_assert_uint_eq(c1.tap_bytes, c0.tap_bytes);
   Py_DECREF(d);
 }
 END_TEST
@@ -596,6 +610,9 @@ START_TEST(a_type_tap_hears_its_class_die)
   watch_counters_t c1 = COUNTERS();
   ck_assert_uint_eq(c1.namespaces, c0.namespaces);
   ck_assert_uint_eq(c1.bytes, c0.bytes);
+  ck_assert_uint_eq(c1.taps, c0.taps);
+  ck_assert_uint_eq(c1.tap_namespaces, c0.tap_namespaces);
+  ck_assert_uint_eq(c1.tap_bytes, c0.tap_bytes);
   Py_DECREF(g);
 }
 END_TEST
@@ -633,6 +650,9 @@ START_TEST(a_type_tap_freed_by_its_own_callback)
   watch_counters_t c1 = COUNTERS();
   ck_assert_uint_eq(c1.namespaces, c0.namespaces);
   ck_assert_uint_eq(c1.bytes, c0.bytes);
+  ck_assert_uint_eq(c1.taps, c0.taps);
+  ck_assert_uint_eq(c1.tap_namespaces, c0.tap_namespaces);
+  ck_assert_uint_eq(c1.tap_bytes, c0.tap_bytes);
   Py_DECREF(g);
 }
 END_TEST

@@ -80,6 +80,11 @@ cdef void types() noexcept:
     c_keys_ = c.keys
     c_bytes_ = c.bytes
     c_callback_errors_ = c.callback_errors
+    c_taps_ = c.taps
+    c_tap_namespaces_ = c.tap_namespaces
+    c_tap_events_ = c.tap_events
+    c_tap_bytes_ = c.tap_bytes
+    c_tap_callback_errors_ = c.tap_callback_errors
     cdef watch_errno_t e
     cdef watch_event_kind_t k
     cdef uv_loop_s *loop = NULL

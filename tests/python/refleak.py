@@ -33,8 +33,8 @@ import unittest
 
 import pywatch
 
-COUNTERS = ("dependents", "edges", "namespaces", "keys", "bytes",
-            "tracked_namespaces")
+COUNTERS = ("dependents", "edges", "namespaces", "keys", "bytes", "taps",
+            "tap_namespaces", "tap_bytes", "tracked_namespaces")
 
 
 def test_modules(directory):

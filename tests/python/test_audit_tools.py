@@ -146,32 +146,88 @@ class TestInspect(RunnerCase):
 
 
 class TestStats(RunnerCase):
+    """pywatch.stats() inside an audited program: libwatch counts the
+    audit's taps apart (its tap fields), so the program's own counters
+    are what it gets unaudited (doc/audit.md)."""
+
+    # The counters of the program's dependents, cells and versions.
+    PROGRAMS = ("events", "misses", "invalidations", "dependents", "edges",
+                "namespaces", "keys", "bytes", "callback_errors")
 
     def test_counters_under_the_audit(self):
-        """What doc/pywatch.md says a program can tell from pywatch.stats(): not
-        fixed (libwatch cannot tell the audit's taps from the program's
-        watches of the same namespace)."""
-        self.files(prog="""
-                   import json, pywatch
-                   pywatch.freeze(json)
-                   stats = pywatch.stats()
-                   print({k: v for k, v in stats.items()
-                          if k.startswith(("frozen", "tracked"))})
-                   print(stats["namespaces"] > 0)
+        self.files(config="""
+                   DEBUG = False
+                   TIMEOUT = 30
+                   class Point:
+                       x = 0
+                   """, prog="""
+                   import builtins, json, sys
+                   import pywatch
+                   import config
+
+                   config.TIMEOUT = 60  # startup, then freeze
+                   pywatch.freeze(config, allow=("TIMEOUT",))
+
+                   def told(dep, event):
+                       pass
+                   watched = pywatch.watch(config, "DEBUG", told)
+                   dep = pywatch.Dependent(told)
+                   dep.depends_on(config, "TIMEOUT")
+                   dep.depends_on_namespace(vars(json))
+                   dep.depends_on_global(told, "len")
+                   cell = pywatch.global_cell(vars(config), vars(builtins),
+                                              "len")
+                   point = pywatch.attr_cell(config.Point, "x")
+                   pywatch.dict_version(vars(sys))
+                   config.TIMEOUT = 90
+                   config.Point.x = 1
+                   vars(json)["extra"] = 1
+                   pywatch.flush()
+                   print(json.dumps(pywatch.stats()))
+                   print(pywatch.is_frozen(config))
                    """)
-        audited = python(["-m", "pywatch", "audit", "prog.py"], self.dir)
         plain = python(["prog.py"], self.dir)
-        self.assertEqual(plain.stdout.splitlines()[0],
-                         "{'frozen_modules': 1, 'frozen_classes': 0, "
-                         "'frozen_writes_blocked': 0, "
-                         "'frozen_writes_detected': 0, "
-                         "'tracked_namespaces': 1}")
-        self.assertEqual(audited.stdout.splitlines()[0],
-                         "{'frozen_modules': 0, 'frozen_classes': 0, "
-                         "'frozen_writes_blocked': 0, "
-                         "'frozen_writes_detected': 0, "
-                         "'tracked_namespaces': 0}")
-        self.assertEqual(audited.stdout.splitlines()[1], "True")
+        audited = python(["-m", "pywatch", "audit", "prog.py"], self.dir)
+        self.assertEqual(plain.returncode, 0, plain.stderr)
+        self.assertEqual(audited.returncode, 0, audited.stderr)
+        self.assertEqual(plain.stdout.splitlines()[1], "True")
+        self.assertEqual(audited.stdout.splitlines()[1], "False")
+        plain = json.loads(plain.stdout.splitlines()[0])
+        audited = json.loads(audited.stdout.splitlines()[0])
+        self.assertEqual({k: audited[k] for k in self.PROGRAMS},
+                         {k: plain[k] for k in self.PROGRAMS})
+        self.assertGreater(plain["invalidations"], 0)
+        self.assertGreater(plain["misses"], 0)
+        # Freezing's recorder on config, a namespace that the dependents
+        # need: one tap, no namespace of the taps' own.
+        self.assertEqual((plain["taps"], plain["tap_namespaces"]), (1, 0))
+        # The audit's taps, one or two per module and class it tracks.
+        self.assertGreater(audited["taps"], 10)
+        self.assertGreater(audited["tap_namespaces"], 10)
+        self.assertGreater(audited["tap_bytes"], plain["tap_bytes"])
+        # Freezing's counters say what freezing does, which is nothing
+        # under the audit: freeze() only marks the end of startup there.
+        freezing = ("frozen_modules", "frozen_classes",
+                    "frozen_writes_blocked", "frozen_writes_detected",
+                    "tracked_namespaces")
+        self.assertEqual([plain[k] for k in freezing], [1, 0, 0, 0, 1])
+        self.assertEqual([audited[k] for k in freezing], [0, 0, 0, 0, 0])
+
+    def test_a_dependent_made_before_freeze(self):
+        """The one difference in what the program's dependents hear: the
+        audit moved the module to freezing's class at import, so the
+        program's freeze() does not move it again."""
+        self.files(config="DEBUG = False\n", prog="""
+                   import pywatch
+                   import config
+                   dep = pywatch.watch(config, "DEBUG", lambda d, e: None)
+                   pywatch.freeze(config)
+                   print(dep.valid, pywatch.stats()["invalidations"])
+                   """)
+        plain = python(["prog.py"], self.dir)
+        audited = python(["-m", "pywatch", "audit", "prog.py"], self.dir)
+        self.assertEqual(plain.stdout.splitlines()[0], "False 1")
+        self.assertEqual(audited.stdout.splitlines()[0], "True 0")
 
 
 class TestJson(RunnerCase):

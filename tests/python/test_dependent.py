@@ -509,7 +509,9 @@ class LifetimeTest(unittest.TestCase):
         counters = _pywatch.counters()
         self.assertEqual(set(counters), {
             "events", "misses", "invalidations", "dependents", "edges",
-            "namespaces", "keys", "bytes", "callback_errors"})
+            "namespaces", "keys", "bytes", "callback_errors", "taps",
+            "tap_namespaces", "tap_events", "tap_bytes",
+            "tap_callback_errors"})
         self.assertTrue(all(isinstance(v, int) for v in counters.values()))
 
 
