@@ -100,6 +100,15 @@ expect() {
   fi
 }
 
+# readme DIR: the files README's layout lists under DIR/, in its order.
+readme() {
+  awk -v head="\`$1/\`:" '
+    /^## / { layout = $0 == "## Layout" }
+    layout && $0 == head { listed = 1; next }
+    listed && !/^- / { listed = 0 }
+    listed { split($0, f, "`"); print f[2] }' README.md
+}
+
 if ! make --no-print-directory PYTHON="$py" all >/dev/null; then
   echo "(the build failed)"
   echo "$passed passed, 1 failed"
@@ -113,6 +122,14 @@ for dir in libwatch pywatch; do
   layers "$order" "$dir" | tac | sed "s/^/$dir: /" >"$work/upside-down.txt"
   expect "$dir upside down breaks it (on purpose)" 1 \
     "$work/upside-down.txt" "$dir" "$objdir"
+  echo "== README's layout lists $dir in the order of $order"
+  if diff <(layers "$order" "$dir" | tr ' ' '\n' | grep . | sed 's/$/.c/') \
+    <(readme "$dir"); then
+    passed=$((passed + 1))
+  else
+    echo "(README's layout: < $order, > README.md)"
+    failed=$((failed + 1))
+  fi
   # All in one layer: every call is sideways.
   echo "$dir: $(layers "$order" "$dir" | tr '\n' ' ')" >"$work/one-layer.txt"
   expect "$dir in one layer breaks it (on purpose)" 1 \
