@@ -8,6 +8,7 @@
 #   scratch_install OUT  empties OUT and installs libwatch there, into
 #                        OUT/stage/usr (make install with DESTDIR)
 #   pc ARGS...           pkg-config on that install's libwatch-$ver
+# shellcheck shell=sh disable=SC2034,SC2154 # suffix is the caller's; top too
 ver=$("$PY" -c 'import sys; print("%d.%d%s" % (sys.version_info[:2] + (sys.abiflags,)))')
 suffix=$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 
