@@ -10,31 +10,12 @@
  *    reading a local (LOAD_FAST), which is what LOAD_GLOBAL adds.
  *
  * Each figure is the best of interleaved rounds from this one run. */
-#include <watch.h>
+#define BENCH_NAME "bench_cell"
+#include "bench.h"
 
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
 
 #define ROUNDS 21
-
-static double
-now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void
-die(const char *what, int rc)
-{
-  fprintf(stderr, "bench_cell: %s: %s\n", what, watch_strerror(rc));
-  if (PyErr_Occurred())
-    PyErr_Print();
-  exit(1);
-}
 
 /* Forces every load after it to read memory again. */
 #define BARRIER() __asm__ volatile("" ::: "memory")
@@ -108,12 +89,6 @@ time_python(PyObject *f, long n)
   Py_DECREF(r);
   Py_DECREF(count);
   return t / n * 1e9;
-}
-
-static double
-best(double a, double b)
-{
-  return a < b ? a : b;
 }
 
 int

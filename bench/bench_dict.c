@@ -20,31 +20,12 @@
  *
  * With BENCH_DATA=dir, the series of 1 and 2 also go to dir/invalidation.dat
  * and dir/store.dat, which bench/plot.gp draws. */
-#include <watch.h>
+#define BENCH_NAME "bench_dict"
+#include "bench.h"
 
 #include <malloc.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
 
 #define ROUNDS 5
-
-static double
-now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void
-die(const char *what, int rc)
-{
-  fprintf(stderr, "bench_dict: %s: %s\n", what, watch_strerror(rc));
-  if (PyErr_Occurred())
-    PyErr_Print();
-  exit(1);
-}
 
 static PyObject **
 make_keys(int count)
@@ -247,13 +228,13 @@ bench_invalidation(void)
     /* Small sizes are quick, and the closest comparisons: more rounds. */
     for (int r = 0; r < (n <= 100 ? 4 * ROUNDS : ROUNDS); r++) {
       double t = cycle_libwatch(d, hot, values, cycles_for(n, 0));
-      lw[s] = t < lw[s] ? t : lw[s];
+      lw[s] = best(lw[s], t);
       baseline.scan_bloom = 0;
       t = cycle_baseline(bd, hot, values, cycles_for(n, 1));
-      every[s] = t < every[s] ? t : every[s];
+      every[s] = best(every[s], t);
       baseline.scan_bloom = 1;
       t = cycle_baseline(bd, hot, values, cycles_for(n, 1));
-      bloom[s] = t < bloom[s] ? t : bloom[s];
+      bloom[s] = best(bloom[s], t);
     }
     for (long i = 0; i < n; i++)
       watch_dep_release(deps[i]);
@@ -365,13 +346,13 @@ bench_miss_path(void)
   double lw = 1e30, noop = 1e30, none = 1e30, with_cell = 1e30;
   for (int r = 0; r < ROUNDS * 2; r++) {
     double t = time_stores(store, watched, n);
-    lw = t < lw ? t : lw;
+    lw = best(lw, t);
     t = time_stores(store, floor, n);
-    noop = t < noop ? t : noop;
+    noop = best(noop, t);
     t = time_stores(store, plain, n);
-    none = t < none ? t : none;
+    none = best(none, t);
     t = time_stores(store, celled, n);
-    with_cell = t < with_cell ? t : with_cell;
+    with_cell = best(with_cell, t);
   }
   if (watch_cell_value(cell) != PyDict_GetItem(celled, miss))
     die("the cell missed a store", WATCH_ESTALE);

@@ -11,34 +11,19 @@
  *    delivered equal the dependents, not the writes.
  *
  * Every figure is the best of several rounds of this run. */
-#include <watch.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
+#define BENCH_NAME "bench_queue"
+#include "bench.h"
 
 #define ROUNDS 7
 #define DEPENDENTS 10000
 
 static long calls;
 
-static double
-now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void
 check(int rc, const char *what)
 {
-  if (rc < 0) {
-    fprintf(stderr, "bench_queue: %s: %s\n", what, watch_strerror(rc));
-    if (PyErr_Occurred())
-      PyErr_Print();
-    exit(1);
-  }
+  if (rc < 0)
+    die(what, rc);
 }
 
 static int

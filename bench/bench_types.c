@@ -8,21 +8,10 @@
  *    tracked functions alive, against no function watcher at all.
  *
  * Figures are the best of interleaved rounds from this one run. */
-#include <watch.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
+#define BENCH_NAME "bench_types"
+#include "bench.h"
 
 #define ROUNDS 5
-
-static double
-now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static PyObject *globals;
 
@@ -46,12 +35,8 @@ run(const char *source)
 static void
 check(int rc, const char *what)
 {
-  if (rc < 0) {
-    fprintf(stderr, "bench_types: %s: %s\n", what, watch_strerror(rc));
-    if (PyErr_Occurred())
-      PyErr_Print();
-    exit(1);
-  }
+  if (rc < 0)
+    die(what, rc);
 }
 
 /* ---- 1. class attribute invalidation ------------------------------------- */

@@ -481,6 +481,16 @@ ns_find(struct state *st, PyObject *obj)
   return NULL;
 }
 
+/* A change that reaches libwatch outside its watchers (an audit hook, a
+ * code swap of its own), counted as the watchers count theirs: misses is
+ * events less hits, and a hit must have its event. */
+static inline void
+event_heard(struct state *st, const struct ns *ns)
+{
+  st->counters.events++;
+  st->counters.tap_events += ns->apart;
+}
+
 /* True when no dependent can be affected by a change of key; false may
  * still turn out to be a miss after the precise match. */
 static inline int

@@ -83,8 +83,10 @@ code_swap(struct state *st, PyFunctionObject *func, PyObject *code,
   set_version(func, version);
   Py_DECREF(old); /* the record holds it too: never the last reference */
   struct ns *ns = ns_find(st, (PyObject *)func);
-  if (ns != NULL)
+  if (ns != NULL) {
+    event_heard(st, ns);
     ns_changed(st, ns, WATCH_EVENT_CODE);
+  }
 }
 
 static int

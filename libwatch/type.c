@@ -528,8 +528,10 @@ bases_swap(struct state *st, PyTypeObject *cls)
                         && PyDict_CheckExact(registry)
                         ? ns_find(st, registry)
                         : NULL;
-    if (ns != NULL && ns->subclass_registry)
+    if (ns != NULL && ns->subclass_registry) {
+      event_heard(st, ns);
       ns_event_reported(st, ns, WATCH_EVENT_DELETED, key, &report);
+    }
   }
   Py_DECREF(key);
   return 0;
@@ -559,16 +561,22 @@ class_swap(struct state *st, PyObject *args)
   watch_event_t report = {WATCH_EVENT_TYPE, obj, NULL, NULL, 0};
   if (PyModule_Check(obj)) {
     struct ns *ns = ns_find(st, PyModule_GetDict(obj));
-    if (ns != NULL)
+    if (ns != NULL) {
+      event_heard(st, ns);
       ns_module_class_changed(st, ns, &report);
+    }
     return 0;
   }
   PyObject *dict = PyType_GetDict((PyTypeObject *)obj);
   struct ns *ns = ns_find(st, dict);
-  if (ns != NULL)
+  if (ns != NULL) {
+    event_heard(st, ns);
     ns_event_reported(st, ns, WATCH_EVENT_TYPE, NULL, &report);
-  if ((ns = ns_find(st, obj)) != NULL)
+  }
+  if ((ns = ns_find(st, obj)) != NULL) {
+    event_heard(st, ns);
     ns_event_reported(st, ns, WATCH_EVENT_TYPE, NULL, &report);
+  }
   Py_DECREF(dict);  /* the class holds it */
   return 0;
 }

@@ -24,20 +24,23 @@ ASAN_ENV = PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=1 \
            LSAN_OPTIONS=suppressions=$(CURDIR)/mk/lsan.supp:print_suppressions=0 \
            UBSAN_OPTIONS=print_stacktrace=1
 # A Python program loading the sanitized extension needs the ASan runtime
-# loaded before anything else.
-ASAN_PRELOAD = LD_PRELOAD=$$($(CC) -print-file-name=libasan.so)
+# loaded before anything else: it runs in ASAN_PYTHON, the interpreter
+# linked with it (mk/asan_python.c), rather than under an LD_PRELOAD that
+# every program it starts would inherit.
+ASAN_PYTHON = $(ASAN_BUILD)/python$(PY_VERSION)
 
 asan:
 	@bash mk/deps.sh
 	@$(MAKE) --no-print-directory PYTHON=$(PY) VARIANT=asan- \
 	  CFLAGS='-O1 -g $(SANITIZE) -DWATCH_CHECK_INDEX' LDFLAGS='$(SANITIZE)' \
 	  programs
+	$(CC) -O1 -g $(SANITIZE) -I$(PY_INCLUDE) -o $(ASAN_PYTHON) \
+	  mk/asan_python.c $(PY_EMBED_LIBS)
 	@$(call run_each,$(ASAN_ENV),$(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,\
 	  $(TESTS) $(EXAMPLES)))
-	PYTHONPATH=$(abspath $(ASAN_BUILD)) $(ASAN_ENV) $(ASAN_PRELOAD) \
-	  bash examples/service/run.sh $(PY)
-	PYTHONPATH=$(ASAN_BUILD) $(ASAN_ENV) $(ASAN_PRELOAD) \
-	  $(PY) tests/python/run.py
+	PYTHONPATH=$(abspath $(ASAN_BUILD)) $(ASAN_ENV) \
+	  bash examples/service/run.sh $(abspath $(ASAN_PYTHON))
+	PYTHONPATH=$(ASAN_BUILD) $(ASAN_ENV) $(ASAN_PYTHON) tests/python/run.py
 
 # CK_FORK=no: one process, so that memcheck sees every test (the harness
 # asks for it too).  Only definite losses are errors: CPython keeps much

@@ -1,54 +1,9 @@
 /* Value cells (watch_cell_*): a cell holds what a plain read gives now, or
  * NULL; after watch_cell_get(), exactly what the plain read gives. */
 #include "harness.h"
+#include "global_env.h"
 
 #define V315 (PY_VERSION_HEX >= 0x030F0000)
-
-/* A module namespace G whose builtins are the dict B, with functions that
- * LOAD_GLOBAL the names the tests read (the plain read a cell must match):
- *   len        in builtins only
- *   shadowed   in globals and in builtins: LOAD_GLOBAL sees the global
- *   only_g     in globals only
- *   undefined  in neither */
-#define ENV_SRC                                                               \
-  "B = {'len': len, 'abs': abs, 'shadowed': 'builtin value'}\n"               \
-  "G = {'__builtins__': B, '__name__': 'g', 'shadowed': 'global value',\n"    \
-  "     'only_g': 'g value'}\n"                                               \
-  "exec('def load_len(): return len\\n'\n"                                    \
-  "     'def load_shadowed(): return shadowed\\n'\n"                          \
-  "     'def load_only_g(): return only_g\\n'\n"                              \
-  "     'def load_undefined(): return undefined\\n'\n"                        \
-  "     'def store_only_g(v):\\n    global only_g\\n    only_g = v\\n'\n"     \
-  "     , G)\n"                                                               \
-  "assert G['load_len'].__builtins__ is B\n"
-
-typedef struct {
-  PyObject *ns; /* holds G and B */
-  PyObject *g;  /* borrowed from ns */
-  PyObject *b;  /* borrowed from ns */
-} env_t;
-
-#define ENV(e)                                                                \
-  env_t e;                                                                    \
-  e.ns = NS(ENV_SRC);                                                         \
-  e.g = ITEM(e.ns, "G");                                                      \
-  e.b = ITEM(e.ns, "B")
-
-/* What LOAD_GLOBAL of name gives in G, borrowed (the dicts hold it), by
- * calling load_NAME; NULL for a NameError. */
-static PyObject *
-load_global(env_t *e, const char *name)
-{
-  char src[64];
-  snprintf(src, sizeof src, "G['load_%s']()", name);
-  PyObject *v = PyRun_String(src, Py_eval_input, e->ns, e->ns);
-  if (v == NULL) {
-    ck_assert(PyErr_ExceptionMatches(PyExc_NameError));
-    PyErr_Clear();
-  }
-  Py_XDECREF(v);
-  return v;
-}
 
 static watch_cell_t *
 global_cell(env_t *e, const char *name)
@@ -101,6 +56,7 @@ slow(watch_cell_t *cell)
                   "the cell forwards what LOAD_GLOBAL does not read");        \
     ck_assert_msg(slow(cell) == truth_,                                       \
                   "after watch_cell_get() the cell is not LOAD_GLOBAL's");    \
+    Py_XDECREF(truth_);                                                       \
   } while (0)
 
 /* ---- forwarding ------------------------------------------------------------ */

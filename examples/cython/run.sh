@@ -16,21 +16,11 @@ else
   script=$here/demo.py
   set -- "$here/globalsum.pyx"
 fi
-# X.Y and the ABI flags (3.14d for a debug build), as make names builds.
-ver=$("$PY" -c 'import sys; print("%d.%d%s" % (sys.version_info[:2] + (sys.abiflags,)))')
+. "$top/examples/scratch-install.sh"
 # build/X.Y/examples-cython for examples/cython/demo.py.
 dir=$(dirname "$script")
 out=$top/build/$ver/$(echo "${dir#"$top"/}" | tr / -)
-rm -rf "$out"
-mkdir -p "$out"
-
-make -s -C "$top" --no-print-directory PYTHON="$PY" PREFIX=/usr \
-  DESTDIR="$out/stage" install >/dev/null
-pc() {
-  PKG_CONFIG_PATH=$out/stage/usr/lib/pkgconfig \
-    pkg-config --define-variable=prefix="$out/stage/usr" "$@" "libwatch-$ver"
-}
-suffix=$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+scratch_install "$out"
 for pyx in "$@"; do
   name=$(basename "$pyx" .pyx)
   bash "$top/mk/cython.sh" -I "$(pc --variable=includedir)" \
@@ -39,7 +29,7 @@ for pyx in "$@"; do
   # shellcheck disable=SC2046 # pkg-config prints several flags
   cc -O2 -shared -fPIC -Werror=incompatible-pointer-types \
     -Werror=int-conversion -o "$out/$name$suffix" "$out/$name.c" \
-    $(pc --cflags) $(pc --libs) -Wl,-rpath,"$out/stage/usr/lib"
+    $(pc --cflags) $(pc --libs) -Wl,-rpath,"$stage/usr/lib"
 done
 
 cd "$dir"

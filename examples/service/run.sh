@@ -10,11 +10,8 @@ echo "== main.py (freezing on)"
 env -u PYWATCH_DISABLE "$PY" main.py
 echo "== serve.py under the audit: app.config safe to freeze, handlers's"
 echo "   last_path written after the service's own freeze()"
-# Python makes and removes the file: under make asan, the sanitizer is
-# preloaded into every program this script runs, and mktemp and rm exit 1
-# on their own leaks.
-json=$("$PY" -c 'import tempfile; print(tempfile.mkstemp(suffix=".json")[1])')
-trap '"$PY" -c "import os, sys; os.remove(sys.argv[1])" "$json"' EXIT
+json=$(mktemp)
+trap 'rm -f "$json"' EXIT
 env -u PYWATCH_DISABLE "$PY" -m pywatch audit --include 'app*' \
   --json "$json" serve.py
 "$PY" - "$json" <<'EOF'

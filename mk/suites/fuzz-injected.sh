@@ -13,6 +13,17 @@ py=${1:?usage: $0 PYTHON BUILD}
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 ver=$("$py" mk/pyinfo.py | cut -d' ' -f1)
 
+# Not on a debug build (python3.14d): what this checks is the fuzzer's
+# power to find and minimize a bug of libwatch, which the release build of
+# the same version shows, running the same lines of libwatch and of the
+# fuzzer; on a debug build its two builds and the minimizing replays took
+# a minute of make test.
+if [[ $ver == *d ]]; then
+  echo "a debug build: the fuzzer's finding power is checked on the release build"
+  echo "0 passed, 0 failed"
+  exit 0
+fi
+
 passed=0 failed=0
 # check NAME SWITCH OPS_PATTERN
 check() {

@@ -3,18 +3,19 @@ import, audited in a subprocess, and their reports checked exactly; the
 program's own stdout, exit code and traceback unchanged by the audit.
 
 The programs are in audit_programs/; each is run from there."""
-import contextlib
 import json
 import os
-import runpy
 import subprocess
 import sys
 import tempfile
 import unittest
-import warnings
 
 import pywatch
 from pywatch import _audit, _audit_report
+
+# Every test here runs pywatch in child processes: refleak.py leaves them
+# out.  test_audit_verdict.py has the tests that run programs in this one.
+IN_CHILDREN = True
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS = os.path.join(HERE, "audit_programs")
@@ -322,60 +323,6 @@ class TestCommand(AuditCase):
                               text=True)
         self.assertEqual(proc.returncode, 2)
         self.assertIn("unknown command 'nope'", proc.stderr)
-
-
-@contextlib.contextmanager
-def fixture_modules():
-    sys.path.insert(0, PROGRAMS)
-    dont_write = sys.dont_write_bytecode
-    sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-    try:
-        yield
-    finally:
-        sys.dont_write_bytecode = dont_write
-        sys.path.remove(PROGRAMS)
-        for name in ("config_mod", "counter_mod"):
-            m = sys.modules.pop(name, None)
-            if m is not None:
-                pywatch.thaw(m)
-
-
-class TestVerdictHolds(AuditCase):
-    """The allow= list the audit gives makes the module freezable: the same
-    program runs frozen without a FrozenError or a FrozenWarning."""
-
-    def frozen_run(self, program, name, allow):
-        """Runs program in this process with module name frozen with
-        allow=; returns what freezing objected to."""
-        objections = []
-        with fixture_modules(), warnings.catch_warnings(record=True) as w:
-            warnings.simplefilter("always")
-            pywatch.freeze(__import__(name), allow=allow)
-            try:
-                with contextlib.redirect_stdout(None):
-                    runpy.run_path(os.path.join(PROGRAMS, program))
-            except pywatch.FrozenError as exc:
-                objections.append(exc)
-            pywatch.flush()
-        return objections + [x.message for x in w
-                             if issubclass(x.category, pywatch.FrozenWarning)]
-
-    def check(self, program, name):
-        if not pywatch.enabled():
-            self.skipTest("freezing is disabled in this process")
-        _, report = self.audit(program)
-        allow = report["verdict"]["allow"][name]
-        self.assertEqual(self.frozen_run(program, name, allow), [])
-        # ...and not with any name less.
-        for less in allow:
-            rest = [n for n in allow if n != less]
-            self.assertTrue(self.frozen_run(program, name, rest), less)
-
-    def test_monkeypatch(self):
-        self.check("prog_monkeypatch.py", "config_mod")
-
-    def test_counter(self):
-        self.check("prog_counter.py", "counter_mod")
 
 
 if __name__ == "__main__":

@@ -514,6 +514,38 @@ class LifetimeTest(unittest.TestCase):
             "tap_callback_errors"})
         self.assertTrue(all(isinstance(v, int) for v in counters.values()))
 
+    def test_an_invalidation_outside_the_watchers_is_no_miss(self):
+        # A __class__ or __bases__ assignment reaches libwatch through an
+        # audit hook, not a watcher; its invalidation is still a hit with
+        # its event, so misses (events less hits) does not fall, let alone
+        # wrap around below zero.
+        def module_class(mod, cls):
+            mod.__class__ = type("Sub", (types.ModuleType,), {})
+
+        def class_class(mod, cls):
+            cls.__class__ = type("Meta2", (type,), {})
+
+        def class_bases(mod, cls):
+            cls.__bases__ = (type("Other", (), {}),)
+
+        for change in (module_class, class_class, class_bases):
+            with self.subTest(change.__name__):
+                mod = module(x=1)
+                cls = type("Meta", (type,), {})(
+                    "C", (type("Base", (), {}),), {"x": 1})
+                on = mod if change is module_class else cls
+                dep = pywatch.watch(on, "x", Recorder(lambda: None))
+                before = _pywatch.counters()
+                change(mod, cls)
+                after = _pywatch.counters()
+                self.assertFalse(dep.valid)
+                self.assertEqual(after["invalidations"],
+                                 before["invalidations"] + 1)
+                events = after["events"] - before["events"]
+                misses = after["misses"] - before["misses"]
+                self.assertGreaterEqual(misses, 0)
+                self.assertEqual(events - misses, 1)  # one hit
+
 
 class WatchAndVersionTest(unittest.TestCase):
     def test_watch(self):

@@ -16,6 +16,10 @@ import unittest
 from test_audit import ENV
 from test_pytest_plugin import DEBIAN, PYWATCH_DIR
 
+# Every test here runs pywatch in child processes (run() below): refleak.py
+# leaves them out.
+IN_CHILDREN = True
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 # subinterp.py and this file's WORK, in the subprocess
 ENV = dict(ENV, PYTHONPATH=os.pathsep.join([ENV["PYTHONPATH"], HERE]))

@@ -103,12 +103,11 @@ class ImportErrors(unittest.TestCase):
 
 
 def clean_env():
-    """The environment of a user's shell: no make of ours around (nor the
-    sanitizer make asan preloads, under which every tool exits 1 on its own
-    leaks), no build chosen."""
+    """The environment of a user's shell: no make of ours around, no build
+    chosen."""
     return {k: v for k, v in os.environ.items()
             if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTHON",
-                         "PYTHONPATH", "LD_PRELOAD")}
+                         "PYTHONPATH")}
 
 
 def hook(name, *args, env=None):
