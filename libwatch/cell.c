@@ -165,23 +165,58 @@ all_links(struct cell_dict *cd, int known)
 /* A write of an exact str key, the write of a name: its links only.  A
  * key of the name's hash that compares by Python code (it was added
  * earlier, which left these links unknown) may be the entry the next
- * lookup finds, whatever this write does: still unknown.  The check reads
- * the stored hashes and runs no Python code.  Inline: every write to a
- * dict that cells read comes here. */
-static inline void
-name_written(struct cell_dict *cd, const watch_tap_event_t *ev)
+ * lookup finds, whatever this write does: still unknown (certain 0). */
+static inline __attribute__((always_inline)) void
+links_written(struct cell_name *cn, watch_event_kind_t kind, int certain,
+              PyObject *value)
 {
-  struct cell_name *cn = name_find(cd, ev->key, exact_key_hash(ev->key));
-  if (cn == NULL)
-    return;
-  int certain = ev->kind != WATCH_EVENT_ADDED
-                && dict_name_lookup_is_pure(ev->dict, ev->key);
-  PyObject *held = ev->kind == WATCH_EVENT_MODIFIED ? ev->value : NULL;
+  PyObject *held = kind == WATCH_EVENT_MODIFIED ? value : NULL;
+  certain = certain && kind != WATCH_EVENT_ADDED;
   for (struct link *l = cn->links; l; l = l->next) {
     l->known = certain;
     l->held = held;
     publish(l->cell);
   }
+}
+
+/* Any write of a name.  The check reads the stored hashes and runs no
+ * Python code. */
+static __attribute__((noinline)) void
+name_written(struct cell_dict *cd, watch_event_kind_t kind, PyObject *dict,
+             PyObject *key, PyObject *value)
+{
+  struct cell_name *cn = name_find(cd, key, exact_key_hash(key));
+  if (cn != NULL)
+    links_written(cn, kind, dict_name_lookup_is_pure(dict, key), value);
+}
+
+/* The common case inline: the name written under the very str the cells
+ * keep (the interned name of the code that writes it, its hash cached),
+ * in a dict of exact str keys alone, where every lookup is pure.  A node
+ * of its hash that keeps another object may still be the same name:
+ * name_written() compares. */
+int
+cells_name_written(struct cell_dict *cd, watch_event_kind_t kind,
+                   PyObject *dict, PyObject *key, PyObject *value)
+{
+  Py_hash_t h = ((PyASCIIObject *)key)->hash;
+  struct dict_keys_head *keys =
+      (struct dict_keys_head *)((PyDictObject *)dict)->ma_keys;
+  if (h == -1 || keys->dk_kind == 0) {
+    name_written(cd, kind, dict, key, value);
+    return 0;
+  }
+  uintptr_t hash = table_hash_mix((uintptr_t)h);
+  for (table_node_t *n = table_chain(&cd->names, hash); n; n = n->next) {
+    if (n->hash != hash)
+      continue;
+    if (((struct cell_name *)n)->key == key)
+      links_written((struct cell_name *)n, kind, 1, value);
+    else
+      name_written(cd, kind, dict, key, value);
+    break;
+  }
+  return 0;
 }
 
 /* Every other event, out of line. */
@@ -225,7 +260,8 @@ other_event(struct cell_dict *cd, const watch_tap_event_t *ev)
 /* Runs before CPython changes the dict; does no lookup and drops no
  * reference.  Only MODIFIED and DELETED are taken as final (see watch.h,
  * "Timing").  The same for global cells and for the entry that holds an
- * attribute cell's value. */
+ * attribute cell's value.  While it is its dict's only tap, the dict
+ * watcher gives a name's write to cells_name_written() itself (dict.c). */
 static int
 cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
 {
@@ -233,7 +269,7 @@ cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
   if ((ev->kind == WATCH_EVENT_ADDED || ev->kind == WATCH_EVENT_MODIFIED
        || ev->kind == WATCH_EVENT_DELETED)
       && PyUnicode_CheckExact(ev->key))
-    name_written(cd, ev);
+    cells_name_written(cd, ev->kind, ev->dict, ev->key, ev->value);
   else
     other_event(cd, ev);
   return 0;
@@ -279,6 +315,7 @@ link_add(struct state *st, struct link *l, PyObject *dict, PyObject *name)
       free(cd);
       return rc;
     }
+    tap_set_cells(cd->tap);
   }
   uintptr_t hash = exact_key_hash(name);
   struct cell_name *cn = name_find(cd, name, hash);

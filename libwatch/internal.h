@@ -100,6 +100,14 @@ struct ns {
   unsigned collect_queued : 1;
   unsigned subclass_registry : 1; /* a base's tp_subclasses, see type.c */
   watch_tap_t *taps;    /* tap.c; they keep the namespace watched */
+  unsigned tap_count;   /* taps attached */
+  /* cell.c's tap on this dict and its record of the cells that read it
+   * (tap_set_cells()), or NULL.  While it is the only tap, the dict
+   * watcher hands a name's write to cells_name_written() itself, without
+   * the taps' dispatch: the write of a name that cells read is the common
+   * event there. */
+  watch_tap_t *cell_tap;
+  struct cell_dict *cells;
 };
 
 struct watch_dep_s {
@@ -138,7 +146,7 @@ struct watch_dep_s {
 #ifdef WATCH_TEST_ABI_VERSION
 #define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
 #else
-#define WATCH_ABI_VERSION 6
+#define WATCH_ABI_VERSION 7
 #endif
 
 /* state.c: blocks that state_alloc() hands out again, per size class. */
@@ -517,6 +525,15 @@ int taps_deliver(struct state *st);
 /* cell.c finds the one tap it keeps on a dict: the first attached with cb */
 watch_tap_t *tap_find(struct ns *ns, watch_tap_cb cb);
 void taps_finalize(struct state *st);
+/* Makes tap, attached, its namespace's cell tap (ns->cell_tap). */
+void tap_set_cells(watch_tap_t *tap);
+
+/* cell.c: what the cell tap does for the write (ADDED, MODIFIED, DELETED)
+ * of an exact str key; the dict watcher calls it while the cell tap is its
+ * dict's only one.  Returns 0. */
+struct cell_dict;
+int cells_name_written(struct cell_dict *cd, watch_event_kind_t kind,
+                       PyObject *dict, PyObject *key, PyObject *value);
 
 /* type.c */
 extern const struct ns_kind type_kind;
