@@ -162,18 +162,18 @@ all_links(struct cell_dict *cd, int known)
       }
 }
 
-/* A write of an exact str key, the write of a name: its links only.  A
- * key of the name's hash that compares by Python code (it was added
- * earlier, which left these links unknown) may be the entry the next
- * lookup finds, whatever this write does: still unknown (certain 0). */
+/* A write of an exact str key, the write of a name: its links only.
+ * held is what the dict holds under the name once the write is done
+ * (NULL: absent), known whether that is certain: not for an add (watch.h,
+ * "Timing"), nor while the dict holds a key of the name's hash that
+ * compares by Python code (it was added earlier, which left these links
+ * unknown): that key may be the entry the next lookup finds, whatever this
+ * write does. */
 static inline __attribute__((always_inline)) void
-links_written(struct cell_name *cn, watch_event_kind_t kind, int certain,
-              PyObject *value)
+links_written(struct cell_name *cn, PyObject *held, int known)
 {
-  PyObject *held = kind == WATCH_EVENT_MODIFIED ? value : NULL;
-  certain = certain && kind != WATCH_EVENT_ADDED;
   for (struct link *l = cn->links; l; l = l->next) {
-    l->known = certain;
+    l->known = known;
     l->held = held;
     publish(l->cell);
   }
@@ -182,38 +182,36 @@ links_written(struct cell_name *cn, watch_event_kind_t kind, int certain,
 /* Any write of a name.  The check reads the stored hashes and runs no
  * Python code. */
 static __attribute__((noinline)) void
-name_written(struct cell_dict *cd, watch_event_kind_t kind, PyObject *dict,
-             PyObject *key, PyObject *value)
+name_written(struct cell_dict *cd, PyObject *dict, PyObject *key,
+             PyObject *held, int known)
 {
   struct cell_name *cn = name_find(cd, key, exact_key_hash(key));
   if (cn != NULL)
-    links_written(cn, kind, dict_name_lookup_is_pure(dict, key), value);
+    links_written(cn, held, known && dict_name_lookup_is_pure(dict, key));
 }
 
 /* The common case inline: the name written under the very str the cells
- * keep (the interned name of the code that writes it, its hash cached),
- * in a dict of exact str keys alone, where every lookup is pure.  A node
- * of its hash that keeps another object may still be the same name:
- * name_written() compares. */
+ * keep (the interned name of the code that writes it), in a dict of exact
+ * str keys alone, where every lookup is pure.  A node of its hash that
+ * keeps another object may still be the same name: name_written()
+ * compares. */
 int
-cells_name_written(struct cell_dict *cd, watch_event_kind_t kind,
-                   PyObject *dict, PyObject *key, PyObject *value)
+cells_name_written(struct cell_dict *cd, PyObject *dict, PyObject *key,
+                   uintptr_t hash, PyObject *held, int known)
 {
-  Py_hash_t h = ((PyASCIIObject *)key)->hash;
   struct dict_keys_head *keys =
       (struct dict_keys_head *)((PyDictObject *)dict)->ma_keys;
-  if (h == -1 || keys->dk_kind == 0) {
-    name_written(cd, kind, dict, key, value);
+  if (keys->dk_kind == 0) {
+    name_written(cd, dict, key, held, known);
     return 0;
   }
-  uintptr_t hash = table_hash_mix((uintptr_t)h);
   for (table_node_t *n = table_chain(&cd->names, hash); n; n = n->next) {
     if (n->hash != hash)
       continue;
     if (((struct cell_name *)n)->key == key)
-      links_written((struct cell_name *)n, kind, 1, value);
+      links_written((struct cell_name *)n, held, known);
     else
-      name_written(cd, kind, dict, key, value);
+      name_written(cd, dict, key, held, known);
     break;
   }
   return 0;
@@ -269,7 +267,9 @@ cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
   if ((ev->kind == WATCH_EVENT_ADDED || ev->kind == WATCH_EVENT_MODIFIED
        || ev->kind == WATCH_EVENT_DELETED)
       && PyUnicode_CheckExact(ev->key))
-    cells_name_written(cd, ev->kind, ev->dict, ev->key, ev->value);
+    cells_name_written(cd, ev->dict, ev->key, exact_key_hash(ev->key),
+                       ev->kind == WATCH_EVENT_MODIFIED ? ev->value : NULL,
+                       ev->kind != WATCH_EVENT_ADDED);
   else
     other_event(cd, ev);
   return 0;

@@ -63,47 +63,31 @@ dict_event_tapped(struct state *st, struct ns *ns, PyDict_WatchEvent event,
     tap_event(st, ns, event_kind(event), key, new_value);
 }
 
-/* What dict_event() does not finish itself.  cells: the dict's cells, to
- * which a name's write goes without the taps' dispatch while their tap is
- * the only one; last, after the dependents: neither side runs Python code
- * or frees anything, and an attribute cell whose guard breaks here ends
- * NULL in either order (cell.c). */
+/* What dict_event() does not finish itself.  A name's write in a dict
+ * whose only tap is the cells' goes to them without the taps' dispatch,
+ * and last, after the dependents, as in dict_event(): neither side runs
+ * Python code or frees anything, and an attribute cell whose guard breaks
+ * in the same write ends NULL in either order (cell.c). */
 static __attribute__((noinline)) int
 dict_event_rest(struct state *st, struct ns *ns, PyDict_WatchEvent event,
-                PyObject *key, PyObject *new_value, struct cell_dict *cells)
+                PyObject *key, PyObject *new_value)
 {
-  if (ns->taps != NULL && cells == NULL)
-    dict_event_tapped(st, ns, event, key, new_value);
-  if (event != PyDict_EVENT_ADDED && event != PyDict_EVENT_MODIFIED
-      && event != PyDict_EVENT_DELETED)
-    dict_event_dispatch(st, ns, event, NULL, NULL);
-  else if (!ns_key_idle(ns, key))
-    dict_event_dispatch(st, ns, event, key, new_value);
-  if (cells != NULL)
-    cells_name_written(cells, event_kind(event), ns->obj, key, new_value);
-  return 0;
-}
-
-/* After the version's bump: the common events end here with no call, or
- * with one as the last thing done (the tail of dict_event()), a write to a
- * key nobody depends on in a dict with no taps (the miss path), or of a
- * name that cells read in a dict with no other tap. */
-static inline __attribute__((always_inline)) int
-dict_event_on(struct state *st, struct ns *ns, PyDict_WatchEvent event,
-              PyObject *dict, PyObject *key, PyObject *new_value)
-{
-  ns->version = ++st->clock;
   int key_event = event == PyDict_EVENT_ADDED || event == PyDict_EVENT_MODIFIED
                   || event == PyDict_EVENT_DELETED;
   struct cell_dict *cells = ns->tap_count == 1 && key_event
                                     && PyUnicode_CheckExact(key)
                                 ? ns->cells
                                 : NULL;
-  if (!key_event || (ns->taps != NULL && cells == NULL)
-      || !ns_key_idle(ns, key))
-    return dict_event_rest(st, ns, event, key, new_value, cells);
+  if (ns->taps != NULL && cells == NULL)
+    dict_event_tapped(st, ns, event, key, new_value);
+  if (!key_event)
+    dict_event_dispatch(st, ns, event, NULL, NULL);
+  else if (!ns_key_idle(ns, key))
+    dict_event_dispatch(st, ns, event, key, new_value);
   if (cells != NULL)
-    return cells_name_written(cells, event_kind(event), dict, key, new_value);
+    cells_name_written(cells, ns->obj, key, exact_key_hash(key),
+                       event == PyDict_EVENT_MODIFIED ? new_value : NULL,
+                       event != PyDict_EVENT_ADDED);
   return 0;
 }
 
@@ -121,23 +105,37 @@ dict_event_any(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
   if (ns == NULL
       || (event == PyDict_EVENT_MODIFIED && identical_store(dict, key, new_value)))
     return 0;
-  return dict_event_on(st, ns, event, dict, key, new_value);
+  ns->version = ++st->clock;
+  return dict_event_rest(st, ns, event, key, new_value);
 }
 
-/* The common event first, with no call but the last one, so that this
- * function saves no registers: a store to a combined dict (no identical
- * store to check) while one interpreter alone runs libwatch. */
+/* The common event first: a store (MODIFIED) to a combined dict, which
+ * needs no check of an identical store, under a str of cached hash (a
+ * name), while one interpreter alone runs libwatch.  Its two common cases
+ * end here with no call but the last, so that this function saves no
+ * registers: a key nobody depends on, in a dict with no taps (the miss
+ * path), and a name that cells read, in a dict with no other tap. */
 static int
 dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
            PyObject *new_value)
 {
   struct state *st = atomic_load_explicit(&sole_state, memory_order_acquire);
   if (st == NULL || event != PyDict_EVENT_MODIFIED
-      || ((PyDictObject *)dict)->ma_values != NULL)
+      || ((PyDictObject *)dict)->ma_values != NULL
+      || !PyUnicode_CheckExact(key) || ((PyASCIIObject *)key)->hash == -1)
     return dict_event_any(event, dict, key, new_value);
   st->counters.events++;
   struct ns *ns = ns_find(st, dict);
-  return ns != NULL ? dict_event_on(st, ns, event, dict, key, new_value) : 0;
+  if (ns == NULL)
+    return 0;
+  ns->version = ++st->clock;
+  struct cell_dict *cells = ns->tap_count == 1 ? ns->cells : NULL;
+  uintptr_t hash = table_hash_mix((uintptr_t)((PyASCIIObject *)key)->hash);
+  if (ns->whole.edges != NULL || (ns->taps != NULL && cells == NULL)
+      || !ns_hash_idle(ns, hash))
+    return dict_event_rest(st, ns, event, key, new_value);
+  return cells != NULL ? cells_name_written(cells, dict, key, hash, new_value, 1)
+                       : 0;
 }
 
 int

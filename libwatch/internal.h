@@ -432,6 +432,18 @@ ns_find(struct state *st, PyObject *obj)
   return NULL;
 }
 
+/* True when the namespace has no key record of this hash (mixed, as
+ * exact_key_hash() gives). */
+static inline int
+ns_hash_idle(const struct ns *ns, uintptr_t hash)
+{
+  for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
+    if (n->hash == hash)
+      return 0;
+  }
+  return 1;
+}
+
 /* True when no dependent can be affected by a change of key; false may
  * still turn out to be a miss after the precise match. */
 static inline int
@@ -439,12 +451,7 @@ ns_key_idle(const struct ns *ns, PyObject *key)
 {
   if (ns->whole.edges != NULL || !key_is_exact(key))
     return 0;
-  uintptr_t hash = exact_key_hash(key);
-  for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
-    if (n->hash == hash)
-      return 0;
-  }
-  return 1;
+  return ns_hash_idle(ns, exact_key_hash(key));
 }
 
 /* queue.c */
@@ -529,11 +536,13 @@ void taps_finalize(struct state *st);
 void tap_set_cells(watch_tap_t *tap);
 
 /* cell.c: what the cell tap does for the write (ADDED, MODIFIED, DELETED)
- * of an exact str key; the dict watcher calls it while the cell tap is its
+ * of an exact str key, whose exact_key_hash() is hash: held is what dict
+ * holds under it once the write is done (NULL: absent), known 0 for an add,
+ * which may yet fail.  The dict watcher calls it while the cell tap is its
  * dict's only one.  Returns 0. */
 struct cell_dict;
-int cells_name_written(struct cell_dict *cd, watch_event_kind_t kind,
-                       PyObject *dict, PyObject *key, PyObject *value);
+int cells_name_written(struct cell_dict *cd, PyObject *dict, PyObject *key,
+                       uintptr_t hash, PyObject *held, int known);
 
 /* type.c */
 extern const struct ns_kind type_kind;
