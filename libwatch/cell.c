@@ -197,7 +197,7 @@ name_written(struct cell_dict *cd, PyObject *dict, PyObject *key,
  * compares. */
 int
 cells_name_written(struct cell_dict *cd, PyObject *dict, PyObject *key,
-                   uintptr_t hash, PyObject *held, int known)
+                   PyObject *held, int known, uintptr_t hash)
 {
   struct dict_keys_head *keys =
       (struct dict_keys_head *)((PyDictObject *)dict)->ma_keys;
@@ -267,9 +267,9 @@ cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
   if ((ev->kind == WATCH_EVENT_ADDED || ev->kind == WATCH_EVENT_MODIFIED
        || ev->kind == WATCH_EVENT_DELETED)
       && PyUnicode_CheckExact(ev->key))
-    cells_name_written(cd, ev->dict, ev->key, exact_key_hash(ev->key),
+    cells_name_written(cd, ev->dict, ev->key,
                        ev->kind == WATCH_EVENT_MODIFIED ? ev->value : NULL,
-                       ev->kind != WATCH_EVENT_ADDED);
+                       ev->kind != WATCH_EVENT_ADDED, exact_key_hash(ev->key));
   else
     other_event(cd, ev);
   return 0;

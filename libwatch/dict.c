@@ -85,9 +85,9 @@ dict_event_rest(struct state *st, struct ns *ns, PyDict_WatchEvent event,
   else if (!ns_key_idle(ns, key))
     dict_event_dispatch(st, ns, event, key, new_value);
   if (cells != NULL)
-    cells_name_written(cells, ns->obj, key, exact_key_hash(key),
+    cells_name_written(cells, ns->obj, key,
                        event == PyDict_EVENT_MODIFIED ? new_value : NULL,
-                       event != PyDict_EVENT_ADDED);
+                       event != PyDict_EVENT_ADDED, exact_key_hash(key));
   return 0;
 }
 
@@ -134,7 +134,7 @@ dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
   if (ns->whole.edges != NULL || (ns->taps != NULL && cells == NULL)
       || !ns_hash_idle(ns, hash))
     return dict_event_rest(st, ns, event, key, new_value);
-  return cells != NULL ? cells_name_written(cells, dict, key, hash, new_value, 1)
+  return cells != NULL ? cells_name_written(cells, dict, key, new_value, 1, hash)
                        : 0;
 }
 

@@ -542,7 +542,7 @@ void tap_set_cells(watch_tap_t *tap);
  * dict's only one.  Returns 0. */
 struct cell_dict;
 int cells_name_written(struct cell_dict *cd, PyObject *dict, PyObject *key,
-                       uintptr_t hash, PyObject *held, int known);
+                       PyObject *held, int known, uintptr_t hash);
 
 /* type.c */
 extern const struct ns_kind type_kind;
