@@ -39,7 +39,7 @@ identical_store(PyObject *dict, PyObject *key, PyObject *new_value)
 
 /* Everything but the miss path: out of line, so that the miss path does not
  * pay for its registers. */
-static __attribute__((noinline)) void
+static __attribute__((noinline)) int
 dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
                     PyObject *key, PyObject *new_value)
 {
@@ -49,6 +49,7 @@ dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
     subclass_registry_event(st, ns, event_kind(event), key, new_value);
   else
     ns_event(st, ns, event_kind(event), key);
+  return 0;
 }
 
 /* The taps hear the event first (tap.c, which registers through this
@@ -114,7 +115,8 @@ dict_event_any(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
  * name), while one interpreter alone runs libwatch.  Its two common cases
  * end here with no call but the last, so that this function saves no
  * registers: a key nobody depends on, in a dict with no taps (the miss
- * path), and a name that cells read, in a dict with no other tap. */
+ * path), a name that cells read, in a dict with no other tap, and a key
+ * with dependents, in a dict with no taps. */
 static int
 dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
            PyObject *new_value)
@@ -131,9 +133,11 @@ dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
   ns->version = ++st->clock;
   struct cell_dict *cells = ns->tap_count == 1 ? ns->cells : NULL;
   uintptr_t hash = table_hash_mix((uintptr_t)((PyASCIIObject *)key)->hash);
-  if (ns->whole.edges != NULL || (ns->taps != NULL && cells == NULL)
-      || !ns_hash_idle(ns, hash))
+  int idle = ns->whole.edges == NULL && ns_hash_idle(ns, hash);
+  if (ns->taps != NULL && (cells == NULL || !idle))
     return dict_event_rest(st, ns, event, key, new_value);
+  if (!idle)  /* no taps: the dependents alone */
+    return dict_event_dispatch(st, ns, event, key, new_value);
   return cells != NULL ? cells_name_written(cells, dict, key, new_value, 1, hash)
                        : 0;
 }
