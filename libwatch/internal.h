@@ -103,6 +103,14 @@ struct ns {
    * (watch_counters_t): no edge, no pin, no tap of libwatch's own. */
   unsigned apart : 1;
   watch_tap_t *taps;    /* tap.c; they keep the namespace watched */
+  unsigned tap_count;   /* taps attached */
+  /* cell.c's tap on this dict and its record of the cells that read it
+   * (tap_set_cells()), or NULL.  While it is the only tap, the dict
+   * watcher hands a name's write to cells_name_written() itself, without
+   * the taps' dispatch: the write of a name that cells read is the common
+   * event there. */
+  watch_tap_t *cell_tap;
+  struct cell_dict *cells;
 };
 
 struct watch_dep_s {
@@ -141,7 +149,7 @@ struct watch_dep_s {
 #ifdef WATCH_TEST_ABI_VERSION
 #define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
 #else
-#define WATCH_ABI_VERSION 7
+#define WATCH_ABI_VERSION 8
 #endif
 
 /* state.c: blocks that state_alloc() hands out again, per size class. */
@@ -457,6 +465,18 @@ event_heard(struct state *st, const struct ns *ns)
   st->counters.tap_events += ns->apart;
 }
 
+/* True when the namespace has no key record of this hash (mixed, as
+ * exact_key_hash() gives). */
+static inline int
+ns_hash_idle(const struct ns *ns, uintptr_t hash)
+{
+  for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
+    if (n->hash == hash)
+      return 0;
+  }
+  return 1;
+}
+
 /* True when no dependent can be affected by a change of key; false may
  * still turn out to be a miss after the precise match. */
 static inline int
@@ -464,12 +484,7 @@ ns_key_idle(const struct ns *ns, PyObject *key)
 {
   if (ns->whole.edges != NULL || !key_is_exact(key))
     return 0;
-  uintptr_t hash = exact_key_hash(key);
-  for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
-    if (n->hash == hash)
-      return 0;
-  }
-  return 1;
+  return ns_hash_idle(ns, exact_key_hash(key));
 }
 
 /* queue.c */
@@ -557,6 +572,17 @@ int tap_new_own(watch_tap_t **out, PyObject *dict, watch_tap_cb cb,
 /* Whether a tap of libwatch's own is attached to ns. */
 int taps_own(const struct ns *ns);
 void taps_finalize(struct state *st);
+/* Makes tap, attached, its namespace's cell tap (ns->cell_tap). */
+void tap_set_cells(watch_tap_t *tap);
+
+/* cell.c: what the cell tap does for the write (ADDED, MODIFIED, DELETED)
+ * of an exact str key, whose exact_key_hash() is hash: held is what dict
+ * holds under it once the write is done (NULL: absent), known 0 for an add,
+ * which may yet fail.  The dict watcher calls it while the cell tap is its
+ * dict's only one.  Returns 0. */
+struct cell_dict;
+int cells_name_written(struct cell_dict *cd, PyObject *dict, PyObject *key,
+                       PyObject *held, int known, uintptr_t hash);
 
 /* type.c */
 extern const struct ns_kind type_kind;
