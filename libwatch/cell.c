@@ -162,26 +162,59 @@ all_links(struct cell_dict *cd, int known)
       }
 }
 
-/* A write of an exact str key, the write of a name: its links only.  A
- * key of the name's hash that compares by Python code (it was added
- * earlier, which left these links unknown) may be the entry the next
- * lookup finds, whatever this write does: still unknown.  The check reads
- * the stored hashes and runs no Python code.  Inline: every write to a
- * dict that cells read comes here. */
-static inline void
-name_written(struct cell_dict *cd, const watch_tap_event_t *ev)
+/* A write of an exact str key, the write of a name: its links only.
+ * held is what the dict holds under the name once the write is done
+ * (NULL: absent), known whether that is certain: not for an add (watch.h,
+ * "Timing"), nor while the dict holds a key of the name's hash that
+ * compares by Python code (it was added earlier, which left these links
+ * unknown): that key may be the entry the next lookup finds, whatever this
+ * write does. */
+static inline __attribute__((always_inline)) void
+links_written(struct cell_name *cn, PyObject *held, int known)
 {
-  struct cell_name *cn = name_find(cd, ev->key, exact_key_hash(ev->key));
-  if (cn == NULL)
-    return;
-  int certain = ev->kind != WATCH_EVENT_ADDED
-                && dict_name_lookup_is_pure(ev->dict, ev->key);
-  PyObject *held = ev->kind == WATCH_EVENT_MODIFIED ? ev->value : NULL;
   for (struct link *l = cn->links; l; l = l->next) {
-    l->known = certain;
+    l->known = known;
     l->held = held;
     publish(l->cell);
   }
+}
+
+/* Any write of a name.  The check reads the stored hashes and runs no
+ * Python code. */
+static __attribute__((noinline)) void
+name_written(struct cell_dict *cd, PyObject *dict, PyObject *key,
+             PyObject *held, int known)
+{
+  struct cell_name *cn = name_find(cd, key, exact_key_hash(key));
+  if (cn != NULL)
+    links_written(cn, held, known && dict_name_lookup_is_pure(dict, key));
+}
+
+/* The common case inline: the name written under the very str the cells
+ * keep (the interned name of the code that writes it), in a dict of exact
+ * str keys alone, where every lookup is pure.  A node of its hash that
+ * keeps another object may still be the same name: name_written()
+ * compares. */
+static int
+cells_name_written(struct cell_dict *cd, PyObject *dict, PyObject *key,
+                   PyObject *held, int known, uintptr_t hash)
+{
+  struct dict_keys_head *keys =
+      (struct dict_keys_head *)((PyDictObject *)dict)->ma_keys;
+  if (keys->dk_kind == 0) {
+    name_written(cd, dict, key, held, known);
+    return 0;
+  }
+  for (table_node_t *n = table_chain(&cd->names, hash); n; n = n->next) {
+    if (n->hash != hash)
+      continue;
+    if (((struct cell_name *)n)->key == key)
+      links_written((struct cell_name *)n, held, known);
+    else
+      name_written(cd, dict, key, held, known);
+    break;
+  }
+  return 0;
 }
 
 /* Every other event, out of line. */
@@ -225,7 +258,8 @@ other_event(struct cell_dict *cd, const watch_tap_event_t *ev)
 /* Runs before CPython changes the dict; does no lookup and drops no
  * reference.  Only MODIFIED and DELETED are taken as final (see watch.h,
  * "Timing").  The same for global cells and for the entry that holds an
- * attribute cell's value. */
+ * attribute cell's value.  While it is its dict's only tap, the dict
+ * watcher gives a name's write to cells_name_written() itself (dict.c). */
 static int
 cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
 {
@@ -233,7 +267,9 @@ cell_tap(watch_tap_t *tap, const watch_tap_event_t *ev)
   if ((ev->kind == WATCH_EVENT_ADDED || ev->kind == WATCH_EVENT_MODIFIED
        || ev->kind == WATCH_EVENT_DELETED)
       && PyUnicode_CheckExact(ev->key))
-    name_written(cd, ev);
+    cells_name_written(cd, ev->dict, ev->key,
+                       ev->kind == WATCH_EVENT_MODIFIED ? ev->value : NULL,
+                       ev->kind != WATCH_EVENT_ADDED, exact_key_hash(ev->key));
   else
     other_event(cd, ev);
   return 0;
@@ -279,6 +315,7 @@ link_add(struct state *st, struct link *l, PyObject *dict, PyObject *name)
       free(cd);
       return rc;
     }
+    tap_set_cells(cd->tap, cells_name_written);
   }
   uintptr_t hash = exact_key_hash(name);
   struct cell_name *cn = name_find(cd, name, hash);

@@ -39,7 +39,7 @@ identical_store(PyObject *dict, PyObject *key, PyObject *new_value)
 
 /* Everything but the miss path: out of line, so that the miss path does not
  * pay for its registers. */
-static __attribute__((noinline)) void
+static __attribute__((noinline)) int
 dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
                     PyObject *key, PyObject *new_value)
 {
@@ -49,6 +49,7 @@ dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
     st->up->registry_event(st, ns, event_kind(event), key, new_value);
   else
     ns_event(st, ns, event_kind(event), key);
+  return 0;
 }
 
 /* The taps hear the event first (tap.c).  CPython passes a clone's source
@@ -65,9 +66,38 @@ dict_event_tapped(struct state *st, struct ns *ns, PyDict_WatchEvent event,
     tap_event(st, ns, event_kind(event), key, new_value);
 }
 
-static int
-dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
-           PyObject *new_value)
+/* What dict_event() does not finish itself.  A name's write in a dict
+ * whose only tap is the cells' goes to them without the taps' dispatch,
+ * and last, after the dependents, as in dict_event(): neither side runs
+ * Python code or frees anything, and an attribute cell whose guard breaks
+ * in the same write ends NULL in either order (cell.c). */
+static __attribute__((noinline)) int
+dict_event_rest(struct state *st, struct ns *ns, PyDict_WatchEvent event,
+                PyObject *key, PyObject *new_value)
+{
+  int key_event = event == PyDict_EVENT_ADDED || event == PyDict_EVENT_MODIFIED
+                  || event == PyDict_EVENT_DELETED;
+  struct cell_dict *cells = ns->tap_count == 1 && key_event
+                                    && PyUnicode_CheckExact(key)
+                                ? ns->cells
+                                : NULL;
+  if (ns->taps != NULL && cells == NULL)
+    dict_event_tapped(st, ns, event, key, new_value);
+  if (!key_event)
+    dict_event_dispatch(st, ns, event, NULL, NULL);
+  else if (!ns_key_idle(ns, key))
+    dict_event_dispatch(st, ns, event, key, new_value);
+  if (cells != NULL)
+    ns->cells_written(cells, ns->obj, key,
+                       event == PyDict_EVENT_MODIFIED ? new_value : NULL,
+                       event != PyDict_EVENT_ADDED, exact_key_hash(key));
+  return 0;
+}
+
+/* Any event. */
+static __attribute__((noinline)) int
+dict_event_any(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
+               PyObject *new_value)
 {
   struct state *st = state_of_watcher();
   if (st == NULL)
@@ -82,15 +112,40 @@ dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
     return 0;
   }
   ns->version = ++st->clock;
-  if (ns->taps != NULL)
-    dict_event_tapped(st, ns, event, key, new_value);
-  int key_event = event == PyDict_EVENT_ADDED || event == PyDict_EVENT_MODIFIED
-                  || event == PyDict_EVENT_DELETED;
-  if (!key_event)
-    dict_event_dispatch(st, ns, event, NULL, NULL);
-  else if (!ns_key_idle(ns, key))
-    dict_event_dispatch(st, ns, event, key, new_value);
-  return 0;
+  return dict_event_rest(st, ns, event, key, new_value);
+}
+
+/* The common event first: a store (MODIFIED) to a combined dict, which
+ * needs no check of an identical store, under a str of cached hash (a
+ * name), while one interpreter alone runs libwatch.  Its two common cases
+ * end here with no call but the last, so that this function saves no
+ * registers: a key nobody depends on, in a dict with no taps (the miss
+ * path), a name that cells read, in a dict with no other tap, and a key
+ * with dependents, in a dict with no taps. */
+static int
+dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
+           PyObject *new_value)
+{
+  struct state *st = atomic_load_explicit(&sole_state, memory_order_acquire);
+  if (st == NULL || event != PyDict_EVENT_MODIFIED
+      || ((PyDictObject *)dict)->ma_values != NULL
+      || !PyUnicode_CheckExact(key) || ((PyASCIIObject *)key)->hash == -1)
+    return dict_event_any(event, dict, key, new_value);
+  st->counters.events++;
+  struct ns *ns = ns_find(st, dict);
+  if (ns == NULL)
+    return 0;
+  ns->version = ++st->clock;
+  struct cell_dict *cells = ns->tap_count == 1 ? ns->cells : NULL;
+  uintptr_t hash = table_hash_mix((uintptr_t)((PyASCIIObject *)key)->hash);
+  int idle = ns->whole.edges == NULL && ns_hash_idle(ns, hash);
+  if (ns->taps != NULL && (cells == NULL || !idle))
+    return dict_event_rest(st, ns, event, key, new_value);
+  if (!idle)  /* no taps: the dependents alone */
+    return dict_event_dispatch(st, ns, event, key, new_value);
+  return cells != NULL
+             ? ns->cells_written(cells, dict, key, new_value, 1, hash)
+             : 0;
 }
 
 int

@@ -92,6 +92,17 @@ struct up_calls {
                          PyObject *new_value);
 };
 
+/* cell.c's: what the cell tap does for the write (ADDED, MODIFIED,
+ * DELETED) of an exact str key, whose exact_key_hash() is hash: held is
+ * what dict holds under it once the write is done (NULL: absent), known 0
+ * for an add, which may yet fail.  The dict watcher, a layer below, calls
+ * it through the dict's record (ns->cells_written) while the cell tap is
+ * its dict's only one.  Returns 0. */
+struct cell_dict;
+typedef int (*cells_written_fn)(struct cell_dict *cd, PyObject *dict,
+                                PyObject *key, PyObject *held, int known,
+                                uintptr_t hash);
+
 struct edge {
   struct edge *next;     /* in keyrec->edges */
   struct edge **pprev;   /* whatever points at this edge in that list */
@@ -143,6 +154,15 @@ struct ns {
    * (watch_counters_t): no edge, no pin, no tap of libwatch's own. */
   unsigned apart : 1;
   watch_tap_t *taps;    /* tap.c; they keep the namespace watched */
+  unsigned tap_count;   /* taps attached */
+  /* cell.c's tap on this dict and its record of the cells that read it
+   * (tap_set_cells()), or NULL.  While it is the only tap, the dict
+   * watcher hands a name's write to cells_written itself, without the
+   * taps' dispatch: the write of a name that cells read is the common
+   * event there. */
+  watch_tap_t *cell_tap;
+  struct cell_dict *cells;
+  cells_written_fn cells_written;
 };
 
 struct watch_dep_s {
@@ -178,7 +198,7 @@ struct watch_dep_s {
 #ifdef WATCH_TEST_ABI_VERSION
 #define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
 #else
-#define WATCH_ABI_VERSION 8
+#define WATCH_ABI_VERSION 9
 #endif
 
 /* state.c: blocks that state_alloc() hands out again, per size class. */
@@ -491,6 +511,18 @@ event_heard(struct state *st, const struct ns *ns)
   st->counters.tap_events += ns->apart;
 }
 
+/* True when the namespace has no key record of this hash (mixed, as
+ * exact_key_hash() gives). */
+static inline int
+ns_hash_idle(const struct ns *ns, uintptr_t hash)
+{
+  for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
+    if (n->hash == hash)
+      return 0;
+  }
+  return 1;
+}
+
 /* True when no dependent can be affected by a change of key; false may
  * still turn out to be a miss after the precise match. */
 static inline int
@@ -498,12 +530,7 @@ ns_key_idle(const struct ns *ns, PyObject *key)
 {
   if (ns->whole.edges != NULL || !key_is_exact(key))
     return 0;
-  uintptr_t hash = exact_key_hash(key);
-  for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
-    if (n->hash == hash)
-      return 0;
-  }
-  return 1;
+  return ns_hash_idle(ns, exact_key_hash(key));
 }
 
 /* waker.c */
@@ -619,6 +646,9 @@ int tap_attach(struct state *st, struct ns *ns, watch_tap_t **out,
 /* cell.c finds the one tap it keeps on a dict: the first attached with cb */
 watch_tap_t *tap_find(struct ns *ns, watch_tap_cb cb);
 void taps_finalize(struct state *st);
+/* Makes tap, attached, its namespace's cell tap (ns->cell_tap). */
+void tap_set_cells(watch_tap_t *tap, cells_written_fn written);
+
 
 /* type.c */
 extern const struct ns_kind type_kind;

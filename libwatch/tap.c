@@ -35,6 +35,11 @@ detach(watch_tap_t *tap)
 {
   if (tap->ns == NULL)
     return;
+  tap->ns->tap_count--;
+  if (tap->ns->cell_tap == tap) {
+    tap->ns->cell_tap = NULL;
+    tap->ns->cells = NULL;
+  }
   *tap->pprev = tap->next;
   if (tap->next)
     tap->next->pprev = tap->pprev;
@@ -141,6 +146,7 @@ tap_attach(struct state *st, struct ns *ns, watch_tap_t **out, watch_tap_cb cb,
     ns->taps->pprev = &tap->next;
   tap->pprev = &ns->taps;
   ns->taps = tap;
+  ns->tap_count++;
   *out = tap;
   return 0;
 }
@@ -158,6 +164,14 @@ watch_tap_arm(watch_tap_t *tap)
   if (tap->ns == NULL || !PyType_Check(tap->ns->obj) || st->in_type_event)
     return WATCH_EINVAL;
   return PyUnstable_Type_AssignVersionTag((PyTypeObject *)tap->ns->obj);
+}
+
+void
+tap_set_cells(watch_tap_t *tap, cells_written_fn written)
+{
+  tap->ns->cell_tap = tap;
+  tap->ns->cells = tap->data;
+  tap->ns->cells_written = written;
 }
 
 void *

@@ -428,6 +428,83 @@ START_TEST(a_class_cell_follows_the_mro)
 END_TEST
 
 /* Raw writes to a global cell's dicts are plain dict writes. */
+/* What a tap on the cell's dict heard of the name: its last event. */
+typedef struct {
+  int n;
+  watch_event_kind_t kind;
+  PyObject *value;  /* borrowed, compared by identity only */
+} heard_t;
+
+static int
+hear_name(watch_tap_t *tap, const watch_tap_event_t *ev)
+{
+  heard_t *h = watch_tap_data(tap);
+  if (ev->key != NULL && PyUnicode_Check(ev->key)
+      && PyUnicode_CompareWithASCIIString(ev->key, "only_g") == 0) {
+    h->n++;
+    h->kind = ev->kind;
+    h->value = ev->value;
+  }
+  return 0;
+}
+
+/* The cell, another tap and a dependent on one key of one dict: each
+ * write reaches all three, whichever came first, and the cell goes on
+ * once the other tap is freed (the watcher then gives the write to the
+ * cells alone) or the cell is (the tap then hears alone). */
+START_TEST(a_cell_another_tap_and_a_dependent_on_one_key)
+{
+  for (int tap_first = 0; tap_first < 2; tap_first++) {
+    ENV(e);
+    heard_t heard = {0};
+    watch_tap_t *tap = NULL;
+    watch_cell_t *cell = NULL;
+    if (tap_first)
+      ck_assert_int_eq(watch_tap_new(&tap, e.g, hear_name, NULL, &heard), 0);
+    cell = global_cell(&e, "only_g");
+    if (!tap_first)
+      ck_assert_int_eq(watch_tap_new(&tap, e.g, hear_name, NULL, &heard), 0);
+    PROBE(p);
+    DEPEND(p, e.g, "only_g");
+
+    RUN(e.ns, "G['store_only_g']('first')\n");
+    PyObject *v = ITEM(e.g, "only_g");
+    ck_assert_ptr_eq(watch_cell_value(cell), v);
+    ck_assert_int_eq(heard.n, 1);
+    ck_assert_int_eq(heard.kind, WATCH_EVENT_MODIFIED);
+    ck_assert_ptr_eq(heard.value, v);
+    assert_invalidated(p, WATCH_EVENT_MODIFIED, e.g);
+    ASSERT_GLOBAL(e, cell, "only_g");
+
+    /* The cell alone with a dependent on its name. */
+    watch_tap_free(tap);
+    PROBE(q);
+    DEPEND(q, e.g, "only_g");
+    RUN(e.ns, "G['store_only_g']('second')\n");
+    ck_assert_ptr_eq(watch_cell_value(cell), ITEM(e.g, "only_g"));
+    ck_assert_int_eq(heard.n, 1);
+    assert_invalidated(q, WATCH_EVENT_MODIFIED, e.g);
+
+    /* A tap again, then the cell goes: the tap still hears. */
+    ck_assert_int_eq(watch_tap_new(&tap, e.g, hear_name, NULL, &heard), 0);
+    RUN(e.ns, "G['store_only_g']('third')\n");
+    ck_assert_ptr_eq(watch_cell_value(cell), ITEM(e.g, "only_g"));
+    ck_assert_int_eq(heard.n, 2);
+    RUN(e.ns, "del G['only_g']\n");
+    ck_assert_ptr_null(watch_cell_value(cell));
+    ck_assert_int_eq(heard.n, 3);
+    ck_assert_int_eq(heard.kind, WATCH_EVENT_DELETED);
+    ASSERT_GLOBAL(e, cell, "only_g");
+    watch_cell_free(cell);
+    RUN(e.ns, "G['store_only_g']('fourth')\n");
+    ck_assert_int_eq(heard.n, 4);
+    ck_assert_ptr_eq(heard.value, ITEM(e.g, "only_g"));
+    watch_tap_free(tap);
+    Py_DECREF(e.ns);
+  }
+}
+END_TEST
+
 START_TEST(raw_writes_reach_a_global_cell)
 {
   ENV(e);
@@ -706,6 +783,7 @@ make_suite(void)
   tcase_add_test(tc, a_dying_dict_leaves_the_cell_null_for_good);
   tcase_add_test(tc, a_key_with_its_own_eq_makes_the_cell_read_again);
   tcase_add_test(tc, raw_writes_reach_a_global_cell);
+  tcase_add_test(tc, a_cell_another_tap_and_a_dependent_on_one_key);
 #if V315
   tcase_add_test(tc, a_lazy_import_placeholder_reads_null);
   tcase_add_test(tc, a_module_cell_on_a_lazy_import_reads_null_until_resolved);
