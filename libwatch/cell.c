@@ -67,6 +67,9 @@ struct cell_dict {
   int dead;                /* the dict died, or libwatch finalized */
   size_t links;
   table_t names;
+  /* The name found last, tried before the table: a program's stores to
+   * one dict are mostly to the name it just stored. */
+  struct cell_name *last;
 };
 
 struct watch_cell_s {
@@ -77,8 +80,9 @@ struct watch_cell_s {
    * waits for the refresh (see cell_done()). */
   unsigned pins;
   int freed;
-  /* Bumped by every event that reaches the cell, so that a refresh knows
-   * whether its lookups raced with a write. */
+  /* Bumped by every event that reaches the cell while it is pinned, so
+   * that a refresh (which pins it) knows whether its lookups raced with a
+   * write.  Unpinned, nobody reads it: a write then saves the store. */
   uint64_t changes;
   /* Borrowed: what the last refresh read, which watch_cell_get() gives
    * when the cell cannot forward it (a lookup that runs Python code). */
@@ -121,7 +125,8 @@ publish(watch_cell_t *cell)
   else if (b->known)
     v = b->held;
   cell->head.value = v != NULL && !IS_LAZY_IMPORT(v) ? v : NULL;
-  cell->changes++;
+  if (cell->pins > 0)
+    cell->changes++;
 }
 
 static int
@@ -205,12 +210,17 @@ cells_name_written(struct cell_dict *cd, PyObject *dict, PyObject *key,
     name_written(cd, dict, key, held, known);
     return 0;
   }
+  if (cd->last != NULL && cd->last->key == key) {
+    links_written(cd->last, held, known);
+    return 0;
+  }
   for (table_node_t *n = table_chain(&cd->names, hash); n; n = n->next) {
     if (n->hash != hash)
       continue;
-    if (((struct cell_name *)n)->key == key)
-      links_written((struct cell_name *)n, held, known);
-    else
+    if (((struct cell_name *)n)->key == key) {
+      cd->last = (struct cell_name *)n;
+      links_written(cd->last, held, known);
+    } else
       name_written(cd, dict, key, held, known);
     break;
   }
@@ -289,6 +299,8 @@ link_drop(struct link *l)
     l->next->pprev = l->pprev;
   struct cell_dict *cd = cn->dict;
   if (cn->links == NULL) {
+    if (cd->last == cn)
+      cd->last = NULL;
     table_remove(&cd->names, &cn->node);
     Py_DECREF(cn->key);  /* an exact str: runs no Python code */
     free(cn);
