@@ -109,6 +109,39 @@ START_TEST(cells_have_no_unstable_limit)
 }
 END_TEST
 
+/* Writes to names in turn each reach their own cells, also once the cells
+ * of the name written last are freed and another name gets a cell: the
+ * cells' record remembers that name, and must forget it with the name. */
+START_TEST(writes_to_names_in_turn_reach_each_name_s_cells)
+{
+  ENV(e);
+  watch_cell_t *only_g = global_cell(&e, "only_g");
+  watch_cell_t *other = global_cell(&e, "other");
+  for (int i = 0; i < 3; i++) {
+    RUN(e.ns, "G['only_g'] = object()\n"
+              "G['other'] = object()\n"
+              "G['only_g'] = object()\n");
+    ck_assert_ptr_eq(watch_cell_value(only_g), ITEM(e.g, "only_g"));
+    ck_assert_ptr_eq(watch_cell_value(other), ITEM(e.g, "other"));
+  }
+  watch_cell_free(only_g);  /* the name written last loses its cells */
+  RUN(e.ns, "G['fresh'] = 1\n");
+  watch_cell_t *fresh = global_cell(&e, "fresh");
+  watch_cell_t *again = global_cell(&e, "only_g");
+  RUN(e.ns, "G['fresh'] = object()\n"
+            "G['other'] = object()\n"
+            "G['only_g'] = object()\n");
+  ck_assert_ptr_eq(watch_cell_value(fresh), ITEM(e.g, "fresh"));
+  ck_assert_ptr_eq(watch_cell_value(other), ITEM(e.g, "other"));
+  ck_assert_ptr_eq(watch_cell_value(again), ITEM(e.g, "only_g"));
+  ASSERT_GLOBAL(e, again, "only_g");
+  watch_cell_free(again);
+  watch_cell_free(fresh);
+  watch_cell_free(other);
+  Py_DECREF(e.ns);
+}
+END_TEST
+
 /* ---- shadowing --------------------------------------------------------------- */
 
 /* A global shadowing a builtin is an add: NULL until the slow path reads
@@ -775,6 +808,7 @@ make_suite(void)
   TCase *tc = harness_tcase(s, "global");
   tcase_add_test(tc, a_rebind_is_forwarded_by_the_write_itself);
   tcase_add_test(tc, cells_have_no_unstable_limit);
+  tcase_add_test(tc, writes_to_names_in_turn_reach_each_name_s_cells);
   tcase_add_test(tc, shadowing_and_unshadowing_a_builtin);
   tcase_add_test(tc, a_builtin_rebind_is_forwarded);
   tcase_add_test(tc, rebinding___builtins___in_globals);
