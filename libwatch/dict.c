@@ -37,9 +37,19 @@ identical_store(PyObject *dict, PyObject *key, PyObject *new_value)
   return current == new_value;
 }
 
-/* Everything but the miss path: out of line, so that the miss path does not
- * pay for its registers. */
-static __attribute__((noinline)) int
+/* The functions dict_event() ends by calling, out of line so that the
+ * miss path does not pay for their registers, and called in tail position.
+ * GCC's interprocedural passes (GCC 16) would clone them into functions
+ * that return nothing, which dict_event() then calls and returns from,
+ * with a stack frame on every path, the miss included. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TAIL_CALLED __attribute__((noipa))
+#else
+#define TAIL_CALLED __attribute__((noinline))
+#endif
+
+/* Everything but the miss path. */
+static TAIL_CALLED int
 dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
                     PyObject *key, PyObject *new_value)
 {
@@ -71,7 +81,7 @@ dict_event_tapped(struct state *st, struct ns *ns, PyDict_WatchEvent event,
  * and last, after the dependents, as in dict_event(): neither side runs
  * Python code or frees anything, and an attribute cell whose guard breaks
  * in the same write ends NULL in either order (cell.c). */
-static __attribute__((noinline)) int
+static TAIL_CALLED int
 dict_event_rest(struct state *st, struct ns *ns, PyDict_WatchEvent event,
                 PyObject *key, PyObject *new_value)
 {
@@ -95,7 +105,7 @@ dict_event_rest(struct state *st, struct ns *ns, PyDict_WatchEvent event,
 }
 
 /* Any event. */
-static __attribute__((noinline)) int
+static TAIL_CALLED int
 dict_event_any(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
                PyObject *new_value)
 {
