@@ -236,6 +236,8 @@ ns_set_apart(struct state *st, struct ns *ns, int apart)
 static void
 ns_table_remove(struct state *st, struct ns *ns)
 {
+  if (st->found == ns)
+    st->found = NULL;
   table_remove(&st->namespaces, &ns->node);
   if (st->namespaces.count == 0)
     table_release(&st->namespaces);
@@ -330,16 +332,19 @@ ns_unused(struct state *st, struct ns *ns)
 /* The index's invariants, walked whole after each collection (make asan
  * builds with WATCH_CHECK_INDEX): every edge sits where its pprev says, on
  * its own record's list, and belongs to a valid dependent; an invalid
- * dependent has no edge; an idle record keeps no key and no edge; and the
- * counters count what is there. */
+ * dependent has no edge; an idle record keeps no key and no edge; the
+ * namespace found last is in the table; and the counters count what is
+ * there. */
 static void
 index_check(struct state *st)
 {
   uint64_t namespaces = 0, apart = 0, keys = 0, edges = 0, deps = 0;
+  int found_in_table = 0;
   for (size_t i = 0; st->namespaces.count && i <= st->namespaces.mask; i++)
     for (table_node_t *n = st->namespaces.buckets[i]; n; n = n->next) {
       struct ns *ns = (struct ns *)n;
       size_t ns_edges = 0;
+      found_in_table |= ns == st->found;
       unsigned idle = 0, kept = 0;
       assert(ns->obj != NULL);
       if (ns->apart) {
@@ -387,6 +392,7 @@ index_check(struct state *st)
          && namespaces == st->counted_namespaces.count);
   assert(keys == st->counters.keys && edges == st->counters.edges);
   assert(deps == st->counters.dependents);
+  assert(st->found == NULL || found_in_table);
 }
 #else
 #define index_check(st) ((void)(st))

@@ -233,6 +233,10 @@ struct state {
   const void *starter;
   int finalizing;          /* the last watch_fini() is under way */
   table_t namespaces;
+  /* The namespace ns_find() found last, tried first: a program's writes
+   * mostly go to the namespace it wrote last.  Cleared as that namespace
+   * leaves the table, before its object's address can be reused. */
+  struct ns *found;
   watch_dep_t *deps;       /* every live dependent */
   /* queue.c */
   watch_dep_t *pending;    /* the next batch */
@@ -493,10 +497,12 @@ exact_key_hash(PyObject *key)
 static inline struct ns *
 ns_find(struct state *st, PyObject *obj)
 {
+  if (st->found != NULL && st->found->obj == obj)
+    return st->found;
   uintptr_t hash = table_hash_pointer(obj);
   for (table_node_t *n = table_chain(&st->namespaces, hash); n; n = n->next) {
     if (((struct ns *)n)->obj == obj)
-      return (struct ns *)n;
+      return st->found = (struct ns *)n;
   }
   return NULL;
 }
