@@ -123,17 +123,14 @@ collect_later(struct state *st, struct ns *ns)
 #define IDLE_KEYS_MAX 32
 #define KEPT_KEYS_MAX 8
 
-/* Always inline: every edge unlinked asks, an invalidation's above all. */
+/* A record that has no edge, and is neither idle nor kept.  Always
+ * inline: every last edge of a key unlinked comes here, an invalidation's
+ * above all. */
 static inline __attribute__((always_inline)) void
-keyrec_maybe_free(struct state *st, struct keyrec *kr)
+keyrec_unused(struct state *st, struct keyrec *kr)
 {
   struct ns *ns = kr->ns;
-  if (kr->kept && ns->edges == 0) {  /* queued by forget_kept() */
-    kr->kept = 0;
-    ns->kept--;
-  }
-  if (kr->edges || kr->idle || kr->kept || kr == &ns->whole
-      || kr == &ns->module_class)
+  if (kr == &ns->whole || kr == &ns->module_class)
     return;
   /* Inside a watcher the record may still count this very write (an
    * event tells ns->whole first): it waits for the collection, as one to
@@ -163,6 +160,13 @@ keyrec_maybe_free(struct state *st, struct keyrec *kr)
   }
   table_drop(st, &ns->keys, &kr->node);
   keyrec_drop(st, kr);
+}
+
+static inline void
+keyrec_maybe_free(struct state *st, struct keyrec *kr)
+{
+  if (!kr->edges && !kr->idle && !kr->kept)
+    keyrec_unused(st, kr);
 }
 
 /* The dict's last edge went: its kept records go too, at the next
@@ -406,6 +410,10 @@ index_collect_all(struct state *st)
     while ((kr = ns->unused) != NULL) {
       ns->unused = kr->unused_next;
       kr->unused_queued = 0;
+      if (kr->kept && ns->edges == 0) {  /* queued by forget_kept() */
+        kr->kept = 0;
+        ns->kept--;
+      }
       keyrec_maybe_free(st, kr);
     }
     ns_maybe_free(st, ns);
@@ -459,7 +467,8 @@ edge_free(struct state *st, struct edge *e)
   ns->edges--;
   st->counters.edges--;
   state_free(st, e, sizeof(*e));
-  keyrec_maybe_free(st, kr);
+  if (kr->edges == NULL)  /* a record with edges is neither idle nor kept */
+    keyrec_unused(st, kr);
   if (ns->edges == 0 && ns->kept)
     forget_kept(st, ns);
   ns_maybe_free(st, ns);
@@ -593,6 +602,18 @@ keyrec_invalidate(struct state *st, struct keyrec *kr,
     dep_invalidate(st, kr->edges->dep, report);
 }
 
+/* The write that makes a key unstable.  Out of line: it happens once a
+ * key, and its copy of the event would cost every hit a larger frame. */
+static __attribute__((noinline)) void
+keyrec_turns_unstable(struct state *st, struct keyrec *kr,
+                      const watch_event_t *report)
+{
+  kr->unstable = 1;
+  watch_event_t unstable = *report;
+  unstable.kind = WATCH_EVENT_UNSTABLE;
+  keyrec_invalidate(st, kr, &unstable);
+}
+
 /* A write that certainly hit this key: it counts toward instability.
  * Inline: it is the hit of every key write with a dependent. */
 static inline void
@@ -602,14 +623,33 @@ keyrec_changed(struct state *st, struct keyrec *kr,
   if (st->unstable_limit && !kr->kept && !kr->ns->subclass_registry) {
     kr->ns->pinned = 1;
     if (++kr->changes > st->unstable_limit && !kr->unstable) {
-      kr->unstable = 1;
-      watch_event_t unstable = *report;
-      unstable.kind = WATCH_EVENT_UNSTABLE;
-      keyrec_invalidate(st, kr, &unstable);
+      keyrec_turns_unstable(st, kr, report);
       return;
     }
   }
   keyrec_invalidate(st, kr, report);
+}
+
+/* A write of an exact key, whose exact_key_hash() is hash.  Always
+ * inline: the hit of every write of a name with a dependent. */
+static inline __attribute__((always_inline)) void
+exact_key_changed(struct state *st, struct ns *ns, PyObject *key,
+                  uintptr_t hash, const watch_event_t *report)
+{
+  for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
+    struct keyrec *kr = (struct keyrec *)n;
+    if (n->hash != hash)
+      continue;
+    if (kr->idle || (kr->exact && exact_keys_equal(kr->key, key)))
+      keyrec_changed(st, kr, report);
+    else
+      /* It may compare equal through its own __eq__, which must not run
+       * here; and two exact keys that share a hash may both equal a key
+       * the dict holds, whose own __eq__ says so (a str subclass's), and
+       * through which the write went.  Invalidate, but do not count a
+       * write it may not be. */
+      keyrec_invalidate(st, kr, report);
+  }
 }
 
 /* Called inside the watcher, so no record is freed under these walks. */
@@ -619,21 +659,7 @@ ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
 {
   keyrec_invalidate(st, &ns->whole, report);
   if (key_is_exact(key)) {
-    uintptr_t hash = exact_key_hash(key);
-    for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
-      struct keyrec *kr = (struct keyrec *)n;
-      if (n->hash != hash)
-        continue;
-      if (kr->idle || (kr->exact && exact_keys_equal(kr->key, key)))
-        keyrec_changed(st, kr, report);
-      else
-        /* It may compare equal through its own __eq__, which must not
-         * run here; and two exact keys that share a hash may both equal a
-         * key the dict holds, whose own __eq__ says so (a str subclass's),
-         * and through which the write went.  Invalidate, but do not count
-         * a write it may not be. */
-        keyrec_invalidate(st, kr, report);
-    }
+    exact_key_changed(st, ns, key, exact_key_hash(key), report);
   } else {
     /* Its hash and equality are Python code: it may be any key. */
     for (size_t i = 0; ns->keys.count && i <= ns->keys.mask; i++) {
@@ -692,6 +718,24 @@ ns_event_reported(struct state *st, struct ns *ns, watch_event_kind_t kind,
   st->in_watcher--;
 }
 
+
+/* ns_event() of a write (ADDED, MODIFIED, DELETED) of an exact key, whose
+ * exact_key_hash() the watcher has computed already: the hit of every
+ * write of a name with a dependent. */
+void
+ns_exact_key_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
+                   PyObject *key, uintptr_t hash)
+{
+  watch_event_t report = {kind, ns->obj, key, NULL, 0};
+  uint64_t invalidations = st->counters.invalidations;
+  st->in_watcher++;
+  keyrec_invalidate(st, &ns->whole, &report);
+  exact_key_changed(st, ns, key, hash, &report);
+  ns_maybe_free(st, ns);
+  if (st->counters.invalidations != invalidations)
+    st->hits++;
+  st->in_watcher--;
+}
 
 /* A module's __class__ assignment, on its dict's record: only those who
  * depend on the module's class hear of it, not the dict's own dependents.

@@ -354,6 +354,9 @@ ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
                           key, NULL, 0};
   ns_event_reported(st, ns, kind, key, &report);
 }
+void ns_exact_key_event(struct state *st, struct ns *ns,
+                        watch_event_kind_t kind, PyObject *key,
+                        uintptr_t hash);
 void ns_changed(struct state *st, struct ns *ns, watch_event_kind_t kind);
 void ns_module_class_changed(struct state *st, struct ns *ns,
                              const watch_event_t *report);
