@@ -130,8 +130,6 @@ static inline __attribute__((always_inline)) void
 keyrec_unused(struct state *st, struct keyrec *kr)
 {
   struct ns *ns = kr->ns;
-  if (kr == &ns->whole || kr == &ns->module_class)
-    return;
   /* Inside a watcher the record may still count this very write (an
    * event tells ns->whole first): it waits for the collection, as one to
    * free does, and is kept there if it still counts nothing.  Without the
@@ -149,6 +147,10 @@ keyrec_unused(struct state *st, struct keyrec *kr)
     kr->key = NULL;
     return;
   }
+  /* ns->whole and ns->module_class, which have no key and count nothing,
+   * come this far, and are part of the namespace. */
+  if (kr == &ns->whole || kr == &ns->module_class)
+    return;
   if (st->in_watcher || kr->unused_queued) {
     if (!kr->unused_queued) {
       kr->unused_queued = 1;
@@ -456,7 +458,9 @@ edge_new(struct state *st, watch_dep_t *dep, struct keyrec *kr)
   return 0;
 }
 
-static inline void
+/* Always inline, as unlink_since(): an invalidation unlinks every edge of
+ * its dependent with no call per edge. */
+static inline __attribute__((always_inline)) void
 edge_free(struct state *st, struct edge *e)
 {
   struct keyrec *kr = e->keyrec;
@@ -523,17 +527,26 @@ dep_link_module_class(struct state *st, watch_dep_t *dep, struct ns *ns)
   return dep_link_record(st, dep, &ns->module_class);
 }
 
-/* Undoes the edges added after mark, so that a registration that fails
- * halfway leaves the dependent as it found it.  An invalidation or release
- * meanwhile has unlinked them all, mark included. */
-void
-dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark)
+/* Unlinks the edges added after mark, NULL for all.  Always inline in
+ * dep_invalidate(), every hit's, which would otherwise pay two more
+ * frames. */
+static inline __attribute__((always_inline)) void
+unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark)
 {
   while (dep->edges != NULL && dep->edges != mark) {
     struct edge *e = dep->edges;
     dep->edges = e->dep_next;
     edge_free(st, e);
   }
+}
+
+/* Undoes the edges added after mark, so that a registration that fails
+ * halfway leaves the dependent as it found it.  An invalidation or release
+ * meanwhile has unlinked them all, mark included. */
+void
+dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark)
+{
+  unlink_since(st, dep, mark);
 }
 
 void
@@ -579,7 +592,7 @@ dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
     if (dep->locate)
       locate(&dep->event);
   }
-  dep_unlink_all(st, dep);
+  unlink_since(st, dep, NULL);
   /* Up the layers, through the dependent's kind: a cell's guard clears
    * the cell's value before the namespace drops it, a specialization gives
    * the function its code back before its next call.  After the
@@ -721,7 +734,13 @@ ns_event_reported(struct state *st, struct ns *ns, watch_event_kind_t kind,
 
 /* ns_event() of a write (ADDED, MODIFIED, DELETED) of an exact key, whose
  * exact_key_hash() the watcher has computed already: the hit of every
- * write of a name with a dependent. */
+ * write of a name with a dependent.
+ *
+ * No ns_maybe_free() at the end, as ns_key_changed() has: of what keeps a
+ * live namespace watched, the invalidations change only its edges, and
+ * edge_free() asks after each; a pin only keeps it longer.  A namespace that nothing
+ * keeps watched was queued when it became so (the miss path of the dict
+ * watcher relies on that too). */
 void
 ns_exact_key_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
                    PyObject *key, uintptr_t hash)
@@ -731,7 +750,6 @@ ns_exact_key_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
   st->in_watcher++;
   keyrec_invalidate(st, &ns->whole, &report);
   exact_key_changed(st, ns, key, hash, &report);
-  ns_maybe_free(st, ns);
   if (st->counters.invalidations != invalidations)
     st->hits++;
   st->in_watcher--;
