@@ -164,6 +164,8 @@ keyrec_unused(struct state *st, struct keyrec *kr)
   keyrec_drop(st, kr);
 }
 
+/* A record that may be in use, idle or kept: a failed registration's, a
+ * collected one. */
 static inline void
 keyrec_maybe_free(struct state *st, struct keyrec *kr)
 {

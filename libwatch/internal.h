@@ -115,7 +115,7 @@ struct keyrec {
   table_node_t node;    /* in ns->keys, by hash of key */
   /* Strong reference while a dependent uses the record; NULL for ns->whole
    * and for an idle record, one that only keeps a modification count and is
-   * matched by hash alone (see keyrec_maybe_free()). */
+   * matched by hash alone (see keyrec_unused()). */
   PyObject *key;
   struct edge *edges;
   struct ns *ns;
