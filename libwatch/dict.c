@@ -151,8 +151,13 @@ dict_event(PyDict_WatchEvent event, PyObject *dict, PyObject *key,
   int idle = ns->whole.edges == NULL && ns_hash_idle(ns, hash);
   if (ns->taps != NULL && (cells == NULL || !idle))
     return dict_event_rest(st, ns, event, key, new_value);
-  if (!idle)  /* no taps: the dependents alone */
-    return dict_event_dispatch(st, ns, event, key, new_value);
+  /* No taps: the dependents alone, with the hash at hand.  Not through
+   * dict_event_dispatch(): a base's subclass registry hands type.c only
+   * int keys, and any other key to the index as here. */
+  if (!idle) {
+    ns_exact_key_event(st, ns, WATCH_EVENT_MODIFIED, key, hash);
+    return 0;
+  }
   return cells != NULL
              ? ns->cells_written(cells, dict, key, new_value, 1, hash)
              : 0;
@@ -335,7 +340,8 @@ confirm(watch_dep_t *dep, PyObject *dict, PyObject *key, PyObject *expected)
   return rc == 0 && value != expected ? WATCH_ESTALE : rc;
 }
 
-static int
+/* Inline: every key registration ends here. */
+static inline int
 link_key(struct state *st, watch_dep_t *dep, PyObject *dict, PyObject *key,
          Py_hash_t hash)
 {

@@ -123,18 +123,13 @@ collect_later(struct state *st, struct ns *ns)
 #define IDLE_KEYS_MAX 32
 #define KEPT_KEYS_MAX 8
 
-/* Always inline: every edge unlinked asks, an invalidation's above all. */
+/* A record that has no edge, and is neither idle nor kept.  Always
+ * inline: every last edge of a key unlinked comes here, an invalidation's
+ * above all. */
 static inline __attribute__((always_inline)) void
-keyrec_maybe_free(struct state *st, struct keyrec *kr)
+keyrec_unused(struct state *st, struct keyrec *kr)
 {
   struct ns *ns = kr->ns;
-  if (kr->kept && ns->edges == 0) {  /* queued by forget_kept() */
-    kr->kept = 0;
-    ns->kept--;
-  }
-  if (kr->edges || kr->idle || kr->kept || kr == &ns->whole
-      || kr == &ns->module_class)
-    return;
   /* Inside a watcher the record may still count this very write (an
    * event tells ns->whole first): it waits for the collection, as one to
    * free does, and is kept there if it still counts nothing.  Without the
@@ -152,6 +147,10 @@ keyrec_maybe_free(struct state *st, struct keyrec *kr)
     kr->key = NULL;
     return;
   }
+  /* ns->whole and ns->module_class, which have no key and count nothing,
+   * come this far, and are part of the namespace. */
+  if (kr == &ns->whole || kr == &ns->module_class)
+    return;
   if (st->in_watcher || kr->unused_queued) {
     if (!kr->unused_queued) {
       kr->unused_queued = 1;
@@ -163,6 +162,15 @@ keyrec_maybe_free(struct state *st, struct keyrec *kr)
   }
   table_drop(st, &ns->keys, &kr->node);
   keyrec_drop(st, kr);
+}
+
+/* A record that may be in use, idle or kept: a failed registration's, a
+ * collected one. */
+static inline void
+keyrec_maybe_free(struct state *st, struct keyrec *kr)
+{
+  if (!kr->edges && !kr->idle && !kr->kept)
+    keyrec_unused(st, kr);
 }
 
 /* The dict's last edge went: its kept records go too, at the next
@@ -412,6 +420,10 @@ index_collect_all(struct state *st)
     while ((kr = ns->unused) != NULL) {
       ns->unused = kr->unused_next;
       kr->unused_queued = 0;
+      if (kr->kept && ns->edges == 0) {  /* queued by forget_kept() */
+        kr->kept = 0;
+        ns->kept--;
+      }
       keyrec_maybe_free(st, kr);
     }
     ns_maybe_free(st, ns);
@@ -454,7 +466,9 @@ edge_new(struct state *st, watch_dep_t *dep, struct keyrec *kr)
   return 0;
 }
 
-static inline void
+/* Always inline, as unlink_since(): an invalidation unlinks every edge of
+ * its dependent with no call per edge. */
+static inline __attribute__((always_inline)) void
 edge_free(struct state *st, struct edge *e)
 {
   struct keyrec *kr = e->keyrec;
@@ -465,7 +479,8 @@ edge_free(struct state *st, struct edge *e)
   ns->edges--;
   st->counters.edges--;
   state_free(st, e, sizeof(*e));
-  keyrec_maybe_free(st, kr);
+  if (kr->edges == NULL)  /* a record with edges is neither idle nor kept */
+    keyrec_unused(st, kr);
   if (ns->edges == 0 && ns->kept)
     forget_kept(st, ns);
   ns_maybe_free(st, ns);
@@ -520,17 +535,26 @@ dep_link_module_class(struct state *st, watch_dep_t *dep, struct ns *ns)
   return dep_link_record(st, dep, &ns->module_class);
 }
 
-/* Undoes the edges added after mark, so that a registration that fails
- * halfway leaves the dependent as it found it.  An invalidation or release
- * meanwhile has unlinked them all, mark included. */
-void
-dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark)
+/* Unlinks the edges added after mark, NULL for all.  Always inline in
+ * dep_invalidate(), every hit's, which would otherwise pay two more
+ * frames. */
+static inline __attribute__((always_inline)) void
+unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark)
 {
   while (dep->edges != NULL && dep->edges != mark) {
     struct edge *e = dep->edges;
     dep->edges = e->dep_next;
     edge_free(st, e);
   }
+}
+
+/* Undoes the edges added after mark, so that a registration that fails
+ * halfway leaves the dependent as it found it.  An invalidation or release
+ * meanwhile has unlinked them all, mark included. */
+void
+dep_unlink_since(struct state *st, watch_dep_t *dep, struct edge *mark)
+{
+  unlink_since(st, dep, mark);
 }
 
 void
@@ -576,7 +600,7 @@ dep_invalidate(struct state *st, watch_dep_t *dep, const watch_event_t *report)
     if (dep->locate)
       locate(&dep->event);
   }
-  dep_unlink_all(st, dep);
+  unlink_since(st, dep, NULL);
   /* Up the layers, through the dependent's kind: a cell's guard clears
    * the cell's value before the namespace drops it, a specialization gives
    * the function its code back before its next call.  After the
@@ -599,6 +623,18 @@ keyrec_invalidate(struct state *st, struct keyrec *kr,
     dep_invalidate(st, kr->edges->dep, report);
 }
 
+/* The write that makes a key unstable.  Out of line: it happens once a
+ * key, and its copy of the event would cost every hit a larger frame. */
+static __attribute__((noinline)) void
+keyrec_turns_unstable(struct state *st, struct keyrec *kr,
+                      const watch_event_t *report)
+{
+  kr->unstable = 1;
+  watch_event_t unstable = *report;
+  unstable.kind = WATCH_EVENT_UNSTABLE;
+  keyrec_invalidate(st, kr, &unstable);
+}
+
 /* A write that certainly hit this key: it counts toward instability.
  * Inline: it is the hit of every key write with a dependent. */
 static inline void
@@ -608,14 +644,33 @@ keyrec_changed(struct state *st, struct keyrec *kr,
   if (st->unstable_limit && !kr->kept && !kr->ns->subclass_registry) {
     kr->ns->pinned = 1;
     if (++kr->changes > st->unstable_limit && !kr->unstable) {
-      kr->unstable = 1;
-      watch_event_t unstable = *report;
-      unstable.kind = WATCH_EVENT_UNSTABLE;
-      keyrec_invalidate(st, kr, &unstable);
+      keyrec_turns_unstable(st, kr, report);
       return;
     }
   }
   keyrec_invalidate(st, kr, report);
+}
+
+/* A write of an exact key, whose exact_key_hash() is hash.  Always
+ * inline: the hit of every write of a name with a dependent. */
+static inline __attribute__((always_inline)) void
+exact_key_changed(struct state *st, struct ns *ns, PyObject *key,
+                  uintptr_t hash, const watch_event_t *report)
+{
+  for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
+    struct keyrec *kr = (struct keyrec *)n;
+    if (n->hash != hash)
+      continue;
+    if (kr->idle || (kr->exact && exact_keys_equal(kr->key, key)))
+      keyrec_changed(st, kr, report);
+    else
+      /* It may compare equal through its own __eq__, which must not run
+       * here; and two exact keys that share a hash may both equal a key
+       * the dict holds, whose own __eq__ says so (a str subclass's), and
+       * through which the write went.  Invalidate, but do not count a
+       * write it may not be. */
+      keyrec_invalidate(st, kr, report);
+  }
 }
 
 /* Called inside the watcher, so no record is freed under these walks. */
@@ -625,21 +680,7 @@ ns_key_changed(struct state *st, struct ns *ns, PyObject *key,
 {
   keyrec_invalidate(st, &ns->whole, report);
   if (key_is_exact(key)) {
-    uintptr_t hash = exact_key_hash(key);
-    for (table_node_t *n = table_chain(&ns->keys, hash); n; n = n->next) {
-      struct keyrec *kr = (struct keyrec *)n;
-      if (n->hash != hash)
-        continue;
-      if (kr->idle || (kr->exact && exact_keys_equal(kr->key, key)))
-        keyrec_changed(st, kr, report);
-      else
-        /* It may compare equal through its own __eq__, which must not
-         * run here; and two exact keys that share a hash may both equal a
-         * key the dict holds, whose own __eq__ says so (a str subclass's),
-         * and through which the write went.  Invalidate, but do not count
-         * a write it may not be. */
-        keyrec_invalidate(st, kr, report);
-    }
+    exact_key_changed(st, ns, key, exact_key_hash(key), report);
   } else {
     /* Its hash and equality are Python code: it may be any key. */
     for (size_t i = 0; ns->keys.count && i <= ns->keys.mask; i++) {
@@ -698,6 +739,29 @@ ns_event_reported(struct state *st, struct ns *ns, watch_event_kind_t kind,
   st->in_watcher--;
 }
 
+
+/* ns_event() of a write (ADDED, MODIFIED, DELETED) of an exact key, whose
+ * exact_key_hash() the watcher has computed already: the hit of every
+ * write of a name with a dependent.
+ *
+ * No ns_maybe_free() at the end, as ns_key_changed() has: of what keeps a
+ * live namespace watched, the invalidations change only its edges, and
+ * edge_free() asks after each; a pin only keeps it longer.  A namespace that nothing
+ * keeps watched was queued when it became so (the miss path of the dict
+ * watcher relies on that too). */
+void
+ns_exact_key_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
+                   PyObject *key, uintptr_t hash)
+{
+  watch_event_t report = {kind, ns->obj, key, NULL, 0};
+  uint64_t invalidations = st->counters.invalidations;
+  st->in_watcher++;
+  keyrec_invalidate(st, &ns->whole, &report);
+  exact_key_changed(st, ns, key, hash, &report);
+  if (st->counters.invalidations != invalidations)
+    st->hits++;
+  st->in_watcher--;
+}
 
 /* A module's __class__ assignment, on its dict's record: only those who
  * depend on the module's class hear of it, not the dict's own dependents.

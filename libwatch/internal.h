@@ -115,7 +115,7 @@ struct keyrec {
   table_node_t node;    /* in ns->keys, by hash of key */
   /* Strong reference while a dependent uses the record; NULL for ns->whole
    * and for an idle record, one that only keeps a modification count and is
-   * matched by hash alone (see keyrec_maybe_free()). */
+   * matched by hash alone (see keyrec_unused()). */
   PyObject *key;
   struct edge *edges;
   struct ns *ns;
@@ -358,6 +358,9 @@ ns_event(struct state *st, struct ns *ns, watch_event_kind_t kind,
                           key, NULL, 0};
   ns_event_reported(st, ns, kind, key, &report);
 }
+void ns_exact_key_event(struct state *st, struct ns *ns,
+                        watch_event_kind_t kind, PyObject *key,
+                        uintptr_t hash);
 void ns_changed(struct state *st, struct ns *ns, watch_event_kind_t kind);
 void ns_module_class_changed(struct state *st, struct ns *ns,
                              const watch_event_t *report);
