@@ -3,7 +3,8 @@
  * One dict watcher id per interpreter serves every watched dict.  Its
  * callback runs before CPython changes the dict; it only looks records up,
  * flips validity flags and queues callbacks.  A store to a key nobody depends
- * on costs a version bump and two hash probes.
+ * on costs a version bump, the namespace's lookup (the one found last, or a
+ * pointer-hash probe) and a probe of the key's hash.
  */
 #include "internal.h"
 
