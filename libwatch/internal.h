@@ -198,7 +198,7 @@ struct watch_dep_s {
 #ifdef WATCH_TEST_ABI_VERSION
 #define WATCH_ABI_VERSION WATCH_TEST_ABI_VERSION
 #else
-#define WATCH_ABI_VERSION 9
+#define WATCH_ABI_VERSION 10
 #endif
 
 /* state.c: blocks that state_alloc() hands out again, per size class. */

@@ -3,7 +3,8 @@
 # libwatch.so, share an interpreter's state (tests/link/two_copies, the
 # one copy starting first, then the other), and a copy of another ABI
 # version refuses to (tests/link/abi_refuse, against a libwatch.so built
-# with -DWATCH_TEST_ABI_VERSION=999).  One test per run.
+# with -DWATCH_TEST_ABI_VERSION=999).  One test per run; and doc/c-api.md
+# names the capsule of this version.
 # Usage: bash mk/suites/abi.sh PYTHON BUILD
 set -uo pipefail
 py=${1:?usage: $0 PYTHON BUILD}
@@ -33,5 +34,10 @@ else
   echo "(the build failed)"
   failed=$((failed + 1))
 fi
+# doc/c-api.md names the state's capsule, whose name carries the version:
+# it must follow every bump.
+version=$(sed -n 's/^#define WATCH_ABI_VERSION \([0-9]*\)$/\1/p' \
+  libwatch/internal.h)
+check grep -q "\"libwatch.state.v$version\"" doc/c-api.md
 echo "$passed passed, $failed failed"
 ((failed == 0))
