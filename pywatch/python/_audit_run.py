@@ -188,16 +188,33 @@ def _run(program, tmp):
         if os.environ["PYTHONPATH"]:  # an empty entry would be the cwd
             env["PYTHONPATH"] += os.pathsep + os.environ["PYTHONPATH"]
     argv0, options = _interpreter_command()
-    # Every descriptor is the program's, as plain python would have it
-    # (a supervisor's pipes, systemd's LISTEN_FDS).
-    child = subprocess.Popen([argv0, *options, *program],
-                             executable=sys.executable, env=env,
-                             close_fds=False)
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _GROUP}
-    for sig in _FORWARDED:
-        previous[sig] = signal.signal(
-            sig, lambda sig, frame: child.send_signal(sig))
+    # The forwarding is in place before the program starts: a signal sent
+    # to the audit once the program runs would otherwise kill the audit
+    # alone, when the program starts faster than this process goes on.
+    # One that comes before the program exists waits for it.  The exec
+    # gives the program the default action of each (a caught signal is
+    # reset), where ignoring one (_GROUP) would be inherited: so those are
+    # ignored only once the program runs.
+    child = None
+    waiting = []
+
+    def forward(sig, frame):
+        if child is None:
+            waiting.append(sig)
+        else:
+            child.send_signal(sig)
+
+    previous = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
     try:
+        # Every descriptor is the program's, as plain python would have it
+        # (a supervisor's pipes, systemd's LISTEN_FDS).
+        child = subprocess.Popen([argv0, *options, *program],
+                                 executable=sys.executable, env=env,
+                                 close_fds=False)
+        for sig in _GROUP:
+            previous[sig] = signal.signal(sig, signal.SIG_IGN)
+        while waiting:
+            child.send_signal(waiting.pop(0))
         return child.wait()
     finally:
         for sig, handler in previous.items():

@@ -498,6 +498,34 @@ class TestProcess(RunnerCase):
             self.assertEqual(outs, [(0, "got %s\n" % sig.name)] * 2)
             self.assertTrue(err.startswith("pywatch audit: "), err)
 
+    def test_a_signal_as_the_program_starts_is_the_programs(self):
+        """One that reaches the audit as soon as the program exists, before
+        the audit has gone on, is passed on too: it must not kill the audit
+        alone and leave the program running.  A sitecustomize of the
+        audit's own process sends it there, the moment its subprocess
+        starts the program."""
+        self.files(prog="""
+                   import time
+                   time.sleep(10)
+                   print("not signalled")
+                   """,
+                   hook__sitecustomize="""
+                   import os, signal, subprocess
+                   start = subprocess.Popen.__init__
+                   def signalled_start(self, args, *rest, **options):
+                       start(self, args, *rest, **options)
+                       if "prog.py" in args:
+                           os.kill(os.getpid(), signal.SIGUSR1)
+                   subprocess.Popen.__init__ = signalled_start
+                   """)
+        env = dict(ENV, PYTHONPATH=os.path.join(self.dir, "hook")
+                   + os.pathsep + ENV["PYTHONPATH"])
+        proc = subprocess.run([sys.executable, "-m", "pywatch", "audit",
+                               "prog.py"], cwd=self.dir, env=env,
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual((proc.returncode, proc.stdout),
+                         (-signal.SIGUSR1, ""), proc.stderr)
+
     def test_interpreter_options_as_given(self):
         """Those that sys.flags does not spell back, too."""
         self.files(prog=SHOW + "print(sys.stdout.write_through, "
