@@ -49,8 +49,9 @@ identical_store(PyObject *dict, PyObject *key, PyObject *new_value)
 #define TAIL_CALLED __attribute__((noinline))
 #endif
 
-/* Everything but the miss path. */
-static TAIL_CALLED int
+/* An event to the dependents, for dict_event_rest(): out of line, as the
+ * rest of the slow path. */
+static __attribute__((noinline)) int
 dict_event_dispatch(struct state *st, struct ns *ns, PyDict_WatchEvent event,
                     PyObject *key, PyObject *new_value)
 {
